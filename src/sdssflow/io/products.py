@@ -1,0 +1,128 @@
+"""Writing products safely: atomic renames, provenance keywords, FITS checksums.
+
+Every science product of sdssflow is written through :func:`atomic_path` so that a
+killed job never leaves a file that looks finished, and carries the keywords of
+:func:`provenance_cards` so that its origin can be read from its header.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from astropy.io import fits
+
+from sdssflow import __version__
+
+__all__ = ["atomic_path", "provenance_cards", "add_provenance", "write_hdulist"]
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it to ``path`` on success.
+
+    The temporary name lives in the same directory (so the rename is atomic on
+    POSIX file systems) and starts with a dot, so that globbing for products never
+    picks it up. On any exception the temporary file is removed and ``path`` is
+    left untouched.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Final path of the product.
+
+    Yields
+    ------
+    pathlib.Path
+        Temporary path to write to. Its suffix equals that of ``path`` so that
+        writers which dispatch on the extension (``.fits``, ``.gz``, ``.h5``) work.
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    suffix = "".join(final.suffixes[-2:]) if final.name.endswith(".gz") else final.suffix
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".tmp{suffix}", dir=final.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    tmp.unlink()  # writers such as fitsio refuse to clobber; they create the file themselves
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def provenance_cards(
+    version: str, inputs: Sequence[str | os.PathLike] = (), step: str | None = None
+) -> list[tuple[str, object, str]]:
+    """Header cards that record who made a product and from what.
+
+    Parameters
+    ----------
+    version : str
+        Reduction version (the ``version:`` of the config, e.g. ``"v1"``).
+    inputs : sequence of path-like
+        Input files; their base names are recorded as ``INFILEnn`` (at most 99).
+    step : str, optional
+        Name of the workflow step (rule) that wrote the product.
+
+    Returns
+    -------
+    list of (keyword, value, comment)
+        Cards ready for :meth:`astropy.io.fits.Header.extend` or fitsio.
+
+    Examples
+    --------
+    >>> cards = provenance_cards("v1", ["a/spFrame-b1-00000001.fits"], step="sky_flux")
+    >>> [c[0] for c in cards][:3]
+    ['SDSSFLOW', 'VERSION', 'STEP']
+    """
+    cards: list[tuple[str, object, str]] = [
+        ("SDSSFLOW", __version__, "sdssflow package version"),
+        ("VERSION", str(version), "sdssflow reduction version"),
+    ]
+    if step:
+        cards.append(("STEP", step, "workflow step that wrote this file"))
+    cards.append(("DATE", time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()), "UTC time written"))
+    for i, name in enumerate(list(inputs)[:99], start=1):
+        cards.append((f"INFILE{i:02d}", Path(name).name[:68], "input file"))
+    return cards
+
+
+def add_provenance(header: fits.Header, version: str, inputs=(), step: str | None = None) -> fits.Header:
+    """Add :func:`provenance_cards` to an astropy header (in place) and return it."""
+    for key, value, comment in provenance_cards(version, inputs, step):
+        header[key] = (value, comment)
+    return header
+
+
+def write_hdulist(hdus: fits.HDUList, path: str | os.PathLike, checksum: bool = True) -> Path:
+    """Write an HDU list atomically, with DATASUM/CHECKSUM cards.
+
+    Parameters
+    ----------
+    hdus : astropy.io.fits.HDUList
+        The product. Headers should already carry provenance and BUNIT cards.
+    path : str or os.PathLike
+        Final path; ``.fits.gz`` is written gzip-compressed.
+    checksum : bool
+        Write FITS ``CHECKSUM``/``DATASUM`` keywords.
+
+    Returns
+    -------
+    pathlib.Path
+        The final path.
+    """
+    start = time.perf_counter()
+    with atomic_path(path) as tmp:
+        hdus.writeto(tmp, checksum=checksum)
+    log.info("wrote %s in %.2f s", path, time.perf_counter() - start)
+    return Path(path)

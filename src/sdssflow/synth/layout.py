@@ -1,0 +1,155 @@
+"""The plan of the demo survey: which plates, MJDs, exposures and sources it holds.
+
+The plan is a pure function of the ``demo:`` block of the config, so the workflow can
+build its DAG before any demo file exists, and the generator and the tests agree on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "DemoPlan",
+    "DEFAULT_DEMO",
+    "demo_plan",
+    "CAMERAS",
+    "NPIX",
+    "FIBERS_PER_SPECTROGRAPH",
+]
+
+#: BOSS cameras: blue and red arm of spectrographs 1 and 2.
+CAMERAS = ("b1", "r1", "b2", "r2")
+#: spFrame pixel count per arm (sdssproc: 4112 blue, 4128 red).
+NPIX = {"b": 4112, "r": 4128}
+FIBERS_PER_SPECTROGRAPH = 500
+
+#: Defaults of the ``demo:`` config block (the schema repeats them).
+DEFAULT_DEMO = {
+    "root": "resources/demo",
+    "seed": 20261121,
+    "run2d": "v5_7_0",
+    "apred": "dr17",
+    "n_plates": 2,
+    "n_mjds": 2,
+    "n_exposures": 3,
+    "first_plate": 4100,
+    "first_mjd": 55500,
+    "n_sky_per_spectrograph": 40,
+    "n_std_per_spectrograph": 8,
+    "n_science_per_spectrograph": 20,
+    "n_apogee_sources": 12,
+}
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    """Deterministic content of the demo survey.
+
+    Attributes
+    ----------
+    root : pathlib.Path
+        Root directory of the demo survey.
+    run2d : str
+        BOSS reduction version directory (``$BOSS_SPECTRO_REDUX/<run2d>``).
+    apred : str
+        APOGEE reduction version.
+    exposures : tuple of (plate, mjd, expid)
+        Every science exposure; each has the four cameras of :data:`CAMERAS`.
+    """
+
+    root: Path
+    run2d: str
+    apred: str
+    exposures: tuple[tuple[int, int, int], ...]
+    settings: tuple[tuple[str, object], ...]
+
+    @property
+    def boss_redux(self) -> Path:
+        """``$BOSS_SPECTRO_REDUX`` of the demo survey."""
+        return self.root / "boss" / "redux"
+
+    @property
+    def apogee_redux(self) -> Path:
+        """``$APOGEE_REDUX`` of the demo survey."""
+        return self.root / "apogee" / "redux"
+
+    @property
+    def bosz_mirror(self) -> Path:
+        """Directory served as the BOSZ 2024 base URL (holds ``r10000/``...)."""
+        return self.root / "bosz_mirror" / "bosz2024"
+
+    @property
+    def photometry(self) -> Path:
+        """Refcat2-like photometry CSV of the standard and science stars."""
+        return self.root / "photometry" / "refcat2.csv"
+
+    @property
+    def truth(self) -> Path:
+        """Folder of the injected truth (DESIGN.md contract)."""
+        return self.root / "truth"
+
+    @property
+    def manifest(self) -> Path:
+        """Written last by the generator; its presence means the survey is complete."""
+        return self.root / "manifest.csv"
+
+    def get(self, key: str):
+        """A setting of the ``demo:`` block (defaults filled)."""
+        return dict(self.settings)[key]
+
+    @property
+    def plate_mjds(self) -> list[tuple[int, int]]:
+        """Sorted unique (plate, mjd) pairs."""
+        return sorted({(p, m) for p, m, _ in self.exposures})
+
+    @property
+    def plates(self) -> list[int]:
+        """Sorted unique plates."""
+        return sorted({p for p, _, _ in self.exposures})
+
+    def plate_dir(self, plate: int) -> Path:
+        """``$BOSS_SPECTRO_REDUX/<run2d>/<PLATE4>``."""
+        return self.boss_redux / self.run2d / f"{plate:04d}"
+
+
+def demo_plan(settings: dict | None = None) -> DemoPlan:
+    """Build the plan of the demo survey from the ``demo:`` config block.
+
+    Parameters
+    ----------
+    settings : dict, optional
+        The ``demo:`` block; missing keys take :data:`DEFAULT_DEMO`.
+
+    Returns
+    -------
+    DemoPlan
+
+    Examples
+    --------
+    >>> plan = demo_plan()
+    >>> plan.plate_mjds
+    [(4100, 55500), (4100, 55503), (4101, 55510), (4101, 55513)]
+    >>> len(plan.exposures)
+    12
+    """
+    merged = {**DEFAULT_DEMO, **(settings or {})}
+    unknown = set(merged) - set(DEFAULT_DEMO)
+    if unknown:
+        raise ValueError(f"demo: unknown setting(s) {sorted(unknown)}")
+    exposures = []
+    expid = 120000
+    for i in range(int(merged["n_plates"])):
+        plate = int(merged["first_plate"]) + i
+        for j in range(int(merged["n_mjds"])):
+            mjd = int(merged["first_mjd"]) + 10 * i + 3 * j
+            for _ in range(int(merged["n_exposures"])):
+                exposures.append((plate, mjd, expid))
+                expid += 1
+    return DemoPlan(
+        root=Path(merged["root"]),
+        run2d=str(merged["run2d"]),
+        apred=str(merged["apred"]),
+        exposures=tuple(exposures),
+        settings=tuple(sorted(merged.items())),
+    )

@@ -1,0 +1,1 @@
+# Rules of the bosz family (see workflow/rules/common.smk for input functions).

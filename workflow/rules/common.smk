@@ -1,0 +1,138 @@
+# Parse-time work: validate the config and flags, derive the survey plan, and hold
+# every input and target function. No rules here.
+import os
+from pathlib import Path
+
+from snakemake.utils import validate
+
+import sdssflow
+from sdssflow import config as sdss_config
+from sdssflow import flags as sdss_flags
+from sdssflow.synth.layout import demo_plan
+
+validate(config, "../schemas/config.schema.yaml", set_default=True)
+sdss_config.check_config(config)
+
+VERSION = config["version"]
+CODE_VERSION = sdssflow.__version__
+FLAG_REGISTRY = sdss_flags.load_registry(config.get("flags"))
+FLAGS_TABLE = sdss_flags.read_flags_csv(config["flags_file"], FLAG_REGISTRY)
+PLATE_MJDS = sdss_config.plate_mjds(config)
+PLATES = sorted({plate for plate, _ in PLATE_MJDS})
+DEMO = demo_plan(config["demo"])
+STEPS_WITH_SELECTION = ["sky", "fluxcal", "mwm"]
+
+
+wildcard_constraints:
+    version=r"[A-Za-z0-9][A-Za-z0-9._-]*",
+    plate=r"\d+",
+    mjd=r"\d{5}",
+    step="|".join(STEPS_WITH_SELECTION),
+    gg=r"\d{2}",
+    hh=r"\d{2}",
+
+
+# ---------------------------------------------------------------- inputs of the survey
+def get_survey_inputs(wildcards=None):
+    """Files that must exist before anything reads the reductions.
+
+    For the demo survey, the generator's manifest (so every reader waits for
+    demo_survey); for a real tree, nothing: the files are already there.
+    """
+    if config["input"] == "demo":
+        return [str(DEMO.manifest)]
+    return []
+
+
+def boss_redux_root():
+    """$BOSS_SPECTRO_REDUX/<run2d> of the configured input."""
+    return str(sdss_config.boss_run2d_dir(config))
+
+
+def apogee_redux_root():
+    """$APOGEE_REDUX/<apred> of the configured input ('' when there is none)."""
+    return str(sdss_config.apogee_apred_dir(config))
+
+
+def plate_dir(wildcards):
+    """The plate directory of a plate wildcard."""
+    return str(Path(boss_redux_root()) / f"{int(wildcards.plate):04d}")
+
+
+def mjds_of_plate(plate):
+    """MJDs observed for one plate."""
+    return sorted(mjd for p, mjd in PLATE_MJDS if p == int(plate))
+
+
+# ---------------------------------------------------------------- versions and reuse
+def step_version(step):
+    """The version whose products a step's consumers read (reuse: or this version)."""
+    return config["reuse"].get(step, VERSION)
+
+
+# ---------------------------------------------------------------- flags and selections
+def get_selection_params(wildcards):
+    """Query, excluded flags and this plate's flag rows for select_exposures.
+
+    They are params, not inputs, so editing flags.csv re-runs only the plates whose
+    flags changed (Snakemake's params rerun trigger).
+    """
+    block = config.get(wildcards.step, {})
+    name = block.get("selection", "all")
+    exclude = block.get("exclude_flags", config["exclude_flags"])
+    return {
+        "selection": name,
+        "query": config["selections"][name],
+        "exclude": sdss_flags.exclude_list(exclude, FLAG_REGISTRY),
+        "flag_rows": sdss_flags.rows_for_plate(FLAGS_TABLE, VERSION, int(wildcards.plate)),
+    }
+
+
+def get_selection(step):
+    """Path pattern of a step's per-plate selection table (wildcards: plate)."""
+    return f"results/{VERSION}/selection/{step}/selection-{step}-{{plate}}.csv"
+
+
+# ---------------------------------------------------------------- sky (issue: sky-flux dataset)
+
+
+# ---------------------------------------------------------------- bosz + fluxcal
+
+
+# ---------------------------------------------------------------- mwm
+
+
+# ---------------------------------------------------------------- targets
+def get_catalog_targets():
+    return [f"results/{VERSION}/catalog/exposures.h5"]
+
+
+def get_selection_targets():
+    return [
+        f"results/{VERSION}/selection/{step}/selection-{step}-{plate}.csv"
+        for step in STEPS_WITH_SELECTION
+        for plate in PLATES
+    ]
+
+
+def get_sky_targets():
+    return []
+
+
+def get_fluxcal_targets():
+    return []
+
+
+def get_mwm_targets():
+    return []
+
+
+def get_final_output():
+    """Everything `snakemake` builds by default."""
+    return (
+        get_catalog_targets()
+        + get_selection_targets()
+        + get_sky_targets()
+        + get_fluxcal_targets()
+        + get_mwm_targets()
+    )

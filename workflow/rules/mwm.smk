@@ -1,0 +1,1 @@
+# Rules of the mwm family (see workflow/rules/common.smk for input functions).
