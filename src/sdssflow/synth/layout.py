@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "DemoSource",
+    "demo_sources",
     "DemoPlan",
     "DEFAULT_DEMO",
     "demo_plan",
@@ -153,3 +155,88 @@ def demo_plan(settings: dict | None = None) -> DemoPlan:
         exposures=tuple(exposures),
         settings=tuple(sorted(merged.items())),
     )
+
+
+#: The demo's sources fall in these few GG/HH buckets (sdss_id % 10000), so that an
+#: MWM bucket job holds several sources, as it does at survey scale.
+DEMO_BUCKET_OFFSETS = (1234, 2345, 5678, 9012)
+
+
+@dataclass(frozen=True)
+class DemoSource:
+    """One stellar target of the demo survey.
+
+    Attributes
+    ----------
+    sdss_id, catalogid : int
+        SDSS-V identifiers.
+    kind : str
+        ``"science"`` (observed on every plate) or ``"std"`` (SPECTROPHOTO_STD of one plate).
+    plate : int
+        For standards, their plate; 0 for science targets (on every plate).
+    index : int
+        Running index within its kind (fixes its stellar parameters in the generator).
+    apogee : bool
+        Whether it also has APOGEE apVisit / apStar files.
+    """
+
+    sdss_id: int
+    catalogid: int
+    kind: str
+    plate: int
+    index: int
+    apogee: bool
+
+    @property
+    def bucket(self) -> tuple[str, str]:
+        """The astra ``GG/HH`` directory: ((sdss_id // 100) % 100, sdss_id % 100)."""
+        return f"{(self.sdss_id // 100) % 100:02d}", f"{self.sdss_id % 100:02d}"
+
+
+def _demo_sdss_id(base: int, k: int) -> int:
+    return base + (k // len(DEMO_BUCKET_OFFSETS)) * 10000 + DEMO_BUCKET_OFFSETS[k % len(DEMO_BUCKET_OFFSETS)]
+
+
+def demo_sources(plan: DemoPlan) -> list[DemoSource]:
+    """Every stellar target of the demo survey, science targets first.
+
+    Science targets (``2 * n_science_per_spectrograph``) are observed on every plate and
+    MJD; standards (``2 * n_std_per_spectrograph`` per plate) on their own plate only.
+    The first ``n_apogee_sources`` science targets also have APOGEE files.
+
+    Examples
+    --------
+    >>> srcs = demo_sources(demo_plan())
+    >>> srcs[0].sdss_id, srcs[0].bucket
+    (100001234, ('12', '34'))
+    >>> sorted({s.bucket for s in srcs})
+    [('12', '34'), ('23', '45'), ('56', '78'), ('90', '12')]
+    """
+    n_sci = 2 * int(plan.get("n_science_per_spectrograph"))
+    n_std = 2 * int(plan.get("n_std_per_spectrograph"))
+    n_apogee = min(int(plan.get("n_apogee_sources")), n_sci)
+    sources = [
+        DemoSource(
+            sdss_id=_demo_sdss_id(100_000_000, k),
+            catalogid=27_021_597_000_000_000 + k,
+            kind="science",
+            plate=0,
+            index=k,
+            apogee=k < n_apogee,
+        )
+        for k in range(n_sci)
+    ]
+    for i, plate in enumerate(plan.plates):
+        for j in range(n_std):
+            k = i * n_std + j
+            sources.append(
+                DemoSource(
+                    sdss_id=_demo_sdss_id(200_000_000, k),
+                    catalogid=27_021_598_000_000_000 + k,
+                    kind="std",
+                    plate=plate,
+                    index=k,
+                    apogee=False,
+                )
+            )
+    return sources
