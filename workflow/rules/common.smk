@@ -1,6 +1,8 @@
 # Parse-time work: validate the config and flags, derive the survey plan, and hold
 # every input and target function. No rules here.
+import json
 import os
+import re
 from pathlib import Path
 
 from snakemake.utils import validate
@@ -8,6 +10,7 @@ from snakemake.utils import validate
 import sdssflow
 from sdssflow import config as sdss_config
 from sdssflow import flags as sdss_flags
+from sdssflow import versions as sdss_versions
 from sdssflow.synth.layout import demo_plan
 
 validate(config, "../schemas/config.schema.yaml", set_default=True)
@@ -17,6 +20,7 @@ VERSION = config["version"]
 CODE_VERSION = sdssflow.__version__
 FLAG_REGISTRY = sdss_flags.load_registry(config.get("flags"))
 FLAGS_TABLE = sdss_flags.read_flags_csv(config["flags_file"], FLAG_REGISTRY)
+validate(FLAGS_TABLE, "../schemas/flags.schema.yaml")
 PLATE_MJDS = sdss_config.plate_mjds(config)
 PLATES = sorted({plate for plate, _ in PLATE_MJDS})
 DEMO = demo_plan(config["demo"])
@@ -65,27 +69,81 @@ def mjds_of_plate(plate):
 
 
 # ---------------------------------------------------------------- versions and reuse
+#: Products of each reusable step, as regexes of paths below results/<version>/.
+#: Families add their file products here so `reuse: {step: old}` can link them.
+REUSE_PATTERNS = {
+    "exposure_catalog": r"catalog/exposures\.h5",
+}
+REUSED_PATH_REGEX = sdss_versions.reused_path_regex(config["reuse"], REUSE_PATTERNS)
+
+
 def step_version(step):
     """The version whose products a step's consumers read (reuse: or this version)."""
     return config["reuse"].get(step, VERSION)
 
 
-# ---------------------------------------------------------------- flags and selections
-def get_selection_params(wildcards):
-    """Query, excluded flags and this plate's flag rows for select_exposures.
+def get_reused_source(wildcards):
+    """The older version's file that link_reused links to results/<version>/<path>."""
+    for step, old in config["reuse"].items():
+        pattern = REUSE_PATTERNS.get(step)
+        if pattern and re.fullmatch(pattern, wildcards.path):
+            source = Path("results", old, wildcards.path)
+            if not source.exists():
+                raise ValueError(
+                    f"reuse.{step}: {source} does not exist; run version {old} first"
+                )
+            return ancient(str(source))
+    raise ValueError(f"no reused step produces {wildcards.path}")
 
-    They are params, not inputs, so editing flags.csv re-runs only the plates whose
-    flags changed (Snakemake's params rerun trigger).
+
+def get_catalog_source_args():
+    """Command-line options telling exposure_catalog what to scan."""
+    if config["input"] == "spec_files":
+        source = f"--spec-dir {sdss_config.expand_path(config['spec_files']['dir'])}"
+    else:
+        source = f"--boss-dir {boss_redux_root()}"
+        plates = config["boss"].get("plates") if config["input"] == "sdss" else []
+        if plates:
+            source += " --plates " + ",".join(str(p) for p in plates)
+    apogee = apogee_apred_dir_str()
+    if apogee and config["catalog"]["include_apogee"]:
+        source += f" --apogee-dir {apogee}"
+    return source
+
+
+def apogee_apred_dir_str():
+    """$APOGEE_REDUX/<apred> as a string ('' when there is none)."""
+    return str(sdss_config.apogee_apred_dir(config) or "")
+
+
+# ---------------------------------------------------------------- flags and selections
+def _step_block(step):
+    return config.get(step, {})
+
+
+def get_selection_name(wildcards):
+    """Name of the selection (a key of `selections:`) a step uses."""
+    return _step_block(wildcards.step).get("selection", "all")
+
+
+def get_selection_query(wildcards):
+    """The pandas query of a step's selection."""
+    return config["selections"][get_selection_name(wildcards)]
+
+
+def get_selection_exclude(wildcards):
+    """Comma-separated flag names that exclude exposures for a step."""
+    setting = _step_block(wildcards.step).get("exclude_flags", config["exclude_flags"])
+    return ",".join(sdss_flags.exclude_list(setting, FLAG_REGISTRY))
+
+
+def get_selection_flag_rows(wildcards):
+    """This plate's rows of flags.csv for this version.
+
+    A param, not an input, so editing flags.csv re-runs only the plates whose flags
+    changed (Snakemake's params rerun trigger).
     """
-    block = config.get(wildcards.step, {})
-    name = block.get("selection", "all")
-    exclude = block.get("exclude_flags", config["exclude_flags"])
-    return {
-        "selection": name,
-        "query": config["selections"][name],
-        "exclude": sdss_flags.exclude_list(exclude, FLAG_REGISTRY),
-        "flag_rows": sdss_flags.rows_for_plate(FLAGS_TABLE, VERSION, int(wildcards.plate)),
-    }
+    return sdss_flags.rows_for_plate(FLAGS_TABLE, VERSION, int(wildcards.plate))
 
 
 def get_selection(step):

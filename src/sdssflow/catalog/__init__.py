@@ -1,0 +1,1 @@
+"""The almanac-style exposure catalog and the flag-filtered exposure selections."""

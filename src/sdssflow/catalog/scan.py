@@ -1,0 +1,276 @@
+"""Scan reductions into exposure records: BOSS frame headers, plug maps, spec files, apVisits.
+
+Each scanner returns plain dict records for :func:`sdssflow.catalog.model.coerce_record`;
+an unreadable file becomes a record with ``flagged_bad = 1`` and a ``problem`` naming the
+file and the error, and the scan goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import ephem
+import numpy as np
+import pandas as pd
+from astropy.io import fits
+
+from sdssflow.catalog.model import FIBER_FIELDS, exposure_string, records_to_frame
+from sdssflow.io.boss import find_plate_files
+
+__all__ = [
+    "OBSERVATORIES",
+    "header_record",
+    "moon_geometry",
+    "scan_plate_dir",
+    "scan_spec_files",
+    "scan_apogee_visits",
+]
+
+log = logging.getLogger(__name__)
+
+#: Geodetic positions (deg, deg, m) of the SDSS 2.5 m (APO) and du Pont (LCO) telescopes.
+OBSERVATORIES = {
+    "apo": (32.780278, -105.820278, 2788.0),
+    "lco": (-29.015970, -70.692080, 2380.0),
+}
+_SECONDS_PER_DAY = 86400.0
+_EPHEM_MJD_OFFSET = 15019.5  # ephem's day 0 is 1899-12-31 12:00 = MJD 15019.5
+
+
+def moon_geometry(mjd: float, ra: float, dec: float, observatory: str = "apo") -> tuple[float, float, float]:
+    """Moon illumination (0-1), separation from (ra, dec) and altitude (deg) at an MJD.
+
+    Examples
+    --------
+    >>> illum, sep, alt = moon_geometry(55500.3, 30.0, 10.0)
+    >>> 0.0 <= illum <= 1.0 and 0.0 <= sep <= 180.0
+    True
+    """
+    if not all(math.isfinite(v) for v in (mjd, ra, dec)):
+        return math.nan, math.nan, math.nan
+    lat, lon, elev = OBSERVATORIES.get(observatory, OBSERVATORIES["apo"])
+    site = ephem.Observer()
+    site.lat, site.lon, site.elevation = str(lat), str(lon), elev
+    site.date = ephem.Date(mjd - _EPHEM_MJD_OFFSET)
+    site.pressure = 0  # no refraction: geometric altitude
+    moon = ephem.Moon(site)
+    target = ephem.FixedBody()
+    target._ra, target._dec, target._epoch = np.radians(ra), np.radians(dec), ephem.J2000
+    target.compute(site)
+    sep = float(ephem.separation(moon, target))
+    return float(moon.moon_phase), math.degrees(sep), math.degrees(float(moon.alt))
+
+
+def header_record(header: fits.Header, observatory: str = "apo") -> dict:
+    """An exposure record from a BOSS frame header (spFrame HDU0 or a spec-file exposure HDU)."""
+    tai_beg, tai_end = header.get("TAI-BEG"), header.get("TAI-END")
+    try:
+        mjd_mid = 0.5 * (float(tai_beg) + float(tai_end)) / _SECONDS_PER_DAY
+    except (TypeError, ValueError):
+        mjd_mid = math.nan
+    ra, dec = header.get("RA", header.get("RADEG")), header.get("DEC", header.get("DECDEG"))
+    try:
+        illum, sep, moon_alt = moon_geometry(mjd_mid, float(ra), float(dec), observatory)
+    except (TypeError, ValueError):
+        illum, sep, moon_alt = math.nan, math.nan, math.nan
+    mjd, exposure = header.get("MJD"), header.get("EXPOSURE")
+    return {
+        "observatory": observatory,
+        "mjd": mjd,
+        "exposure": exposure,
+        "instrument": "boss",
+        "plate": header.get("PLATEID"),
+        "field": header.get("FIELDID"),
+        "config_id": header.get("CONFID"),
+        "cart_id": header.get("CARTID"),
+        "map_id": header.get("MAPID"),
+        "image_type": header.get("FLAVOR"),
+        "quality": header.get("QUALITY"),
+        "exptime": header.get("EXPTIME"),
+        "tai_beg": tai_beg,
+        "tai_end": tai_end,
+        "mjd_mid": mjd_mid,
+        "ra": ra,
+        "dec": dec,
+        "alt": header.get("ALT"),
+        "az": header.get("AZ"),
+        "airmass": header.get("AIRMASS"),
+        "seeing": header.get("SEEING50"),
+        "moon_illumination": illum,
+        "moon_separation": sep,
+        "moon_altitude": moon_alt,
+        "lamp_ff": header.get("FF"),
+        "lamp_ne": header.get("NE"),
+        "lamp_hgcd": header.get("HGCD"),
+        "exposure_string": exposure_string(mjd, exposure) if mjd is not None and exposure is not None else "",
+        "flagged_bad": 0,
+        "problem": "",
+    }
+
+
+def _bad_record(path: Path, problem: str, plate: int, expid: int, cameras: list[str]) -> dict:
+    log.warning("%s: %s (recorded as flagged_bad)", path, problem)
+    return {
+        "observatory": "apo",
+        "exposure": expid,
+        "instrument": "boss",
+        "plate": plate,
+        "cameras": " ".join(cameras),
+        "n_cameras": len(cameras),
+        "flagged_bad": 1,
+        "problem": f"{path.name}: {problem}",
+        "path": str(path),
+    }
+
+
+def _plugmap_records(path: Path) -> list[dict]:
+    with fits.open(path, memmap=False) as hdus:
+        table = hdus[5].data
+        names = {n.upper(): n for n in table.columns.names}
+        n = len(table)
+
+        def col(name, default):
+            return table[names[name]] if name in names else np.full(n, default)
+
+        fiber = np.asarray(col("FIBERID", -1), dtype=int)
+        return [
+            {
+                "fiber_id": int(fiber[i]),
+                "spectrograph_id": 1 + (int(fiber[i]) - 1) // 500 if fiber[i] > 0 else -1,
+                "obj_type": str(col("OBJTYPE", "")[i]),
+                "ra": col("RA", math.nan)[i],
+                "dec": col("DEC", math.nan)[i],
+                "x_focal": col("XFOCAL", math.nan)[i],
+                "y_focal": col("YFOCAL", math.nan)[i],
+                "sdss_id": col("SDSS_ID", -1)[i],
+                "catalogid": col("CATALOGID", -1)[i],
+            }
+            for i in range(n)
+        ]
+
+
+def scan_plate_dir(plate_dir: str | os.PathLike) -> tuple[list[dict], dict[tuple[int, int], pd.DataFrame]]:
+    """Exposure records and plug maps of one plate directory.
+
+    Parameters
+    ----------
+    plate_dir : path-like
+        ``$BOSS_SPECTRO_REDUX/<run2d>/<PLATE4>``.
+
+    Returns
+    -------
+    records : list of dict
+        One per exposure number found in spFrame names; unreadable ones flagged.
+    fibers : dict
+        ``{(mjd, plate): DataFrame}`` of the plug map (both spectrographs), read from the
+        first readable b1/b2 (or r1/r2) frame of each night.
+    """
+    plate_dir = Path(plate_dir)
+    files = find_plate_files(plate_dir)
+    by_expid: dict[int, dict[str, Path]] = defaultdict(dict)
+    for (camera, expid), path in files["spFrame"].items():
+        by_expid[expid][camera] = path
+    plate = int(plate_dir.name) if plate_dir.name.isdigit() else -1
+    records, fiber_sources = [], defaultdict(dict)
+    for expid, cams in sorted(by_expid.items()):
+        cameras = sorted(cams)
+        record, problems = None, []
+        for camera in cameras:
+            path = cams[camera]
+            try:
+                header = fits.getheader(path, 0)
+                if "MJD" not in header or "EXPOSURE" not in header:
+                    raise ValueError("header lacks MJD/EXPOSURE")
+            except Exception as err:  # truncated, headerless or not FITS at all
+                problems.append(f"{path.name}: {type(err).__name__}: {err}")
+                continue
+            if record is None:
+                record = header_record(header)
+                record["path"] = str(path)
+            fiber_sources[int(header["MJD"])].setdefault(camera[1], path)
+        if record is None:
+            records.append(_bad_record(cams[cameras[0]], "; ".join(problems), plate, expid, cameras))
+            continue
+        good = [c for c in cameras if not any(p.startswith(cams[c].name) for p in problems)]
+        record["cameras"] = " ".join(good)
+        record["n_cameras"] = len(good)
+        if problems:
+            record["flagged_bad"] = 1
+            record["problem"] = "; ".join(problems)
+            log.warning("plate %s exposure %s: %s", plate, expid, record["problem"])
+        records.append(record)
+    fibers = {}
+    for mjd, sources in fiber_sources.items():
+        rows = []
+        for _spec, path in sorted(sources.items()):
+            try:
+                rows.extend(_plugmap_records(path))
+            except Exception as err:
+                log.warning("%s: plug map unreadable (%s); fibres of this spectrograph omitted", path, err)
+        if rows:
+            frame = records_to_frame(rows, FIBER_FIELDS).sort_values("fiber_id", kind="stable")
+            fibers[(mjd, plate)] = frame.drop_duplicates("fiber_id").reset_index(drop=True)
+    return records, fibers
+
+
+_SPEC_EXP = re.compile(r"^([BR][12])-(\d{8})-")
+
+
+def scan_spec_files(spec_dir: str | os.PathLike) -> list[dict]:
+    """Exposure records from the per-exposure HDUs of SDSS spec "full" files.
+
+    Each exposure appears once, however many spec files (fibres) carry it.
+    """
+    records: dict[tuple[int, int], dict] = {}
+    cameras: dict[tuple[int, int], set] = defaultdict(set)
+    for path in sorted(Path(spec_dir).rglob("spec-*.fits*")):
+        try:
+            with fits.open(path, memmap=False) as hdus:
+                for hdu in hdus[1:]:
+                    m = _SPEC_EXP.match(hdu.name or "")
+                    if not m:
+                        continue
+                    key = (int(hdu.header.get("PLATEID", -1)), int(m.group(2)))
+                    cameras[key].add(m.group(1).lower())
+                    if key not in records:
+                        record = header_record(hdu.header)
+                        record["path"] = str(path)
+                        records[key] = record
+        except Exception as err:
+            log.warning("%s: unreadable spec file (%s); recorded as flagged_bad", path, err)
+            records[(-1, -len(records) - 1)] = {"flagged_bad": 1, "problem": f"{path.name}: {err}", "path": str(path)}
+    for key, record in records.items():
+        cams = sorted(cameras.get(key, ()))
+        record["cameras"], record["n_cameras"] = " ".join(cams), len(cams)
+    return list(records.values())
+
+
+def scan_apogee_visits(apred_dir: str | os.PathLike) -> pd.DataFrame:
+    """One row per apVisit file: observatory, mjd, plate, fiber, object, snr, vrad, path."""
+    rows = []
+    for path in sorted(Path(apred_dir).rglob("apVisit-*.fits")):
+        try:
+            header = fits.getheader(path, 0)
+        except Exception as err:
+            rows.append({"path": str(path), "problem": f"{type(err).__name__}: {err}"})
+            continue
+        telescope = str(header.get("TELESCOP", "apo25m")).lower()
+        rows.append(
+            {
+                "observatory": "lco" if telescope.startswith("lco") else "apo",
+                "mjd": int(header.get("MJD5", -1)),
+                "plate": int(header.get("PLATE", -1)) if str(header.get("PLATE", "")).strip().isdigit() else -1,
+                "fiber": int(header.get("FIBERID", -1)),
+                "object": str(header.get("OBJID", header.get("OBJECT", ""))).strip(),
+                "snr": float(header.get("SNR", math.nan)),
+                "vrad": float(header.get("VRAD", header.get("VHELIO", math.nan))),
+                "path": str(path),
+                "problem": "",
+            }
+        )
+    return pd.DataFrame(rows)

@@ -1,0 +1,129 @@
+"""Step ``select_exposures``: the selected, flag-filtered exposures of one plate.
+
+Usage::
+
+    python -m sdssflow.catalog.select_exposures --catalog results/v1/catalog/exposures.h5 \\
+        --plate 4100 --query "exptime > 0" --exclude BAD_SEEING,CLOUDY \\
+        --flag-rows "<csv rows>" --out results/v1/selection/sky/selection-sky-4100.csv
+
+The flag rows and query arrive as options (rule params), so Snakemake re-runs exactly
+the plates whose flags or selection changed. Exposures the catalog marked
+``flagged_bad`` are always dropped.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import sys
+
+import pandas as pd
+
+from sdssflow.config import ConfigError, check_query
+from sdssflow.flags import FLAG_COLUMNS, apply_flags
+from sdssflow.io.catalog import read_exposures
+from sdssflow.io.products import atomic_path
+from sdssflow.steps import base_parser, run_step
+
+__all__ = ["SELECTION_COLUMNS", "select_plate", "main"]
+
+log = logging.getLogger(__name__)
+
+#: Leading columns of a selection table (the rest of the catalog columns follow).
+SELECTION_COLUMNS = [
+    "observatory",
+    "mjd",
+    "plate",
+    "exposure",
+    "exptime",
+    "airmass",
+    "ra",
+    "dec",
+    "tai_beg",
+    "tai_end",
+    "cameras",
+    "flags",
+    "excluded_cameras",
+]
+
+
+def parse(argv=None):
+    parser = base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--catalog", required=True, help="exposure catalog (HDF5)")
+    parser.add_argument("--plate", required=True, type=int, help="plate id")
+    parser.add_argument("--selection-name", default="all", help="name of the selection (for the log)")
+    parser.add_argument("--query", required=True, help="pandas query on the catalog columns")
+    parser.add_argument("--exclude", default="", help="comma-separated flag names that exclude")
+    parser.add_argument("--flag-rows", default="", help="this plate's flags.csv rows, without header")
+    parser.add_argument("--out", required=True, help="output CSV")
+    return parser.parse_args(argv)
+
+
+def select_plate(
+    exposures: pd.DataFrame, plate: int, query: str, flag_rows: pd.DataFrame, exclude: list[str]
+) -> pd.DataFrame:
+    """BOSS science exposures of one plate passing ``query`` and not excluded by flags.
+
+    Parameters
+    ----------
+    exposures : pandas.DataFrame
+        The exposure catalog (:func:`sdssflow.io.catalog.read_exposures`).
+    plate : int
+        Plate id.
+    query : str
+        pandas query string on the catalog columns.
+    flag_rows : pandas.DataFrame
+        Flag assignments of this plate (columns of ``flags.csv``).
+    exclude : list of str
+        Flag names that exclude.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`SELECTION_COLUMNS` first, then the other catalog columns.
+    """
+    sub = exposures[(exposures["plate"] == int(plate)) & (exposures["instrument"] == "boss")]
+    bad = sub["flagged_bad"] == 1
+    if bad.any():
+        log.warning("plate %s: %d exposure(s) dropped as unreadable: %s", plate, int(bad.sum()), "; ".join(sub.loc[bad, "problem"]))
+    sub = sub[~bad & sub["image_type"].isin(["science", ""])]
+    try:
+        chosen = sub.query(query)
+    except Exception as err:
+        raise ConfigError(f"selection query {query!r}: {type(err).__name__}: {err}") from None
+    kept = apply_flags(chosen.reset_index(drop=True), flag_rows, exclude)
+    log.info("plate %s: %d of %d exposures selected", plate, len(kept), len(sub))
+    rest = [c for c in kept.columns if c not in SELECTION_COLUMNS]
+    return kept[SELECTION_COLUMNS + rest].sort_values(["mjd", "exposure"]).reset_index(drop=True)
+
+
+def _parse_flag_rows(text: str) -> pd.DataFrame:
+    columns = FLAG_COLUMNS[:-1]
+    if not text.strip():
+        return pd.DataFrame(columns=columns)
+    frame = pd.read_csv(io.StringIO(text), header=None, names=columns, dtype=str, keep_default_na=False)
+    for col in ("mjd", "plate", "exposure", "severity"):
+        frame[col] = frame[col].astype(int)
+    return frame
+
+
+def main(argv=None):
+    args = parse(argv)
+    check_query(args.selection_name, args.query)
+    exposures = read_exposures(args.catalog)
+    exclude = [f for f in args.exclude.split(",") if f]
+    table = select_plate(exposures, args.plate, args.query, _parse_flag_rows(args.flag_rows), exclude)
+    with atomic_path(args.out) as tmp:
+        table.to_csv(tmp, index=False)
+    log.info(
+        "wrote %s: %d exposures of selection %r (query %r; excluded flags: %s)",
+        args.out,
+        len(table),
+        args.selection_name,
+        args.query,
+        " ".join(exclude) or "none",
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(run_step(main))

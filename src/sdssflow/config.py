@@ -1,0 +1,172 @@
+"""Checks of the configuration that a JSON schema cannot express, and what it implies.
+
+The schema (``workflow/schemas/config.schema.yaml``) checks keys and types and fills
+defaults; :func:`check_config` then checks paths, selection queries, reuse steps and flag
+names, so that every mistake fails before any job runs, with the key in the message.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from sdssflow import flags as qa_flags
+from sdssflow.catalog.model import empty_exposure_table
+from sdssflow.synth.layout import demo_plan
+
+__all__ = [
+    "ConfigError",
+    "REUSABLE_STEPS",
+    "check_config",
+    "expand_path",
+    "boss_run2d_dir",
+    "apogee_apred_dir",
+    "plate_mjds",
+    "check_query",
+]
+
+#: Steps whose products `reuse:` may take from an older version.
+REUSABLE_STEPS = (
+    "exposure_catalog",
+    "bosz_library",
+    "flux_calibration",
+    "sky_flux",
+    "rich_metadata",
+    "line_sum",
+    "mean_spectra",
+    "mean_line_sum",
+    "continuum_fit",
+    "boss_visits",
+)
+
+_SPPLATE = re.compile(r"^spPlate-(\d{4,6})-(\d{5})\.fits(\.gz)?$")
+_SPECFILE = re.compile(r"^spec-(\d{4,6})-(\d{5})-(\d{4,})\.fits(\.gz)?$")
+
+
+class ConfigError(ValueError):
+    """The configuration is wrong; the message starts with the offending key."""
+
+
+def expand_path(value: str) -> str:
+    """Expand ``$VARS`` and ``~``; an unset variable expands to the empty string."""
+    expanded = os.path.expanduser(os.path.expandvars(value or ""))
+    return re.sub(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?", "", expanded)
+
+
+def boss_run2d_dir(config: dict) -> Path:
+    """``$BOSS_SPECTRO_REDUX/<run2d>`` of the configured input."""
+    if config["input"] == "demo":
+        plan = demo_plan(config["demo"])
+        return plan.boss_redux / plan.run2d
+    return Path(expand_path(config["boss"]["redux"])) / config["boss"]["run2d"]
+
+
+def apogee_apred_dir(config: dict) -> Path | str:
+    """``$APOGEE_REDUX/<apred>`` of the configured input, or '' when there is none."""
+    if config["input"] == "demo":
+        plan = demo_plan(config["demo"])
+        return plan.apogee_redux / plan.apred
+    root = expand_path(config["apogee"]["redux"])
+    return Path(root) / config["apogee"]["apred"] if root else ""
+
+
+def plate_mjds(config: dict) -> list[tuple[int, int]]:
+    """(plate, mjd) pairs of the survey, known without opening any file.
+
+    demo: from the demo plan; sdss: from ``spPlate-PPPP-MMMMM.fits`` names in the plate
+    directories; spec_files: from ``spec-PPPP-MMMMM-FFFF.fits`` names.
+    """
+    if config["input"] == "demo":
+        return demo_plan(config["demo"]).plate_mjds
+    pairs: set[tuple[int, int]] = set()
+    if config["input"] == "sdss":
+        wanted = {int(p) for p in config["boss"].get("plates", [])}
+        with os.scandir(boss_run2d_dir(config)) as plates:
+            for entry in plates:
+                if not entry.is_dir() or not entry.name.isdigit():
+                    continue
+                if wanted and int(entry.name) not in wanted:
+                    continue
+                with os.scandir(entry.path) as files:
+                    for f in files:
+                        m = _SPPLATE.match(f.name)
+                        if m:
+                            pairs.add((int(m.group(1)), int(m.group(2))))
+    else:
+        for path in Path(expand_path(config["spec_files"]["dir"])).rglob("spec-*.fits*"):
+            m = _SPECFILE.match(path.name)
+            if m:
+                pairs.add((int(m.group(1)), int(m.group(2))))
+    return sorted(pairs)
+
+
+def check_query(name: str, query: str, columns: pd.DataFrame | None = None) -> None:
+    """Check that a selection query is valid pandas on the exposure-catalog columns.
+
+    Raises
+    ------
+    ConfigError
+        ``selections.<name>`` with pandas' reason.
+    """
+    table = empty_exposure_table() if columns is None else columns
+    try:
+        result = table.query(query)
+    except Exception as err:  # pandas raises many types for a bad expression
+        raise ConfigError(f"selections.{name}: invalid query {query!r}: {type(err).__name__}: {err}") from None
+    if not isinstance(result, pd.DataFrame):
+        raise ConfigError(f"selections.{name}: query {query!r} does not select rows")
+
+
+def check_config(config: dict) -> None:
+    """Check what the schema cannot: paths, queries, reuse steps, flag names.
+
+    Parameters
+    ----------
+    config : dict
+        Validated config with defaults filled.
+
+    Raises
+    ------
+    ConfigError
+        The message starts with the offending key.
+    """
+    kind = config["input"]
+    if kind == "sdss":
+        root = boss_run2d_dir(config)
+        if not expand_path(config["boss"]["redux"]):
+            raise ConfigError("boss.redux: empty (set it or $BOSS_SPECTRO_REDUX) while input is sdss")
+        if not root.is_dir():
+            raise ConfigError(f"boss.redux/boss.run2d: directory {root} does not exist")
+    elif kind == "spec_files":
+        spec_dir = Path(expand_path(config["spec_files"]["dir"]))
+        if not spec_dir.is_dir():
+            raise ConfigError(f"spec_files.dir: directory {spec_dir} does not exist")
+    registry = qa_flags.load_registry(config.get("flags"))
+    try:
+        qa_flags.exclude_list(config["exclude_flags"], registry)
+    except ValueError as err:
+        raise ConfigError(f"exclude_flags: {err}") from None
+    for name, query in config["selections"].items():
+        check_query(name, query)
+    for step in ("sky", "fluxcal", "mwm"):
+        block = config.get(step, {})
+        selection = block.get("selection", "all")
+        if selection not in config["selections"]:
+            raise ConfigError(
+                f"{step}.selection: {selection!r} is not a key of selections ({', '.join(config['selections'])})"
+            )
+        if "exclude_flags" in block:
+            try:
+                qa_flags.exclude_list(block["exclude_flags"], registry)
+            except ValueError as err:
+                raise ConfigError(f"{step}.exclude_flags: {err}") from None
+    for step, old in config["reuse"].items():
+        if step not in REUSABLE_STEPS:
+            raise ConfigError(f"reuse.{step}: unknown step; reusable steps: {', '.join(REUSABLE_STEPS)}")
+        if old == config["version"]:
+            raise ConfigError(f"reuse.{step}: {old!r} is the current version")
+        if not Path("results", old).is_dir():
+            raise ConfigError(f"reuse.{step}: version {old!r} has no results/{old}/ directory")

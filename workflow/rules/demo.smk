@@ -1,0 +1,23 @@
+# The demo survey: synthetic SDSS reductions with known truth (input: demo).
+
+
+rule demo_survey:
+    output:
+        manifest=str(DEMO.manifest),
+    log:
+        "logs/demo/demo_survey/demo_survey.log",
+    benchmark:
+        "benchmarks/demo/demo_survey/demo_survey.tsv"
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    conda:
+        "../../envs/sdssflow.yaml"
+    params:
+        code=CODE_VERSION,
+        settings=json.dumps(config["demo"], sort_keys=True),
+    shell:
+        "python -m sdssflow.synth.survey --settings {params.settings:q}"
+        " --manifest {output.manifest} > {log} 2>&1"

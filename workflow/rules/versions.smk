@@ -1,0 +1,28 @@
+# Versions (MuseRed copy_reduced): a step listed under `reuse:` takes its products
+# from an older version. link_reused hard-links them into results/<version>/ instead
+# of recomputing; it only matches paths of reused steps (REUSED_PATH_REGEX), and the
+# ruleorder makes it win over the step's own rule for those paths.
+
+
+rule link_reused:
+    input:
+        source=get_reused_source,
+    output:
+        linked="results/{version}/{path}",
+    log:
+        "logs/{version}/link_reused/{path}.log",
+    benchmark:
+        "benchmarks/{version}/link_reused/{path}.tsv"
+    wildcard_constraints:
+        path=REUSED_PATH_REGEX,
+    threads: 1
+    resources:
+        mem_mb=200,
+        runtime=5,
+    conda:
+        "../../envs/sdssflow.yaml"
+    params:
+        code=CODE_VERSION,
+    shell:
+        "python -m sdssflow.versions link --source {input.source}"
+        " --target {output.linked} > {log} 2>&1"
