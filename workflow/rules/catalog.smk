@@ -10,12 +10,12 @@ rule exposure_catalog:
         "logs/{version}/exposure_catalog/exposure_catalog.log",
     benchmark:
         "benchmarks/{version}/exposure_catalog/exposure_catalog.tsv"
+    conda:
+        "../../envs/sdssflow.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=120,
-    conda:
-        "../../envs/sdssflow.yaml"
     params:
         code=CODE_VERSION,
         source=get_catalog_source_args(),
@@ -33,12 +33,12 @@ rule select_exposures:
         "logs/{version}/select_exposures/{step}-{plate}.log",
     benchmark:
         "benchmarks/{version}/select_exposures/{step}-{plate}.tsv"
+    conda:
+        "../../envs/sdssflow.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../../envs/sdssflow.yaml"
     params:
         code=CODE_VERSION,
         selection=get_selection_name,

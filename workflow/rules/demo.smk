@@ -9,12 +9,12 @@ rule demo_survey:
     benchmark:
         "benchmarks/demo/demo_survey/demo_survey.tsv"
     localrule: True
+    conda:
+        "../../envs/sdssflow.yaml"
     threads: 1
     resources:
         mem_mb=8000,
         runtime=30,
-    conda:
-        "../../envs/sdssflow.yaml"
     params:
         code=CODE_VERSION,
         settings=json.dumps(config["demo"], sort_keys=True),

@@ -15,12 +15,12 @@ rule link_reused:
         "benchmarks/{version}/link_reused/{path}.tsv"
     wildcard_constraints:
         path=REUSED_PATH_REGEX,
+    conda:
+        "../../envs/sdssflow.yaml"
     threads: 1
     resources:
         mem_mb=200,
         runtime=5,
-    conda:
-        "../../envs/sdssflow.yaml"
     params:
         code=CODE_VERSION,
     shell:
