@@ -1,0 +1,92 @@
+"""Config: the schema fills defaults and refuses wrong keys/types; check_config the rest."""
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from sdssflow import config as sdss_config
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = str(ROOT / "workflow" / "schemas" / "config.schema.yaml")
+
+
+def _default():
+    with open(ROOT / "config" / "config.yaml") as fh:
+        config = yaml.safe_load(fh)
+    validate(config, SCHEMA, set_default=True)
+    return config
+
+
+def test_default_config_validates_and_fills_defaults():
+    config = _default()
+    assert config["version"] == "v1" and config["input"] == "demo"
+    assert config["sky"]["selection"] == "all"
+    assert config["catalog"]["include_apogee"] is True
+    sdss_config.check_config(config)
+
+
+def _schema_error(config):
+    with pytest.raises(WorkflowError) as info:
+        validate(config, SCHEMA, set_default=True)
+    return str(info.value)
+
+
+def test_unknown_key_is_named():
+    config = _default()
+    config["sky"]["calibraton"] = "bosz"
+    assert "calibraton" in _schema_error(config)
+    config = _default()
+    config["versoin"] = "v2"
+    assert "versoin" in _schema_error(config)
+
+
+def test_wrong_type_and_enum_are_named():
+    config = _default()
+    config["demo"]["n_plates"] = "two"
+    assert "n_plates" in _schema_error(config) or "two" in _schema_error(config)
+    config = _default()
+    config["input"] = "tape"
+    assert "tape" in _schema_error(config)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda c: c.update(input="sdss", boss={"redux": "/nonexistent/redux", "run2d": "v5_7_0", "plates": []}),
+         r"boss.redux/boss.run2d: directory /nonexistent/redux/v5_7_0 does not exist"),
+        (lambda c: c.update(input="spec_files", spec_files={"dir": "/nonexistent/spec"}), r"spec_files.dir"),
+        (lambda c: c["selections"].update(bad="exptime >>> 3"), r"selections.bad: invalid query"),
+        (lambda c: c["selections"].update(bad="no_such_column > 3"), r"selections.bad: invalid query"),
+        (lambda c: c["sky"].update(selection="nope"), r"sky.selection: 'nope' is not a key of selections"),
+        (lambda c: c.update(exclude_flags=["CLODY"]), r"exclude_flags: unknown flag"),
+        (lambda c: c["mwm"].update(exclude_flags=["NOPE"]), r"mwm.exclude_flags: unknown flag"),
+        (lambda c: c.update(reuse={"not_a_step": "v0"}), r"reuse.not_a_step: unknown step"),
+        (lambda c: c.update(reuse={"exposure_catalog": "v_never_run"}), r"reuse.exposure_catalog: version 'v_never_run'"),
+    ],
+)
+def test_check_config_names_the_key(edit, message):
+    config = copy.deepcopy(_default())
+    edit(config)
+    with pytest.raises(sdss_config.ConfigError, match=message):
+        sdss_config.check_config(config)
+
+
+def test_plate_mjds_from_spec_file_names():
+    config = _default()
+    config["input"] = "spec_files"
+    config["spec_files"]["dir"] = str(ROOT.parent / "shared" / "data" / "real" / "sdss_spec")
+    if not Path(config["spec_files"]["dir"]).is_dir():
+        pytest.skip("real spec files not available")
+    pairs = sdss_config.plate_mjds(config)
+    assert (1325, 52762) in pairs and (266, 51602) in pairs
+
+
+def test_expand_path_drops_unset_variables(monkeypatch):
+    monkeypatch.delenv("SDSSFLOW_UNSET_VAR", raising=False)
+    monkeypatch.setenv("SDSSFLOW_SET_VAR", "/data")
+    assert sdss_config.expand_path("${SDSSFLOW_UNSET_VAR}") == ""
+    assert sdss_config.expand_path("$SDSSFLOW_SET_VAR/x") == "/data/x"
