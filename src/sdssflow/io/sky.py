@@ -1,0 +1,194 @@
+"""Readers and writers of the sky-flux products (``results/{version}/sky/...``).
+
+Every product is a FITS file: an empty primary HDU with provenance (``SDSSFLOW``, ``VERSION``,
+``STEP``, ``INFILEnn``), image HDUs with EXTNAME and BUNIT, and a binary-table HDU ``META`` with
+one row per spectrum; checksums on every HDU; written atomically.
+
+* ``skyflux-{plate}.fits``: WAVE (A vacuum, float64), FLUX, IVAR, DISP (float32), MASK (int32),
+  each (nspec, npix); META (raw metadata, one row per sky spectrum).
+* ``rich-{plate}.fits``, ``lines-{plate}.fits``, mega files: one table HDU (``META``).
+* ``mean-{plate}.fits``: WAVE (ngrid,), FLUX, IVAR, DISP (nmean, ngrid), NFIBER (nmean, ngrid)
+  and META (one row per exposure and camera).
+* ``contfit-{plate}.fits``: WAVE, FLUX, IVAR, CONTINUUM, MODEL (nmean, ngrid), META, and LINES
+  (one row per fitted line per mean spectrum).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from astropy.table import Table
+
+from sdssflow.io.products import add_provenance, write_hdulist
+
+__all__ = [
+    "FLUX_UNIT",
+    "write_product",
+    "read_product",
+    "write_table",
+    "read_table",
+    "write_skyflux",
+    "read_skyflux",
+]
+
+FLUX_UNIT = "1e-17 erg/(s cm2 Angstrom)"
+IVAR_UNIT = "1e+34 (s2 cm4 Angstrom2)/erg2"
+
+_SKYFLUX_IMAGES = {
+    "WAVE": (np.float64, "Angstrom"),
+    "FLUX": (np.float32, FLUX_UNIT),
+    "IVAR": (np.float32, IVAR_UNIT),
+    "DISP": (np.float32, "Angstrom"),
+    "MASK": (np.int32, ""),
+}
+
+
+def _table_hdu(table: Table, extname: str) -> fits.BinTableHDU:
+    table = Table(table, copy=False)
+    hdu = fits.table_to_hdu(table)
+    hdu.name = extname
+    return hdu
+
+
+def write_product(
+    path: str | os.PathLike,
+    images: Mapping[str, tuple[np.ndarray, str]],
+    tables: Mapping[str, Table],
+    *,
+    version: str,
+    inputs: Sequence[str | os.PathLike] = (),
+    step: str | None = None,
+    header_cards: Mapping[str, tuple[object, str]] | None = None,
+) -> Path:
+    """Write images and tables as one FITS product (atomic, checksums, provenance).
+
+    Parameters
+    ----------
+    path : path-like
+        Output file.
+    images : mapping EXTNAME -> (array, BUNIT)
+        Image HDUs, written in this order after the primary HDU.
+    tables : mapping EXTNAME -> astropy.table.Table
+        Binary-table HDUs, written after the images.
+    version : str
+        Reduction version (``VERSION``).
+    inputs : sequence of path-like
+        Input files recorded as ``INFILEnn``.
+    step : str, optional
+        Step name (``STEP``).
+    header_cards : mapping, optional
+        Extra primary-header cards, keyword -> (value, comment).
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    primary = fits.PrimaryHDU()
+    add_provenance(primary.header, version, inputs, step)
+    for key, (value, comment) in (header_cards or {}).items():
+        primary.header[key] = (value, comment)
+    hdus = [primary]
+    for name, (array, bunit) in images.items():
+        hdu = fits.ImageHDU(np.ascontiguousarray(array), name=name)
+        hdu.header["BUNIT"] = (bunit, "unit of the pixel values")
+        hdus.append(hdu)
+    for name, table in tables.items():
+        hdus.append(_table_hdu(table, name))
+    return write_hdulist(fits.HDUList(hdus), path)
+
+
+def read_product(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Table], fits.Header]:
+    """Read every image and table HDU of a product.
+
+    Returns
+    -------
+    images : dict EXTNAME -> numpy.ndarray (native byte order)
+    tables : dict EXTNAME -> astropy.table.Table
+    header : astropy.io.fits.Header
+        Primary header.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a readable FITS product.
+    """
+    path = Path(path)
+    images: dict[str, np.ndarray] = {}
+    tables: dict[str, Table] = {}
+    try:
+        with fits.open(path, memmap=False) as hdul:
+            header = hdul[0].header.copy()
+            for hdu in hdul[1:]:
+                if isinstance(hdu, fits.BinTableHDU):
+                    tables[hdu.name] = Table(hdu.data)
+                elif hdu.data is not None:
+                    images[hdu.name] = hdu.data.astype(hdu.data.dtype.newbyteorder("="))
+    except OSError as err:
+        raise ValueError(f"{path}: not a readable FITS product ({err})") from err
+    return images, tables, header
+
+
+def write_table(
+    table: Table,
+    path: str | os.PathLike,
+    *,
+    version: str,
+    inputs: Sequence[str | os.PathLike] = (),
+    step: str | None = None,
+    extname: str = "META",
+) -> Path:
+    """Write one table product (rich, lines, mega files)."""
+    return write_product(path, {}, {extname: table}, version=version, inputs=inputs, step=step)
+
+
+def read_table(path: str | os.PathLike, extname: str = "META") -> Table:
+    """Read the table HDU ``extname`` of a product.
+
+    Raises
+    ------
+    ValueError
+        If the HDU is missing.
+    """
+    _, tables, _ = read_product(path)
+    if extname not in tables:
+        raise ValueError(f"{path}: no {extname} table (found {sorted(tables)})")
+    return tables[extname]
+
+
+def write_skyflux(spectra, path: str | os.PathLike, *, version: str, inputs=(), step: str = "sky_flux", header_cards=None) -> Path:
+    """Write :class:`sdssflow.sky.extract.SkySpectra` as ``skyflux-{plate}.fits``."""
+    images = {
+        name: (np.asarray(getattr(spectra, name.lower())).astype(dtype), unit)
+        for name, (dtype, unit) in _SKYFLUX_IMAGES.items()
+    }
+    return write_product(
+        path, images, {"META": spectra.meta}, version=version, inputs=inputs, step=step, header_cards=header_cards
+    )
+
+
+def read_skyflux(path: str | os.PathLike):
+    """Read ``skyflux-{plate}.fits`` into :class:`sdssflow.sky.extract.SkySpectra` (float64 arrays).
+
+    Raises
+    ------
+    ValueError
+        If an HDU is missing.
+    """
+    from sdssflow.sky.extract import SkySpectra
+
+    images, tables, _ = read_product(path)
+    missing = [n for n in _SKYFLUX_IMAGES if n not in images] + ([] if "META" in tables else ["META"])
+    if missing:
+        raise ValueError(f"{path}: not a skyflux product, missing HDU(s) {missing}")
+    return SkySpectra(
+        wave=images["WAVE"].astype(np.float64),
+        flux=images["FLUX"].astype(np.float64),
+        ivar=images["IVAR"].astype(np.float64),
+        mask=images["MASK"].astype(np.int32),
+        disp=images["DISP"].astype(np.float64),
+        meta=tables["META"],
+    )

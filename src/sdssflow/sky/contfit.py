@@ -1,0 +1,162 @@
+"""Separation of airglow lines and continuum in mean sky spectra (blue and red arms).
+
+Model of one mean spectrum on its arm's wavelength range:
+``F(lambda) = sum_j c_j B_j(lambda) + sum_k A_k G(lambda; mu_k, sigma(mu_k))`` with ``B_j`` cubic
+B-splines on uniformly spaced knots (the continuum) and ``G`` unit-area Gaussians at the listed
+vacuum line wavelengths ``mu_k`` with the spectrum's own line-spread sigma (DISP), so ``A_k`` is
+the line flux (1e-17 erg/s/cm2). The model is linear: one weighted least-squares solve (small
+ridge on the line amplitudes), then pixels more than ``clip`` sigma from the model (lines missing
+from the list, cosmic rays) are dropped and the fit is repeated once. The continuum is the spline
+part; the model is continuum + lines.
+
+Fixes of the original (SkyModelling ``fit_blue_mean_cont.py`` / ``fit_red_mean_cont.py``): the
+original fitted each line separately in a hand-tuned window with lmfit and replaced the window by
+a fitted constant (continuum steps at window edges, overlapping windows overwriting each other,
+weights from the flux itself instead of the ivar, a try/except hiding failed red fits); here one
+joint linear fit per spectrum uses the ivar, and every line list comes from ``data/sky`` with the
+close-line merge done on a sorted list (the original's unsorted walk dropped real lines).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.interpolate import BSpline
+
+from sdssflow.sky.calibration import CAMERA_WINDOWS
+
+__all__ = ["DEFAULT_AIRGLOW", "read_airglow_lines", "merge_lines", "spline_basis", "fit_continuum"]
+
+DEFAULT_AIRGLOW = Path(__file__).resolve().parents[3] / "data" / "sky" / "airglow_lines.csv"
+
+
+def read_airglow_lines(path: str | Path = DEFAULT_AIRGLOW) -> dict[str, np.ndarray]:
+    """Airglow line lists per arm, vacuum A, sorted.
+
+    Raises
+    ------
+    ValueError
+        If the columns ``camera`` and ``wave`` are missing.
+    """
+    t = pd.read_csv(path, comment="#")
+    if not {"camera", "wave"} <= set(t.columns):
+        raise ValueError(f"{path}: need columns camera, wave")
+    return {arm: np.sort(t.loc[t["camera"] == arm, "wave"].to_numpy(dtype=float)) for arm in ("b", "r")}
+
+
+def merge_lines(primary: np.ndarray, secondary: np.ndarray, tol: float = 3.0) -> np.ndarray:
+    """Union of two line lists; a secondary line within ``tol`` A of a kept line is dropped.
+
+    Examples
+    --------
+    >>> merge_lines(np.array([5578.89]), np.array([5578.87, 5600.0])).tolist()
+    [5578.89, 5600.0]
+    """
+    keep = list(np.sort(np.asarray(primary, dtype=float)))
+    for w in np.sort(np.asarray(secondary, dtype=float)):
+        if not keep or np.min(np.abs(np.asarray(keep) - w)) >= tol:
+            keep.append(float(w))
+    return np.sort(np.array(keep))
+
+
+def spline_basis(x: np.ndarray, lo: float, hi: float, spacing: float) -> np.ndarray:
+    """Dense cubic B-spline design matrix on uniform knots over [lo, hi].
+
+    Returns
+    -------
+    numpy.ndarray, shape (x.size, nbasis)
+    """
+    nint = max(int(np.ceil((hi - lo) / spacing)), 1)
+    inner = np.linspace(lo, hi, nint + 1)
+    knots = np.concatenate([[lo] * 3, inner, [hi] * 3])
+    xc = np.clip(x, lo, hi)
+    return BSpline.design_matrix(xc, knots, 3).toarray()
+
+
+def fit_continuum(
+    grid: np.ndarray,
+    flux: np.ndarray,
+    ivar: np.ndarray,
+    disp: np.ndarray,
+    arm: str,
+    lines: np.ndarray,
+    knot_spacing: float = 100.0,
+    clip: float = 5.0,
+    ridge: float = 1e-6,
+) -> dict[str, np.ndarray]:
+    """Fit continuum + airglow lines to one mean spectrum.
+
+    Parameters
+    ----------
+    grid : numpy.ndarray, shape (ngrid,)
+        Wavelength, vacuum A.
+    flux, ivar, disp : numpy.ndarray, shape (ngrid,)
+        Mean spectrum, its ivar (0 = no data), line-spread sigma (A).
+    arm : str
+        ``b`` or ``r``: the fit uses the arm's window (:data:`CAMERA_WINDOWS`).
+    lines : numpy.ndarray
+        Line centres, vacuum A (those outside the data are ignored).
+    knot_spacing : float
+        Continuum spline knot spacing, A.
+    clip : float
+        Outlier rejection threshold, sigma.
+    ridge : float
+        Ridge on line amplitudes, relative to the diagonal of the normal matrix.
+
+    Returns
+    -------
+    dict
+        ``continuum``, ``model`` (ngrid,), 0 outside the fitted range; ``line_wave``,
+        ``line_flux``, ``line_ivar`` (nline,); ``chi2``, ``dof``; ``used`` (ngrid,) bool.
+
+    Raises
+    ------
+    ValueError
+        If the arm is unknown or fewer pixels than parameters are usable.
+    """
+    if arm not in CAMERA_WINDOWS:
+        raise ValueError(f"arm {arm!r}: expected b or r")
+    lo, hi = CAMERA_WINDOWS[arm]
+    use = (grid > lo) & (grid < hi) & (ivar > 0) & np.isfinite(flux)
+    if use.sum() < 50:
+        raise ValueError(f"only {int(use.sum())} usable pixels in the {arm} arm")
+    x = grid[use]
+    lo_d, hi_d = float(x.min()), float(x.max())
+    mu = np.asarray(lines, dtype=float)
+    mu = mu[(mu > lo_d + 3) & (mu < hi_d - 3)]
+    sig_at = np.interp(mu, x, np.clip(disp[use], 0.3, None))
+    cont_b = spline_basis(grid, lo_d, hi_d, knot_spacing)
+    prof = np.exp(-0.5 * ((grid[:, None] - mu[None, :]) / sig_at[None, :]) ** 2) / (np.sqrt(2 * np.pi) * sig_at[None, :])
+    design = np.hstack([cont_b, prof])
+    ncont = cont_b.shape[1]
+    w = np.where(use, ivar, 0.0)
+    for _ in range(2):
+        a = design[w > 0]
+        ww = w[w > 0]
+        normal = a.T @ (a * ww[:, None])
+        diag = np.diag(normal).copy()
+        reg = np.zeros_like(diag)
+        reg[ncont:] = ridge * np.maximum(diag[ncont:], 1e-30)
+        normal += np.diag(reg + 1e-12 * max(diag.max(), 1.0))
+        coef = np.linalg.solve(normal, a.T @ (ww * flux[w > 0]))
+        model = design @ coef
+        resid = (flux - model) * np.sqrt(w)
+        new = w * (np.abs(resid) < clip)
+        if np.array_equal(new > 0, w > 0):
+            break
+        w = new
+    cov_diag = np.diag(np.linalg.inv(normal))
+    inrange = (grid >= lo_d) & (grid <= hi_d)
+    used = w > 0
+    return {
+        "continuum": np.where(inrange, cont_b @ coef[:ncont], 0.0),
+        "model": np.where(inrange, model, 0.0),
+        "line_wave": mu,
+        "line_flux": coef[ncont:],
+        "line_ivar": 1.0 / cov_diag[ncont:],
+        "chi2": float(np.sum(((flux - model) ** 2 * w)[used])),
+        "dof": int(used.sum() - design.shape[1]),
+        "used": used,
+    }

@@ -1,0 +1,159 @@
+"""Mean sky spectrum per exposure and camera on a common log-lambda grid.
+
+Each sky spectrum is resampled by linear interpolation onto the common grid
+(:func:`common_grid`, 1e-4 dex steps, the BOSS coadd sampling, close to native), with its
+variance propagated exactly for that linear map (``var = (1-t)**2 var_a + t**2 var_b``); a grid
+point is unusable (ivar 0) if either neighbouring native pixel is. Then, per (EXPID, CAMERA), the
+inverse-variance-weighted mean ``F = sum(w f) / sum(w)`` with ``w = ivar`` has variance
+``1 / sum(w)``, stored as ``IVAR = sum(w)``.
+
+Fixes of the original (SkyModelling ``get_mean_spectra.py``): the saved "mean_var" was the plain
+mean of the fibres' ivars; here IVAR is the inverse variance of the weighted mean. NaN pixels were
+linearly interpolated over and zeros were written outside each spectrum (entering the mean with
+zero weight only by luck); here bad and outside pixels have zero weight explicitly. A group whose
+fibres all fail gives a row with NFIBER = 0 instead of killing the plate. The grid is log-lambda
+at 1e-4 dex instead of 74000 points of 0.1 A (about 8x oversampled).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from astropy.table import Table
+
+
+__all__ = ["common_grid", "resample_to_grid", "mean_spectra"]
+
+
+def common_grid(loglam_min: float = 3.5500, loglam_max: float = 4.0170, dloglam: float = 1e-4) -> np.ndarray:
+    """Common vacuum wavelength grid (A), uniform in log10.
+
+    Examples
+    --------
+    >>> g = common_grid(3.6, 3.6003)
+    >>> g.size, round(float(np.log10(g[1]) - np.log10(g[0])), 6)
+    (4, 0.0001)
+    """
+    if not (loglam_max > loglam_min and dloglam > 0):
+        raise ValueError(f"common grid: need loglam_max > loglam_min and dloglam > 0, got {loglam_min}, {loglam_max}, {dloglam}")
+    n = int(round((loglam_max - loglam_min) / dloglam)) + 1
+    return 10.0 ** (loglam_min + dloglam * np.arange(n))
+
+
+def resample_to_grid(
+    wave: np.ndarray, flux: np.ndarray, ivar: np.ndarray, grid: np.ndarray, extra: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Linear interpolation of spectra (each on its own increasing grid) onto one grid.
+
+    Parameters
+    ----------
+    wave, flux, ivar : numpy.ndarray, shape (nspec, npix)
+        Native wavelength (A), flux, inverse variance (0 = bad).
+    grid : numpy.ndarray, shape (ngrid,)
+        Output wavelengths (A), increasing.
+    extra : numpy.ndarray, shape (nspec, npix), optional
+        Another quantity to interpolate (e.g. DISP), without variance.
+
+    Returns
+    -------
+    flux_out, ivar_out : numpy.ndarray, shape (nspec, ngrid)
+        Interpolated flux and the inverse of its exact variance; 0 ivar outside a spectrum or next
+        to a bad pixel.
+    extra_out : numpy.ndarray or None
+    """
+    nspec, npix = wave.shape
+    offset = np.arange(nspec)[:, None] * 1e6
+    flat = (wave + offset).ravel()
+    query = (grid[None, :] + offset).ravel()
+    pos = np.searchsorted(flat, query, side="right").reshape(nspec, -1) - np.arange(nspec)[:, None] * npix
+    inside = (pos >= 1) & (pos <= npix - 1)
+    hi = np.clip(pos, 1, npix - 1)
+    lo = hi - 1
+    wl = np.take_along_axis(wave, lo, 1)
+    wh = np.take_along_axis(wave, hi, 1)
+    t = np.clip((grid[None, :] - wl) / (wh - wl), 0.0, 1.0)
+    il = np.take_along_axis(ivar, lo, 1)
+    ih = np.take_along_axis(ivar, hi, 1)
+    good = inside & (il > 0) & (ih > 0)
+    fl = np.take_along_axis(flux, lo, 1)
+    fh = np.take_along_axis(flux, hi, 1)
+    f = np.where(good, (1 - t) * fl + t * fh, 0.0)
+    var = (1 - t) ** 2 / np.where(il > 0, il, 1.0) + t**2 / np.where(ih > 0, ih, 1.0)
+    iv = np.where(good, 1.0 / var, 0.0)
+    ex = None
+    if extra is not None:
+        ex = (1 - t) * np.take_along_axis(extra, lo, 1) + t * np.take_along_axis(extra, hi, 1)
+    return f, iv, ex
+
+
+def mean_spectra(
+    wave: np.ndarray,
+    flux: np.ndarray,
+    ivar: np.ndarray,
+    disp: np.ndarray,
+    meta: Table,
+    grid: np.ndarray,
+    keys: tuple[str, ...] = ("EXPID", "CAMERA"),
+) -> tuple[dict[str, np.ndarray], Table]:
+    """Inverse-variance-weighted mean spectrum per group (default: exposure and camera).
+
+    Parameters
+    ----------
+    wave, flux, ivar, disp : numpy.ndarray, shape (nspec, npix)
+        Sky spectra (A, 1e-17 erg/s/cm2/A, its ivar, line-spread sigma in A).
+    meta : astropy.table.Table, nspec rows
+        Must hold the ``keys`` columns; the first row of each group gives the group's metadata.
+    grid : numpy.ndarray, shape (ngrid,)
+        Common wavelength grid (A).
+    keys : tuple of str
+        Grouping columns.
+
+    Returns
+    -------
+    arrays : dict
+        ``FLUX`` (nmean, ngrid) 1e-17 erg/s/cm2/A, ``IVAR`` (its inverse variance, sum of weights),
+        ``DISP`` (weighted mean line-spread sigma, A), ``NFIBER`` (fibres with weight > 0, int16).
+    meta_out : astropy.table.Table, nmean rows
+        Group metadata (fibre-specific columns dropped) plus ``NFIBER_USED`` and ``MEANID``.
+
+    Raises
+    ------
+    ValueError
+        If a key column is missing.
+    """
+    missing = [k for k in keys if k not in meta.colnames]
+    if missing:
+        raise ValueError(f"mean_spectra: meta lacks column(s) {missing}")
+    labels = [tuple(str(meta[k][i]) for k in keys) for i in range(len(meta))]
+    order = sorted(set(labels), key=lambda lab: labels.index(lab))
+    index = {lab: i for i, lab in enumerate(order)}
+    group = np.array([index[lab] for lab in labels], dtype=np.int64)
+    ngrid = grid.size
+    nmean = len(order)
+    wsum = np.zeros((nmean, ngrid))
+    fsum = np.zeros((nmean, ngrid))
+    dsum = np.zeros((nmean, ngrid))
+    count = np.zeros((nmean, ngrid), dtype=np.int16)
+    chunk = 256
+    for start in range(0, wave.shape[0], chunk):
+        sl = slice(start, start + chunk)
+        f, iv, d = resample_to_grid(wave[sl], flux[sl], ivar[sl], grid, disp[sl])
+        g = group[sl]
+        np.add.at(wsum, g, iv)
+        np.add.at(fsum, g, iv * f)
+        np.add.at(dsum, g, iv * d)
+        np.add.at(count, g, (iv > 0).astype(np.int16))
+    pos = wsum > 0
+    safe = np.where(pos, wsum, 1.0)
+    arrays = {
+        "FLUX": np.where(pos, fsum / safe, 0.0),
+        "IVAR": wsum,
+        "DISP": np.where(pos, dsum / safe, 0.0),
+        "NFIBER": count,
+    }
+    first = [labels.index(lab) for lab in order]
+    drop = {"SPECNO", "FIBERID", "XFOCAL", "YFOCAL", "FIBER_RA", "FIBER_DEC", "NPIX", "NGOOD", "OBJTYPE"}
+    cols = [c for c in meta.colnames if c not in drop]
+    out = Table(meta[cols][first], copy=True)
+    out["NFIBER_USED"] = np.bincount(group, minlength=nmean).astype(np.int32)
+    out["MEANID"] = np.arange(nmean, dtype=np.int32)
+    return arrays, out
