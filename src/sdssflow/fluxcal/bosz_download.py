@@ -21,7 +21,13 @@ from collections import Counter
 from pathlib import Path
 
 from sdssflow.fluxcal.download import download_all, write_manifest
-from sdssflow.io.bosz import MAST_BASE_URL, join_url, load_subgrid_spec, subgrid_models, wave_grid_relpath
+from sdssflow.io.bosz import (
+    MAST_BASE_URL,
+    join_url,
+    load_subgrid_spec,
+    subgrid_models,
+    wave_grid_relpath,
+)
 from sdssflow.steps import StepError, base_parser, run_step
 
 log = logging.getLogger(__name__)
@@ -29,15 +35,25 @@ log = logging.getLogger(__name__)
 
 def parse(argv=None):
     parser = base_parser(__doc__.splitlines()[0])
-    parser.add_argument("--base-url", default=MAST_BASE_URL, help="BOSZ 2024 base URL (http(s):// or file://)")
-    parser.add_argument("--subgrid", required=True, help="subgrid spec YAML (data/fluxcal/subgrid_*.yaml)")
+    parser.add_argument(
+        "--base-url", default=MAST_BASE_URL, help="BOSZ 2024 base URL (http(s):// or file://)"
+    )
+    parser.add_argument(
+        "--subgrid", required=True, help="subgrid spec YAML (data/fluxcal/subgrid_*.yaml)"
+    )
     parser.add_argument("--dest", required=True, help="destination root (MAST layout below it)")
     parser.add_argument("--manifest", help="manifest CSV path (default <dest>/manifest.csv)")
     parser.add_argument("--threads", type=int, default=8, help="parallel downloads")
     parser.add_argument("--retries", type=int, default=4, help="retries of a transient failure")
-    parser.add_argument("--backoff", type=float, default=1.0, help="first retry delay in s (doubles)")
-    parser.add_argument("--timeout", type=float, default=60.0, help="socket time-out per request in s")
-    parser.add_argument("--force", action="store_true", help="download again files already complete")
+    parser.add_argument(
+        "--backoff", type=float, default=1.0, help="first retry delay in s (doubles)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=60.0, help="socket time-out per request in s"
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="download again files already complete"
+    )
     parser.add_argument("--dry-run", action="store_true", help="list the URLs and exit")
     return parser.parse_args(argv)
 
@@ -61,7 +77,12 @@ def main(argv=None):
     models = subgrid_models(spec)
     relpaths = [wave_grid_relpath(spec["resolution"])] + [m.relpath for m in models]
     items = [(join_url(args.base_url, rel), rel) for rel in relpaths]
-    log.info("subgrid %s: %d models + 1 wavelength grid from %s", args.subgrid, len(models), args.base_url)
+    log.info(
+        "subgrid %s: %d models + 1 wavelength grid from %s",
+        args.subgrid,
+        len(models),
+        args.base_url,
+    )
     if args.dry_run:
         for url, _ in items:
             print(url)
@@ -81,10 +102,14 @@ def main(argv=None):
     counts = Counter(r.status for r in results)
     log.info("wrote %s: %s", manifest, dict(sorted(counts.items())))
     if results[0].status not in ("ok", "skipped"):
-        raise StepError(f"{results[0].url}: wavelength grid {results[0].status} ({results[0].message})")
+        raise StepError(
+            f"{results[0].url}: wavelength grid {results[0].status} ({results[0].message})"
+        )
     if counts["error"]:
         bad = [r.relpath for r in results if r.status == "error"][:5]
-        raise StepError(f"{counts['error']} BOSZ files failed after retries (first: {bad}); see {manifest}")
+        raise StepError(
+            f"{counts['error']} BOSZ files failed after retries (first: {bad}); see {manifest}"
+        )
     if counts["not_found"]:
         log.warning("%d models not found (HTTP 404); recorded in %s", counts["not_found"], manifest)
     return results

@@ -27,7 +27,14 @@ from pathlib import Path
 
 from sdssflow.io.products import atomic_path
 
-__all__ = ["DownloadResult", "download_file", "download_all", "sha256_of", "write_manifest", "read_manifest"]
+__all__ = [
+    "DownloadResult",
+    "download_file",
+    "download_all",
+    "sha256_of",
+    "write_manifest",
+    "read_manifest",
+]
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +173,9 @@ def download_file(
             if url.startswith("file://"):
                 src = Path(urllib.request.url2pathname(urllib.parse.urlparse(url).path))
                 if not src.exists():
-                    return DownloadResult(relpath, url, "not_found", attempts=attempts, message=f"{src} missing")
+                    return DownloadResult(
+                        relpath, url, "not_found", attempts=attempts, message=f"{src} missing"
+                    )
                 with atomic_path(dest) as tmp:
                     shutil.copyfile(src, tmp)
                     if validate:
@@ -180,10 +189,14 @@ def download_file(
                         part.unlink(missing_ok=True)
                         raise _Transient(f"corrupt download: {err}") from err
                 os.replace(part, dest)
-            return DownloadResult(relpath, url, "ok", dest.stat().st_size, sha256_of(dest), attempts)
+            return DownloadResult(
+                relpath, url, "ok", dest.stat().st_size, sha256_of(dest), attempts
+            )
         except urllib.error.HTTPError as err:
             status = "not_found" if err.code == 404 else "error"
-            return DownloadResult(relpath, url, status, attempts=attempts, message=f"HTTP {err.code}")
+            return DownloadResult(
+                relpath, url, status, attempts=attempts, message=f"HTTP {err.code}"
+            )
         except FileNotFoundError as err:
             return DownloadResult(relpath, url, "not_found", attempts=attempts, message=str(err))
         except _Transient as err:
@@ -217,7 +230,14 @@ def download_all(
         for i, result in enumerate(pool.map(one, items), start=1):
             results.append(result)
             if result.status in ("not_found", "error"):
-                log.warning("[%d/%d] %s %s (%s)", i, len(items), result.status, result.relpath, result.message)
+                log.warning(
+                    "[%d/%d] %s %s (%s)",
+                    i,
+                    len(items),
+                    result.status,
+                    result.relpath,
+                    result.message,
+                )
     return results
 
 

@@ -177,7 +177,17 @@ def join_url(base_url: str, relpath: str) -> str:
     return base_url.rstrip("/") + "/" + relpath.lstrip("/")
 
 
-_SPEC_KEYS = {"resolution", "teff", "logg", "feh", "alpha", "alpha_enhanced", "carbon", "vmicro", "atlas_teff_min"}
+_SPEC_KEYS = {
+    "resolution",
+    "teff",
+    "logg",
+    "feh",
+    "alpha",
+    "alpha_enhanced",
+    "carbon",
+    "vmicro",
+    "atlas_teff_min",
+}
 
 
 def load_subgrid_spec(path: str | os.PathLike) -> dict:
@@ -249,7 +259,11 @@ def subgrid_models(spec: dict) -> list[BoszModel]:
                 if enhanced and feh <= float(enhanced["feh_max"]) + 1e-9:
                     these.append(float(enhanced["alpha"]))
                 for alpha in these:
-                    models.add(BoszModel(int(round(teff)), logg, feh, alpha, carbon, vmicro, resolution, atmos))
+                    models.add(
+                        BoszModel(
+                            int(round(teff)), logg, feh, alpha, carbon, vmicro, resolution, atmos
+                        )
+                    )
     return sorted(models)
 
 
@@ -272,7 +286,9 @@ def read_wave_grid(path: str | os.PathLike) -> np.ndarray:
     return wave
 
 
-def read_resampled(path: str | os.PathLike, nrows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def read_resampled(
+    path: str | os.PathLike, nrows: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Read a BOSZ ``_resam.txt.gz`` file.
 
     Parameters
@@ -293,7 +309,9 @@ def read_resampled(path: str | os.PathLike, nrows: int | None = None) -> tuple[n
         If the file does not have two columns or ``nrows`` rows.
     """
     try:
-        data = pd.read_csv(path, header=None, sep=r"\s+", dtype=np.float64, compression="gzip").to_numpy()
+        data = pd.read_csv(
+            path, header=None, sep=r"\s+", dtype=np.float64, compression="gzip"
+        ).to_numpy()
     except (OSError, EOFError, gzip.BadGzipFile, pd.errors.ParserError) as err:
         raise ValueError(f"{path}: cannot read BOSZ resampled file ({err})") from err
     if data.ndim != 2 or data.shape[1] != 2:
@@ -325,7 +343,12 @@ def air_to_vacuum(wave_air: np.ndarray) -> np.ndarray:
     """
     wave_air = np.asarray(wave_air, dtype=np.float64)
     s2 = (1e4 / wave_air) ** 2
-    n = 1.0 + 8.336624212083e-5 + 2.408926869968e-2 / (130.1065924522 - s2) + 1.599740894897e-4 / (38.92568793293 - s2)
+    n = (
+        1.0
+        + 8.336624212083e-5
+        + 2.408926869968e-2 / (130.1065924522 - s2)
+        + 1.599740894897e-4 / (38.92568793293 - s2)
+    )
     return np.where(wave_air > 2000.0, wave_air * n, wave_air)
 
 
@@ -366,7 +389,9 @@ class TemplateLibrary:
 _PARAM_COLUMNS = ("teff", "logg", "feh", "alpha", "carbon", "vmicro")
 
 
-def write_library(library: TemplateLibrary, path: str | os.PathLike, attrs: dict | None = None) -> Path:
+def write_library(
+    library: TemplateLibrary, path: str | os.PathLike, attrs: dict | None = None
+) -> Path:
     """Write a :class:`TemplateLibrary` to HDF5 atomically.
 
     Layout: datasets ``wave`` (Angstrom, vacuum), ``flux`` and ``continuum``
@@ -381,7 +406,9 @@ def write_library(library: TemplateLibrary, path: str | os.PathLike, attrs: dict
             for key in ("flux", "continuum"):
                 arr = np.asarray(getattr(library, key), dtype=np.float32)
                 h5.create_dataset(key, data=arr, chunks=(1, arr.shape[1]) if arr.size else None)
-                h5[key].attrs["unit"] = "erg/s/cm2/A (4 pi H)" if key == "flux" else "erg/s/cm2/A (4 pi C)"
+                h5[key].attrs["unit"] = (
+                    "erg/s/cm2/A (4 pi H)" if key == "flux" else "erg/s/cm2/A (4 pi C)"
+                )
             grp = h5.create_group("params")
             for col in _PARAM_COLUMNS:
                 grp.create_dataset(col, data=library.params[col].to_numpy(np.float64))
@@ -394,7 +421,9 @@ def write_library(library: TemplateLibrary, path: str | os.PathLike, attrs: dict
     return Path(path)
 
 
-def read_library(path: str | os.PathLike, wave_range: tuple[float, float] | None = None) -> TemplateLibrary:
+def read_library(
+    path: str | os.PathLike, wave_range: tuple[float, float] | None = None
+) -> TemplateLibrary:
     """Read the HDF5 template library written by :func:`write_library`.
 
     Parameters
@@ -427,4 +456,6 @@ def read_library(path: str | os.PathLike, wave_range: tuple[float, float] | None
             resolution = int(h5.attrs["resolution"])
     except KeyError as err:
         raise ValueError(f"{path}: not a sdssflow BOSZ library ({err})") from err
-    return TemplateLibrary(wave=wave[sel], flux=flux, continuum=cont, params=params, resolution=resolution)
+    return TemplateLibrary(
+        wave=wave[sel], flux=flux, continuum=cont, params=params, resolution=resolution
+    )
