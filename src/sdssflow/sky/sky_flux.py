@@ -1,0 +1,257 @@
+"""Step ``sky_flux``: calibrated total light of every sky fibre of one plate.
+
+Usage (BOSS reductions, ``input: demo | sdss``)::
+
+    python -m sdssflow.sky.sky_flux --plate 4100 --plate-dir <redux>/<run2d>/4100 \\
+        --selection results/v1/selection/sky/selection-sky-4100.csv \\
+        --calibration spfluxcalib|reference|bosz [--reference-calib <spFluxcalib-{camera}-...>] \\
+        [--fluxcal-dir results/v1/fluxcal/4100] [--bad-mask-bits NOPLUG,BADTRACE,...] \\
+        [--fiber-loss-factor 1.0] --out results/v1/sky/4100/skyflux-4100.fits --version-name v1
+
+Usage (SDSS spec full files, ``input: spec_files``)::
+
+    python -m sdssflow.sky.sky_flux --plate 6717 --spec-dir ../shared/data/real/sdss_spec \\
+        --out results/v1/sky/6717/skyflux-6717.fits
+
+Exposures come from the spPlate ``EXPIDnn`` keywords of every MJD of the plate (de-duplicated),
+restricted to the selection table's exposures when one is given, minus its ``excluded_cameras``.
+Sky fibres are the plug-map rows with OBJTYPE SKY. Total light = spFrame flux + sky model
+(flat-fielded electrons per native pixel) times ``cal_factor`` of the calibration mode:
+
+* ``spfluxcalib``: ``R / fluxcalib`` of the exposure's own spFluxcalib;
+* ``reference``: ``R / fluxcalib`` of one fixed spFluxcalib per camera (``{camera}`` in the path
+  is replaced), row for row as SkyModelling did, with R of the frame being calibrated;
+* ``bosz``: the flux-calibration step's ``calib-{expid}.fits`` (``cal_factor`` HDUs).
+
+Output (:func:`sdssflow.io.sky.write_skyflux`): WAVE, FLUX, IVAR, DISP, MASK images
+(nspec, npix) and the raw META table (one row per sky spectrum).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sdssflow.io.sky import write_skyflux
+from sdssflow.sky.calibration import cal_factor_from_fluxcalib, native_bin_ratio, pixel_disp_to_sigma
+from sdssflow.sky.extract import SkySpectra, concatenate, frame_sky_spectra
+from sdssflow.sky.masks import DEFAULT_BAD_BITS, bits_value
+from sdssflow.steps import StepError, base_parser, run_step
+
+__all__ = ["parse", "main", "plate_exposures", "CALIBRATION_MODES"]
+
+log = logging.getLogger(__name__)
+
+CALIBRATION_MODES = ("spfluxcalib", "reference", "bosz")
+
+
+def parse(argv=None):
+    p = base_parser(__doc__.splitlines()[0])
+    p.add_argument("--plate", required=True, type=int, help="plate id")
+    p.add_argument("--out", required=True, help="output skyflux-{plate}.fits")
+    p.add_argument("--plate-dir", help="BOSS plate directory (spPlate, spFrame, spCFrame, spFluxcalib)")
+    p.add_argument("--spec-dir", help="directory of spec-PPPP-MMMMM-FFFF.fits full files (input route 2)")
+    p.add_argument("--selection", help="selection CSV of the plate (exposures to use; optional)")
+    p.add_argument("--calibration", choices=CALIBRATION_MODES, default="spfluxcalib", help="calibration mode")
+    p.add_argument("--reference-calib", help="reference spFluxcalib path; '{camera}' is replaced by b1/b2/r1/r2")
+    p.add_argument("--fluxcal-dir", help="flux-calibration directory of the plate (holds {mjd}/calib-{expid}.fits)")
+    p.add_argument("--bad-mask-bits", default=",".join(DEFAULT_BAD_BITS), help="comma-separated SPPIXMASK names")
+    p.add_argument("--fiber-loss-factor", type=float, default=1.0, help="extra calibration factor (original 1.027356)")
+    p.add_argument("--no-spcframe-mask", action="store_true", help="do not OR the spCFrame mask into the spFrame mask")
+    args = p.parse_args(argv)
+    if bool(args.plate_dir) == bool(args.spec_dir):
+        p.error("give exactly one of --plate-dir and --spec-dir")
+    return args
+
+
+def _read_selection(path: str | None) -> pd.DataFrame | None:
+    if not path:
+        return None
+    sel = pd.read_csv(path, dtype={"flags": str, "excluded_cameras": str}, keep_default_na=False)
+    for col in ("exposure",):
+        if col not in sel.columns:
+            raise StepError(f"{path}: selection table lacks the '{col}' column")
+    return sel
+
+
+def plate_exposures(spplates: dict, selection: pd.DataFrame | None) -> list[tuple[int, int, str, str]]:
+    """(mjd, expid, camera, flags) to process, from spPlate EXPIDnn keywords and the selection.
+
+    Parameters
+    ----------
+    spplates : dict of mjd -> path
+        spPlate files of the plate.
+    selection : pandas.DataFrame or None
+        Selection table (``exposure``, ``flags``, ``excluded_cameras``); None = all exposures.
+
+    Returns
+    -------
+    list of (mjd, expid, camera, flags)
+        De-duplicated, sorted (the original processed duplicates once per spPlate).
+    """
+    from sdssflow.io.boss import read_spplate_exposures
+
+    seen: dict[tuple[int, str], int] = {}
+    for mjd, path in sorted(spplates.items()):
+        for row in read_spplate_exposures(path):
+            seen.setdefault((int(row["expid"]), str(row["camera"])), int(mjd))
+    keep = None
+    if selection is not None:
+        keep = {}
+        for row in selection.itertuples(index=False):
+            excluded = set(str(getattr(row, "excluded_cameras", "") or "").replace(",", " ").split())
+            keep[int(row.exposure)] = (excluded, str(getattr(row, "flags", "") or ""))
+    out = []
+    for (expid, cam), mjd in sorted(seen.items(), key=lambda kv: (kv[1], kv[0][0], kv[0][1])):
+        flags = ""
+        if keep is not None:
+            if expid not in keep or cam in keep[expid][0]:
+                continue
+            flags = keep[expid][1]
+        out.append((mjd, expid, cam, flags))
+    return out
+
+
+def _cal_factor(mode: str, args, files: dict, frame, mjd: int) -> np.ndarray:
+    """cal_factor (nfiber, npix) of one frame for a calibration mode."""
+    from sdssflow.io.boss import read_spfluxcalib
+
+    cam, expid = frame.camera, frame.expid
+    if mode == "spfluxcalib":
+        path = files["spFluxcalib"].get((cam, expid))
+        if path is None:
+            raise StepError(f"no spFluxcalib-{cam}-{expid:08d} in {args.plate_dir}")
+        fluxcalib, _ = read_spfluxcalib(path)
+        return cal_factor_from_fluxcalib(fluxcalib, frame.loglam)[0]
+    if mode == "reference":
+        if not args.reference_calib:
+            raise StepError("--calibration reference needs --reference-calib (config sky.reference_calib)")
+        path = Path(args.reference_calib.replace("{camera}", cam))
+        fluxcalib, _ = read_spfluxcalib(path)
+        if fluxcalib.shape != frame.loglam.shape:
+            raise StepError(f"{path}: shape {fluxcalib.shape} differs from the frame's {frame.loglam.shape}")
+        return cal_factor_from_fluxcalib(fluxcalib, frame.loglam)[0]
+    # bosz
+    try:
+        from sdssflow.io.fluxcal import read_calibration
+    except ImportError as err:  # pragma: no cover - the module exists in this repository
+        raise StepError("calibration mode bosz needs sdssflow.io.fluxcal") from err
+    if not args.fluxcal_dir:
+        raise StepError("--calibration bosz needs --fluxcal-dir")
+    path = Path(args.fluxcal_dir) / f"{mjd}" / f"calib-{expid:08d}.fits"
+    cals = read_calibration(path)
+    if cam not in cals:
+        raise StepError(f"{path}: no calibration for camera {cam} (has {sorted(cals)})")
+    c = cals[cam]
+    cal = np.broadcast_to(np.asarray(c.cal_factor, dtype=np.float64), frame.loglam.shape).copy()
+    cal[np.broadcast_to(c.bad, cal.shape)] = 0.0
+    return cal
+
+
+def boss_sky_spectra(args, selection) -> tuple[SkySpectra, list[Path]]:
+    """Sky spectra of every selected frame of a BOSS plate directory."""
+    from sdssflow.io.boss import find_plate_files, read_spcframe, read_spframe
+
+    files = find_plate_files(args.plate_dir)
+    if not files["spPlate"]:
+        raise StepError(f"{args.plate_dir}: no spPlate file")
+    bad_bits = [b for b in args.bad_mask_bits.split(",") if b]
+    bits_value(bad_bits)  # validates names
+    todo = plate_exposures(files["spPlate"], selection)
+    parts, inputs = [], list(files["spPlate"].values())
+    for mjd, expid, cam, flags in todo:
+        path = files["spFrame"].get((cam, expid))
+        if path is None:
+            raise StepError(f"{args.plate_dir}: spFrame-{cam}-{expid:08d} listed in the spPlate is missing")
+        frame = read_spframe(path)
+        mask = frame.mask
+        cpath = files["spCFrame"].get((cam, expid))
+        if cpath is not None and not args.no_spcframe_mask:
+            mask = mask | read_spcframe(cpath, npix=frame.flux.shape[1]).mask
+        cal = _cal_factor(args.calibration, args, files, frame, mjd)
+        part = frame_sky_spectra(
+            flux_e=frame.flux,
+            sky_e=frame.sky,
+            ivar_e=frame.ivar,
+            mask=mask,
+            loglam=frame.loglam,
+            sigma_A=pixel_disp_to_sigma(frame.loglam, frame.disp),
+            cal_factor=cal,
+            plugmap=frame.plugmap,
+            header=frame.header,
+            camera=cam,
+            bad_bits=bad_bits,
+            fiber_loss_factor=args.fiber_loss_factor,
+        )
+        part.meta["FLAGS"] = np.full(part.nspec, flags, dtype="U64")
+        part.meta["CALMODE"] = np.full(part.nspec, args.calibration, dtype="U12")
+        parts.append(part)
+        inputs.append(path)
+    if not parts:
+        raise StepError(f"plate {args.plate}: no exposure left to process in {args.plate_dir}")
+    out = concatenate(parts)
+    out.meta["SOURCE"] = np.full(out.nspec, "spframe_sky", dtype="U12")
+    return out, inputs
+
+
+def spec_sky_spectra(args, selection) -> tuple[SkySpectra, list[Path]]:
+    """Sky spectra of the spec full files of one plate (input route 2)."""
+    from sdssflow.io.specfile import find_spec_files, read_specfile
+    from sdssflow.sky.specroute import specfile_sky_spectra
+
+    paths = find_spec_files(args.spec_dir, plate=args.plate)
+    if not paths:
+        raise StepError(f"{args.spec_dir}: no spec-{args.plate:04d}-*.fits file")
+    bad_bits = [b for b in args.bad_mask_bits.split(",") if b]
+    keep_exp = None
+    if selection is not None:
+        keep_exp = set(int(e) for e in selection["exposure"])
+    parts, used = [], []
+    for path in paths:
+        spec = read_specfile(path)
+        if not spec.is_full:
+            log.warning("%s: not a full spec file (no per-exposure tables); skipped", path)
+            continue
+        keep = None if keep_exp is None else {(e.expid, e.camera) for e in spec.exposures if e.expid in keep_exp}
+        part = specfile_sky_spectra(spec, bad_bits, keep)
+        part.meta["FLAGS"] = np.full(part.nspec, "", dtype="U64")
+        part.meta["CALMODE"] = np.full(part.nspec, "pipeline", dtype="U12")
+        parts.append(part)
+        used.append(path)
+    if not parts:
+        raise StepError(f"{args.spec_dir}: plate {args.plate} has no full spec file")
+    out = concatenate(parts)
+    out.meta["SOURCE"] = np.full(out.nspec, "spec_sky", dtype="U12")
+    return out, used
+
+
+def main(argv=None) -> int:
+    args = parse(argv)
+    selection = _read_selection(args.selection)
+    if args.plate_dir:
+        spectra, inputs = boss_sky_spectra(args, selection)
+    else:
+        spectra, inputs = spec_sky_spectra(args, selection)
+    ngood = int((spectra.ivar > 0).any(axis=1).sum())
+    log.info("plate %d: %d sky spectra (%d with data), calibration %s", args.plate, spectra.nspec, ngood, args.calibration)
+    write_skyflux(
+        spectra,
+        args.out,
+        version=args.version_name,
+        inputs=inputs,
+        header_cards={
+            "PLATE": (args.plate, "plate"),
+            "CALMODE": (args.calibration if args.plate_dir else "pipeline", "sky.calibration mode"),
+            "BADBITS": (bits_value([b for b in args.bad_mask_bits.split(",") if b]), "SPPIXMASK bits giving ivar=0"),
+            "FIBLOSS": (args.fiber_loss_factor, "extra calibration factor"),
+        },
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_step(main))
