@@ -48,6 +48,6 @@ rule select_exposures:
     shell:
         "python -m sdssflow.catalog.select_exposures --catalog {input.catalog}"
         " --plate {wildcards.plate} --selection-name {params.selection:q}"
-        " --query {params.query:q} --exclude {params.exclude:q}"
-        " --flag-rows {params.flag_rows:q} --out {output.selection}"
+        " --query {params.query:q} --exclude={params.exclude:q}"
+        " --flag-rows={params.flag_rows:q} --out {output.selection}"
         " --version-name {wildcards.version} > {log} 2>&1"

@@ -26,3 +26,7 @@ rule link_reused:
     shell:
         "python -m sdssflow.versions link --source {input.source}"
         " --target {output.linked} > {log} 2>&1"
+
+
+# Families add the rules of their reusable products here.
+ruleorder: link_reused > exposure_catalog

@@ -1,0 +1,90 @@
+"""Workflow behaviour of flags, selections and versions, seen through snakemake itself."""
+
+import pandas as pd
+import pytest
+from workflow_helpers import fake_plate, jobs_to_run, snakemake
+
+
+@pytest.fixture(scope="module")
+def redux(tmp_path_factory):
+    root = tmp_path_factory.mktemp("redux")
+    fake_plate(root / "v5_7_0", 4100, 55500, [101, 102])
+    fake_plate(root / "v5_7_0", 4101, 55510, [201, 202])
+    return root
+
+
+def _config(tmp_path, redux, **extra):
+    flags = tmp_path / "flags.csv"
+    if not flags.exists():
+        flags.write_text("version,observatory,mjd,plate,exposure,camera,flag,severity,note\n")
+    config = {"version": "vt", "input": "sdss", "boss": {"redux": str(redux), "run2d": "v5_7_0"},
+              "apogee": {"redux": ""}, "flags_file": str(flags)}
+    config.update(extra)
+    return config
+
+
+def _selection_targets(version="vt"):
+    return [f"results/{version}/selection/{step}/selection-{step}-{plate}.csv"
+            for step in ("sky", "fluxcal", "mwm") for plate in (4100, 4101)]
+
+
+def test_flag_edit_reruns_only_the_affected_plate(tmp_path, redux):
+    config = _config(tmp_path, redux)
+    snakemake(tmp_path, config, *_selection_targets())
+    sel = pd.read_csv(tmp_path / "results/vt/selection/sky/selection-sky-4101.csv")
+    assert sorted(sel["exposure"]) == [201, 202]
+    assert snakemake(tmp_path, config, "-n", *_selection_targets()).stdout.count("rule select_exposures") == 0
+
+    (tmp_path / "flags.csv").write_text(
+        "version,observatory,mjd,plate,exposure,camera,flag,severity,note\n"
+        "vt,apo,55510,4101,202,,CLOUDY,1,test\n"
+    )
+    dry = snakemake(tmp_path, config, "-n", *_selection_targets())
+    assert jobs_to_run(dry) == {"select_exposures": 3}  # sky, fluxcal, mwm of plate 4101 only
+    assert "output: results/vt/selection/sky/selection-sky-4100.csv" not in dry.stdout
+    assert "output: results/vt/selection/sky/selection-sky-4101.csv" in dry.stdout
+    snakemake(tmp_path, config, *_selection_targets())
+    sel = pd.read_csv(tmp_path / "results/vt/selection/sky/selection-sky-4101.csv")
+    assert sorted(sel["exposure"]) == [201]
+
+
+def test_step_level_exclude_flags_and_selection(tmp_path, redux):
+    (tmp_path / "flags.csv").write_text(
+        "version,observatory,mjd,plate,exposure,camera,flag,severity,note\n"
+        "vt,apo,55500,4100,101,,SATELLITE,1,trail\n"
+        "vt,apo,55500,4100,102,b1,BAD_CAMERA,2,\n"
+    )
+    config = _config(tmp_path, redux, exclude_flags=["SATELLITE", "BAD_CAMERA"],
+                     selections={"all": "exptime > 0", "late": "exposure >= 102"},
+                     mwm={"exclude_flags": False}, fluxcal={"selection": "late"})
+    snakemake(tmp_path, config, *_selection_targets())
+    sky = pd.read_csv(tmp_path / "results/vt/selection/sky/selection-sky-4100.csv", keep_default_na=False)
+    assert list(sky["exposure"]) == [102] and sky.loc[0, "excluded_cameras"] == "b1"
+    mwm = pd.read_csv(tmp_path / "results/vt/selection/mwm/selection-mwm-4100.csv", keep_default_na=False)
+    assert list(mwm["exposure"]) == [101, 102] and "SATELLITE" in mwm.loc[0, "flags"]
+    fluxcal = pd.read_csv(tmp_path / "results/vt/selection/fluxcal/selection-fluxcal-4101.csv")
+    assert list(fluxcal["exposure"]) == [201, 202]
+    fluxcal = pd.read_csv(tmp_path / "results/vt/selection/fluxcal/selection-fluxcal-4100.csv")
+    assert list(fluxcal["exposure"]) == [102]
+
+
+def test_reuse_links_catalog_from_older_version(tmp_path, redux):
+    old = _config(tmp_path, redux, version="v0")
+    snakemake(tmp_path, old, "results/v0/catalog/exposures.h5")
+    new = _config(tmp_path, redux, version="v1", reuse={"exposure_catalog": "v0"})
+    dry = snakemake(tmp_path, new, "-n", "results/v1/selection/sky/selection-sky-4100.csv")
+    counts = jobs_to_run(dry)
+    assert counts.get("link_reused") == 1 and "exposure_catalog" not in counts
+    snakemake(tmp_path, new, "results/v1/selection/sky/selection-sky-4100.csv")
+    linked, source = tmp_path / "results/v1/catalog/exposures.h5", tmp_path / "results/v0/catalog/exposures.h5"
+    assert linked.stat().st_ino == source.stat().st_ino  # a hard link, not a recomputation
+
+
+def test_bad_config_fails_before_any_job(tmp_path, redux):
+    config = _config(tmp_path, redux, selections={"all": "exptime >>> 0"})
+    proc = snakemake(tmp_path, config, "-n", check=False)
+    assert proc.returncode != 0
+    assert "selections.all: invalid query" in proc.stdout + proc.stderr
+    config = _config(tmp_path, redux, sky={"calibraton": "bosz"})
+    proc = snakemake(tmp_path, config, "-n", check=False)
+    assert proc.returncode != 0 and "calibraton" in proc.stdout + proc.stderr
