@@ -208,6 +208,10 @@ def star_row(instrument: str, visits: dict, wave: np.ndarray, H: np.ndarray | No
     """
     in_stack = np.asarray(visits["in_stack"], bool)
     n = in_stack.size
+
+    def col(name, default, dtype=None):
+        return np.asarray(visits.get(name, [default] * n), dtype=dtype)
+
     mjd = np.asarray(visits["mjd"])
     if not in_stack.any():
         return None, None
@@ -227,7 +231,7 @@ def star_row(instrument: str, visits: dict, wave: np.ndarray, H: np.ndarray | No
         "telescope": [str(np.asarray(visits["telescope"])[in_stack][-1])],
         "release": ["sdssflow"],
         "filetype": ["mwmStar"],
-        "healpix": [int(np.asarray(visits.get("healpix", [-1] * n))[0])],
+        "healpix": [int(col("healpix", -1)[0])],
         "min_mjd": [int(mjd.min())],
         "max_mjd": [int(mjd.max())],
         "n_visits": [n],
@@ -238,31 +242,27 @@ def star_row(instrument: str, visits: dict, wave: np.ndarray, H: np.ndarray | No
         "pixel_flags": flags[None, :],
     }
     if instrument == "boss":
-        v, e, rxc = (
-            np.asarray(visits[k], float) for k in ("xcsao_v_rad", "xcsao_e_v_rad", "xcsao_rxc")
-        )
+        v, e, rxc = (col(k, np.nan, float) for k in ("xcsao_v_rad", "xcsao_e_v_rad", "xcsao_rxc"))
         rv = rv_summary(v, e, boss_rv_good(v, rxc))
         for name in ("teff", "logg", "fe_h"):
-            m, err = _ivar_mean(visits[f"xcsao_{name}"], visits[f"xcsao_e_{name}"], in_stack)
+            m, err = _ivar_mean(
+                col(f"xcsao_{name}", np.nan), col(f"xcsao_e_{name}", np.nan), in_stack
+            )
             row[f"xcsao_{name}"], row[f"xcsao_e_{name}"] = [m], [err]
         row["xcsao_meanrxc"] = [
             float(np.nanmean(rxc[in_stack])) if np.isfinite(rxc[in_stack]).any() else np.nan
         ]
         row["zwarning_flags"] = [
-            int(np.bitwise_or.reduce(np.asarray(visits["zwarning_flags"], np.int64)[in_stack]))
+            int(np.bitwise_or.reduce(col("zwarning_flags", 0, np.int64)[in_stack]))
         ]
         row["gri_gaia_transform_flags"] = [
-            int(
-                np.bitwise_or.reduce(
-                    np.asarray(visits.get("gri_gaia_transform_flags", [0] * n), np.int64)[in_stack]
-                )
-            )
+            int(np.bitwise_or.reduce(col("gri_gaia_transform_flags", 0, np.int64)[in_stack]))
         ]
-        row["run2d"] = [str(np.asarray(visits.get("run2d", [""] * n))[in_stack][-1])]
+        row["run2d"] = [str(col("run2d", "")[in_stack][-1])]
     else:
-        v, e = np.asarray(visits["v_rad"], float), np.asarray(visits["e_v_rel"], float)
+        v, e = col("v_rad", np.nan, float), col("e_v_rel", np.nan, float)
         rv = rv_summary(v, e, in_stack)
-        fib = np.asarray(visits["fiber"], float)[in_stack]
+        fib = col("fiber", -1, float)[in_stack]
         snr_v = np.asarray(visits["snr"], float)[in_stack]
         wts = np.where(np.isfinite(snr_v) & (snr_v > 0), snr_v, 0.0)
         row["mean_fiber"] = [
@@ -270,13 +270,13 @@ def star_row(instrument: str, visits: dict, wave: np.ndarray, H: np.ndarray | No
         ]
         row["std_fiber"] = [float(np.std(fib, ddof=1)) if fib.size > 1 else 0.0]
         row["spectrum_flags"] = [
-            int(np.bitwise_or.reduce(np.asarray(visits["spectrum_flags"], np.int64)[in_stack]))
+            int(np.bitwise_or.reduce(col("spectrum_flags", 0, np.int64)[in_stack]))
         ]
         for key in ("apred", "obj"):
-            row[key] = [str(np.asarray(visits.get(key, [""] * n))[in_stack][-1])]
+            row[key] = [str(col(key, "")[in_stack][-1])]
         row["n_entries"] = [-1]
         for name in ("teff", "logg", "fe_h"):
-            vals = np.asarray(visits.get(f"doppler_{name}", [np.nan] * n), float)[in_stack]
+            vals = col(f"doppler_{name}", np.nan, float)[in_stack]
             row[f"doppler_{name}"] = [
                 float(np.nanmean(vals)) if np.isfinite(vals).any() else np.nan
             ]
