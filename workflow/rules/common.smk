@@ -152,6 +152,104 @@ def get_selection(step):
 
 
 # ---------------------------------------------------------------- sky (issue: sky-flux dataset)
+SKY = config.get("sky", {})
+
+
+def sky_plates():
+    """Plates of the sky jobs: every plate, except on the spec_files route where only
+    plates with at least one spec "full" file (per-exposure HDUs) have sky spectra."""
+    if config["input"] != "spec_files":
+        return PLATES
+    import fitsio
+
+    spec_dir = Path(sdss_config.expand_path(config["spec_files"]["dir"]))
+    full = set()
+    for path in sorted(spec_dir.rglob("spec-*.fits*")):
+        m = re.match(r"spec-(\d{4,})-(\d{5})-(\d{4})\.fits", path.name)
+        if m and int(m.group(1)) not in full:
+            with fitsio.FITS(str(path)) as f:
+                if any(re.match(r"^[BR][12]-\d{8}", f[i].get_extname() or "") for i in range(1, len(f))):
+                    full.add(int(m.group(1)))
+    return sorted(full)
+
+
+SKY_PLATES = sky_plates()
+
+
+def sky_dir(version=None):
+    """results/<version>/sky of this version (or another)."""
+    return f"results/{version or VERSION}/sky"
+
+
+def get_sky_flux_input(wildcards):
+    """Selection table, survey files and (bosz mode) the flux-calibration directories."""
+    out = {
+        "selection": get_selection("sky").format(plate=wildcards.plate),
+        "survey": get_survey_inputs(),
+    }
+    if config["input"] != "spec_files" and SKY["calibration"] == "bosz":
+        fv = step_version("flux_calibration")
+        out["fluxcal"] = [
+            f"results/{fv}/fluxcal/{wildcards.plate}/{mjd}" for mjd in mjds_of_plate(wildcards.plate)
+        ]
+    return out
+
+
+def sky_reference_calib():
+    """Path pattern ({camera}) of the fixed spFluxcalib of sky.calibration: reference.
+
+    Default on the demo survey: the first exposure of its first plate."""
+    ref = SKY.get("reference_calib", "")
+    if ref:
+        return sdss_config.expand_path(ref)
+    if config["input"] == "demo":
+        plate, _, expid = DEMO.exposures[0]
+        return str(DEMO.plate_dir(plate) / f"spFluxcalib-{{camera}}-{expid:08d}.fits")
+    raise ValueError("sky.reference_calib must be set when sky.calibration is 'reference'")
+
+
+def get_sky_flux_args(wildcards):
+    """CLI options of sky_flux: the input route and the calibration settings."""
+    bits = ",".join(SKY["bad_mask_bits"])
+    if config["input"] == "spec_files":
+        spec_dir = sdss_config.expand_path(config["spec_files"]["dir"])
+        return f"--spec-dir {spec_dir} --bad-mask-bits {bits}"
+    args = (
+        f"--plate-dir {plate_dir(wildcards)} --calibration {SKY['calibration']}"
+        f" --bad-mask-bits {bits} --fiber-loss-factor {SKY['fiber_loss_factor']}"
+    )
+    if SKY["calibration"] == "reference":
+        args += f" --reference-calib '{sky_reference_calib()}'"
+    if SKY["calibration"] == "bosz":
+        fv = step_version("flux_calibration")
+        args += f" --fluxcal-dir results/{fv}/fluxcal/{wildcards.plate}"
+    if not SKY["spcframe_mask"]:
+        args += " --no-spcframe-mask"
+    return args
+
+
+def get_sky_mega_args(wildcards=None):
+    """CLI options of mega_file / mean_mega_file: the good cuts of sky.good."""
+    good = SKY["good"]
+    args = []
+    if good["bad_plates"]:
+        args.append("--bad-plates " + ",".join(str(p) for p in good["bad_plates"]))
+    if good["exclude_flags"]:
+        args.append("--exclude-flags " + ",".join(good["exclude_flags"]))
+    if good["bad_quality"]:
+        args.append("--bad-quality " + ",".join(good["bad_quality"]))
+    for col, (lo, hi) in good["ranges"].items():
+        lo_s = "" if lo is None else str(lo)
+        hi_s = "" if hi is None else str(hi)
+        args.append(f"--range {col}:{lo_s}:{hi_s}")
+    return " ".join(args)
+
+
+def get_sky_tables(kind):
+    """Per-plate line tables (kind 'lines' or 'meanlines') of every sky plate."""
+    return [f"{sky_dir()}/{plate}/{kind}-{plate}.fits" for plate in SKY_PLATES]
+
+
 
 
 # ---------------------------------------------------------------- bosz + fluxcal
@@ -174,7 +272,11 @@ def get_selection_targets():
 
 
 def get_sky_targets():
-    return []
+    """Mega files of the sky family (and the per-plate continuum fits)."""
+    if not SKY_PLATES:
+        return []
+    mega = [f"{sky_dir()}/{p}sky_meta_{k}.fits" for p in ("", "mean_") for k in ("all", "good", "removed")]
+    return mega + [f"{sky_dir()}/{plate}/contfit-{plate}.fits" for plate in SKY_PLATES]
 
 
 def get_fluxcal_targets():
