@@ -80,6 +80,12 @@ class Settings:
         Position match radius, arcsec.
     mag_floor : float
         Error floor of the photometry, mag.
+    cover_margin : float
+        A star whose Teff from its native BP-RP lies more than this (K, at least two
+        grid steps) outside the library's Teff range is "not covered by the grid".
+    sed_chi2_max : float
+        A star whose best template sits at a Teff edge of the grid with an SED
+        chi^2 per degree of freedom above this is also "not covered".
     """
 
     telluric: np.ndarray
@@ -92,6 +98,8 @@ class Settings:
     min_snr: float = 5.0
     match_radius: float = 1.0
     mag_floor: float = 0.02
+    cover_margin: float = 500.0
+    sed_chi2_max: float = 25.0
 
 
 @dataclass
@@ -288,10 +296,15 @@ def _fit_one(prep, frames, rows, mag, err, row, settings):
     if ib is not None and ir is not None and np.isfinite(mag[ib]) and np.isfinite(mag[ir]):
         bp_rp = (mag[ib] - bands.vega_to_ab[ib]) - (mag[ir] - bands.vega_to_ab[ir])
         row["TEFF_PHOT"] = float(teff_from_bp_rp(bp_rp))
-        tphot = row["TEFF_PHOT"]
-        if np.isfinite(tphot) and (tphot < teff.min() - step or tphot > teff.max() + step):
+        # beyond the relation's colour range, its end value is a bound on Teff
+        tphot = float(teff_from_bp_rp(np.clip(bp_rp, 0.39, 1.50)))
+        margin = max(2 * step, settings.cover_margin)
+        if (tphot < teff.min() - margin and bp_rp >= 0.39) or (
+            tphot > teff.max() + margin and bp_rp <= 1.50
+        ):
             raise ValueError(
-                f"template grid ({teff.min():.0f}-{teff.max():.0f} K) does not cover the star (Teff(BP-RP) = {tphot:.0f} K)"
+                f"template grid ({teff.min():.0f}-{teff.max():.0f} K) does not cover the star "
+                f"(BP-RP = {bp_rp:.2f}, Teff {'<' if bp_rp > 1.5 else '>' if bp_rp < 0.39 else '='} {tphot:.0f} K)"
             )
     prior = sed_chi2(mag, err, prep.synmag, floor=settings.mag_floor)
     segments, grids = [], {}
@@ -340,13 +353,12 @@ def _fit_one(prep, frames, rows, mag, err, row, settings):
         SCALE_ERR=scale_err,
         NBANDS=int(np.sum(np.isfinite(mag) & np.isfinite(prep.synmag[fit.best]))),
     )
-    if (
-        (teff[fit.best] in (teff.min(), teff.max()))
-        and np.isfinite(row["TEFF_PHOT"])
-        and abs(row["TEFF_PHOT"] - teff[fit.best]) > 2 * step
-    ):
+    nb = int(np.sum(np.isfinite(mag) & np.isfinite(prep.synmag[fit.best])))
+    at_edge = teff[fit.best] in (teff.min(), teff.max())
+    if at_edge and nb > 2 and prior[fit.best] / (nb - 1) > settings.sed_chi2_max:
         raise ValueError(
-            f"template grid does not cover the star (best template at the grid edge, Teff(BP-RP) = {row['TEFF_PHOT']:.0f} K)"
+            f"template grid does not cover the star (best template at the grid edge, Teff {teff[fit.best]:.0f} K, "
+            f"SED chi2/dof {prior[fit.best] / (nb - 1):.1f})"
         )
     fits_ = {}
     for seg in segments:

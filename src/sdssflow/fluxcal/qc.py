@@ -1,0 +1,68 @@
+"""QC figure of one exposure's flux calibration (called by the step, unlike kspecdr's
+notebook-only figures)."""
+
+from __future__ import annotations
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from sdssflow.io.products import atomic_path  # noqa: E402
+
+__all__ = ["plot_exposure"]
+
+
+def plot_exposure(cameras: dict, stars: list, title: str, path: str | os.PathLike) -> None:
+    """Write a PNG: per camera, the combined and per-star vectors, and their residuals.
+
+    Parameters
+    ----------
+    cameras : dict of str to CameraCalibration
+    stars : list of dict
+        Star rows of the exposure (for the legend: fibre, Teff, RV, status).
+    title : str
+    path : path-like
+        PNG to write (atomically).
+    """
+    cams = sorted(cameras)
+    fig, axes = plt.subplots(
+        2, max(len(cams), 1), figsize=(4.5 * max(len(cams), 1), 6), squeeze=False, sharex="col"
+    )
+    for j, cam in enumerate(cams):
+        c = cameras[cam]
+        cal = c.cal_factor if c.cal_factor.ndim == 1 else np.median(c.cal_factor, axis=0)
+        bad = (c.mask if c.mask.ndim == 1 else c.mask[0]) != 0
+        top, bottom = axes[0, j], axes[1, j]
+        for k, sc in enumerate(c.star_cal):
+            top.plot(c.wave, sc, lw=0.5, alpha=0.6)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                bottom.plot(
+                    c.wave,
+                    100 * (sc / cal - 1),
+                    lw=0.5,
+                    alpha=0.6,
+                    label=f"fibre {c.star_fiberid[k]}",
+                )
+        top.plot(c.wave, np.where(bad, np.nan, cal), "k", lw=1.2, label="combined")
+        top.set_title(
+            f"{cam}: {c.meta.get('NUSED', '?')}/{c.meta.get('NSTARS', '?')} stars, rms {100 * c.meta.get('RMS', np.nan):.2f} %"
+        )
+        top.set_ylabel("cal_factor")
+        bottom.set_ylabel("star / combined - 1 (%)")
+        bottom.set_xlabel("vacuum wavelength (A)")
+        bottom.set_ylim(-5, 5)
+        bottom.axhline(0, color="k", lw=0.5)
+    if not cams:
+        axes[0, 0].text(
+            0.5, 0.5, "no calibrated camera", ha="center", transform=axes[0, 0].transAxes
+        )
+    used = [s for s in stars if s["STATUS"] == "USED"]
+    fig.suptitle(f"{title}: {len(used)} of {len(stars)} standards used", fontsize=10)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=80, format="png")
+    plt.close(fig)

@@ -1,0 +1,295 @@
+"""Flux calibration science: truth recovery on toy exposures, properties, failure modes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sdssflow import photometry
+from sdssflow.fluxcal.calibrate import (
+    Settings,
+    calibrate_exposure,
+    prepare_library,
+    scale_to_photometry,
+)
+from sdssflow.fluxcal.matching import response_chi2
+from sdssflow.fluxcal.priors import (
+    DATA_DIR,
+    catalog_photometry,
+    load_band_table,
+    match_standards,
+    sed_chi2,
+    teff_from_bp_rp,
+)
+from sdssflow.fluxcal.resolution import bosz_sigma_ln, convolve_ln, frame_sigma_ln
+from sdssflow.fluxcal.testing import toy_exposure, toy_library
+from sdssflow.fluxcal.vectors import (
+    apply_calibration,
+    combine_responses,
+    fit_response,
+    pixel_widths,
+    telluric_mask,
+)
+
+BANDS = [
+    "gaia_g",
+    "gaia_bp",
+    "gaia_rp",
+    "ps1_g",
+    "ps1_r",
+    "ps1_i",
+    "ps1_z",
+    "2mass_j",
+    "2mass_h",
+    "2mass_k",
+]
+
+
+@pytest.fixture(scope="module")
+def prep():
+    lib = toy_library()
+    return prepare_library(lib, load_band_table().select(BANDS))
+
+
+@pytest.fixture(scope="module")
+def settings():
+    tell = pd.read_csv(DATA_DIR / "telluric_regions.csv", comment="#")[
+        ["wave_min", "wave_max"]
+    ].to_numpy()
+    return Settings(telluric=tell)
+
+
+def _run(prep, settings, exp):
+    mag, err = catalog_photometry(exp.catalog, prep.bands)
+    return calibrate_exposure(exp.frames, exp.catalog, mag, err, prep, settings)
+
+
+# ----------------------------------------------------------------------------- photometry
+def test_vega_to_ab_offsets_gaia_rp_positive():
+    t = load_band_table()
+    off = dict(zip(t.band, t.vega_to_ab))
+    # Riello et al. 2021 Table 3: AB - Vega zero points
+    assert off["gaia_rp"] == pytest.approx(25.1040 - 24.7479, abs=1e-4) and off["gaia_rp"] > 0
+    assert off["gaia_bp"] == pytest.approx(25.3540 - 25.3385, abs=1e-4)
+    assert off["gaia_g"] == pytest.approx(25.8010 - 25.6874, abs=1e-4)
+    assert off["ps1_r"] == 0.0 and off["2mass_k"] == 1.85
+
+
+def test_catalog_sentinels_and_unknown_band():
+    t = load_band_table().select(["gaia_bp", "ps1_g"])
+    cat = pd.DataFrame(
+        {
+            "BP": [15.0, 99.5, 14.0, "x"],
+            "dBP": [0.01, 0.01, 9.5, 0.01],
+            "g": [16, 16, 16, 16],
+            "dg": [0.02, 0.0, 0.02, 0.02],
+        }
+    )
+    mag, err = catalog_photometry(cat, t)
+    assert mag[0].tolist() == pytest.approx([15.0155, 16.0])
+    assert np.isnan(mag[1, 0]) and np.isnan(mag[1, 1])  # mag >= 99, err <= 0
+    assert np.isnan(mag[2, 0]) and np.isnan(mag[3, 0])  # err >= 9, not numeric
+    with pytest.raises(ValueError, match="unknown photometric band 'ps1_q'"):
+        load_band_table().select(["ps1_q"])
+
+
+@pytest.mark.parametrize("band", BANDS)
+def test_flat_fnu_gives_input_ab_mag(band):
+    t = load_band_table().select([band])
+    wave = np.exp(np.linspace(np.log(2500.0), np.log(30000.0), 60000))
+    flat = photometry.fnu_to_flambda(wave, photometry.ab_to_fnu(16.3))
+    m = photometry.ab_magnitude(wave, flat, t.filter[0])
+    assert abs(float(m) - 16.3) < 1e-4
+
+
+def test_teff_from_native_bp_rp():
+    # about solar colour gives about solar Teff; the AB-offset colour of kspecdr would not
+    assert 5600 < float(teff_from_bp_rp(0.82)) < 5900
+    assert float(teff_from_bp_rp(0.55)) > 6400
+    assert np.isnan(teff_from_bp_rp(3.0))
+
+
+def test_sed_prior_and_scale(prep):
+    k = 9
+    mags = prep.synmag[k] - 2.5 * np.log10(3e-22)
+    chi2 = sed_chi2(mags, np.full(mags.size, 0.01), prep.synmag)
+    assert chi2[k] == pytest.approx(0.0, abs=1e-8)
+    s, s_err, resid = scale_to_photometry(mags, np.full(mags.size, 0.01), prep.synmag[k])
+    assert s == pytest.approx(3e-22, rel=1e-9) and s_err > 0
+    assert np.all(np.isnan(resid[-3:]))  # 2MASS not covered by the library: not used
+    with pytest.raises(ValueError, match="no photometric band"):
+        scale_to_photometry(mags, np.full(mags.size, 0.01), np.full(mags.size, np.nan))
+
+
+def test_match_by_position_not_row_order():
+    cat = pd.DataFrame({"RA": [10.0, 20.0, 30.0], "Dec": [0.0, 0.0, 0.0]})
+    idx = match_standards(
+        np.array([30.0, 10.0 + 0.5 / 3600, 50.0]), np.zeros(3), cat, radius_arcsec=1.0
+    )
+    assert idx.tolist() == [2, 0, -1]
+
+
+# ----------------------------------------------------------------------------- resolution
+def test_convolution_width_is_right_on_log_grid():
+    dln = 1e-5
+    n = 20000
+    spikes = np.zeros((1, n))
+    pos = [2000, 10000, 18000]
+    spikes[0, pos] = 1.0
+    target = np.linspace(4e-4, 8e-4, n)  # varying sigma in ln(lambda)
+    native = bosz_sigma_ln(10000)
+    out = convolve_ln(spikes, dln, target, native)[0].astype(float)
+    x = np.arange(n)
+    for p in pos:
+        win = slice(p - 300, p + 301)
+        prof = out[win]
+        mu = np.sum(x[win] * prof) / prof.sum()
+        sig = np.sqrt(np.sum((x[win] - mu) ** 2 * prof) / prof.sum()) * dln
+        expect = np.sqrt(target[p] ** 2 - native**2)
+        assert sig == pytest.approx(expect, rel=0.02)
+        assert prof.sum() == pytest.approx(1.0, rel=1e-3)  # flux conserved
+
+
+def test_frame_sigma_and_pixel_widths():
+    ll = np.log10(5000.0) + 1e-4 * np.arange(10)
+    assert frame_sigma_ln(ll, np.full(10, 2.0))[5] == pytest.approx(2e-4 * np.log(10))
+    assert pixel_widths(ll)[5] == pytest.approx(10 ** ll[5] * np.log(10) * 1e-4)
+    with pytest.raises(ValueError, match="resolution must be > 0"):
+        bosz_sigma_ln(0)
+    with pytest.raises(ValueError, match="dln must be > 0"):
+        convolve_ln(np.ones((1, 5)), 0.0, 1e-4, 1e-5)
+
+
+# ----------------------------------------------------------------------------- vectors
+def test_fit_response_recovers_smooth_response():
+    rng = np.random.default_rng(11)
+    ln = np.linspace(np.log(3600), np.log(6300), 4000)
+    model = 50 * (1 + 0.5 * np.sin(ln * 300) ** 2)  # line-rich model
+    resp = 200 * np.exp(-0.5 * ((np.exp(ln) - 5000) / 900) ** 2)
+    counts = model * resp
+    ivar = 1.0 / (counts + 10.0)
+    noisy = counts + rng.normal(0, 1 / np.sqrt(ivar))
+    good = np.ones(ln.size, bool)
+    noisy[100] = 1e6  # a cosmic ray, clipped
+    fit = fit_response(ln, noisy, ivar, model, good, knot_spacing=0.02)
+    val, var = fit(ln)
+    rel = val / resp - 1
+    assert np.median(np.abs(rel)) < 2e-3
+    assert np.all(var > 0)
+    with pytest.raises(ValueError, match="usable pixels"):
+        fit_response(ln, noisy, ivar, model, np.zeros(ln.size, bool))
+
+
+def test_combine_rejects_outlier_and_keeps_scatter():
+    rng = np.random.default_rng(2)
+    base = np.linspace(1, 2, 500)
+    vals = np.array([base * (1 + rng.normal(0, 0.005)) for _ in range(4)] + [base * 1.3])
+    var = (0.001 * vals) ** 2
+    valid = np.ones(vals.shape, bool)
+    comb, cvar, used, stats = combine_responses(vals, var, valid)
+    assert used.tolist() == [True, True, True, True, False]
+    assert np.median(np.abs(comb / base - 1)) < 0.01
+    assert np.all(cvar >= 1.0 / np.sum(1.0 / var[:4], axis=0) - 1e-15)
+    # three identical stars reject nothing (the floor)
+    _, _, used3, _ = combine_responses(vals[:3], var[:3], valid[:3])
+    assert used3.all()
+    with pytest.raises(ValueError, match="must be"):
+        combine_responses(np.ones(3), np.ones(3), np.ones(3, bool))
+
+
+def test_apply_calibration_variance_limits():
+    counts = np.array([[100.0, 100.0, 100.0, 100.0]])
+    ivar = np.array([[0.01, 0.01, 0.0, 0.01]])
+    cal = np.array([2.0, 2.0, 2.0, 2.0])
+    cal_ivar = np.array([np.inf, 1.0 / 0.01, 1.0, 1.0])
+    bad_cal = np.array([False, False, False, True])
+    flux, fivar, bad = apply_calibration(counts, ivar, cal, cal_ivar, bad_cal)
+    assert flux[0].tolist() == [200.0] * 4
+    assert fivar[0, 0] == pytest.approx(1 / (100 * 4))  # calibration without error
+    assert fivar[0, 1] == pytest.approx(1 / (100 * 4 + 100**2 * 0.01))
+    assert fivar[0, 2] == 0 and fivar[0, 3] == 0  # data without information; telluric-masked cal
+    assert bad[0].tolist() == [False, False, True, True]
+
+
+def test_telluric_mask_inclusive():
+    regions = pd.read_csv(DATA_DIR / "telluric_regions.csv", comment="#")[
+        ["wave_min", "wave_max"]
+    ].to_numpy()
+    m = telluric_mask(np.array([7589.9, 7590.0, 7700.0, 7700.1]), regions)
+    assert m.tolist() == [False, True, True, False]
+
+
+def test_response_chi2_matches_lstsq():
+    rng = np.random.default_rng(4)
+    x = np.linspace(-1, 1, 300)
+    basis = np.polynomial.legendre.legvander(x, 3)
+    models = rng.uniform(0.5, 1.5, (3, 300))
+    data = rng.uniform(0.5, 1.5, 300)
+    w = rng.uniform(0.5, 2.0, 300)
+    chi2 = response_chi2(models, data, w, basis)
+    for m, c in zip(models, chi2):
+        a = basis * m[:, None] * np.sqrt(w)[:, None]
+        coef, *_ = np.linalg.lstsq(a, data * np.sqrt(w), rcond=None)
+        assert c == pytest.approx(np.sum((a @ coef - data * np.sqrt(w)) ** 2), rel=1e-8)
+
+
+# ----------------------------------------------------------------------------- exposures
+def test_exposure_recovers_truth(prep, settings):
+    exp = toy_exposure(prep.library, prep.bands, nstd=4, seed=21)
+    res = _run(prep, settings, exp)
+    assert res.row["FLAG"] == "" and set(res.cameras) == {"b1", "r1"}
+    for cam, c in res.cameras.items():
+        good = c.mask == 0
+        rel = np.abs(c.cal_factor[good] / exp.truth["cal"][cam][good] - 1)
+        assert np.median(rel) < 0.01, cam
+        assert good.mean() > 0.75  # red: 20 % of the pixels are telluric
+    truth = exp.truth["stars"].set_index("fiberid")
+    step = prep.library.teff_step()
+    for s in res.stars:
+        assert s["STATUS"] == "USED"
+        t = truth.loc[s["FIBERID"]]
+        assert s["SNR"] > 20
+        assert abs(s["TEFF"] - t["teff"]) <= step
+        assert abs(s["RV"] - t["rv"]) < 2.0
+
+
+def test_no_standard_flags_exposure(prep, settings):
+    exp = toy_exposure(prep.library, prep.bands, nstd=3, seed=5)
+    for f in exp.frames.values():
+        f.plugmap["OBJTYPE"] = "SKY"
+    res = _run(prep, settings, exp)
+    assert res.row["FLAG"] == "BAD_FLUXCAL" and "no SPECTROPHOTO_STD" in res.row["REASON"]
+    assert res.cameras == {}
+
+
+def test_no_photometry_flags_exposure(prep, settings):
+    exp = toy_exposure(prep.library, prep.bands, nstd=3, seed=6)
+    exp.catalog["RA"] += 1.0  # nothing within 1 arcsec
+    res = _run(prep, settings, exp)
+    assert res.row["FLAG"] == "BAD_FLUXCAL" and "no photometry" in res.row["REASON"]
+    assert {s["REASON"] for s in res.stars} == {"no photometry"}
+
+
+def test_all_bands_missing_flags_exposure(prep, settings):
+    exp = toy_exposure(prep.library, prep.bands, nstd=3, seed=7)
+    for col, ecol in zip(prep.bands.mag_column, prep.bands.err_column):
+        exp.catalog[col] = 99.99
+        exp.catalog[ecol] = 9.99
+    res = _run(prep, settings, exp)
+    assert res.row["FLAG"] == "BAD_FLUXCAL" and "all photometric bands missing" in res.row["REASON"]
+
+
+def test_grid_not_covering_star_flags_exposure(prep, settings):
+    exp = toy_exposure(prep.library, prep.bands, nstd=3, seed=8)
+    exp.catalog["BP"] = exp.catalog["RP"] + 2.2  # an M dwarf colour; the toy grid stops at 5500 K
+    res = _run(prep, settings, exp)
+    assert res.row["FLAG"] == "BAD_FLUXCAL" and "does not cover the star" in res.row["REASON"]
+
+
+def test_one_rejected_star_other_used(prep, settings):
+    exp = toy_exposure(prep.library, prep.bands, nstd=4, seed=9)
+    exp.catalog.loc[0, "RA"] += 1.0
+    res = _run(prep, settings, exp)
+    status = sorted(s["STATUS"] for s in res.stars)
+    assert status == ["REJECTED", "USED", "USED", "USED"] and res.row["FLAG"] == ""
