@@ -119,3 +119,9 @@ def test_cli_refuses_unknown_flag(tmp_path, capsys):
     assert rc == 2
     assert "unknown flag(s) ['CLODY']" in capsys.readouterr().err
     assert not path.exists()
+
+
+def test_apply_flags_on_an_empty_table_keeps_columns():
+    empty = pd.DataFrame({"observatory": [], "mjd": [], "plate": [], "exposure": []})
+    out = qa.apply_flags(empty, pd.DataFrame(columns=qa.FLAG_COLUMNS[:-1]), ["CLOUDY"])
+    assert list(out.columns) == ["observatory", "mjd", "plate", "exposure", "flags", "excluded_cameras"]

@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -337,4 +338,4 @@ def apply_flags(exposures: pd.DataFrame, flag_rows: pd.DataFrame, exclude: Itera
     n_drop = len(out) - sum(keep)
     if n_drop:
         log.info("%d of %d exposures excluded by flags %s", n_drop, len(out), sorted(exclude))
-    return out[keep].reset_index(drop=True)
+    return out[np.asarray(keep, dtype=bool)].reset_index(drop=True)
