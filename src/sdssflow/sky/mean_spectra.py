@@ -3,7 +3,7 @@
 Usage::
 
     python -m sdssflow.sky.mean_spectra --skyflux results/v1/sky/4100/skyflux-4100.fits \\
-        --rich results/v1/sky/4100/rich-4100.fits [--dloglam 1e-4] \\
+        --rich results/v1/sky/4100/rich-4100.fits [--dloglam 5e-5] \\
         --out results/v1/sky/4100/mean-4100.fits
 
 Output (:func:`sdssflow.io.sky.write_product`): WAVE (ngrid,) vacuum A on the common log-lambda
@@ -35,7 +35,7 @@ def parse(argv=None):
     p.add_argument("--rich", required=True, help="rich-{plate}.fits (metadata of the groups)")
     p.add_argument("--loglam-min", type=float, default=3.55, help="grid start, log10(A)")
     p.add_argument("--loglam-max", type=float, default=4.017, help="grid end, log10(A)")
-    p.add_argument("--dloglam", type=float, default=1e-4, help="grid step, dex")
+    p.add_argument("--dloglam", type=float, default=5e-5, help="grid step, dex")
     p.add_argument("--out", required=True, help="output mean-{plate}.fits")
     return p.parse_args(argv)
 

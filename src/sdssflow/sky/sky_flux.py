@@ -37,7 +37,10 @@ import numpy as np
 import pandas as pd
 
 from sdssflow.io.sky import write_skyflux
-from sdssflow.sky.calibration import cal_factor_from_fluxcalib, native_bin_ratio, pixel_disp_to_sigma
+from sdssflow.sky.calibration import (
+    cal_factor_from_fluxcalib,
+    pixel_disp_to_sigma,
+)
 from sdssflow.sky.extract import SkySpectra, concatenate, frame_sky_spectra
 from sdssflow.sky.masks import DEFAULT_BAD_BITS, bits_value
 from sdssflow.steps import StepError, base_parser, run_step
@@ -148,7 +151,10 @@ def _cal_factor(mode: str, args, files: dict, frame, mjd: int) -> np.ndarray:
         raise StepError(f"{path}: no calibration for camera {cam} (has {sorted(cals)})")
     c = cals[cam]
     cal = np.broadcast_to(np.asarray(c.cal_factor, dtype=np.float64), frame.loglam.shape).copy()
-    cal[np.broadcast_to(c.bad, cal.shape)] = 0.0
+    # NOCOVER (bit 1: extrapolated) is unusable; TELLURIC / LOWWEIGHT vectors are still the best
+    # estimate there and the sky is real, so they are kept.
+    nocover = (np.asarray(c.mask).astype(np.int64) & 2) != 0
+    cal[np.broadcast_to(nocover, cal.shape) | ~np.isfinite(cal) | (cal <= 0)] = 0.0
     return cal
 
 
