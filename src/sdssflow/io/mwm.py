@@ -489,3 +489,234 @@ def read_mwm(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray | None
                 data = new
             out[extname] = data
     return header, out
+
+
+# ------------------------------------------------------------------ bossVisits files
+#: Columns of the VISITS table of a bossVisits file (name, numpy dtype).
+BOSS_VISIT_COLUMNS = (
+    ("sdss_id", "i8"), ("catalogid", "i8"), ("fiberid", "i4"), ("ra", "f8"), ("dec", "f8"),
+    ("objtype", "S16"), ("plateid", "i4"), ("fieldid", "i4"), ("mjd", "i4"), ("telescope", "S8"),
+    ("run2d", "S16"), ("n_exp", "i4"), ("exptime", "f4"), ("airmass", "f4"), ("seeing", "f4"),
+    ("tai_beg", "i8"), ("tai_end", "i8"), ("snr", "f4"), ("xcsao_v_rad", "f4"),
+    ("xcsao_e_v_rad", "f4"), ("xcsao_teff", "f4"), ("xcsao_e_teff", "f4"), ("xcsao_logg", "f4"),
+    ("xcsao_e_logg", "f4"), ("xcsao_fe_h", "f4"), ("xcsao_e_fe_h", "f4"), ("xcsao_rxc", "f4"),
+    ("zwarning_flags", "i8"), ("spec_file", "S64"),
+)  # fmt: skip
+
+
+def write_boss_visits(
+    path, table: np.ndarray, flux, ivar, pixel_flags, wresl, header_cards, version, inputs=()
+):
+    """Write a bossVisits file: one plate-MJD, one row per science fibre, on the BOSS grid.
+
+    Layout: HDU 0 header (PLATEID, MJD, OBSERVAT, grid CRVAL/CDELT/NPIXELS, provenance);
+    HDU 1 ``VISITS`` table (:data:`BOSS_VISIT_COLUMNS`); HDU 2 ``FLUX`` (nfib, 4648) float32
+    1e-17 erg/s/cm²/Å, barycentric vacuum frame; HDU 3 ``IVAR``; HDU 4 ``PIXEL_FLAGS`` int64
+    (SPPIXMASK); HDU 5 ``WRESL`` (Å, FWHM). Every HDU has CHECKSUM/DATASUM.
+
+    Parameters
+    ----------
+    table : structured ndarray, length nfib
+        With the fields of :data:`BOSS_VISIT_COLUMNS` (missing fields filled).
+    flux, ivar, pixel_flags, wresl : ndarray, shape (nfib, 4648)
+    header_cards : sequence of (key, value, comment)
+    version : str
+    inputs : sequence of path-like
+    """
+    nfib = len(table)
+    grid = GRIDS["boss"]
+    full = np.zeros(nfib, dtype=list(BOSS_VISIT_COLUMNS))
+    for name in full.dtype.names:
+        if table.dtype.names and name in table.dtype.names:
+            full[name] = table[name]
+        elif full.dtype[name].kind == "f":
+            full[name] = np.nan
+    grid_cards = [
+        ("CRVAL", grid.crval, "log10 wavelength (vacuum, A) of pixel 1"),
+        ("CDELT", grid.cdelt, "log10 step"),
+        ("CRPIX", 1, "reference pixel"),
+        ("CTYPE", "LOG-LINEAR", ""),
+        ("NPIXELS", grid.npix, "pixels per spectrum"),
+    ]
+    primary = [
+        _card(k, v, c)
+        for k, v, c in list(header_cards)
+        + grid_cards
+        + provenance_cards(version, inputs, "boss_visits")
+    ]
+    images = (
+        (
+            "FLUX",
+            np.asarray(flux, np.float32).reshape(nfib, grid.npix),
+            "1e-17 erg / (s cm2 Angstrom)",
+        ),
+        (
+            "IVAR",
+            np.asarray(ivar, np.float32).reshape(nfib, grid.npix),
+            "1e34 (s2 cm4 Angstrom2) / erg2",
+        ),
+        ("PIXEL_FLAGS", np.asarray(pixel_flags, np.int64).reshape(nfib, grid.npix), ""),
+        ("WRESL", np.asarray(wresl, np.float32).reshape(nfib, grid.npix), "Angstrom"),
+    )
+    with atomic_path(path) as tmp:
+        with fitsio.FITS(str(tmp), "rw", clobber=True) as f:
+            f.write(None, header=primary)
+            f[0].write_checksum()
+            f.write(full, extname="VISITS")
+            f[-1].write_checksum()
+            for name, arr, bunit in images:
+                f.write(
+                    arr,
+                    extname=name,
+                    header=[_card("BUNIT", bunit)] + [_card(k, v, c) for k, v, c in grid_cards],
+                )
+                f[-1].write_checksum()
+    return Path(path)
+
+
+def read_boss_visits(path, rows=None) -> dict:
+    """Read a bossVisits file, optionally only some rows.
+
+    Parameters
+    ----------
+    path : path-like
+    rows : sequence of int, optional
+        Row indices (fibre rows) to read; all when None.
+
+    Returns
+    -------
+    dict
+        ``table`` (structured array), ``flux``, ``ivar``, ``pixel_flags``, ``wresl``
+        ((nrow, 4648)), ``header`` (dict of the primary header).
+
+    Raises
+    ------
+    ValueError
+        If the file lacks an HDU of the layout.
+    """
+    out = {}
+    with fitsio.FITS(str(path)) as f:
+        names = [h.get_extname() for h in f]
+        for need in ("VISITS", "FLUX", "IVAR", "PIXEL_FLAGS", "WRESL"):
+            if need not in names:
+                raise ValueError(f"{path}: not a bossVisits file (no {need} HDU)")
+        hdr = f[0].read_header()
+        out["header"] = {k: hdr[k] for k in hdr.keys() if k and k not in ("COMMENT", "HISTORY")}
+        table = f["VISITS"].read()
+        if rows is None:
+            rows = np.arange(len(table))
+        rows = np.asarray(rows, int)
+        out["table"] = table[rows]
+        for name in ("FLUX", "IVAR", "PIXEL_FLAGS", "WRESL"):
+            if len(rows) and np.all(np.diff(rows) == 1):
+                data = f[name][int(rows[0]) : int(rows[-1]) + 1, :]
+            else:
+                data = f[name].read()[rows] if len(rows) else np.zeros((0, GRIDS["boss"].npix))
+            out[name.lower()] = np.asarray(data)
+    return out
+
+
+# ------------------------------------------------------------------ RV templates / NMF basis
+def read_rv_templates(path, wave_range=(3550.0, 10450.0)):
+    """Rectified BOSZ templates for radial velocities.
+
+    Parameters
+    ----------
+    path : path-like
+        The sdssflow BOSZ library (``bosz_library.h5``, :func:`sdssflow.io.bosz.read_library`)
+        or a BOSZ 2024 mirror directory (``r<R>/m*/bosz2024_*_resam.txt.gz`` and
+        ``wavelength_grids/bosz2024_wave_r<R>.txt``, searched recursively; air wavelengths
+        converted to vacuum).
+    wave_range : (float, float)
+        Wavelength range kept, Å vacuum.
+
+    Returns
+    -------
+    wave : ndarray, shape (nwave,)
+        Vacuum wavelength, Å.
+    rect : ndarray, shape (ntpl, nwave)
+        Flux divided by the model continuum (H / C).
+    params : ndarray, shape (ntpl, 3)
+        teff (K), logg, fe_h.
+    resolution : float
+        Resolving power of the models.
+
+    Raises
+    ------
+    ValueError
+        If no template is found.
+    """
+    from sdssflow.io import bosz
+
+    path = Path(path)
+    if path.is_file():
+        lib = bosz.read_library(path, wave_range=wave_range)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rect = np.where(lib.continuum > 0, lib.flux / lib.continuum, 1.0)
+        params = lib.params[["teff", "logg", "feh"]].to_numpy(float)
+        return np.asarray(lib.wave, float), rect, params, float(lib.resolution)
+    files = sorted(path.rglob("bosz2024_*_resam.txt.gz"))
+    if not files:
+        raise ValueError(f"{path}: no BOSZ library file and no bosz2024_*_resam.txt.gz below it")
+    res = bosz.parse_bosz_name(files[0].name).resolution
+    files = [f for f in files if bosz.parse_bosz_name(f.name).resolution == res]
+    grids = sorted(path.rglob(Path(bosz.wave_grid_relpath(res)).name))
+    if not grids:
+        raise ValueError(f"{path}: no {Path(bosz.wave_grid_relpath(res)).name} below it")
+    wave = bosz.air_to_vacuum(bosz.read_wave_grid(grids[0]))
+    keep = (wave >= wave_range[0]) & (wave <= wave_range[1])
+    rects, params = [], []
+    for f in files:
+        model = bosz.parse_bosz_name(f.name)
+        flux, cont = bosz.read_resampled(f, nrows=wave.size)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rects.append(np.where(cont[keep] > 0, flux[keep] / cont[keep], 1.0))
+        params.append((model.teff, model.logg, model.feh))
+    return wave[keep], np.array(rects), np.array(params, float), float(res)
+
+
+def write_nmf_basis(path, bases: Mapping[str, np.ndarray], cards, version, inputs=()):
+    """Write the NMF basis: HDU ``BOSS`` (C, 4648) and ``APOGEE`` (C, 8575) float32 images.
+
+    Each image header carries the grid (CRVAL, CDELT, NPIXELS); the primary carries
+    ``cards`` (NMFBASIS name, training source) and provenance.
+    """
+    with atomic_path(path) as tmp:
+        with fitsio.FITS(str(tmp), "rw", clobber=True) as f:
+            f.write(
+                None,
+                header=[
+                    _card(k, v, c)
+                    for k, v, c in list(cards) + provenance_cards(version, inputs, "nmf_basis")
+                ],
+            )
+            f[0].write_checksum()
+            for name, H in bases.items():
+                grid = GRIDS[name]
+                if H.shape[1] != grid.npix:
+                    raise ValueError(
+                        f"{path}: {name} basis has {H.shape[1]} pixels, grid has {grid.npix}"
+                    )
+                hdr = [
+                    _card("CRVAL", grid.crval),
+                    _card("CDELT", grid.cdelt),
+                    _card("NPIXELS", grid.npix),
+                    _card("BUNIT", ""),
+                ]
+                f.write(np.asarray(H, np.float32), extname=name.upper(), header=hdr)
+                f[-1].write_checksum()
+    return Path(path)
+
+
+def read_nmf_basis(path) -> tuple[dict[str, np.ndarray], dict]:
+    """Read :func:`write_nmf_basis` output: ({'boss': H, 'apogee': H}, primary header dict)."""
+    out = {}
+    with fitsio.FITS(str(path)) as f:
+        names = [h.get_extname() for h in f]
+        hdr = f[0].read_header()
+        header = {k: hdr[k] for k in hdr.keys() if k and k not in ("COMMENT", "HISTORY")}
+        for name in ("BOSS", "APOGEE"):
+            if name not in names:
+                raise ValueError(f"{path}: NMF basis file has no {name} HDU")
+            out[name.lower()] = np.asarray(f[name].read(), float)
+    return out, header

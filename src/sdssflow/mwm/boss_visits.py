@@ -1,0 +1,222 @@
+"""Step boss_visits: one plate-MJD's science fibres on the BOSS grid, with XCSAO-like RVs.
+
+Two routes:
+
+- frames (``--plate-dir``): the spCFrame files (flux-calibrated by the pipeline) of the
+  exposures of ``--mjd`` listed in ``--selection`` (cameras in ``excluded_cameras``
+  dropped); every fibre whose plug map has SDSS_ID > 0 (and OBJTYPE not SKY) is merged
+  (b + r, all exposures) by :func:`sdssflow.mwm.visits.combine_pieces`;
+- spec files (``--spec-files``): the COADD table of each SDSS spec file of this plate-MJD,
+  resampled onto the BOSS grid (no velocity shift); legacy files get the identifier of
+  :func:`sdssflow.mwm.grids.legacy_spec_sdss_id`.
+
+Then every visit's radial velocity is measured against the BOSZ templates
+(:func:`sdssflow.mwm.rv.measure_rv`). Output: ``bossVisits-{plate}-{mjd}.fits``
+(:func:`sdssflow.io.mwm.write_boss_visits`).
+
+Usage::
+
+    python -m sdssflow.mwm.boss_visits --plate-dir DIR --selection CSV --plate 4100 --mjd 55500 \\
+        --templates results/v1/bosz/bosz_library.h5 --output bossVisits-4100-55500.fits
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sdssflow.io.mwm import BOSS_VISIT_COLUMNS, read_rv_templates, write_boss_visits
+from sdssflow.mwm.grids import BOSS, legacy_spec_sdss_id
+from sdssflow.mwm.rv import RV_FIELDS, measure_rv, prepare_templates
+from sdssflow.mwm.visits import combine_pieces, median_snr
+from sdssflow.steps import StepError, base_parser, run_step
+
+__all__ = ["parse", "main"]
+
+log = logging.getLogger(__name__)
+
+
+def parse(argv: Sequence[str] | None = None):
+    p = base_parser(__doc__.splitlines()[0])
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument(
+        "--plate-dir", help="$BOSS_SPECTRO_REDUX/<run2d>/<PLATE4> holding spCFrame files"
+    )
+    src.add_argument("--spec-files", nargs="+", help="SDSS spec files of this plate-MJD")
+    p.add_argument("--selection", help="selection-mwm-{plate}.csv (frames route)")
+    p.add_argument("--plate", type=int, required=True)
+    p.add_argument("--mjd", type=int, required=True)
+    p.add_argument(
+        "--templates", help="BOSZ library .h5 or BOSZ mirror directory (no RVs without it)"
+    )
+    p.add_argument(
+        "--resolution", type=float, default=2000.0, help="BOSS resolving power for the templates"
+    )
+    p.add_argument("--telescope", default="apo25m", help="telescope name written for plate data")
+    p.add_argument("--run2d", default="", help="BOSS reduction version recorded")
+    p.add_argument("--output", required=True, help="bossVisits-{plate}-{mjd}.fits")
+    return p.parse_args(argv)
+
+
+def _frames_route(args):
+    from sdssflow.io.boss import find_plate_files, read_spcframe
+
+    files = find_plate_files(args.plate_dir)["spCFrame"]
+    if args.selection is None:
+        raise StepError("--selection is required with --plate-dir")
+    sel = pd.read_csv(args.selection, dtype={"excluded_cameras": str}).fillna(
+        {"excluded_cameras": ""}
+    )
+    sel = sel[sel["mjd"].astype(int) == args.mjd]
+    if sel.empty:
+        raise StepError(f"{args.selection}: no selected exposure for MJD {args.mjd}")
+    pieces: dict[int, list] = {}
+    info: dict[int, dict] = {}
+    used, exptime, tai = [], 0.0, []
+    for _, row in sel.iterrows():
+        expid = int(row["exposure"])
+        excluded = set(str(row["excluded_cameras"]).split())
+        exptime += float(row.get("exptime", np.nan))
+        tai += [row.get("tai_beg", np.nan), row.get("tai_end", np.nan)]
+        for (camera, e), path in files.items():
+            if e != expid or camera in excluded:
+                continue
+            frame = read_spcframe(path)
+            used.append(path)
+            pm = frame.plugmap
+            sdss_id = (
+                np.asarray(pm["SDSS_ID"]) if "SDSS_ID" in pm.colnames else np.full(len(pm), -1)
+            )
+            objtype = np.char.strip(np.asarray(pm["OBJTYPE"]).astype(str))
+            for i in np.flatnonzero((sdss_id > 0) & (objtype != "SKY")):
+                fid = int(pm["FIBERID"][i])
+                pieces.setdefault(fid, []).append(
+                    (frame.loglam[i], frame.flux[i], frame.ivar[i], frame.mask[i], frame.disp[i])
+                )
+                info[fid] = {
+                    "sdss_id": int(sdss_id[i]),
+                    "catalogid": int(pm["CATALOGID"][i]) if "CATALOGID" in pm.colnames else -1,
+                    "fiberid": fid,
+                    "ra": float(pm["RA"][i]),
+                    "dec": float(pm["DEC"][i]),
+                    "objtype": objtype[i],
+                }
+    if not used:
+        raise StepError(
+            f"{args.plate_dir}: no spCFrame of the selected exposures of MJD {args.mjd}"
+        )
+    n_exp = int(len(sel))
+    common = {
+        "n_exp": n_exp,
+        "exptime": exptime,
+        "tai_beg": np.nanmin(np.asarray(tai, float)) if tai else np.nan,
+        "tai_end": np.nanmax(np.asarray(tai, float)) if tai else np.nan,
+        "airmass": float(np.nanmean(sel["airmass"])) if "airmass" in sel else np.nan,
+    }
+    rows = []
+    for fid in sorted(pieces):
+        rows.append(({**info[fid], **common}, combine_pieces(pieces[fid])))
+    return rows, used
+
+
+def _spec_route(args):
+    from sdssflow.io.specfile import read_specfile
+
+    rows = []
+    for path in args.spec_files:
+        spec = read_specfile(path, exposures=False)
+        if (spec.plate, spec.mjd) != (args.plate, args.mjd):
+            raise StepError(
+                f"{path}: plate-MJD {spec.plate}-{spec.mjd} is not {args.plate}-{args.mjd}"
+            )
+        c = spec.coadd
+        so = spec.specobj
+        sdss_id = (
+            int(so.get("SDSS_ID", -1)) if "SDSS_ID" in so else legacy_spec_sdss_id(Path(path).name)
+        )
+        wdisp = c.get("wdisp")
+        piece = (c["loglam"], c["flux"], c["ivar"], c.get("or_mask", c.get("and_mask")), wdisp)
+        h = spec.header
+        meta = {
+            "sdss_id": sdss_id,
+            "catalogid": int(so.get("CATALOGID", -1)) if "CATALOGID" in so else -1,
+            "fiberid": spec.fiberid,
+            "ra": float(so.get("PLUG_RA", h.get("PLUG_RA", np.nan))),
+            "dec": float(so.get("PLUG_DEC", h.get("PLUG_DEC", np.nan))),
+            "objtype": str(so.get("CLASS", so.get("OBJTYPE", ""))).strip(),
+            "n_exp": int(h.get("NEXP", -1)),
+            "exptime": float(h.get("EXPTIME", np.nan)),
+            "airmass": float(h.get("AIRMASS", np.nan)),
+            "tai_beg": h.get("TAI-BEG", np.nan),
+            "tai_end": h.get("TAI-END", np.nan),
+            "zwarning_flags": int(so.get("ZWARNING", 0)),
+            "spec_file": Path(path).name,
+        }
+        rows.append((meta, combine_pieces([piece])))
+    return rows, list(args.spec_files)
+
+
+def main(argv: Sequence[str] | None = None) -> Path:
+    args = parse(argv)
+    rows, used = _frames_route(args) if args.plate_dir else _spec_route(args)
+    if not rows:
+        raise StepError(f"plate {args.plate} MJD {args.mjd}: no fibre with an sdss_id")
+    lib = None
+    if args.templates:
+        wave, rect, params, _ = read_rv_templates(args.templates)
+        lib = prepare_templates(wave, rect, params, BOSS.cdelt, args.resolution)
+        log.info("%d RV templates from %s", len(params), args.templates)
+    n = len(rows)
+    table = np.zeros(n, dtype=list(BOSS_VISIT_COLUMNS))
+    for name in table.dtype.names:
+        if table.dtype[name].kind == "f":
+            table[name] = np.nan
+    flux = np.zeros((n, BOSS.npix), np.float32)
+    ivar, wresl = np.zeros_like(flux), np.zeros_like(flux)
+    mask = np.zeros((n, BOSS.npix), np.int64)
+    wave = BOSS.wavelength
+    n_rv = 0
+    for k, (meta, (f, iv, m, wr)) in enumerate(rows):
+        flux[k], ivar[k], mask[k], wresl[k] = f, iv, m, wr
+        meta = {**meta, "plateid": args.plate, "fieldid": args.plate, "mjd": args.mjd}
+        meta.setdefault("telescope", args.telescope)
+        meta.setdefault("run2d", args.run2d)
+        meta["snr"] = median_snr(f, iv)
+        if lib is not None:
+            rv = measure_rv(wave, f, iv, lib)
+            meta.update({f"xcsao_{key}": value for key, value in rv.items() if key in RV_FIELDS})
+            n_rv += int(np.isfinite(rv["v_rad"]))
+        for key, value in meta.items():
+            if key not in table.dtype.names or value is None:
+                continue
+            if table.dtype[key].kind == "i" and not np.isfinite(float(value)):
+                continue  # keep the integer fill (0)
+            table[key][k] = value
+    cards = [
+        ("PLATEID", args.plate, "plate (or field)"),
+        ("MJD", args.mjd, "MJD of the visit"),
+        ("RUN2D", args.run2d, "BOSS reduction version"),
+        ("NFIBER", n, "science fibres in this file"),
+    ]
+    out = write_boss_visits(
+        args.output, table, flux, ivar, mask, wresl, cards, args.version_name, used
+    )
+    log.info(
+        "plate %d MJD %d: %d visits (%d with RV) from %d files -> %s",
+        args.plate,
+        args.mjd,
+        n,
+        n_rv,
+        len(used),
+        out,
+    )
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(run_step(main))
