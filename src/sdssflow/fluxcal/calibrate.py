@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from sdssflow import photometry
-from sdssflow.fluxcal.matching import C_KMS, ModelGrid, Segment, fit_star
+from sdssflow.fluxcal.matching import C_KMS, ModelGrid, Segment, fit_star, interpolation_weights
 from sdssflow.fluxcal.priors import BandTable, match_standards, sed_chi2, teff_from_bp_rp
 from sdssflow.fluxcal.resolution import bosz_sigma_ln, convolve_ln, frame_sigma_ln
 from sdssflow.fluxcal.vectors import (
@@ -80,6 +80,9 @@ class Settings:
         Position match radius, arcsec.
     mag_floor : float
         Error floor of the photometry, mag.
+    interpolate : bool
+        Interpolate the template between grid nodes (see
+        :func:`sdssflow.fluxcal.matching.interpolation_weights`); False uses the node.
     cover_margin : float
         A star whose Teff from its native BP-RP lies more than this (K, at least two
         grid steps) outside the library's Teff range is "not covered by the grid".
@@ -99,6 +102,7 @@ class Settings:
     match_radius: float = 1.0
     mag_floor: float = 0.02
     cover_margin: float = 500.0
+    interpolate: bool = True
     sed_chi2_max: float = 25.0
 
 
@@ -271,6 +275,7 @@ def _star_row(fiber, specid, catalogid):
         "SCALE": np.nan,
         "SCALE_ERR": np.nan,
         "NBANDS": 0,
+        "TEFF_NODE": np.nan,
         "TEFF_PHOT": np.nan,
     }
 
@@ -334,11 +339,18 @@ def _fit_one(prep, frames, rows, mag, err, row, settings):
         degree=settings.degree,
     )
     p = prep.library.params.iloc[fit.best]
+    if settings.interpolate:
+        weights, point = interpolation_weights(prep.library.params, fit.best, fit.total)
+    else:
+        weights, point = {fit.best: 1.0}, {k: float(p[k]) for k in ("teff", "logg", "feh")}
+    idx = np.array(list(weights))
+    wts = np.array([weights[i] for i in idx])
     row.update(
-        TEFF=float(p["teff"]),
-        LOGG=float(p["logg"]),
-        FEH=float(p["feh"]),
+        TEFF=point["teff"],
+        LOGG=point["logg"],
+        FEH=point["feh"],
         ALPHA=float(p["alpha"]),
+        TEFF_NODE=float(p["teff"]),
         TEMPLATE=str(p["name"]),
         RV=fit.rv,
         RV_ERR=fit.rv_err,
@@ -347,13 +359,13 @@ def _fit_one(prep, frames, rows, mag, err, row, settings):
     )
     if fit.snr < settings.min_snr:
         raise ValueError(f"S/N {fit.snr:.1f} below {settings.min_snr}")
-    scale, scale_err, _ = scale_to_photometry(mag, err, prep.synmag[fit.best], settings.mag_floor)
-    row.update(
-        SCALE=scale,
-        SCALE_ERR=scale_err,
-        NBANDS=int(np.sum(np.isfinite(mag) & np.isfinite(prep.synmag[fit.best]))),
+    flux_full = wts @ prep.library.flux[idx].astype(float)
+    synmag = np.array(
+        [photometry.ab_magnitude(prep.library.wave, flux_full, f) for f in prep.bands.filter]
     )
-    nb = int(np.sum(np.isfinite(mag) & np.isfinite(prep.synmag[fit.best])))
+    scale, scale_err, _ = scale_to_photometry(mag, err, synmag, settings.mag_floor)
+    nb = int(np.sum(np.isfinite(mag) & np.isfinite(synmag)))
+    row.update(SCALE=scale, SCALE_ERR=scale_err, NBANDS=nb)
     at_edge = teff[fit.best] in (teff.min(), teff.max())
     if at_edge and nb > 2 and prior[fit.best] / (nb - 1) > settings.sed_chi2_max:
         raise ValueError(
@@ -364,8 +376,8 @@ def _fit_one(prep, frames, rows, mag, err, row, settings):
     for seg in segments:
         frame = frames[seg.camera]
         i = rows[seg.camera]
-        model, inside = grids[seg.camera].evaluate(seg.lnlam, fit.rv, [fit.best])
-        model = model[0] * scale * 1e17 * pixel_widths(frame.loglam[i])
+        model, inside = grids[seg.camera].evaluate(seg.lnlam, fit.rv, idx)
+        model = (wts @ model) * scale * 1e17 * pixel_widths(frame.loglam[i])
         fits_[seg.camera] = fit_response(
             seg.lnlam, seg.flux, seg.ivar, model, seg.good & inside, settings.knot_spacing
         )

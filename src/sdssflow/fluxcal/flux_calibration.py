@@ -220,9 +220,17 @@ _STAR_COLS = {
     "SCALE": float,
     "SCALE_ERR": float,
     "NBANDS": int,
+    "TEFF_NODE": float,
     "TEFF_PHOT": float,
 }
-_UNITS = {"RV": "km/s", "RV_ERR": "km/s", "TEFF": "K", "TEFF_PHOT": "K", "RMS": "fraction"}
+_UNITS = {
+    "RV": "km/s",
+    "RV_ERR": "km/s",
+    "TEFF": "K",
+    "TEFF_PHOT": "K",
+    "TEFF_NODE": "K",
+    "RMS": "fraction",
+}
 
 
 def _table(rows, kind):

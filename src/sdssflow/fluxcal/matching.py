@@ -23,7 +23,15 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.polynomial import legendre
 
-__all__ = ["C_KMS", "Segment", "ModelGrid", "response_chi2", "fit_star", "StarFit"]
+__all__ = [
+    "C_KMS",
+    "Segment",
+    "ModelGrid",
+    "response_chi2",
+    "fit_star",
+    "StarFit",
+    "interpolation_weights",
+]
 
 #: Speed of light, km/s.
 C_KMS = 299792.458
@@ -137,7 +145,7 @@ def response_chi2(
     >>> m = np.vstack([1 + 0.1 * np.sin(9 * x), 1 + 0.1 * np.cos(9 * x)])
     >>> d = m[1] * (2 + x)
     >>> chi2 = response_chi2(m, d, np.ones(50), legendre.legvander(x, 2))
-    >>> bool(chi2[1] < 1e-15 < chi2[0])
+    >>> bool(chi2[1] < 1e-9 * chi2[0])
     True
     """
     models = np.asarray(models, dtype=np.float64)
@@ -288,3 +296,85 @@ def fit_star(
     snr_pix = np.concatenate([np.abs(s.flux) * np.sqrt(s.weights()) for s in segments])
     snr = float(np.median(snr_pix[snr_pix > 0])) if np.any(snr_pix > 0) else 0.0
     return StarFit(best=best, rv=rv, rv_err=rv_err, chi2=chi2, total=total, dof=dof, snr=snr)
+
+
+def interpolation_weights(
+    params, best: int, total: np.ndarray, axes=("teff", "logg", "feh")
+) -> tuple[dict, dict]:
+    """Continuous parameters around the best node and multilinear template weights.
+
+    Along each axis, a parabola through the minimised statistic at the best node and
+    its two neighbours (same other parameters) gives the continuous minimum, kept
+    within one step of the node (an axis at the grid edge stays at the node). The
+    template at that point is the multilinear interpolation of the bracketing nodes
+    (kspecdr W8 used the nearest node only, which leaves a colour error of several per
+    cent for a star half a Teff step away from a node).
+
+    Parameters
+    ----------
+    params : pandas.DataFrame
+        Library parameters (teff, logg, feh, alpha columns).
+    best : int
+        Best node.
+    total : numpy.ndarray, (ntemplate,)
+        The statistic minimised (chi^2 + prior).
+    axes : tuple of str
+        Axes interpolated; others (alpha) stay at the node's value.
+
+    Returns
+    -------
+    weights : dict of int to float
+        Template index -> weight (sum 1).
+    point : dict of str to float
+        Continuous parameter values.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> p = pd.DataFrame({"teff": [5000., 5250., 5500.], "logg": 4.0, "feh": 0.0, "alpha": 0.0})
+    >>> w, pt = interpolation_weights(p, 1, np.array([4.0, 0.0, 1.0]))
+    >>> round(pt["teff"], 1), sorted((k, round(float(v), 3)) for k, v in w.items())
+    (5325.0, [(1, 0.7), (2, 0.3)])
+    """
+    cols = list(axes) + ["alpha"]
+    values = params[cols].to_numpy(float)
+    lookup = {tuple(np.round(v, 4)): i for i, v in enumerate(values)}
+    node = values[best]
+    point, brackets = {}, []
+    for j, axis in enumerate(axes):
+        grid = np.unique(values[:, j])
+        k = int(np.searchsorted(grid, node[j]))
+        x = float(node[j])
+        if 0 < k < grid.size - 1:
+            nb = []
+            for kk in (k - 1, k + 1):
+                key = node.copy()
+                key[j] = grid[kk]
+                nb.append(lookup.get(tuple(np.round(key, 4))))
+            if None not in nb:
+                cm, c0, cp = total[nb[0]], total[best], total[nb[1]]
+                hm, hp = grid[k] - grid[k - 1], grid[k + 1] - grid[k]
+                # parabola through (-hm, cm), (0, c0), (hp, cp)
+                a = (cp - c0) / hp / (hm + hp) + (cm - c0) / hm / (hm + hp)
+                b = (cp - c0) / hp - a * hp
+                if a > 0:
+                    x = float(np.clip(node[j] - b / (2 * a), grid[k - 1], grid[k + 1]))
+        point[axis] = x
+        lo = int(np.clip(np.searchsorted(grid, x, side="right") - 1, 0, grid.size - 1))
+        hi = min(lo + 1, grid.size - 1)
+        frac = 0.0 if hi == lo else (x - grid[lo]) / (grid[hi] - grid[lo])
+        brackets.append(((grid[lo], 1 - frac), (grid[hi], frac)))
+    weights: dict = {}
+    for corner in np.ndindex(*(2,) * len(axes)):
+        key = node.copy()
+        w = 1.0
+        for j, c in enumerate(corner):
+            key[j], wj = brackets[j][c]
+            w *= wj
+        if w <= 0:
+            continue
+        idx = lookup.get(tuple(np.round(key, 4)))
+        if idx is None:  # missing corner: fall back to the best node
+            return {best: 1.0}, {a: float(node[j]) for j, a in enumerate(axes)}
+        weights[idx] = weights.get(idx, 0.0) + w
+    return weights, point

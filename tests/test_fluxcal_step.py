@@ -1,0 +1,255 @@
+"""Steps bosz_library, flux_calibration and fluxcal_summary on files; real BOSZ and filter files."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.integrate import simpson
+
+from sdssflow import photometry
+from sdssflow.fluxcal import bosz_download, bosz_library, flux_calibration, fluxcal_summary
+from sdssflow.fluxcal.priors import load_band_table
+from sdssflow.fluxcal.testing import toy_exposure, toy_library
+from sdssflow.io.boss import write_spframe
+from sdssflow.io.bosz import (
+    BoszModel,
+    air_to_vacuum,
+    parse_bosz_name,
+    read_library,
+    read_resampled,
+    read_wave_grid,
+    wave_grid_relpath,
+    write_library,
+)
+from sdssflow.io.fluxcal import read_calibration, read_summary
+from sdssflow.steps import run_step
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+BOSZ_REAL = REAL / "bosz2024" / "bosz2024_mp_t6000_g+4.0_m+0.00_a+0.00_c+0.00_v2_r5000_resam.txt.gz"
+BANDS = ["gaia_g", "gaia_bp", "gaia_rp", "ps1_g", "ps1_r", "ps1_i", "ps1_z"]
+
+
+# ------------------------------------------------------------------ real files
+@pytest.mark.skipif(not BOSZ_REAL.exists(), reason="shared real data not available")
+def test_real_bosz_file_and_grid():
+    wave = read_wave_grid(REAL / "bosz2024" / "bosz2024_wave_r5000.txt")
+    assert wave.size == 15 * 5000 and wave[0] == pytest.approx(500.0)
+    # uniform in ln(lambda): ln(640) / (15 R)
+    assert np.allclose(np.diff(np.log(wave)), np.log(640.0) / 75000, rtol=2e-3)
+    flux, cont = read_resampled(BOSZ_REAL, nrows=wave.size)
+    assert flux.shape == cont.shape == wave.shape
+    assert parse_bosz_name(BOSZ_REAL).vmicro == 2
+    with pytest.raises(ValueError, match="rows but the wavelength grid has 10"):
+        read_resampled(BOSZ_REAL, nrows=10)
+
+
+@pytest.mark.skipif(not BOSZ_REAL.exists(), reason="shared real data not available")
+@pytest.mark.parametrize(
+    "curve",
+    [
+        "gaiadr3-G",
+        "gaiadr3-BP",
+        "gaiadr3-RP",
+        "panstarrs-g",
+        "panstarrs-r",
+        "panstarrs-i",
+        "panstarrs-z",
+    ],
+)
+def test_real_bosz_synthetic_photometry_vs_independent(curve):
+    wave_air = read_wave_grid(REAL / "bosz2024" / "bosz2024_wave_r5000.txt")
+    flux, _ = read_resampled(BOSZ_REAL, nrows=wave_air.size)
+    wave = air_to_vacuum(wave_air)
+    keep = (wave > 3000) & (wave < 12000)
+    wave, flux = wave[keep], flux[keep]
+    filt = photometry.load_filter(REAL / "filters" / "speclite" / f"{curve}.ecsv")
+    ours = float(photometry.ab_magnitude(wave, flux, filt))
+    # independent: Simpson in lambda of the photon-counting definition
+    t = np.interp(wave, filt.wave, filt.throughput, left=0, right=0)
+    c = 2.99792458e18
+    m_ind = (
+        -2.5 * np.log10(simpson(flux * t * wave, x=wave) / simpson(t * c / wave, x=wave)) - 48.60
+    )
+    assert abs(ours - m_ind) < 0.01
+
+
+# ------------------------------------------------------------------ bosz_library
+def _tiny_mirror(root: Path, nrows_bad: bool = False) -> Path:
+    rng = np.random.default_rng(3)
+    res = 200
+    grid = np.exp(np.log(500.0) + np.arange(15 * res) * np.log(640.0) / (15 * res))
+    (root / wave_grid_relpath(res)).parent.mkdir(parents=True, exist_ok=True)
+    (root / wave_grid_relpath(res)).write_text("".join(f"{w:.7e}\n" for w in grid))
+    spec = root.parent / "spec.yaml"
+    spec.write_text(f"resolution: {res}\nteff: [6000, 6250]\nlogg: [4.0, 4.5]\nfeh: [0.0]\n")
+    for k, teff in enumerate((6000, 6250)):
+        for logg in (4.0, 4.5):
+            m = BoszModel(teff, logg, 0.0, 0.0, 0.0, 1, res, "mp")
+            n = grid.size - (1 if nrows_bad and k == 1 and logg == 4.5 else 0)
+            rows = "".join(f"{a:.4e} {b:.4e}\n" for a, b in rng.uniform(1, 2, (n, 2)))
+            (root / m.relpath).parent.mkdir(parents=True, exist_ok=True)
+            (root / m.relpath).write_bytes(gzip.compress(rows.encode()))
+    return spec
+
+
+def test_bosz_library_step(tmp_path):
+    mirror = tmp_path / "mirror" / "bosz2024"
+    spec = _tiny_mirror(mirror)
+    dest = tmp_path / "bosz2024"
+    bosz_download.main(["--subgrid", str(spec), "--base-url", mirror.as_uri(), "--dest", str(dest)])
+    out = tmp_path / "lib.h5"
+    bosz_library.main(
+        ["--manifest", str(dest / "manifest.csv"), "--output", str(out), "--version-name", "t1"]
+    )
+    lib = read_library(out)
+    assert lib.flux.shape[0] == 4 and lib.flux.shape == lib.continuum.shape
+    assert lib.wave.min() >= 3000 and lib.wave.max() <= 11000
+    assert sorted(lib.params["teff"].unique()) == [6000, 6250]
+    # vacuum: every wavelength is a converted air grid value
+    air = read_wave_grid(dest / wave_grid_relpath(200))
+    assert np.allclose(
+        lib.wave, air_to_vacuum(air)[(air_to_vacuum(air) >= 3000) & (air_to_vacuum(air) <= 11000)]
+    )
+    h, c = read_resampled(
+        dest / lib.params["name"].iloc[0].replace("bosz2024_", "r200/m+0.00/bosz2024_", 1), air.size
+    )
+    sel = (air_to_vacuum(air) >= 3000) & (air_to_vacuum(air) <= 11000)
+    assert np.allclose(lib.flux[0], h[sel], rtol=1e-6)
+    # a corrupted file is refused by its sha256
+    victim = next(dest.rglob("*_resam.txt.gz"))
+    victim.write_bytes(gzip.compress(b"1 2\n"))
+    assert (
+        run_step(
+            bosz_library.main, ["--manifest", str(dest / "manifest.csv"), "--output", str(out)]
+        )
+        == 1
+    )
+    with pytest.raises(Exception, match="sha256 differs"):
+        bosz_library.main(["--manifest", str(dest / "manifest.csv"), "--output", str(out)])
+
+
+def test_bosz_library_row_count_checked(tmp_path):
+    mirror = tmp_path / "mirror" / "bosz2024"
+    spec = _tiny_mirror(mirror, nrows_bad=True)
+    dest = tmp_path / "bosz2024"
+    bosz_download.main(["--subgrid", str(spec), "--base-url", mirror.as_uri(), "--dest", str(dest)])
+    with pytest.raises(ValueError, match="rows but the wavelength grid has 3000"):
+        bosz_library.main(
+            ["--manifest", str(dest / "manifest.csv"), "--output", str(tmp_path / "x.h5")]
+        )
+
+
+# ------------------------------------------------------------------ flux_calibration
+def _write_frames(exp, plate_dir: Path, expid: int):
+    for cam, f in exp.frames.items():
+        npix = f.flux.shape[1]
+        l0, l1 = f.loglam[:, 0], f.loglam[:, -1]
+        wset = {
+            "FUNC": "legendre",
+            "XMIN": 0.0,
+            "XMAX": npix - 1.0,
+            "COEFF": np.column_stack([(l0 + l1) / 2, (l1 - l0) / 2]),
+        }
+        dset = {"FUNC": "legendre", "XMIN": 0.0, "XMAX": npix - 1.0, "COEFF": f.disp[:, :1].copy()}
+        write_spframe(
+            plate_dir / f"spFrame-{cam}-{expid:08d}.fits",
+            flux=f.flux,
+            ivar=f.ivar,
+            mask=f.mask,
+            wset=wset,
+            dispset=dset,
+            plugmap=f.plugmap,
+            sky=f.sky,
+            x=f.x,
+            superflat=f.superflat,
+            header={"PLATEID": 4100, "MJD": 55500, "EXPOSURE": expid, "CAMERAS": cam},
+        )
+
+
+def test_flux_calibration_step(tmp_path):
+    lib = toy_library()
+    write_library(lib, tmp_path / "lib.h5")
+    bands = load_band_table().select(BANDS)
+    good = toy_exposure(lib, bands, nstd=3, seed=31)
+    bad = toy_exposure(lib, bands, nstd=3, seed=32)
+    bad.frames["b1"].plugmap["OBJTYPE"] = "SKY"  # shared plug map: no standard at all
+    plate_dir = tmp_path / "4100"
+    plate_dir.mkdir()
+    _write_frames(good, plate_dir, 1001)
+    _write_frames(bad, plate_dir, 1002)
+    pd.concat([good.catalog, bad.catalog]).to_csv(tmp_path / "phot.csv", index=False)
+    sel = pd.DataFrame(
+        {
+            "observatory": "APO",
+            "mjd": 55500,
+            "plate": 4100,
+            "exposure": [1001, 1002],
+            "exptime": 900.0,
+            "flags": "",
+            "excluded_cameras": "",
+        }
+    )
+    sel.to_csv(tmp_path / "sel.csv", index=False)
+    out = tmp_path / "out"
+    args = [
+        "--plate-dir",
+        str(plate_dir),
+        "--selection",
+        str(tmp_path / "sel.csv"),
+        "--library",
+        str(tmp_path / "lib.h5"),
+        "--photometry",
+        str(tmp_path / "phot.csv"),
+        "--plate",
+        "4100",
+        "--mjd",
+        "55500",
+        "--outdir",
+        str(out),
+        "--bands",
+        ",".join(BANDS),
+        "--version-name",
+        "t1",
+    ]
+    flux_calibration.main(args)
+    assert (out / "qc-00001001.png").stat().st_size > 1000
+    assert not (out / "calib-00001002.fits").exists()
+    cal = read_calibration(out / "calib-00001001.fits")
+    assert set(cal) == {"b1", "r1"}
+    for cam, c in cal.items():
+        assert c.cal_factor.shape == (c.wave.size,)
+        ok = ~c.bad
+        rel = np.abs(c.cal_factor[ok] / good.truth["cal"][cam][ok] - 1)
+        assert np.median(rel) < 0.01
+        assert c.star_cal.shape == (3, c.wave.size) and len(c.star_fiberid) == 3
+        assert c.meta["EXPID"] == 1001 and c.meta["NUSED"] == 3
+    exps, stars = read_summary(out / "summary-4100-55500.fits")
+    flags = dict(zip(exps["EXPID"], exps["FLAG"]))
+    assert flags == {1001: "", 1002: "BAD_FLUXCAL"}
+    assert "no SPECTROPHOTO_STD" in exps["REASON"][exps["EXPID"] == 1002][0]
+    assert list(stars["STATUS"]) == ["USED"] * 3
+    fluxcal_summary.main(["--inputs", str(out), "--output", str(tmp_path / "all.fits")])
+    e2, s2 = read_summary(tmp_path / "all.fits")
+    assert len(e2) == 2 and len(s2) == 3
+    assert (
+        run_step(
+            fluxcal_summary.main, ["--inputs", str(tmp_path), "--output", str(tmp_path / "x.fits")]
+        )
+        == 1
+    )
+
+
+def test_read_calibration_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="calibration file not found"):
+        read_calibration(tmp_path / "nope.fits")
+    from astropy.io import fits
+
+    fits.HDUList([fits.PrimaryHDU(header=fits.Header({"CAMERAS": "b1"}))]).writeto(
+        tmp_path / "bad.fits"
+    )
+    with pytest.raises(ValueError, match="bad.fits: not a flux-calibration file"):
+        read_calibration(tmp_path / "bad.fits")
