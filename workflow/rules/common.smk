@@ -253,6 +253,98 @@ def get_sky_tables(kind):
 
 
 # ---------------------------------------------------------------- bosz + fluxcal
+BOSZ = config.get("bosz", {})
+FLUXCAL = config.get("fluxcal", {})
+FLUXCAL_DATA = Path(workflow.basedir) / "data" / "fluxcal"
+
+
+def bosz_base_url():
+    """bosz.base_url, or 'auto': the demo mirror (file://) for input demo, MAST otherwise."""
+    url = BOSZ.get("base_url", "auto")
+    if url != "auto":
+        return url
+    if config["input"] == "demo":
+        return DEMO.bosz_mirror.resolve().as_uri()
+    return "https://archive.stsci.edu/hlsps/bosz/bosz2024/"
+
+
+def bosz_subgrid():
+    """bosz.subgrid spec, or 'auto': the demo mirror's subgrid for input demo, else
+    kspecdr's F-star subgrid of 520 files (data/fluxcal/subgrid_kspecdr_fstar.yaml)."""
+    spec = BOSZ.get("subgrid", "auto")
+    if spec != "auto":
+        return sdss_config.expand_path(spec)
+    if config["input"] == "demo":
+        return str(DEMO.bosz_mirror / "demo_subgrid.yaml")
+    return str(FLUXCAL_DATA / "subgrid_kspecdr_fstar.yaml")
+
+
+def bosz_manifest():
+    """The manifest bosz_download writes (its only declared output)."""
+    return f"{BOSZ.get('dest', 'resources/bosz2024')}/manifest.csv"
+
+
+def get_bosz_download_input(wildcards=None):
+    """The demo survey (its mirror and subgrid spec) for input demo; the spec otherwise."""
+    if config["input"] == "demo" and BOSZ.get("subgrid", "auto") == "auto":
+        return {"survey": get_survey_inputs()}
+    return {"survey": get_survey_inputs(), "subgrid": bosz_subgrid()}
+
+
+def fluxcal_photometry():
+    """fluxcal.photometry, or 'auto': the demo's Refcat2-like CSV for input demo."""
+    path = FLUXCAL.get("photometry", "auto")
+    if path != "auto":
+        return sdss_config.expand_path(path)
+    if config["input"] == "demo":
+        return str(DEMO.photometry)
+    raise ValueError("fluxcal.photometry must be set (a Refcat2-like CSV) unless input is demo")
+
+
+def get_flux_calibration_input(wildcards):
+    """Selection table, BOSZ library, photometry and the survey files of a plate-MJD.
+
+    The demo's photometry is written by demo_survey (behind its manifest), so it is
+    only an input of its own for a real survey; the shell takes it from params."""
+    out = {
+        "selection": get_selection("fluxcal").format(plate=wildcards.plate),
+        "library": f"results/{step_version('bosz_library')}/bosz/bosz_library.h5",
+        "survey": get_survey_inputs(),
+    }
+    if config["input"] != "demo" or FLUXCAL.get("photometry", "auto") != "auto":
+        out["photometry"] = fluxcal_photometry()
+    return out
+
+
+def get_flux_calibration_args(wildcards):
+    """CLI options of flux_calibration from the fluxcal block."""
+    f = FLUXCAL
+    args = [
+        f"--plate-dir {plate_dir(wildcards)}",
+        f"--bands {','.join(f.get('bands', []))}" if f.get("bands") else "",
+        f"--telluric {sdss_config.expand_path(f['telluric'])}" if f.get("telluric") else "",
+        f"--knot-spacing {f.get('knot_spacing', 0.02)} --degree {f.get('degree', 8)}",
+        f"--rv-max {f.get('rv_max', 500.0)} --rv-step {f.get('rv_step', 10.0)}",
+        f"--nsigma {f.get('nsigma', 4.0)} --min-snr {f.get('min_snr', 5.0)}",
+        f"--match-radius {f.get('match_radius', 1.0)}",
+        "" if f.get("qc", True) else "--no-qc",
+    ]
+    return " ".join(a for a in args if a)
+
+
+def fluxcal_plate_mjds():
+    """(plate, mjd) jobs of flux_calibration: none for input spec_files (no frames)."""
+    if config["input"] == "spec_files":
+        return []
+    if config["input"] != "demo" and FLUXCAL.get("photometry", "auto") == "auto":
+        return []
+    return PLATE_MJDS
+
+
+def get_fluxcal_summary_input(wildcards):
+    """Every plate-MJD directory of flux_calibration of this version."""
+    return [f"results/{wildcards.version}/fluxcal/{p}/{m}" for p, m in fluxcal_plate_mjds()]
+
 
 
 # ---------------------------------------------------------------- mwm
@@ -280,7 +372,10 @@ def get_sky_targets():
 
 
 def get_fluxcal_targets():
-    return []
+    """The survey summary of the flux calibration (it needs every plate-MJD)."""
+    if not fluxcal_plate_mjds():
+        return []
+    return [f"results/{VERSION}/fluxcal/fluxcal_summary.fits"]
 
 
 def get_mwm_targets():
