@@ -1,0 +1,134 @@
+"""Step mwm_visit: the mwmVisit files of one GG/HH bucket.
+
+For every source of the bucket (from the mwm_index CSV ``--index-dir/{GG}/{HH}.csv``):
+gather its BOSS visits (bossVisits rows) and APOGEE visits (apVisit / apStar), move every
+visit to the source rest frame on the standard grid, set in_stack, fit the NMF continuum
+of each co-add and the visit continua (:func:`sdssflow.mwm.build.build_source`), and
+write ``{spectra_dir}/visit/{GG}/{HH}/mwmVisit-{version}-{sdss_id}.fits``.
+
+The declared output is the bucket's status table ``--status`` (one row per source, flags
+of :data:`sdssflow.mwm.flags.STATUS_FLAGS`): a source that fails is recorded with
+ATTEMPTED_BUT_EXCEPTION and its message, and the bucket goes on.
+
+Usage::
+
+    python -m sdssflow.mwm.mwm_visit --index-dir results/v1/mwm/index --gg 12 --hh 34 \\
+        --basis results/v1/mwm/nmf/nmf-basis.fits --spectra-dir results/v1/spectra \\
+        --status results/v1/spectra/status/12/34/visit-status-1234.fits --version-name v1
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sdssflow.io.mwm import read_nmf_basis, write_mwm, write_status
+from sdssflow.mwm.build import build_source
+from sdssflow.mwm.flags import STATUS_FLAGS, bits_set
+from sdssflow.mwm.sources import NON_STELLAR_CLASSES, gather_bucket
+from sdssflow.steps import base_parser, run_step
+
+__all__ = ["parse", "main", "mwm_path", "process_bucket"]
+
+log = logging.getLogger(__name__)
+
+
+def parse(argv: Sequence[str] | None = None):
+    p = base_parser(__doc__.splitlines()[0])
+    p.add_argument("--index-dir", required=True, help="output directory of mwm_index")
+    p.add_argument("--gg", required=True, help="bucket GG (2 digits)")
+    p.add_argument("--hh", required=True, help="bucket HH (2 digits)")
+    p.add_argument("--basis", help="NMF basis FITS (nmf_basis); no continuum without it")
+    p.add_argument("--spectra-dir", required=True, help="results/{version}/spectra")
+    p.add_argument("--status", required=True, help="status table of this bucket (FITS)")
+    p.add_argument("--skip-non-stellar", action="store_true", help="skip GALAXY / QSO sources")
+    p.add_argument("--wd-ids", nargs="*", type=int, default=[], help="sdss_ids of mwm_wd targets")
+    return p.parse_args(argv)
+
+
+def mwm_path(spectra_dir, kind: str, version: str, sdss_id: int, gg: str, hh: str) -> Path:
+    """``{spectra_dir}/{visit|star}/GG/HH/mwm{Visit|Star}-{version}-{sdss_id}.fits``."""
+    name = {"visit": "mwmVisit", "star": "mwmStar"}[kind]
+    return Path(spectra_dir) / kind / gg / hh / f"{name}-{version}-{sdss_id}.fits"
+
+
+def process_bucket(
+    index: pd.DataFrame,
+    gg,
+    hh,
+    basis,
+    basis_name,
+    spectra_dir,
+    version,
+    skip_non_stellar=False,
+    wd_ids=(),
+):
+    """Build and write the mwmVisit files of a bucket; return its status rows."""
+    rows = []
+    for src in gather_bucket(index):
+        t0 = time.perf_counter()
+        row = {"sdss_id": src.sdss_id, "gg": gg, "hh": hh, "v_astra": version, "n_boss": len(src.boss),
+               "n_apogee": len(src.apogee), "flags": 0}  # fmt: skip
+        if skip_non_stellar and src.objtypes and src.objtypes <= NON_STELLAR_CLASSES:
+            row["flags"] = bits_set("SKIPPED_BECAUSE_NOT_STELLAR_LIKE")
+            row["message"] = "class " + ",".join(sorted(src.objtypes))
+            rows.append(row)
+            continue
+        try:
+            if src.error:
+                raise ValueError(src.error)
+            prod = build_source(
+                src.sdss_id, src.boss, src.apogee, basis, is_wd=src.sdss_id in set(wd_ids)
+            )
+            if prod.visit:
+                path = mwm_path(spectra_dir, "visit", version, src.sdss_id, gg, hh)
+                header = {**src.header, **prod.summary}
+                write_mwm(path, "visit", header, prod.visit, version, src.inputs, "mwm_visit",
+                          [("NMFBASIS", basis_name, "NMF basis (sdssflow stand-in)")], drop_unknown=True)  # fmt: skip
+                row["flags"] |= 1 << STATUS_FLAGS["CREATED_MWM_VISIT"]
+                row["path"] = str(path)
+            else:
+                row["message"] = "no visit"
+        except Exception as err:  # noqa: BLE001 - one source never stops its bucket
+            row["flags"] |= 1 << STATUS_FLAGS["ATTEMPTED_BUT_EXCEPTION"]
+            row["message"] = f"{type(err).__name__}: {err}"
+            log.warning("sdss_id %d: %s", src.sdss_id, row["message"])
+        row["t_elapsed"] = time.perf_counter() - t0
+        rows.append(row)
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> Path:
+    args = parse(argv)
+    csv = Path(args.index_dir) / args.gg / f"{args.hh}.csv"
+    index = (
+        pd.read_csv(csv)
+        if csv.exists()
+        else pd.DataFrame(columns=["sdss_id", "kind", "path", "row", "mjd", "telescope", "objtype"])
+    )
+    basis, basis_name = None, "none"
+    if args.basis:
+        basis, hdr = read_nmf_basis(args.basis)
+        basis_name = str(hdr.get("NMFBASIS", Path(args.basis).name))
+    rows = process_bucket(index, args.gg, args.hh, basis, basis_name, args.spectra_dir, args.version_name,
+                          args.skip_non_stellar, args.wd_ids)  # fmt: skip
+    out = write_status(
+        args.status, rows, args.version_name, "mwm_visit", [csv] if csv.exists() else []
+    )
+    flags = np.array([r["flags"] for r in rows], dtype=np.int64)
+    log.info(
+        "bucket %s/%s: %d sources, %d mwmVisit written, %d exceptions",
+        args.gg, args.hh, len(rows), int(np.sum(flags >> STATUS_FLAGS["CREATED_MWM_VISIT"] & 1)),
+        int(np.sum(flags >> STATUS_FLAGS["ATTEMPTED_BUT_EXCEPTION"] & 1)),
+    )  # fmt: skip
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(run_step(main))
