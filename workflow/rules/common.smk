@@ -348,6 +348,118 @@ def get_fluxcal_summary_input(wildcards):
 
 
 # ---------------------------------------------------------------- mwm
+MWM = config.get("mwm", {})
+
+
+def mwm_templates(version=None):
+    """RV templates / NMF training set: the bosz_library product or a configured path."""
+    if MWM.get("templates", "bosz") == "bosz":
+        return f"results/{step_version('bosz_library') if version is None else version}/bosz/bosz_library.h5"
+    return sdss_config.expand_path(MWM["templates"])
+
+
+def mwm_apogee_dirs():
+    """Directories searched for apVisit / apStar files by mwm_index."""
+    dirs = []
+    if config["input"] == "demo":
+        dirs.append(str(DEMO.apogee_redux / DEMO.apred))
+    elif config["input"] == "sdss" and config.get("apogee", {}).get("redux"):
+        root = apogee_redux_root()
+        if root and Path(root).is_dir():
+            dirs.append(root)
+    dirs += [str(sdss_config.expand_path(d)) for d in MWM.get("apogee_dirs", [])]
+    return dirs
+
+
+def mwm_source_ids():
+    """sdss_ids of the survey, known at parse time without opening per-source files.
+
+    demo: the demo plan; spec_files: legacy ids from spec-PLATE-MJD-FIBER names; sdss: the
+    `mwm.sources` CSV; plus legacy ids of 2MASS-named files in `mwm.apogee_dirs`.
+    """
+    from sdssflow.mwm.grids import legacy_apogee_sdss_id, legacy_spec_sdss_id
+    from sdssflow.synth.layout import demo_sources
+
+    ids = set()
+    if config["input"] == "demo":
+        ids |= {s.sdss_id for s in demo_sources(DEMO)}
+    elif config["input"] == "spec_files":
+        spec_dir = Path(sdss_config.expand_path(config["spec_files"]["dir"]))
+        ids |= {legacy_spec_sdss_id(p.name) for p in spec_dir.rglob("spec-*.fits")}
+    if MWM.get("sources"):
+        import pandas as pd
+
+        ids |= set(pd.read_csv(sdss_config.expand_path(MWM["sources"]))["sdss_id"].astype(int))
+    for d in MWM.get("apogee_dirs", []):
+        for p in Path(sdss_config.expand_path(d)).rglob("a?[SV]*-*2M*.fits"):
+            m = re.search(r"2M\d{8}[+-]\d{7}", p.name)
+            if m:
+                ids.add(legacy_apogee_sdss_id(m.group(0)))
+    return sorted(ids)
+
+
+def mwm_buckets():
+    """Sorted GG/HH buckets holding at least one source."""
+    from sdssflow.mwm.grids import bucket
+
+    return sorted({bucket(i) for i in mwm_source_ids()})
+
+
+MWM_BUCKETS = mwm_buckets()
+
+
+def mwm_spec_files(plate, mjd):
+    """Spec files of one plate-MJD (input: spec_files)."""
+    spec_dir = Path(sdss_config.expand_path(config["spec_files"]["dir"]))
+    return sorted(str(p) for p in spec_dir.rglob(f"spec-{int(plate):04d}-{int(mjd):05d}-*.fits"))
+
+
+def get_boss_visits_input(wildcards):
+    """Selection table and survey files (frames), or the plate-MJD's spec files; templates."""
+    out = {"templates": mwm_templates(), "survey": get_survey_inputs()}
+    if config["input"] == "spec_files":
+        out["spec"] = mwm_spec_files(wildcards.plate, wildcards.mjd)
+    else:
+        out["selection"] = get_selection("mwm").format(plate=wildcards.plate)
+    return out
+
+
+def get_boss_visits_args(wildcards, input):
+    """CLI options of boss_visits for the configured input route."""
+    if config["input"] == "spec_files":
+        return "--spec-files " + " ".join(input.spec)
+    run2d = DEMO.run2d if config["input"] == "demo" else config["boss"]["run2d"]
+    return f"--plate-dir {plate_dir(wildcards)} --selection {input.selection} --run2d {run2d}"
+
+
+def get_mwm_index_input(wildcards):
+    """Every bossVisits file of this version (one edge per plate-MJD) and the survey."""
+    return {
+        "visits": [
+            f"results/{wildcards.version}/mwm/boss_visits/{p}/bossVisits-{p}-{m:05d}.fits"
+            for p, m in PLATE_MJDS
+        ],
+        "survey": get_survey_inputs(),
+    }
+
+
+def get_mwm_index_args(wildcards=None):
+    return " ".join(f"--apogee-dir {d}" for d in mwm_apogee_dirs())
+
+
+def get_mwm_basis_input(wildcards):
+    return {"templates": mwm_templates()} if MWM.get("nmf_source", "bosz") == "bosz" else {}
+
+
+def get_mwm_status_input(wildcards):
+    """Star status tables of every bucket (one edge per bucket) and the index."""
+    return {
+        "status": [
+            f"results/{wildcards.version}/spectra/status/{gg}/{hh}/star-status-{gg}{hh}.fits"
+            for gg, hh in MWM_BUCKETS
+        ],
+        "index": f"results/{wildcards.version}/mwm/index",
+    }
 
 
 # ---------------------------------------------------------------- targets
@@ -379,7 +491,10 @@ def get_fluxcal_targets():
 
 
 def get_mwm_targets():
-    return []
+    """The survey status table of the MWM products (needs every bucket)."""
+    if not MWM_BUCKETS:
+        return []
+    return [f"results/{VERSION}/spectra/mwm_status.fits"]
 
 
 def get_final_output():

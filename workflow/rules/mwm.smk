@@ -1,1 +1,163 @@
-# Rules of the mwm family (see workflow/rules/common.smk for input functions).
+# Rules of the mwm family (see workflow/rules/common.smk, section "mwm", for input functions).
+#
+# DAG shape (scales to 2,500 plates x 2 MJDs and 1e6 sources in 10,000 GG/HH buckets):
+#
+#   boss_visits (plate-MJD) --> mwm_index (one job) --> mwm_visit (bucket) --> mwm_star (bucket) --> mwm_status
+#   apVisit/apStar files ------------^                   nmf_basis (one job) --^-------------^
+#
+# mwm_index is the one aggregation job between the plate-MJD and the bucket jobs: it reads
+# only the VISITS tables of the bossVisits files and the APOGEE headers and writes one CSV
+# per bucket into a directory output, so the DAG has N_plate-MJD + 2 N_bucket edges instead
+# of N_plate-MJD x N_bucket. The bucket list comes from the config at parse time (demo plan,
+# spec-file names, or the mwm.sources CSV), never from per-source files. A bucket rule
+# declares its status table as output; the mwm{Visit,Star} files are written beside it
+# under results/{version}/spectra/{visit,star}/{gg}/{hh}/ (not every source yields a file).
+
+
+rule boss_visits:
+    input:
+        unpack(get_boss_visits_input),
+    output:
+        visits="results/{version}/mwm/boss_visits/{plate}/bossVisits-{plate}-{mjd}.fits",
+    log:
+        "logs/{version}/boss_visits/{plate}-{mjd}.log",
+    benchmark:
+        "benchmarks/{version}/boss_visits/{plate}-{mjd}.tsv"
+    conda:
+        "../../envs/sdssflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=60,
+    params:
+        code=CODE_VERSION,
+        args=get_boss_visits_args,
+        resolution=MWM.get("resolution", 2000),
+    shell:
+        "python -m sdssflow.mwm.boss_visits {params.args} --plate {wildcards.plate}"
+        " --mjd {wildcards.mjd} --templates {input.templates}"
+        " --resolution {params.resolution} --output {output.visits}"
+        " --version-name {wildcards.version} > {log} 2>&1"
+
+
+rule mwm_index:
+    input:
+        unpack(get_mwm_index_input),
+    output:
+        index=directory("results/{version}/mwm/index"),
+    log:
+        "logs/{version}/mwm_index/mwm_index.log",
+    benchmark:
+        "benchmarks/{version}/mwm_index/mwm_index.tsv"
+    conda:
+        "../../envs/sdssflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        code=CODE_VERSION,
+        apogee=get_mwm_index_args,
+    shell:
+        "python -m sdssflow.mwm.mwm_index --boss-visits {input.visits} {params.apogee}"
+        " --outdir {output.index} --version-name {wildcards.version} > {log} 2>&1"
+
+
+rule nmf_basis:
+    input:
+        unpack(get_mwm_basis_input),
+    output:
+        basis="results/{version}/mwm/nmf/nmf-basis.fits",
+    log:
+        "logs/{version}/nmf_basis/nmf_basis.log",
+    benchmark:
+        "benchmarks/{version}/nmf_basis/nmf_basis.tsv"
+    conda:
+        "../../envs/sdssflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        code=CODE_VERSION,
+        source=MWM.get("nmf_source", "bosz"),
+        templates=lambda wildcards, input: (
+            f"--templates {input.templates}" if "templates" in input.keys() else ""
+        ),
+        n=MWM.get("n_components", 12),
+    shell:
+        "python -m sdssflow.mwm.nmf_basis --source {params.source} {params.templates}"
+        " --n-components {params.n} --output {output.basis}"
+        " --version-name {wildcards.version} > {log} 2>&1"
+
+
+rule mwm_visit:
+    input:
+        index="results/{version}/mwm/index",
+        basis="results/{version}/mwm/nmf/nmf-basis.fits",
+    output:
+        status="results/{version}/spectra/status/{gg}/{hh}/visit-status-{gg}{hh}.fits",
+    log:
+        "logs/{version}/mwm_visit/{gg}-{hh}.log",
+    benchmark:
+        "benchmarks/{version}/mwm_visit/{gg}-{hh}.tsv"
+    conda:
+        "../../envs/sdssflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=MWM.get("bucket_mem_mb", 2000),
+        runtime=120,
+    params:
+        code=CODE_VERSION,
+        skip="--skip-non-stellar" if MWM.get("skip_non_stellar", False) else "",
+    shell:
+        "python -m sdssflow.mwm.mwm_visit --index-dir {input.index} --gg {wildcards.gg}"
+        " --hh {wildcards.hh} --basis {input.basis} --spectra-dir results/{wildcards.version}/spectra"
+        " {params.skip} --status {output.status} --version-name {wildcards.version} > {log} 2>&1"
+
+
+rule mwm_star:
+    input:
+        status="results/{version}/spectra/status/{gg}/{hh}/visit-status-{gg}{hh}.fits",
+        basis="results/{version}/mwm/nmf/nmf-basis.fits",
+    output:
+        status="results/{version}/spectra/status/{gg}/{hh}/star-status-{gg}{hh}.fits",
+    log:
+        "logs/{version}/mwm_star/{gg}-{hh}.log",
+    benchmark:
+        "benchmarks/{version}/mwm_star/{gg}-{hh}.tsv"
+    conda:
+        "../../envs/sdssflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=MWM.get("bucket_mem_mb", 2000),
+        runtime=120,
+    params:
+        code=CODE_VERSION,
+    shell:
+        "python -m sdssflow.mwm.mwm_star --visit-status {input.status} --basis {input.basis}"
+        " --spectra-dir results/{wildcards.version}/spectra --status {output.status}"
+        " --version-name {wildcards.version} > {log} 2>&1"
+
+
+rule mwm_status:
+    input:
+        unpack(get_mwm_status_input),
+    output:
+        status="results/{version}/spectra/mwm_status.fits",
+    log:
+        "logs/{version}/mwm_status/mwm_status.log",
+    benchmark:
+        "benchmarks/{version}/mwm_status/mwm_status.tsv"
+    conda:
+        "../../envs/sdssflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        code=CODE_VERSION,
+    shell:
+        "python -m sdssflow.mwm.mwm_status --status-dir results/{wildcards.version}/spectra/status"
+        " --index-dir {input.index} --output {output.status}"
+        " --version-name {wildcards.version} > {log} 2>&1"
