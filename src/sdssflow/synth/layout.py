@@ -194,7 +194,11 @@ class DemoSource:
 
 
 def _demo_sdss_id(base: int, k: int) -> int:
-    return base + (k // len(DEMO_BUCKET_OFFSETS)) * 10000 + DEMO_BUCKET_OFFSETS[k % len(DEMO_BUCKET_OFFSETS)]
+    return (
+        base
+        + (k // len(DEMO_BUCKET_OFFSETS)) * 10000
+        + DEMO_BUCKET_OFFSETS[k % len(DEMO_BUCKET_OFFSETS)]
+    )
 
 
 def demo_sources(plan: DemoPlan) -> list[DemoSource]:

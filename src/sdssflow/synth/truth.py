@@ -1,0 +1,311 @@
+"""The demo survey's catalogues (photometry, targets) and ``truth/`` files (DESIGN.md contract)."""
+
+from __future__ import annotations
+
+import numpy as np
+from astropy.io import fits
+from astropy.table import Table
+
+from sdssflow.io.products import add_provenance, atomic_path, write_hdulist
+from sdssflow.photometry import FILTER_NAMES, VEGA_TO_AB
+from sdssflow.synth import frames
+from sdssflow.synth import sky as skymod
+from sdssflow.synth.targets import rng_for
+
+__all__ = ["new_rows", "collect", "write_catalogs", "write_truth", "REFCAT2_COLUMNS", "README"]
+
+NPAD = 4128
+
+#: Refcat2 CSV header (ATLAS Refcat2, Tonry et al. 2018), then our sdss_id / catalogid.
+REFCAT2_COLUMNS = (
+    "dstDegrees,objid,RA,Dec,plx,dplx,pmra,dpmra,pmdec,dpmdec,Gaia,dGaia,BP,dBP,RP,dRP,Teff,AGaia,dupvar,Ag,"
+    "rp1,r1,r10,g,dg,gchi,gcontrib,r,dr,rchi,rcontrib,i,di,ichi,icontrib,z,dz,zchi,zcontrib,nstat,"
+    "J,dJ,H,dH,K,dK,sdss_id,catalogid"
+).split(",")
+_BANDS = {  # column: (filter, error column, error range)
+    "Gaia": ("gaia_g", "dGaia", (0.001, 0.004)),
+    "BP": ("gaia_bp", "dBP", (0.003, 0.012)),
+    "RP": ("gaia_rp", "dRP", (0.003, 0.012)),
+    "g": ("ps1_g", "dg", (0.005, 0.02)),
+    "r": ("ps1_r", "dr", (0.005, 0.02)),
+    "i": ("ps1_i", "di", (0.005, 0.02)),
+    "z": ("ps1_z", "dz", (0.005, 0.025)),
+    "J": ("2mass_j", "dJ", (0.02, 0.05)),
+    "H": ("2mass_h", "dH", (0.02, 0.06)),
+    "K": ("2mass_ks", "dK", (0.02, 0.08)),
+}
+_SENTINEL = 99.9
+
+
+def new_rows() -> dict:
+    """Accumulators of the truth rows (filled by :func:`collect`)."""
+    return {"calibration": [], "sky": []}
+
+
+def _pad(a: np.ndarray) -> np.ndarray:
+    out = np.full(NPAD, np.nan)
+    out[: a.size] = a
+    return out
+
+
+def collect(rows, plan, e, camera, sp, fr, fibres, lines, strengths, table, cond) -> None:
+    """Add the truth of one camera-exposure: its calibration row and its sky-fibre rows."""
+    npix = fr.wave_ref.size
+    rows["calibration"].append(
+        {
+            "plate": e.plate,
+            "mjd": e.mjd,
+            "expid": e.expid,
+            "camera": camera,
+            "npix": npix,
+            "wave": _pad(fr.wave_ref),
+            "cal_factor": _pad(fr.cal_factor_ref),
+            "fluxcalib": _pad(fr.fluxcalib_ref),
+            "exptime": e.exptime,
+            "airmass": e.airmass,
+            "seeing": e.seeing,
+            "transparency": e.transparency,
+        }
+    )
+    arm = camera[0]
+    values = skymod.window_fluxes(table, lines, strengths, frames.arm_sigma(arm), cond)
+    names = list(table["name"])
+    arms = dict(zip(table["name"], table["camera"]))
+    base = (sp - 1) * 500
+    sky_rows = np.flatnonzero(fibres["objtype"][base : base + 500] == "SKY")
+    for i in sky_rows:
+        row = {
+            "plate": e.plate,
+            "mjd": e.mjd,
+            "expid": e.expid,
+            "camera": camera,
+            "fiberid": int(fibres["fiberid"][base + i]),
+            "fibre_factor": float(fr.fibre_factor[i]),
+            "airmass": e.airmass,
+            "hours_into_night": e.hours_into_night,
+            "moon_illumination": e.moon_illumination,
+            "moon_alt": e.moon_alt,
+            "moon_sep": e.moon_sep,
+            "continuum_5000": float(
+                skymod.continuum(np.array([5000.0]), cond)[0] * fr.fibre_factor[i]
+            ),
+        }
+        for name in names:
+            row[name] = values[name] * fr.fibre_factor[i] if arms[name] == arm else np.nan
+        rows["sky"].append(row)
+
+
+def write_catalogs(plan, stars, plugmaps, version) -> list:
+    """Write ``photometry/refcat2.csv`` and ``targets.fits``."""
+    seed = int(plan.get("seed"))
+    written = []
+    lines = [",".join(REFCAT2_COLUMNS)]
+    for s in stars:
+        rng = rng_for(seed, "star", s.source.sdss_id % 2**31, 99)
+        vals = dict.fromkeys(REFCAT2_COLUMNS, 0.0)
+        vals.update(
+            {
+                "objid": s.source.catalogid,
+                "RA": f"{s.ra:.7f}",
+                "Dec": f"{s.dec:.7f}",
+                "plx": round(float(rng.uniform(0.2, 2.0)), 4),
+                "dplx": 0.05,
+                "Teff": int(round(s.params.teff + rng.normal(0, 150))),
+                "nstat": 0,
+                "sdss_id": s.source.sdss_id,
+                "catalogid": s.source.catalogid,
+            }
+        )
+        missing = rng.choice(["BP", "z", "K", "J"]) if rng.uniform() < 0.2 else None
+        for col, (filt, ecol, (elo, ehi)) in _BANDS.items():
+            if col == missing:
+                vals[col], vals[ecol] = _SENTINEL, _SENTINEL
+                continue
+            vals[col] = f"{s.mags[filt] - VEGA_TO_AB.get(filt, 0.0):.4f}"
+            vals[ecol] = f"{rng.uniform(elo, ehi):.4f}"
+        lines.append(",".join(str(vals[c]) for c in REFCAT2_COLUMNS))
+    path = plan.photometry
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+    written.append(path)
+
+    rows = []
+    for plate, fib in sorted(plugmaps.items()):
+        for k in np.flatnonzero(fib["objtype"] != "GALAXY"):
+            idx = fib["star"][k]
+            s = stars[idx] if idx >= 0 else None
+            rows.append(
+                (
+                    s.source.sdss_id if s else -1,
+                    s.source.catalogid if s else -1,
+                    plate,
+                    int(fib["fiberid"][k]),
+                    str(fib["objtype"][k]),
+                    s.ra if s else np.nan,
+                    s.dec if s else np.nan,
+                )
+            )
+    t = Table(
+        rows=rows,
+        names=("sdss_id", "catalogid", "plate", "fiberid", "objtype", "ra", "dec"),
+        dtype=("i8", "i8", "i4", "i4", "U16", "f8", "f8"),
+    )
+    t["ra"].unit = t["dec"].unit = "deg"
+    hdu = fits.BinTableHDU(t, name="TARGETS")
+    hdu.header["BUNIT"] = ""
+    prim = fits.PrimaryHDU()
+    add_provenance(prim.header, version, step="demo_survey")
+    written.append(write_hdulist(fits.HDUList([prim, hdu]), plan.root / "targets.fits"))
+    return written
+
+
+def _table_hdu(t: Table, name: str) -> fits.BinTableHDU:
+    hdu = fits.BinTableHDU(t, name=name)
+    hdu.header["BUNIT"] = ""
+    return hdu
+
+
+def write_truth(plan, stars, rows, apogee_visits, table, version) -> list:
+    """Write ``truth/calibration.fits``, ``sky.fits``, ``stars.fits`` and ``README.md``."""
+    out = []
+    tdir = plan.truth
+    prim = fits.PrimaryHDU()
+    add_provenance(prim.header, version, step="demo_survey")
+    cal = Table(rows=rows["calibration"]) if rows["calibration"] else Table()
+    # cal_factor (1e-17 erg/s/cm2/A per electron per pixel) and fluxcalib have no FITS unit
+    for col, unit in (("wave", "Angstrom"), ("exptime", "s"), ("seeing", "arcsec")):
+        if col in cal.colnames:
+            cal[col].unit = unit
+    out.append(
+        write_hdulist(
+            fits.HDUList([prim.copy(), _table_hdu(cal, "CALIBRATION")]), tdir / "calibration.fits"
+        )
+    )
+    sky = Table(rows=rows["sky"]) if rows["sky"] else Table()
+    for name, kind in zip(table["name"], table["type"]):
+        if name in sky.colnames:
+            sky[name].unit = "1e-17 erg/(s cm2)" if kind == "line" else "1e-17 erg/(s cm2 Angstrom)"
+    out.append(
+        write_hdulist(fits.HDUList([prim.copy(), _table_hdu(sky, "SKY")]), tdir / "sky.fits")
+    )
+
+    nv = max(len(s.v_visit) for s in stars)
+    srows, vrows = [], []
+    for s in stars:
+        mjds = sorted(s.v_visit)
+        mj = np.zeros(nv, np.int32)
+        vr = np.full(nv, np.nan)
+        mj[: len(mjds)] = mjds
+        vr[: len(mjds)] = [s.v_visit[m] for m in mjds]
+        row = {
+            "sdss_id": s.source.sdss_id,
+            "catalogid": s.source.catalogid,
+            "kind": s.source.kind,
+            "plate": s.source.plate,
+            "teff": s.params.teff,
+            "logg": s.params.logg,
+            "fe_h": s.params.feh,
+            "v_rad_mean": s.v_mean,
+            "apogee": s.source.apogee,
+            "ra": s.ra,
+            "dec": s.dec,
+            "flux_scale": s.scale,
+            "n_visits": len(mjds),
+            "mjd": mj,
+            "v_rad": vr,
+        }
+        for b in FILTER_NAMES:
+            row[f"mag_{b}"] = s.mags[b]
+        srows.append(row)
+        for m in mjds:
+            vrows.append(
+                {"sdss_id": s.source.sdss_id, "mjd": m, "v_rad": s.v_visit[m], "instrument": "boss"}
+            )
+    for v in apogee_visits:
+        vrows.append(
+            {"sdss_id": v["sdss_id"], "mjd": v["mjd"], "v_rad": v["v_rad"], "instrument": "apogee"}
+        )
+    st = Table(rows=srows)
+    st["teff"].unit, st["v_rad"].unit, st["v_rad_mean"].unit = "K", "km/s", "km/s"
+    vt = Table(rows=vrows)
+    vt["v_rad"].unit = "km/s"
+    out.append(
+        write_hdulist(
+            fits.HDUList([prim.copy(), _table_hdu(st, "STARS"), _table_hdu(vt, "VISITS")]),
+            tdir / "stars.fits",
+        )
+    )
+    readme = tdir / "README.md"
+    with atomic_path(readme) as tmp:
+        tmp.write_text(README)
+    out.append(readme)
+    return out
+
+
+README = """# Truth of the sdssflow demo survey
+
+Written by `sdssflow.synth` (rule `demo_survey`). Everything here is what was injected; the
+survey files beside this folder are the "observations". Wavelengths are vacuum Angstrom;
+flux densities are 1e-17 erg/s/cm2/A; RVs are km/s with no barycentric correction (BC = 0).
+
+## calibration.fits (HDU CALIBRATION): one row per (plate, mjd, expid, camera)
+
+| column | meaning |
+| --- | --- |
+| plate, mjd, expid, camera | the camera-exposure (camera b1, r1, b2, r2) |
+| npix | valid length of the array columns (4112 blue, 4128 red); arrays are NaN-padded to 4128 |
+| wave | vacuum wavelength (A) of the pixels of the median fibre (row 250) |
+| cal_factor | the injected instrument response: flux density (1e-17 erg/s/cm2/A) per electron per native pixel. spFrame electrons x cal_factor = f_lambda; cal_factor = R / fluxcalib with R = 1e-4 / dlog10(lambda)/dpixel. Fibres differ only by a wavelength zero-point shift (< 0.5 A), so interpolating cal_factor in wavelength gives every fibre's value to < 1e-4 |
+| fluxcalib | the same response as spFluxcalib HDU0: electrons per 1e-4-dex bin per 1e-17 erg/s/cm2/A |
+| exptime, airmass, seeing, transparency | the inputs of the response (s, -, arcsec FWHM, grey factor) |
+
+## sky.fits (HDU SKY): one row per (plate, mjd, expid, camera, fiberid) of each sky fibre
+
+| column | meaning |
+| --- | --- |
+| plate, mjd, expid, camera, fiberid | the sky spectrum |
+| fibre_factor | this fibre's multiplicative factor on the whole sky (1 + N(0, 0.01)) |
+| airmass, hours_into_night, moon_illumination, moon_alt, moon_sep | conditions that drove the sky (moon alt/sep in deg) |
+| continuum_5000 | injected continuum at 5000 A (1e-17 erg/s/cm2/A), including fibre_factor |
+| <line name> (type line in data/sky/line_list.csv) | injected line flux inside the entry's window [lo, hi] (1e-17 erg/s/cm2), summed over every injected line (blend components and any other line) and including fibre_factor; NaN for entries of the other arm |
+| <cont name> (type cont) | injected continuum f_lambda at the entry's wavelength (1e-17 erg/s/cm2/A); NaN for the other arm |
+
+The sky in a spFrame: (HDU0 + HDU6) x cal_factor = injected sky + noise for sky fibres; HDU6 is
+the noiseless injected sky in electrons.
+
+## stars.fits
+
+HDU STARS, one row per target:
+
+| column | meaning |
+| --- | --- |
+| sdss_id, catalogid | SDSS-V identifiers (as in the plug maps and spec headers) |
+| kind, plate | science (on every plate; plate 0) or std (SPECTROPHOTO_STD of that plate) |
+| teff, logg, fe_h | parameters of the toy model (K, cgs dex, dex) used for its spectra |
+| v_rad_mean | mean radial velocity, km/s |
+| n_visits, mjd, v_rad | the MJDs observed (padded with 0) and the Doppler shift applied on each (km/s, padded with NaN) |
+| apogee | whether the star has apVisit/apStar files |
+| ra, dec | deg, J2000 |
+| flux_scale | f_lambda at Earth (1e-17 erg/s/cm2/A) = flux_scale x model surface flux (erg/s/cm2/A) |
+| mag_<filter> | AB magnitude through the project's filter curve data/filters/<filter>.dat |
+
+HDU VISITS, one row per (sdss_id, mjd, instrument): v_rad (km/s) of that visit; instrument is
+boss or apogee (the same v_rad for both on the same MJD).
+
+## Noise and defects
+
+BOSS: Poisson noise on star + sky electrons plus Gaussian read noise (4.0 e blue, 4.5 e red per
+pixel); spFrame ivar = 1 / (expected electrons + read noise^2). About 60 cosmic rays per frame
+(ivar 0, FULLREJECT), two bad-pixel runs (ivar 0, FULLREJECT | NEARBADPIXEL), one dead filler
+fibre per spectrograph (BADTRACE, ivar 0), BRIGHTSKY on bright sky-line pixels, a few COMBINEREJ
+bits in spCFrames. APOGEE: Gaussian noise with the stored error, 25 flagged pixels (mask bit 0,
+error 1e10) per visit.
+
+## The other files
+
+photometry/refcat2.csv: Refcat2 columns; Gaia G/BP/RP and 2MASS J/H/K in Vega magnitudes
+(AB minus sdssflow.photometry.VEGA_TO_AB), PS1 g/r/i/z in AB, all noiseless synthetic magnitudes
+of the injected spectra through data/filters/; about 20 % of the stars miss one band (99.9 as
+magnitude and error). bosz_mirror/: the toy model at R = 10000 in the BOSZ 2024 layout
+(demo_subgrid.yaml lists the grid).
+"""
