@@ -34,6 +34,7 @@ __all__ = [
     "line_forest_library",
     "train_nmf_basis",
     "synthetic_basis",
+    "LINE_SEED",
     "RESOLUTION",
     "NMFResult",
     "fit_nmf_continuum",
@@ -88,30 +89,27 @@ def design_matrix(wave: np.ndarray, regions, deg: int, L: float) -> np.ndarray:
 
 
 def line_forest_library(
-    wave: np.ndarray,
-    params: np.ndarray,
-    resolution: float,
-    seed: int = 1,
-    n_lines: int | None = None,
+    wave: np.ndarray, params: np.ndarray, resolution: float, seed: int = 1
 ) -> np.ndarray:
     """Rectified synthetic stellar spectra: a fixed absorption-line forest (stand-in library).
 
-    Line positions, strengths and temperature sensitivities are drawn once from ``seed``;
-    each spectrum scales them with (teff, logg, fe_h) and adds hydrogen-like broad lines
-    (Balmer / Paschen / Brackett series positions) whose strength peaks near 9000 K.
+    The line list (positions uniform in ln λ over 3000-18000 Å, log-normal strengths,
+    temperature sensitivities) is drawn once from ``seed`` and does not depend on ``wave``,
+    so spectra on different grids show the same lines. Each spectrum scales the strengths
+    with (teff, logg, fe_h) and adds hydrogen lines (Balmer, Paschen, Brackett series,
+    vacuum Rydberg wavelengths) whose strength peaks near 9000 K. The optical depth is
+    smoothed to ``resolution`` and the flux is exp(-τ).
 
     Parameters
     ----------
     wave : ndarray, shape (npix,)
-        Wavelengths, Å vacuum.
+        Wavelengths, Å vacuum, uniform in ln λ.
     params : ndarray, shape (n, 3)
         teff (K), logg (dex), fe_h (dex).
     resolution : float
         Resolving power of the lines (Gaussian FWHM = λ / R).
     seed : int
         Seed of the line list.
-    n_lines : int, optional
-        Number of metal lines (default: one per 15 pixels).
 
     Returns
     -------
@@ -121,13 +119,15 @@ def line_forest_library(
     wave = np.asarray(wave, dtype=float)
     params = np.atleast_2d(np.asarray(params, dtype=float))
     rng = np.random.default_rng(seed)
-    n_lines = n_lines or wave.size // 15
-    lam = rng.uniform(wave[0], wave[-1], n_lines)
+    n_lines = 4000
+    lam = np.exp(rng.uniform(np.log(3000.0), np.log(18000.0), n_lines))
     strength = rng.lognormal(-2.5, 1.0, n_lines)
     chi = rng.uniform(-1.0, 2.0, n_lines)  # temperature sensitivity
     loglam = np.log(wave)
     dln = loglam[1] - loglam[0]
-    pix = (np.log(lam) - loglam[0]) / dln
+    inside = (lam > wave[0]) & (lam < wave[-1])
+    pix = (np.log(lam[inside]) - loglam[0]) / dln
+    strength, chi = strength[inside], chi[inside]
     rydberg = 1.09678e-3  # hydrogen Rydberg constant, 1/Å (vacuum)
     hydrogen = np.array(
         [
@@ -137,19 +137,26 @@ def line_forest_library(
         ]
     )
     hpix = (np.log(hydrogen) - loglam[0]) / dln
-    out = np.empty((params.shape[0], wave.size))
+    hpix = hpix[(hpix > -50) & (hpix < wave.size + 50)]
     sigma = 1.0 / (resolution * 2.3548 * dln)
+    x = np.arange(wave.size)
+    base = np.zeros(wave.size)
+    lo = np.clip(np.floor(pix).astype(int), 0, wave.size - 1)
+    frac = pix - np.floor(pix)
+    out = np.empty((params.shape[0], wave.size))
     for i, (teff, logg, feh) in enumerate(params):
-        tau = np.zeros(wave.size)
         depth = (
             strength * 10**feh * np.exp(-chi * (teff - 5500.0) / 1500.0) * (1 + 0.05 * (logg - 4.0))
         )
-        np.add.at(tau, np.clip(np.round(pix).astype(int), 0, wave.size - 1), depth)
+        tau = base.copy()
+        np.add.at(tau, lo, depth * (1 - frac))  # linear deposit keeps sub-pixel positions
+        np.add.at(tau, np.clip(lo + 1, 0, wave.size - 1), depth * frac)
         tau = gaussian_filter1d(tau, sigma) * sigma * np.sqrt(2 * np.pi)
         hdepth = 0.6 * np.exp(-(((teff - 9000.0) / 3500.0) ** 2))
         width = 3.0 * sigma * (1 + 0.3 * (4.5 - logg))
-        for hp in hpix[(hpix > 0) & (hpix < wave.size)]:
-            tau += hdepth * np.exp(-0.5 * ((np.arange(wave.size) - hp) / width) ** 2)
+        for hp in hpix:
+            near = slice(max(int(hp - 8 * width), 0), min(int(hp + 8 * width) + 1, wave.size))
+            tau[near] += hdepth * np.exp(-0.5 * ((x[near] - hp) / width) ** 2)
         out[i] = np.exp(-tau)
     return out
 
@@ -185,8 +192,8 @@ def train_nmf_basis(
     H = rng.uniform(0.0, X.mean() + 1e-3, (n_components, X.shape[1]))
     eps = 1e-12
     for _ in range(n_iter):
-        H *= (W.T @ X) / (W.T @ W @ H + eps)
-        W *= (X @ H.T) / (W @ H @ H.T + eps)
+        H *= (W.T @ X) / ((W.T @ W) @ H + eps)
+        W *= (X @ H.T) / (W @ (H @ H.T) + eps)
     H /= np.maximum(H.max(axis=1, keepdims=True), eps)
     return H
 
@@ -195,11 +202,18 @@ def train_nmf_basis(
 RESOLUTION = {"boss": 2000.0, "apogee": 22500.0}
 
 
-def synthetic_basis(instrument: str, n_components: int = 12, seed: int = 20230217) -> np.ndarray:
+#: Seed of the stand-in line list (shared by the synthetic basis and synthetic stars).
+LINE_SEED = 7
+
+
+def synthetic_basis(
+    instrument: str, n_components: int = 12, seed: int = 20230217, n_iter: int = 300
+) -> np.ndarray:
     """Stand-in basis trained on :func:`line_forest_library` spectra (no BOSZ library at hand).
 
     The training set is a (teff, logg, fe_h) grid of 4000-12000 K, logg 1-5, [Fe/H] -2..+0.5
-    at the instrument's resolution on its standard grid. Deterministic in ``seed``.
+    at the instrument's resolution on its standard grid, with the line list of
+    :data:`LINE_SEED`; ``seed`` sets the NMF start. Deterministic.
 
     Returns
     -------
@@ -216,8 +230,8 @@ def synthetic_basis(instrument: str, n_components: int = 12, seed: int = 2023021
             for f in (-1.5, -0.5, 0.3)
         ]
     )
-    rect = line_forest_library(grid.wavelength, params, RESOLUTION[instrument], seed=seed)
-    return train_nmf_basis(1.0 - rect, n_components, seed=seed)
+    rect = line_forest_library(grid.wavelength, params, RESOLUTION[instrument], seed=LINE_SEED)
+    return train_nmf_basis(1.0 - rect, n_components, n_iter=n_iter, seed=seed)
 
 
 @dataclass

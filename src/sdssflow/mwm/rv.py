@@ -15,7 +15,7 @@ library of rectified templates (the BOSZ library):
    points around the minimum; e_v_rad = sqrt(2 / (d²χ²/dv²)) scaled by sqrt(χ²_ν) when
    χ²_ν > 1;
 4. teff, logg, fe_h are the winning template's; their errors are the χ²-weighted spread
-   (weights exp(-Δχ²/2)) over the library.
+   (weights exp(-Δχ²/2)) over the library, at least a tenth of the library's grid step.
 
 Velocities are in the frame of the input wavelengths (barycentric for BOSS).
 """
@@ -104,7 +104,7 @@ def prepare_templates(
     rect_flux: np.ndarray,
     params: np.ndarray,
     grid_cdelt: float,
-    resolution: float,
+    resolution: float | None,
     oversample: int = 10,
     wave_range: tuple[float, float] | None = None,
 ) -> TemplateLibrary:
@@ -120,9 +120,10 @@ def prepare_templates(
         teff (K), logg, fe_h of each template.
     grid_cdelt : float
         log10 step of the data grid (BOSS 1e-4).
-    resolution : float
+    resolution : float or None
         Resolving power λ/Δλ (FWHM) of the data; templates are convolved to it
-        (assumed much sharper than the data).
+        (assumed much sharper than the data). None: the templates are already at the
+        data's resolution.
     oversample : int
         Fine-grid steps per data pixel.
     wave_range : (float, float), optional
@@ -141,8 +142,9 @@ def prepare_templates(
     step = grid_cdelt / oversample
     loglam = np.arange(np.log10(lo), np.log10(hi), step)
     fine = np.array([np.interp(loglam, np.log10(wave), f) for f in rect_flux])
-    sigma_pix = 1.0 / (resolution * 2.3548 * np.log(10.0) * step)
-    fine = gaussian_filter1d(fine, sigma_pix, axis=1, mode="nearest")
+    if resolution is not None:
+        sigma_pix = 1.0 / (resolution * 2.3548 * np.log(10.0) * step)
+        fine = gaussian_filter1d(fine, sigma_pix, axis=1, mode="nearest")
     norm = normalise(fine, width=101 * oversample + 1)
     return TemplateLibrary(loglam, norm, np.asarray(params, dtype=float))
 
@@ -249,8 +251,10 @@ def measure_rv(
     for col, name in enumerate(("teff", "logg", "fe_h")):
         p = lib.params[:, col]
         mean = np.sum(wt * p)
+        steps = np.diff(np.unique(p))
+        floor = 0.1 * float(steps.min()) if steps.size else 0.0  # a tenth of the grid step
         out[name] = float(p[best])
-        out[f"e_{name}"] = float(np.sqrt(np.sum(wt * (p - mean) ** 2)))
+        out[f"e_{name}"] = max(float(np.sqrt(np.sum(wt * (p - mean) ** 2))), floor)
     return out
 
 

@@ -210,7 +210,8 @@ def star_row(instrument: str, visits: dict, wave: np.ndarray, H: np.ndarray | No
     n = in_stack.size
 
     def col(name, default, dtype=None):
-        return np.asarray(visits.get(name, [default] * n), dtype=dtype)
+        values = visits.get(name, [default] * n)
+        return np.asarray([default if v is None else v for v in values], dtype=dtype)
 
     mjd = np.asarray(visits["mjd"])
     if not in_stack.any():

@@ -8,10 +8,9 @@ chips of 4096 pixels (observed frame), with Gaussian noise of a given S/N per pi
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
 
 from sdssflow.mwm.build import ApogeeVisit, BossVisit
-from sdssflow.mwm.continuum import RESOLUTION, line_forest_library
+from sdssflow.mwm.continuum import LINE_SEED, RESOLUTION, line_forest_library
 from sdssflow.mwm.grids import BOSS, C_KMS
 from sdssflow.mwm.rv import TemplateLibrary, prepare_templates
 
@@ -25,8 +24,6 @@ __all__ = [
     "APOGEE_CHIPS",
 ]
 
-#: Seed of the line list shared by the truth spectra and the RV templates.
-LINE_SEED = 7
 #: Fine rest-frame grid (1e-5 dex) covering the BOSS range, Å.
 FINE_BOSS = 10 ** np.arange(np.log10(3500.0), np.log10(10500.0), 1e-5)
 #: Chip ranges of apVisit (Å, observed): blue, green, red.
@@ -36,10 +33,12 @@ APOGEE_CHIPS = ((15140.0, 15810.0), (15858.0, 16433.0), (16474.0, 16955.0))
 def star_fine(
     params, wave: np.ndarray = FINE_BOSS, resolution: float = RESOLUTION["boss"]
 ) -> np.ndarray:
-    """Rectified spectrum of a star (teff, logg, fe_h) at ``resolution`` on ``wave``, shape (n,)."""
-    rect = line_forest_library(wave, np.atleast_2d(params), 4 * resolution, seed=LINE_SEED)[0]
-    dln = np.log(wave[1] / wave[0])
-    return gaussian_filter1d(rect, 1.0 / (resolution * 2.3548 * dln))
+    """Rectified spectrum of a star (teff, logg, fe_h) at ``resolution`` on ``wave``, shape (n,).
+
+    Built exactly as the stand-in NMF training spectra (:func:`line_forest_library` at the
+    instrument resolution), so the basis can represent it.
+    """
+    return line_forest_library(wave, np.atleast_2d(params), resolution, seed=LINE_SEED)[0]
 
 
 def rv_library(params=None) -> TemplateLibrary:
@@ -53,8 +52,8 @@ def rv_library(params=None) -> TemplateLibrary:
                 for f in (-1.0, 0.0)
             ]
         )
-    rect = line_forest_library(FINE_BOSS, params, 4 * RESOLUTION["boss"], seed=LINE_SEED)
-    return prepare_templates(FINE_BOSS, rect, params, BOSS.cdelt, RESOLUTION["boss"])
+    rect = line_forest_library(FINE_BOSS, params, RESOLUTION["boss"], seed=LINE_SEED)
+    return prepare_templates(FINE_BOSS, rect, params, BOSS.cdelt, None)
 
 
 def _continuum(wave, level):

@@ -1,0 +1,285 @@
+"""Science of the MWM products: resampler, RVs, co-adds, NMF continuum (truth recovery)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sdssflow.io.mwm import read_nmf_basis
+from sdssflow.mwm import synthetic as S
+from sdssflow.mwm.build import build_source, hdu_of
+from sdssflow.mwm.continuum import (
+    RESOLUTION,
+    design_matrix,
+    fit_nmf_continuum,
+    line_forest_library,
+    train_nmf_basis,
+)
+from sdssflow.mwm.flags import NMF_FLAGS, STATUS_FLAGS, bits_set, names_of
+from sdssflow.mwm.grids import (
+    APOGEE,
+    BOSS,
+    C_KMS,
+    bucket,
+    legacy_apogee_sdss_id,
+    legacy_spec_sdss_id,
+)
+from sdssflow.mwm.resample import resample_chip, resample_spectrum, wave_to_pixel
+from sdssflow.mwm.rv import measure_rv
+from sdssflow.mwm.stack import apogee_in_stack, boss_in_stack, coadd, rv_summary
+
+PARAMS = (5500.0, 4.5, 0.0)
+
+
+BASIS_FILE = (
+    Path(__file__).resolve().parents[1] / "data" / "mwm" / "nmf-basis-synthetic-C12.fits.gz"
+)
+
+
+@pytest.fixture(scope="module")
+def basis():
+    return read_nmf_basis(BASIS_FILE)[0]
+
+
+@pytest.fixture(scope="module")
+def rvlib():
+    return S.rv_library()
+
+
+# ------------------------------------------------------------------ grids and ids
+def test_grids_match_astra():
+    assert BOSS.wavelength[0] == pytest.approx(3566.97, abs=0.01)
+    assert BOSS.wavelength[-1] == pytest.approx(10399.20, abs=0.01)
+    assert APOGEE.wavelength[0] == pytest.approx(15100.80, abs=0.01)
+    assert APOGEE.wavelength[-1] == pytest.approx(16999.81, abs=0.01)
+    assert BOSS.dv == pytest.approx(69.0, abs=0.1)
+
+
+def test_buckets_and_legacy_ids():
+    assert (
+        bucket(103020000) == ("00", "00")
+        and bucket(12345) == ("23", "45")
+        and bucket(57) == ("00", "57")
+    )
+    a, b = (
+        legacy_spec_sdss_id("spec-0266-51602-0013.fits"),
+        legacy_spec_sdss_id("spec-0266-51602-0014.fits"),
+    )
+    assert a != b and a > 1e15
+    assert legacy_apogee_sdss_id("2M00452143+1634446") != legacy_apogee_sdss_id(
+        "2M00452143-1634446"
+    )
+    with pytest.raises(ValueError, match="not an SDSS spec file name"):
+        legacy_spec_sdss_id("spPlate-0266-51602.fits")
+    with pytest.raises(ValueError, match="2MASS-style"):
+        legacy_apogee_sdss_id("TIC12345")
+    with pytest.raises(ValueError, match="sdss_id must be >= 0"):
+        bucket(-5)
+
+
+def test_status_flag_bits():
+    assert bits_set("CREATED_MWM_VISIT", "CREATED_MWM_STAR") == 24
+    assert names_of(1 << STATUS_FLAGS["ATTEMPTED_BUT_EXCEPTION"]) == ["ATTEMPTED_BUT_EXCEPTION"]
+    with pytest.raises(ValueError, match="unknown flag"):
+        bits_set("NOPE")
+
+
+# ------------------------------------------------------------------ resampler
+def test_resample_identity_and_shift():
+    w = BOSS.wavelength
+    f = 1.0 + 0.5 * np.sin(w / 30.0)
+    iv = np.full(w.size, 100.0)
+    out, oiv, om = resample_spectrum([(w, f, iv, None, 5.0)], w, 0.0)
+    np.testing.assert_allclose(out, f, atol=1e-12)  # same grid: exact delta kernel
+    np.testing.assert_allclose(oiv, iv)
+    assert not om.any()
+    v = 37.0
+    out, oiv, _ = resample_spectrum([(w, f, iv, None, 5.0)], w, v)
+    expected = 1.0 + 0.5 * np.sin(w * (1 + v / C_KMS) / 30.0)
+    np.testing.assert_allclose(out[60:-60], expected[60:-60], atol=1e-5)
+    # interpolation averages noise: Σw² < 1 so ivar grows, never shrinks
+    assert np.all(oiv[60:-60] >= 100.0)
+
+
+def test_resample_flags_per_bit_and_bad_pixels():
+    w = BOSS.wavelength
+    f = np.ones(w.size)
+    iv = np.ones(w.size)
+    mask = np.zeros(w.size, np.int64)
+    mask[1000] = 1 << 3
+    mask[2000] = 1 << 26  # a bit above 2**24 survives (float32 would lose it)
+    iv[3000] = 0.0
+    out, oiv, om = resample_spectrum([(w, f, iv, mask, 5.0)], w, 0.0)
+    assert om[1000] == 8 and om[2000] == 1 << 26 and om[999] == 0
+    assert oiv[3000] == 0.0 and np.isfinite(out[3000])  # astra quirk 6 fixed: masked stays ivar 0
+    _, _, om = resample_spectrum([(w, f, np.ones(w.size), mask, 5.0)], w, 20.0)
+    assert set(np.unique(om)) == {0, 8, 1 << 26}
+    assert 2 <= np.sum(om == 8) <= 8  # dilated by the kernel, per bit
+    _, _, om = resample_spectrum([(w, f, np.ones(w.size), np.zeros(w.size, int), 5.0)], w, 20.0)
+    assert not om.any()  # astra quirk 11 (all-zero mask) fixed
+
+
+def test_resample_errors():
+    w = BOSS.wavelength
+    with pytest.raises(ValueError, match="strictly monotonic"):
+        wave_to_pixel(np.r_[w[:10], w[5:15]], w)
+    with pytest.raises(ValueError, match="one shape"):
+        resample_chip(w, np.ones(10), np.ones(w.size), None, w, 5.0)
+    with pytest.raises(ValueError, match="v_kms must be finite"):
+        resample_spectrum([(w, np.ones(w.size), np.ones(w.size), None, 5.0)], w, np.nan)
+
+
+# ------------------------------------------------------------------ RV
+def test_rv_recovers_truth(rvlib):
+    rng = np.random.default_rng(11)
+    rest = S.star_fine(PARAMS)
+    pulls = []
+    for v in (-150.0, 12.3, 87.5):
+        vis = S.boss_visit(rest, v, 40.0, rng)
+        r = measure_rv(BOSS.wavelength, vis.flux, vis.ivar, rvlib)
+        assert r["rxc"] > 6
+        assert r["teff"] == 5500.0
+        pulls.append((r["v_rad"] - v) / r["e_v_rad"])
+        assert abs(r["v_rad"] - v) < 4.0  # km/s, S/N 40 at R 2000
+    assert np.all(np.abs(pulls) < 3.5)
+
+
+def test_rv_errors_and_empty(rvlib):
+    w = BOSS.wavelength
+    with pytest.raises(ValueError, match="shapes differ"):
+        measure_rv(w, np.ones(10), np.ones(w.size), rvlib)
+    r = measure_rv(w, np.ones(w.size), np.zeros(w.size), rvlib)
+    assert np.isnan(r["v_rad"])
+
+
+# ------------------------------------------------------------------ stacking
+def test_selection_and_rv_summary():
+    assert boss_in_stack([10.0, 10.0], [3.0, 3.0], [0, 0], is_wd=[False, True]).tolist() == [
+        False,
+        True,
+    ]
+    assert apogee_in_stack([1 << 18, 1 << 9], [50, 50], [0.0, 0.0]).tolist() == [False, True]
+    r = rv_summary([1.0, np.nan], [1.0, 1.0], [True, True])
+    assert r["n_good_rvs"] == 1 and r["v_rad"] == 1.0
+    r = rv_summary([1.0], [1.0], [False])
+    assert np.isnan(r["v_rad"]) and np.isinf(r["e_v_rad"])
+    with pytest.raises(ValueError, match="no visit selected"):
+        coadd(np.ones((2, 3)), np.ones((2, 3)), np.zeros((2, 3), int), [False, False])
+    with pytest.raises(ValueError, match="flag_mode"):
+        coadd(np.ones((2, 3)), np.ones((2, 3)), np.zeros((2, 3), int), [True, True], "xor")
+
+
+def _source(rvlib, snrs, v_true, rng, apogee_snrs=(80.0, 90.0, 100.0)):
+    rest = S.star_fine(PARAMS)
+    boss = []
+    for k, snr in enumerate(snrs):
+        vis = S.boss_visit(rest, v_true, snr, rng, {"mjd": 59000 + k})
+        rv = measure_rv(BOSS.wavelength, vis.flux, vis.ivar, rvlib)
+        vis.meta.update({f"xcsao_{key}": val for key, val in rv.items()}, snr=snr)
+        boss.append(vis)
+    ap = []
+    for k, (snr, bc) in enumerate(zip(apogee_snrs, (-12.0, 3.0, 20.0))):
+        meta = {"mjd": 59100 + k, "bc": bc, "v_rad": v_true, "e_v_rel": 0.05, "fiber": 100 + k}
+        ap.append(S.apogee_visit(PARAMS, v_true - bc, snr, rng, meta))
+    return boss, ap
+
+
+def test_coadd_truth_recovery(rvlib, basis):
+    """Done-when: co-add RV within 1 km/s (S/N > 20), S/N ~ sqrt(sum S/N^2) within 5%,
+    rectified flux 1 +- 0.02 in line-free regions."""
+    rng = np.random.default_rng(2026)
+    v_true = 42.7
+    boss, ap = _source(rvlib, (60.0, 70.0, 80.0), v_true, rng)
+    prod = build_source(100001234, boss, ap, basis)
+    assert set(prod.visit) == {"BOSS/APO", "APOGEE/APO"} and set(prod.star) == {
+        "BOSS/APO",
+        "APOGEE/APO",
+    }
+    for ext, grid in (("BOSS/APO", BOSS), ("APOGEE/APO", APOGEE)):
+        star, vis = prod.star[ext], prod.visit[ext]
+        assert star["snr"][0] > 20
+        assert abs(star["v_rad"][0] - v_true) < 1.0, (ext, star["v_rad"])
+        expected = np.sqrt(np.sum(np.square(vis["snr"])))
+        assert star["snr"][0] == pytest.approx(expected, rel=0.05)
+        assert star["n_visits"] == [3] and star["n_good_visits"] == [3]
+        assert all(vis["in_stack"])
+        # rectified flux of the co-add, line-free pixels of the truth spectrum
+        w = grid.wavelength
+        inst = ext.split("/")[0].lower()
+        fine = 10 ** np.arange(np.log10(w[0]) - 1e-3, np.log10(w[-1]) + 1e-3, grid.cdelt / 10)
+        depth = 1 - np.interp(w, fine, S.star_fine(PARAMS, fine, RESOLUTION[inst]))
+        cont = star["continuum"][0]
+        ok = (depth < 0.003) & np.isfinite(cont) & (star["ivar"][0] > 0)
+        assert ok.sum() > 150
+        assert np.median(star["flux"][0][ok] / cont[ok]) == pytest.approx(1.0, abs=0.02)
+        assert 0.5 < star["nmf_rchi2"][0] < 6.0  # BOSS: stars sampled finer than the basis
+        assert star["nmf_flags"][0] >> NMF_FLAGS["NON_PRODUCTION_BASIS"] & 1
+        # visit continua exist and rectify the visits too
+        vc = vis["continuum"][0]
+        okv = ok & np.isfinite(vc) & (vis["ivar"][0] > 0)
+        assert np.median(vis["flux"][0][okv] / vc[okv]) == pytest.approx(1.0, abs=0.03)
+
+
+def test_visits_are_rest_frame_even_out_of_stack(rvlib, basis):
+    """astra quirk 2: visits not in the stack are shifted too (with the source's mean RV)."""
+    rng = np.random.default_rng(7)
+    v_true = 120.0
+    boss, _ = _source(rvlib, (50.0, 50.0), v_true, rng)
+    boss[1].meta["zwarning_flags"] = 4  # keeps it out of the stack (zwarning > 0)
+    boss[1].meta["xcsao_rxc"] = 2.0  # and its own RV is not RV-good
+    prod = build_source(5, boss, [], basis)
+    vis = prod.visit["BOSS/APO"]
+    assert list(vis["in_stack"]) == [True, False]
+    rest = np.interp(BOSS.wavelength, S.FINE_BOSS, S.star_fine(PARAMS))
+    for j in range(2):
+        f = vis["flux"][j] / np.nanmedian(vis["flux"][j])
+        corr0 = np.corrcoef(np.diff(f[500:4000]), np.diff(rest[500:4000]))[0, 1]
+        assert corr0 > 0.5, j
+
+
+def test_nmf_recovers_its_own_model(basis):
+    rng = np.random.default_rng(3)
+    w = BOSS.wavelength
+    H = basis["boss"]
+    W = np.abs(rng.normal(0.3, 0.1, H.shape[0]))
+    A = design_matrix(w, ((3750.0, 6250.0), (6350.0, 12000.0)), 3, 1e4)
+    theta = np.zeros(A.shape[1])
+    theta[0], theta[7] = 100.0, 80.0
+    theta[1], theta[8] = 5.0, 3.0
+    cont = A @ theta
+    truth = (1 - W @ H) * cont
+    sigma = np.where(cont > 0, cont / 50.0, 1.0)
+    flux = truth + rng.normal(0, sigma)
+    ivar = np.where(cont > 0, 1 / sigma**2, 0.0)
+    res = fit_nmf_continuum(w, flux, ivar, H, "boss")
+    inr = np.isfinite(res.continuum)
+    assert np.nanmax(np.abs(res.continuum[inr] / cont[inr] - 1)) < 0.01
+    assert res.rchi2 == pytest.approx(1.0, abs=0.15)
+    assert np.all(res.W >= 0)
+    assert np.all(np.isnan(res.continuum[w < 3750]))  # NaN outside the regions
+    with pytest.raises(ValueError, match="instrument must be"):
+        fit_nmf_continuum(w, flux, ivar, H, "desi")
+    with pytest.raises(ValueError, match="shapes do not match"):
+        fit_nmf_continuum(w, flux[:10], ivar, H, "boss")
+    few = fit_nmf_continuum(w, flux, np.zeros(w.size), H, "boss")
+    assert few.flags >> NMF_FLAGS["FEW_PIXELS"] & 1 and np.isnan(few.rchi2)
+
+
+def test_train_nmf_basis_is_nonnegative_and_fits():
+    w = BOSS.wavelength[::8]
+    params = np.array([[t, 4.0, f] for t in (4500, 5500, 6500) for f in (-1.0, 0.0)])
+    depth = 1 - line_forest_library(w, params, 2000.0, seed=1)
+    H = train_nmf_basis(depth, 4, n_iter=200)
+    assert H.shape == (4, w.size) and H.min() >= 0 and np.allclose(H.max(axis=1), 1)
+    W = np.linalg.lstsq(H.T, depth.T, rcond=None)[0]
+    assert np.linalg.norm(W.T @ H - depth) / np.linalg.norm(depth) < 0.2
+    with pytest.raises(ValueError, match="n_components"):
+        train_nmf_basis(depth, 0)
+
+
+def test_hdu_of():
+    assert hdu_of("apogee", "apo1m") == "APOGEE/APO"
+    with pytest.raises(ValueError, match="neither apo"):
+        hdu_of("boss", "keck")
