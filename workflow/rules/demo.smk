@@ -13,11 +13,11 @@ rule demo_survey:
         "../../envs/sdssflow.yaml"
     threads: 1
     resources:
-        mem_mb=8000,
+        mem_mb=3000,
         runtime=30,
     params:
         code=CODE_VERSION,
         settings=json.dumps(config["demo"], sort_keys=True),
     shell:
         "python -m sdssflow.synth.survey --settings {params.settings:q}"
-        " --manifest {output.manifest} > {log} 2>&1"
+        " --manifest {output.manifest} --version-name demo > {log} 2>&1"

@@ -88,6 +88,20 @@ def _plugmap(
     return pm
 
 
+def _coadd_inputs(fr):
+    """Only what the spPlate coadd needs (keeps memory at about 60 MB per camera-exposure)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        loglam=fr.loglam,
+        cflux=fr.cflux,
+        civar=fr.civar,
+        csky=fr.csky,
+        wdisp=fr.wdisp,
+        cmask=fr.cmask,
+    )
+
+
 def _write_plate_mjd(
     plan, plate, mjd, exps, stars, rest, fibres, lines, table, kidx, version, written, truth_rows
 ):
@@ -162,7 +176,7 @@ def _write_plate_mjd(
                     pdir / f"spFluxcalib-{name}.fits", fr.fluxcalib, fhdr, version
                 )
             )
-            coadd_frames.append((sp, fr))
+            coadd_frames.append((sp, _coadd_inputs(fr)))
             exp_list.append((camera, expid, flat, arc))
             truth.collect(
                 truth_rows, plan, e, camera, sp, fr, fibres, lines, strengths, table, cond

@@ -106,7 +106,7 @@ def _mjds_of(plan: DemoPlan, source: DemoSource) -> list[int]:
 def make_stars(plan: DemoPlan) -> list[Star]:
     """Every demo star with its truth (parameters, magnitudes, positions, RVs).
 
-    Standards are F stars (Teff 5900-6800 K, log g 3.9-4.5, [M/H] -0.4..+0.15, r = 15.4-16.4);
+    Standards are F stars (Teff 5900-6800 K, log g 3.9-4.5, [M/H] -0.4..+0.15, r = 15.0-16.0);
     science stars span Teff 4500-7000 K, log g 4.0-4.8, [M/H] -0.8..+0.3, r = 14.8-17.0.
     RVs: a mean in -120..+120 km/s per star and 0.3 km/s jitter per MJD.
     """
@@ -119,7 +119,7 @@ def make_stars(plan: DemoPlan) -> list[Star]:
             params = StarParams(
                 rng.uniform(5900, 6800), rng.uniform(3.9, 4.5), rng.uniform(-0.4, 0.15)
             )
-            rmag = rng.uniform(15.4, 16.4)
+            rmag = rng.uniform(15.0, 16.0)
         else:
             params = StarParams(
                 rng.uniform(4500, 7000), rng.uniform(4.0, 4.8), rng.uniform(-0.8, 0.3)
