@@ -1,0 +1,1 @@
+"""Quality control of runs: product-tree comparison and the report's QC figures."""

@@ -1,0 +1,193 @@
+"""Step ``report_*``: the QC figures of ``snakemake --report`` from the run's products.
+
+``python -m sdssflow.qc.report_figures KIND [options] --out FIG.png``, KIND one of:
+
+``calibration``
+    ``--fluxcal-dir DIR ...`` (flux_calibration outputs, ``calib-*.fits``): calibration
+    vectors of every exposure, a panel per camera.
+``sky-lines``
+    ``--mega sky_meta_all.fits``: airglow line sums against Moon separation, Moon
+    illumination and F10.7 (``--lines`` to choose the lines).
+``mean-sky``
+    ``--contfit contfit-PLATE.fits ...``: mean sky spectra with their continuum fit (the
+    first ``--max-spectra``).
+``mwm-star``
+    ``--star-dir results/<v>/spectra/star --bucket GGHH ...``: the first ``--max-stars``
+    mwmStar spectra of those buckets with their continuum (BOSS, else APOGEE).
+``benchmarks``
+    ``--bench-dir benchmarks/<v>``: per-rule wall time, CPU time and peak memory of every
+    job of the run; ``--table`` also writes the table as CSV.
+
+Every figure is a PNG written atomically (hidden temporary name, then rename).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sdssflow.io.products import atomic_path
+from sdssflow.qc import figures
+from sdssflow.steps import StepError, base_parser, run_step
+
+__all__ = ["parse", "main", "read_benchmarks"]
+
+log = logging.getLogger(__name__)
+
+
+def parse(argv: Sequence[str] | None = None):
+    parser = base_parser(__doc__.splitlines()[0])
+    parser.add_argument("kind", choices=["calibration", "sky-lines", "mean-sky", "mwm-star", "benchmarks"])
+    parser.add_argument("--out", required=True, help="output PNG")
+    parser.add_argument("--fluxcal-dir", nargs="*", default=[], help="flux_calibration output directories")
+    parser.add_argument("--mega", help="sky mega file (sky_meta_all.fits)")
+    parser.add_argument("--lines", default=",".join(figures.DEFAULT_LINES), help="comma-separated line columns")
+    parser.add_argument("--contfit", nargs="*", default=[], help="continuum_fit files")
+    parser.add_argument("--max-spectra", type=int, default=4)
+    parser.add_argument("--star-dir", help="results/<version>/spectra/star")
+    parser.add_argument("--bucket", nargs="*", default=[], help="GGHH buckets to take stars from")
+    parser.add_argument("--max-stars", type=int, default=3)
+    parser.add_argument("--bench-dir", help="benchmarks/<version>")
+    parser.add_argument("--table", help="also write the benchmark table here (CSV)")
+    return parser.parse_args(argv)
+
+
+def _calibration(dirs: Sequence[str]):
+    from sdssflow.io.fluxcal import read_calibration
+
+    calibs = {}
+    for d in dirs:
+        files = sorted(Path(d).glob("calib-*.fits"))
+        for path in files:
+            per_cam = read_calibration(path)
+            label = path.stem.removeprefix("calib-")
+            calibs[label] = {cam: (c.wave, c.cal_factor) for cam, c in per_cam.items()}
+    if not calibs:
+        raise StepError(f"no calib-*.fits in {list(dirs)}")
+    return figures.plot_calibration_vectors(calibs)
+
+
+def _fits_table(path: str, ext) -> pd.DataFrame:
+    import fitsio
+
+    data = fitsio.read(path, ext=ext)
+    return pd.DataFrame({name: data[name].astype(data[name].dtype.newbyteorder("=")) for name in data.dtype.names
+                         if data[name].ndim == 1})
+
+
+def _sky_lines(mega: str, lines: str):
+    if not mega or not Path(mega).exists():
+        raise StepError(f"sky mega file {mega!r} not found")
+    table = _fits_table(mega, 1)
+    return figures.plot_line_sums_vs_conditions(table, [s for s in lines.split(",") if s])
+
+
+def _mean_sky(contfits: Sequence[str], max_spectra: int):
+    import fitsio
+
+    wave = None
+    flux, cont, labels = [], [], []
+    for path in contfits:
+        with fitsio.FITS(path) as f:
+            w = f["WAVE"].read()
+            fl = np.atleast_2d(f["FLUX"].read())
+            co = np.atleast_2d(f["CONTINUUM"].read())
+            meta = f["META"].read(columns=["PLATE", "EXPID", "CAMERA"])
+        if wave is None:
+            wave = w
+        elif w.shape != wave.shape or not np.allclose(w, wave):
+            raise StepError(f"{path}: wavelength grid differs from {contfits[0]}")
+        for k in range(fl.shape[0]):
+            flux.append(fl[k])
+            cont.append(co[k])
+            m = meta[k]
+            labels.append(f"plate {m['PLATE']} exposure {m['EXPID']} {m['CAMERA'].strip()}")
+            if len(labels) >= max_spectra:
+                break
+        if len(labels) >= max_spectra:
+            break
+    if not labels:
+        raise StepError(f"no mean sky spectra in {list(contfits)}")
+    return figures.plot_mean_sky_with_continuum(wave, np.array(flux), np.array(cont), labels)
+
+
+def _mwm_star(star_dir: str, buckets: Sequence[str], max_stars: int):
+    from sdssflow.io.mwm import read_mwm
+    from sdssflow.mwm.grids import wavelength
+
+    spectra = []
+    for b in buckets:
+        for path in sorted((Path(star_dir) / b[:2] / b[2:]).glob("mwmStar-*.fits")):
+            header, tables = read_mwm(path)
+            for hdu in ("BOSS/APO", "BOSS/LCO", "APOGEE/APO", "APOGEE/LCO"):
+                rows = tables.get(hdu)
+                if rows is None or len(rows) == 0:
+                    continue
+                inst = "boss" if hdu.startswith("BOSS") else "apogee"
+                row = rows[0]
+                spectra.append(
+                    (f"sdss_id {header.get('SDSS_ID', path.stem)} {hdu}", wavelength(inst), row["flux"], row["continuum"])
+                )
+                break
+            if len(spectra) >= max_stars:
+                return figures.plot_mwm_stars(spectra)
+    if not spectra:
+        raise StepError(f"no mwmStar spectra in buckets {list(buckets)} of {star_dir}")
+    return figures.plot_mwm_stars(spectra)
+
+
+def read_benchmarks(bench_dir: str | Path, skip_rules: Sequence[str] = ()) -> pd.DataFrame:
+    """Every Snakemake benchmark TSV below ``bench_dir``/<rule>/, one row per job.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The benchmark columns plus ``rule`` (the first directory) and ``job`` (file stem).
+    """
+    root = Path(bench_dir)
+    frames = []
+    for path in sorted(root.glob("*/**/*.tsv")):
+        rule = path.relative_to(root).parts[0]
+        if rule in skip_rules:
+            continue
+        try:
+            df = pd.read_csv(path, sep="\t")
+        except (pd.errors.EmptyDataError, pd.errors.ParserError) as err:
+            log.warning("skipping unreadable benchmark %s: %s", path, err)
+            continue
+        frames.append(df.assign(rule=rule, job=path.stem))
+    if not frames:
+        raise StepError(f"no benchmark files below {root}")
+    return pd.concat(frames, ignore_index=True)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse(argv)
+    if args.kind == "calibration":
+        fig = _calibration(args.fluxcal_dir)
+    elif args.kind == "sky-lines":
+        fig = _sky_lines(args.mega, args.lines)
+    elif args.kind == "mean-sky":
+        fig = _mean_sky(args.contfit, args.max_spectra)
+    elif args.kind == "mwm-star":
+        fig = _mwm_star(args.star_dir, args.bucket, args.max_stars)
+    else:
+        rows = read_benchmarks(args.bench_dir, skip_rules=("report_benchmarks",))
+        summary = figures.summarize_benchmarks(rows)
+        if args.table:
+            with atomic_path(args.table) as tmp:
+                summary.to_csv(tmp, index=False)
+        fig = figures.plot_benchmarks(summary)
+    fig.suptitle(f"sdssflow {args.version_name}: {args.kind}", fontsize=9)
+    with atomic_path(args.out) as tmp:
+        fig.savefig(tmp, dpi=110, metadata={"Software": None})
+    log.info("wrote %s", args.out)
+
+
+if __name__ == "__main__":
+    sys.exit(run_step(main))
