@@ -462,6 +462,65 @@ def get_mwm_status_input(wildcards):
     }
 
 
+# ---------------------------------------------------------------- report (QC figures of --report)
+#: The report shows examples, not the survey: the first plate-MJDs, spectra and buckets.
+REPORT_N_PLATE_MJDS = 2
+REPORT_MAX_SPECTRA = 4
+REPORT_N_BUCKETS = 2
+REPORT_MAX_STARS = 3
+
+
+def report_dir():
+    """results/<version>/report: the figures and tables of `snakemake --report`."""
+    return f"results/{VERSION}/report"
+
+
+def get_report_calibration_input(wildcards):
+    """flux_calibration directories of the first plate-MJDs."""
+    fv = step_version("flux_calibration")
+    return [f"results/{fv}/fluxcal/{p}/{m}" for p, m in fluxcal_plate_mjds()[:REPORT_N_PLATE_MJDS]]
+
+
+def get_report_mean_sky_input(wildcards):
+    """Continuum fits of the first sky plates."""
+    return [f"{sky_dir()}/{plate}/contfit-{plate}.fits" for plate in SKY_PLATES[:REPORT_N_PLATE_MJDS]]
+
+
+def report_buckets():
+    """GGHH of the MWM buckets the example mwmStar spectra come from."""
+    return [f"{gg}{hh}" for gg, hh in MWM_BUCKETS[:REPORT_N_BUCKETS]]
+
+
+def get_report_mwm_input(wildcards):
+    """Star status tables of the example buckets (the mwmStar files are written beside)."""
+    return [
+        f"results/{VERSION}/spectra/status/{b[:2]}/{b[2:]}/star-status-{b}.fits" for b in report_buckets()
+    ]
+
+
+def get_report_benchmarks_input(wildcards):
+    """Every other product of the run: the benchmark table is made once they are done."""
+    return (
+        get_catalog_targets()
+        + get_selection_targets()
+        + get_sky_targets()
+        + get_fluxcal_targets()
+        + get_mwm_targets()
+    )
+
+
+def get_report_targets():
+    """Figures (and the benchmark table) of the families that have products."""
+    out = [f"{report_dir()}/benchmarks.png"]
+    if fluxcal_plate_mjds():
+        out.append(f"{report_dir()}/calibration_vectors.png")
+    if SKY_PLATES:
+        out += [f"{report_dir()}/sky_lines.png", f"{report_dir()}/mean_sky.png"]
+    if MWM_BUCKETS:
+        out.append(f"{report_dir()}/mwm_stars.png")
+    return out
+
+
 # ---------------------------------------------------------------- targets
 def get_catalog_targets():
     return [f"results/{VERSION}/catalog/exposures.h5"]
@@ -505,4 +564,5 @@ def get_final_output():
         + get_sky_targets()
         + get_fluxcal_targets()
         + get_mwm_targets()
+        + get_report_targets()
     )

@@ -1,1 +1,146 @@
-# Rules of the report family (see workflow/rules/common.smk for input functions).
+# Rules of the report family: the QC figures and the benchmark table shown by
+# `snakemake --report report.html` (captions in workflow/report/). Input functions are
+# in the report section of workflow/rules/common.smk.
+
+
+rule report_calibration:
+    input:
+        fluxcal=get_report_calibration_input,
+    output:
+        figure=report(
+            "results/{version}/report/calibration_vectors.png",
+            caption="../report/calibration.rst",
+            category="Flux calibration",
+        ),
+    log:
+        "logs/{version}/report_calibration/report_calibration.log",
+    benchmark:
+        "benchmarks/{version}/report_calibration/report_calibration.tsv"
+    conda:
+        "../../envs/sdssflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        code=CODE_VERSION,
+    shell:
+        "python -m sdssflow.qc.report_figures calibration --fluxcal-dir {input.fluxcal}"
+        " --out {output.figure} --version-name {wildcards.version} > {log} 2>&1"
+
+
+rule report_sky_lines:
+    input:
+        mega=f"{sky_dir()}/sky_meta_all.fits",
+    output:
+        figure=report(
+            "results/{version}/report/sky_lines.png",
+            caption="../report/sky_lines.rst",
+            category="Sky flux",
+        ),
+    log:
+        "logs/{version}/report_sky_lines/report_sky_lines.log",
+    benchmark:
+        "benchmarks/{version}/report_sky_lines/report_sky_lines.tsv"
+    conda:
+        "../../envs/sdssflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        code=CODE_VERSION,
+    shell:
+        "python -m sdssflow.qc.report_figures sky-lines --mega {input.mega}"
+        " --out {output.figure} --version-name {wildcards.version} > {log} 2>&1"
+
+
+rule report_mean_sky:
+    input:
+        contfit=get_report_mean_sky_input,
+    output:
+        figure=report(
+            "results/{version}/report/mean_sky.png",
+            caption="../report/mean_sky.rst",
+            category="Sky flux",
+        ),
+    log:
+        "logs/{version}/report_mean_sky/report_mean_sky.log",
+    benchmark:
+        "benchmarks/{version}/report_mean_sky/report_mean_sky.tsv"
+    conda:
+        "../../envs/sdssflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        code=CODE_VERSION,
+        max_spectra=REPORT_MAX_SPECTRA,
+    shell:
+        "python -m sdssflow.qc.report_figures mean-sky --contfit {input.contfit}"
+        " --max-spectra {params.max_spectra}"
+        " --out {output.figure} --version-name {wildcards.version} > {log} 2>&1"
+
+
+rule report_mwm_stars:
+    input:
+        status=get_report_mwm_input,
+    output:
+        figure=report(
+            "results/{version}/report/mwm_stars.png",
+            caption="../report/mwm_stars.rst",
+            category="Milky Way Mapper",
+        ),
+    log:
+        "logs/{version}/report_mwm_stars/report_mwm_stars.log",
+    benchmark:
+        "benchmarks/{version}/report_mwm_stars/report_mwm_stars.tsv"
+    conda:
+        "../../envs/sdssflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        code=CODE_VERSION,
+        buckets=report_buckets(),
+        max_stars=REPORT_MAX_STARS,
+    shell:
+        "python -m sdssflow.qc.report_figures mwm-star"
+        " --star-dir results/{wildcards.version}/spectra/star --bucket {params.buckets}"
+        " --max-stars {params.max_stars}"
+        " --out {output.figure} --version-name {wildcards.version} > {log} 2>&1"
+
+
+rule report_benchmarks:
+    input:
+        products=get_report_benchmarks_input,
+    output:
+        figure=report(
+            "results/{version}/report/benchmarks.png",
+            caption="../report/benchmarks.rst",
+            category="Benchmarks",
+        ),
+        table=report(
+            "results/{version}/report/benchmarks.csv",
+            caption="../report/benchmarks.rst",
+            category="Benchmarks",
+        ),
+    log:
+        "logs/{version}/report_benchmarks/report_benchmarks.log",
+    benchmark:
+        "benchmarks/{version}/report_benchmarks/report_benchmarks.tsv"
+    localrule: True
+    conda:
+        "../../envs/sdssflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        code=CODE_VERSION,
+    shell:
+        "python -m sdssflow.qc.report_figures benchmarks --bench-dir benchmarks/{wildcards.version}"
+        " --table {output.table} --out {output.figure} --version-name {wildcards.version}"
+        " > {log} 2>&1"
