@@ -35,9 +35,7 @@ log = logging.getLogger(__name__)
 def parse(argv: Sequence[str] | None = None):
     p = base_parser(__doc__.splitlines()[0])
     p.add_argument("--status", nargs="*", default=[], help="per-bucket status tables")
-    p.add_argument(
-        "--status-list", help="text file listing the per-bucket status tables (one per line)"
-    )
+    p.add_argument("--status-dir", help="directory searched for */*/star-status-*.fits")
     p.add_argument("--index-dir", help="mwm_index output (for no_sdss_id.csv)")
     p.add_argument("--output", required=True)
     return p.parse_args(argv)
@@ -46,10 +44,8 @@ def parse(argv: Sequence[str] | None = None):
 def main(argv: Sequence[str] | None = None) -> Path:
     args = parse(argv)
     paths = list(args.status)
-    if args.status_list:
-        paths += [
-            line.strip() for line in Path(args.status_list).read_text().splitlines() if line.strip()
-        ]
+    if args.status_dir:
+        paths += sorted(str(p) for p in Path(args.status_dir).glob("*/*/star-status-*.fits"))
     parts = [read_status(p) for p in paths]
     if args.index_dir and (Path(args.index_dir) / "no_sdss_id.csv").exists():
         skipped = pd.read_csv(Path(args.index_dir) / "no_sdss_id.csv")

@@ -52,6 +52,10 @@ def parse(argv: Sequence[str] | None = None):
     return p.parse_args(argv)
 
 
+class _InputError(ValueError):
+    """A source's input files could not be read (message already names the error type)."""
+
+
 def mwm_path(spectra_dir, kind: str, version: str, sdss_id: int, gg: str, hh: str) -> Path:
     """``{spectra_dir}/{visit|star}/GG/HH/mwm{Visit|Star}-{version}-{sdss_id}.fits``."""
     name = {"visit": "mwmVisit", "star": "mwmStar"}[kind]
@@ -82,7 +86,7 @@ def process_bucket(
             continue
         try:
             if src.error:
-                raise ValueError(src.error)
+                raise _InputError(src.error)
             prod = build_source(
                 src.sdss_id, src.boss, src.apogee, basis, is_wd=src.sdss_id in set(wd_ids)
             )
@@ -97,7 +101,9 @@ def process_bucket(
                 row["message"] = "no visit"
         except Exception as err:  # noqa: BLE001 - one source never stops its bucket
             row["flags"] |= 1 << STATUS_FLAGS["ATTEMPTED_BUT_EXCEPTION"]
-            row["message"] = f"{type(err).__name__}: {err}"
+            row["message"] = (
+                str(err) if isinstance(err, _InputError) else f"{type(err).__name__}: {err}"
+            )
             log.warning("sdss_id %d: %s", src.sdss_id, row["message"])
         row["t_elapsed"] = time.perf_counter() - t0
         rows.append(row)
