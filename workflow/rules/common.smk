@@ -323,7 +323,7 @@ def get_flux_calibration_args(wildcards):
         f"--plate-dir {plate_dir(wildcards)}",
         f"--bands {','.join(f.get('bands', []))}" if f.get("bands") else "",
         f"--telluric {sdss_config.expand_path(f['telluric'])}" if f.get("telluric") else "",
-        f"--knot-spacing {f.get('knot_spacing', 0.02)} --degree {f.get('degree', 8)}",
+        f"--knot-spacing {f.get('knot_spacing', 0.02)} --degree {f.get('degree', 15)}",
         f"--rv-max {f.get('rv_max', 500.0)} --rv-step {f.get('rv_step', 10.0)}",
         f"--nsigma {f.get('nsigma', 4.0)} --min-snr {f.get('min_snr', 5.0)}",
         f"--match-radius {f.get('match_radius', 1.0)}",

@@ -28,7 +28,14 @@ import numpy as np
 import pandas as pd
 
 from sdssflow import photometry
-from sdssflow.fluxcal.matching import C_KMS, ModelGrid, Segment, fit_star, interpolation_weights
+from sdssflow.fluxcal.matching import (
+    C_KMS,
+    ModelGrid,
+    Segment,
+    core_mask,
+    fit_star,
+    interpolation_weights,
+)
 from sdssflow.fluxcal.priors import BandTable, match_standards, sed_chi2, teff_from_bp_rp
 from sdssflow.fluxcal.resolution import bosz_sigma_ln, convolve_ln, frame_sigma_ln
 from sdssflow.fluxcal.vectors import (
@@ -66,6 +73,9 @@ class Settings:
     ----------
     telluric : numpy.ndarray, (nregion, 2)
         Telluric intervals, vacuum A.
+    cores : numpy.ndarray, (nline, 2), optional
+        Strong-line cores (rest vacuum A, half-width A) left out of the template
+        matching and of the response fits (``data/fluxcal/line_cores.csv``).
     degree : int
         Per-camera response polynomial degree used in template matching.
     knot_spacing : float
@@ -92,7 +102,8 @@ class Settings:
     """
 
     telluric: np.ndarray
-    degree: int = 8
+    cores: np.ndarray | None = None
+    degree: int = 15
     knot_spacing: float = 0.02
     rv_max: float = 500.0
     rv_step: float = 10.0
@@ -117,9 +128,11 @@ class PreparedLibrary:
     synmag : numpy.ndarray, (ntemplate, nband)
         Synthetic AB magnitudes of the unscaled templates (F = 4 pi H); NaN where the
         library range does not cover the whole filter.
-    ln0, dln : float
-        ln(lambda) of the first pixel and the mean step (the grid is uniform in ln
-        lambda to ~1e-5 relative).
+    ln : numpy.ndarray, (nwave,)
+        ln(lambda / A) of the library pixels.
+    dln : float
+        Median step of ``ln`` (the grid is uniform in ln lambda to ~1e-5 relative, so
+        convolution works in pixels).
     grids : dict
         Cache of camera-resolution cubes.
     """
@@ -127,7 +140,7 @@ class PreparedLibrary:
     library: TemplateLibrary
     bands: BandTable
     synmag: np.ndarray
-    ln0: float
+    ln: np.ndarray
     dln: float
     grids: dict = field(default_factory=dict)
 
@@ -140,11 +153,12 @@ class PreparedLibrary:
     ) -> ModelGrid:
         """Templates convolved to a camera's LSF (sigma in ln lambda at ln_sigma), cached."""
         pad = 0.01  # about 3000 km/s: room for RV shifts
-        i0 = max(int(np.floor((lnmin - pad - self.ln0) / self.dln)), 0)
-        i1 = min(int(np.ceil((lnmax + pad - self.ln0) / self.dln)) + 1, self.library.wave.size)
-        if i1 - i0 < 10:
+        i0 = max(int(np.searchsorted(self.ln, lnmin - pad)) - 1, 0)
+        i1 = min(int(np.searchsorted(self.ln, lnmax + pad)) + 1, self.ln.size)
+        if i1 - i0 < 10 or self.ln[0] > lnmin or self.ln[-1] < lnmax:
             raise ValueError(
-                f"library ({np.exp(self.ln0):.0f} A...) does not cover {np.exp(lnmin):.0f}-{np.exp(lnmax):.0f} A"
+                f"library ({np.exp(self.ln[0]):.0f}-{np.exp(self.ln[-1]):.0f} A) does not cover "
+                f"{np.exp(lnmin):.0f}-{np.exp(lnmax):.0f} A"
             )
         key = (
             i0,
@@ -152,15 +166,14 @@ class PreparedLibrary:
             tuple(np.round(np.interp(np.linspace(lnmin, lnmax, 7), ln_sigma, sigma) * 1e6, 1)),
         )
         if key not in self.grids:
-            lngrid = self.ln0 + self.dln * np.arange(i0, i1)
-            target = np.interp(lngrid, ln_sigma, sigma)
+            target = np.interp(self.ln[i0:i1], ln_sigma, sigma)
             cube = convolve_ln(
                 self.library.flux[:, i0:i1],
                 self.dln,
                 target,
                 bosz_sigma_ln(self.library.resolution),
             )
-            self.grids[key] = ModelGrid(ln0=self.ln0 + self.dln * i0, dln=self.dln, cube=cube)
+            self.grids[key] = ModelGrid(ln=self.ln[i0:i1], cube=cube)
         return self.grids[key]
 
 
@@ -170,13 +183,15 @@ def prepare_library(library: TemplateLibrary, bands: BandTable) -> PreparedLibra
     Raises
     ------
     ValueError
-        If the library wavelengths are not uniform in ln(lambda) to 1e-3.
+        If the library wavelengths depart from a uniform ln(lambda) grid by more than
+        5 % of a pixel.
     """
     ln = np.log(library.wave)
     steps = np.diff(ln)
-    dln = float(np.mean(steps))
-    if np.max(np.abs(steps / dln - 1.0)) > 1e-3:
-        raise ValueError("template library is not uniform in ln(lambda)")
+    dln = float(np.median(steps))
+    # 8-digit grid files quantise single steps by ~2e-3; vacuum conversion drifts ~1e-5
+    if np.max(np.abs(steps / dln - 1.0)) > 0.05:
+        raise ValueError("template library is not uniform in ln(lambda) (steps differ by > 5 %)")
     synmag = (
         np.column_stack(
             [photometry.ab_magnitude(library.wave, library.flux, f) for f in bands.filter]
@@ -184,7 +199,7 @@ def prepare_library(library: TemplateLibrary, bands: BandTable) -> PreparedLibra
         if len(bands.band)
         else np.zeros((library.ntemplate, 0))
     )
-    return PreparedLibrary(library, bands, synmag, float(ln[0]), dln)
+    return PreparedLibrary(library, bands, synmag, ln, dln)
 
 
 def scale_to_photometry(
@@ -288,7 +303,7 @@ def _camera_reference(frame):
     return ref, sigma
 
 
-def _fit_one(prep, frames, rows, mag, err, row, settings):
+def _fit_one(prep, frames, rows, mag, err, row, settings, previous=None):
     """Fit one standard; returns per-camera ResponseFit dict or raises ValueError."""
     bands = prep.bands
     if not np.isfinite(mag).any():
@@ -337,7 +352,10 @@ def _fit_one(prep, frames, rows, mag, err, row, settings):
         rv_max=settings.rv_max,
         rv_step=settings.rv_step,
         degree=settings.degree,
+        cores=settings.cores,
+        previous=previous,
     )
+    row["_fit"] = fit
     p = prep.library.params.iloc[fit.best]
     if settings.interpolate:
         weights, point = interpolation_weights(prep.library.params, fit.best, fit.total)
@@ -378,8 +396,11 @@ def _fit_one(prep, frames, rows, mag, err, row, settings):
         i = rows[seg.camera]
         model, inside = grids[seg.camera].evaluate(seg.lnlam, fit.rv, idx)
         model = (wts @ model) * scale * 1e17 * pixel_widths(frame.loglam[i])
+        use = seg.good & inside
+        if settings.cores is not None and len(settings.cores):
+            use &= ~core_mask(seg.lnlam, settings.cores, fit.rv)
         fits_[seg.camera] = fit_response(
-            seg.lnlam, seg.flux, seg.ivar, model, seg.good & inside, settings.knot_spacing
+            seg.lnlam, seg.flux, seg.ivar, model, use, settings.knot_spacing
         )
     return fits_, scale_err / scale
 
@@ -454,6 +475,7 @@ def calibrate_exposure(
     cat_err: np.ndarray,
     prep: PreparedLibrary,
     settings: Settings,
+    star_cache: dict | None = None,
 ) -> ExposureResult:
     """Calibrate every camera of one exposure.
 
@@ -467,6 +489,11 @@ def calibrate_exposure(
         AB magnitudes of ``catalog`` from :func:`sdssflow.fluxcal.priors.catalog_photometry`.
     prep : PreparedLibrary
     settings : Settings
+    star_cache : dict, optional
+        Shared by the exposures of one night (plate-MJD): the template chosen for a
+        standard (key: spectrograph, fibre) in the first exposure where it was fitted is
+        kept in the later ones, whose RVs, scales and responses are still measured
+        anew. Saves the template search, which dominates the cost.
 
     Returns
     -------
@@ -507,15 +534,27 @@ def calibrate_exposure(
                 row["REASON"] = "no photometry"
             else:
                 try:
+                    key = (spec, fiber)
+                    previous = None if star_cache is None else star_cache.get(key)
                     per_cam, rel_err = _fit_one(
-                        prep, cams, row_index, cat_mag[match[k]], cat_err[match[k]], row, settings
+                        prep,
+                        cams,
+                        row_index,
+                        cat_mag[match[k]],
+                        cat_err[match[k]],
+                        row,
+                        settings,
+                        previous,
                     )
+                    if star_cache is not None and previous is None:
+                        star_cache[key] = row["_fit"]
                     for c, f in per_cam.items():
                         fits_by_cam[c].append((f, rel_err))
                         fibers_by_cam[c].append(fiber)
                     row["STATUS"] = "USED"
                 except (ValueError, np.linalg.LinAlgError) as err:
                     row["REASON"] = str(err)
+            row.pop("_fit", None)
             stars.append(row)
             star_rows.append(row)
         if not any(fits_by_cam.values()):

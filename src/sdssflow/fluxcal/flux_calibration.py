@@ -3,7 +3,7 @@
 ``python -m sdssflow.fluxcal.flux_calibration --plate-dir DIR --selection CSV
 --library bosz_library.h5 --photometry refcat2.csv --plate P --mjd M --outdir DIR
 [--telluric data/fluxcal/telluric_regions.csv] [--bands gaia_g,...] [--knot-spacing 0.02]
-[--degree 8] [--rv-max 500] [--rv-step 10] [--nsigma 4] [--min-snr 5]
+[--line-cores data/fluxcal/line_cores.csv] [--degree 15] [--rv-max 500] [--rv-step 10] [--nsigma 4] [--min-snr 5]
 [--match-radius 1.0] [--no-qc] --version-name V``
 
 Writes into ``--outdir``: ``calib-{expid:08d}.fits`` for every exposure with at least one
@@ -54,6 +54,11 @@ def parse(argv=None):
         default=str(DATA_DIR / "telluric_regions.csv"),
         help="telluric bands CSV (vacuum A)",
     )
+    p.add_argument(
+        "--line-cores",
+        default=str(DATA_DIR / "line_cores.csv"),
+        help="strong-line cores CSV (line, wave, half_width; rest vacuum A); 'none' to keep them",
+    )
     p.add_argument("--bands", default=DEFAULT_BANDS, help="photometric bands, comma separated")
     p.add_argument(
         "--knot-spacing",
@@ -62,7 +67,7 @@ def parse(argv=None):
         help="response spline knot spacing in ln(lambda)",
     )
     p.add_argument(
-        "--degree", type=int, default=8, help="response polynomial degree for template matching"
+        "--degree", type=int, default=15, help="response polynomial degree for template matching"
     )
     p.add_argument("--rv-max", type=float, default=500.0, help="RV search half-range, km/s")
     p.add_argument("--rv-step", type=float, default=10.0, help="coarse RV step, km/s")
@@ -102,8 +107,12 @@ def main(argv=None):
     catalog = pd.read_csv(args.photometry, comment="#")
     cat_mag, cat_err = catalog_photometry(catalog, bands)
     prep = prepare_library(read_library(args.library), bands)
+    cores = None
+    if args.line_cores.lower() != "none":
+        cores = pd.read_csv(args.line_cores, comment="#")[["wave", "half_width"]].to_numpy(float)
     settings = Settings(
         telluric=tell,
+        cores=cores,
         degree=args.degree,
         knot_spacing=args.knot_spacing,
         rv_max=args.rv_max,
@@ -120,6 +129,7 @@ def main(argv=None):
         prep.library.ntemplate,
     )
     exp_rows, star_rows = [], []
+    star_cache: dict = {}  # template choice per standard, shared by the night's exposures
     for _, ex in sel.iterrows():
         expid = int(ex["exposure"])
         excluded = set(str(ex.get("excluded_cameras", "") or "").replace(",", " ").split()) - {
@@ -146,7 +156,7 @@ def main(argv=None):
             )
             continue
         frames = {cam: read_spframe(p) for cam, p in paths.items()}
-        result = calibrate_exposure(frames, catalog, cat_mag, cat_err, prep, settings)
+        result = calibrate_exposure(frames, catalog, cat_mag, cat_err, prep, settings, star_cache)
         exp_rows.append({**head, **result.row})
         star_rows += [{**head, **s} for s in result.stars]
         if result.cameras:

@@ -18,7 +18,7 @@ not swamp the prior) before the best template is taken.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.polynomial import legendre
@@ -67,28 +67,29 @@ class Segment:
 
 @dataclass
 class ModelGrid:
-    """Templates convolved to one camera's resolution on a uniform ln(lambda) grid.
+    """Templates convolved to one camera's resolution on a (nearly) uniform ln(lambda) grid.
 
     Attributes
     ----------
-    ln0 : float
-        ln(lambda/A) of column 0.
-    dln : float
-        Grid step in ln(lambda).
+    ln : numpy.ndarray, (nwave,)
+        ln(lambda/A) of the columns, increasing. BOSZ grids are uniform in air
+        wavelength; after conversion to vacuum the step drifts by ~1e-5 relative (0.1
+        pixel over 3000-11000 A), so positions are looked up in the actual grid, not
+        from a constant step.
     cube : numpy.ndarray, float32, (ntemplate, nwave)
         Convolved template fluxes (erg/s/cm2/A).
     """
 
-    ln0: float
-    dln: float
+    ln: np.ndarray
     cube: np.ndarray
 
     def _index(self, ln):
-        pos = (ln - self.ln0) / self.dln
-        i0 = np.floor(pos).astype(np.int64)
-        ok = (i0 >= 0) & (i0 < self.cube.shape[1] - 1)
-        i0 = np.clip(i0, 0, self.cube.shape[1] - 2)
-        return i0, (pos - i0), ok
+        n = self.ln.size
+        i0 = np.searchsorted(self.ln, ln, side="right") - 1
+        ok = (i0 >= 0) & (i0 < n - 1)
+        i0 = np.clip(i0, 0, n - 2)
+        w = (ln - self.ln[i0]) / (self.ln[i0 + 1] - self.ln[i0])
+        return i0, w, ok
 
     def evaluate(
         self, lnlam: np.ndarray, rv: float, templates=None
@@ -231,7 +232,9 @@ def fit_star(
     teff: np.ndarray | None = None,
     rv_max: float = 500.0,
     rv_step: float = 10.0,
-    degree: int = 8,
+    degree: int = 15,
+    cores: np.ndarray | None = None,
+    previous: StarFit | None = None,
 ) -> StarFit:
     """Choose the template and RV of one standard star.
 
@@ -255,6 +258,13 @@ def fit_star(
         Coarse RV search half-range and step, km/s.
     degree : int
         Degree of the per-camera response polynomial.
+    cores : numpy.ndarray, (nline, 2), optional
+        Rest vacuum wavelength and half-width (A) of strong-line cores left out of the
+        fit (:func:`core_mask`): widened by ``rv_max`` for the coarse RV scan, then
+        placed at the coarse RV.
+    previous : StarFit, optional
+        A fit of the same star in another exposure of the night: its template choice is
+        kept and only the RV is measured again (fine scan around its RV).
 
     Returns
     -------
@@ -277,9 +287,21 @@ def fit_star(
         start = int(np.argmin(np.abs(teff - np.median(teff))))
     else:
         start = ntemp // 2
+    if previous is not None:
+        return _refit_rv(segments, grids, previous, rv_step, degree, cores, dof)
     coarse = np.arange(-rv_max, rv_max + rv_step / 2, rv_step)
-    chi_v = _chi2_velocities(segments, grids, coarse, start, degree)
+    if cores is not None and len(cores):
+        wide = [replace(s, good=s.good & ~core_mask(s.lnlam, cores, 0.0, rv_max)) for s in segments]
+        chi_v = _chi2_velocities(wide, grids, coarse, start, degree)
+    else:
+        chi_v = _chi2_velocities(segments, grids, coarse, start, degree)
     rv0 = float(coarse[int(np.argmin(chi_v))])
+    if cores is not None and len(cores):
+        segments = [
+            replace(s, good=s.good & ~core_mask(s.lnlam, cores, rv0, 2 * rv_step)) for s in segments
+        ]
+        npix = int(sum(int(np.count_nonzero(s.weights() > 0)) for s in segments))
+        dof = npix - len(segments) * (degree + 1)
     best, chi2, total, rv, rv_err = start, None, None, rv0, float("nan")
     for _ in range(2):
         chi2 = _chi2_templates(segments, grids, rv, degree)
@@ -293,9 +315,65 @@ def fit_star(
         rv = new_rv
         if not moved:
             break
+    return StarFit(
+        best=best, rv=rv, rv_err=rv_err, chi2=chi2, total=total, dof=dof, snr=_snr(segments)
+    )
+
+
+def _snr(segments) -> float:
     snr_pix = np.concatenate([np.abs(s.flux) * np.sqrt(s.weights()) for s in segments])
-    snr = float(np.median(snr_pix[snr_pix > 0])) if np.any(snr_pix > 0) else 0.0
-    return StarFit(best=best, rv=rv, rv_err=rv_err, chi2=chi2, total=total, dof=dof, snr=snr)
+    return float(np.median(snr_pix[snr_pix > 0])) if np.any(snr_pix > 0) else 0.0
+
+
+def _refit_rv(segments, grids, previous, rv_step, degree, cores, dof):
+    """RV of a star whose template was chosen in another exposure."""
+    if cores is not None and len(cores):
+        segments = [
+            replace(s, good=s.good & ~core_mask(s.lnlam, cores, previous.rv, 2 * rv_step))
+            for s in segments
+        ]
+    fine = previous.rv + np.arange(-3 * rv_step, 3 * rv_step + 0.5, 1.0)
+    chi_f = _chi2_velocities(segments, grids, fine, previous.best, degree)
+    rv, rv_err = _refine(fine, chi_f, float(chi_f.min()) / max(dof, 1))
+    chi2 = previous.chi2.copy()
+    chi2[previous.best] = float(chi_f.min())
+    return StarFit(
+        best=previous.best,
+        rv=rv,
+        rv_err=rv_err,
+        chi2=chi2,
+        total=previous.total,
+        dof=dof,
+        snr=_snr(segments),
+        notes=["template kept from an earlier exposure"],
+    )
+
+
+def core_mask(
+    lnlam: np.ndarray, cores: np.ndarray, rv: float = 0.0, margin_kms: float = 0.0
+) -> np.ndarray:
+    """True within the core of a strong line at radial velocity ``rv``.
+
+    Parameters
+    ----------
+    lnlam : numpy.ndarray
+        ln of observed vacuum wavelengths (A).
+    cores : numpy.ndarray, (nline, 2)
+        Rest wavelength and half-width (A).
+    rv, margin_kms : float
+        Velocity of the star and an extra half-width in velocity (km/s).
+
+    Examples
+    --------
+    >>> core_mask(np.log([6560.0, 6564.6, 6580.0]), np.array([[6564.61, 6.0]]), rv=0.0).tolist()
+    [True, True, False]
+    """
+    wave = np.exp(np.asarray(lnlam, float)) / (1.0 + rv / C_KMS)
+    out = np.zeros(wave.shape, bool)
+    for centre, half in np.asarray(cores, float).reshape(-1, 2):
+        h = half + centre * margin_kms / C_KMS
+        out |= np.abs(wave - centre) <= h
+    return out
 
 
 def interpolation_weights(
