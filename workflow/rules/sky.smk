@@ -1,5 +1,6 @@
 # Rules of the sky family (see workflow/rules/common.smk for input functions).
 # One job per plate (all its MJDs, exposures and cameras); mega files aggregate all plates.
+# BLAS threads are pinned to the rule's threads (an unpinned OpenBLAS oversubscribes shared nodes).
 
 
 rule sky_flux:
@@ -21,7 +22,7 @@ rule sky_flux:
         code=CODE_VERSION,
         args=get_sky_flux_args,
     shell:
-        "python -m sdssflow.sky.sky_flux --plate {wildcards.plate} {params.args}"
+        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} python -m sdssflow.sky.sky_flux --plate {wildcards.plate} {params.args}"
         " --selection {input.selection} --out {output.skyflux}"
         " --version-name {wildcards.version} > {log} 2>&1"
 
@@ -49,7 +50,7 @@ rule rich_metadata:
             else ""
         ),
     shell:
-        "python -m sdssflow.sky.rich_metadata --skyflux {input.skyflux} {params.phot}"
+        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} python -m sdssflow.sky.rich_metadata --skyflux {input.skyflux} {params.phot}"
         " --out {output.rich} --version-name {wildcards.version} > {log} 2>&1"
 
 
@@ -74,7 +75,7 @@ rule line_sum:
         line_list=f"--line-list {SKY['line_list']}" if SKY["line_list"] else "",
         filters=",".join(SKY["filters"]),
     shell:
-        "python -m sdssflow.sky.line_sum --skyflux {input.skyflux} --rich {input.rich}"
+        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} python -m sdssflow.sky.line_sum --skyflux {input.skyflux} --rich {input.rich}"
         " {params.line_list} --filters={params.filters:q} --out {output.lines}"
         " --version-name {wildcards.version} > {log} 2>&1"
 
@@ -101,7 +102,7 @@ rule mega_file:
         cuts=get_sky_mega_args(),
         line_list=f"--line-list {SKY['line_list']}" if SKY["line_list"] else "",
     shell:
-        "python -m sdssflow.sky.mega_file --tables {input.tables} {params.cuts}"
+        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} python -m sdssflow.sky.mega_file --tables {input.tables} {params.cuts}"
         " {params.line_list} --out-all {output.all} --out-good {output.good}"
         " --out-removed {output.removed} --version-name {wildcards.version} > {log} 2>&1"
 
@@ -126,7 +127,7 @@ rule mean_spectra:
         code=CODE_VERSION,
         dloglam=SKY["mean_dloglam"],
     shell:
-        "python -m sdssflow.sky.mean_spectra --skyflux {input.skyflux} --rich {input.rich}"
+        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} python -m sdssflow.sky.mean_spectra --skyflux {input.skyflux} --rich {input.rich}"
         " --dloglam {params.dloglam} --out {output.mean}"
         " --version-name {wildcards.version} > {log} 2>&1"
 
@@ -151,7 +152,7 @@ rule mean_line_sum:
         line_list=f"--line-list {SKY['line_list']}" if SKY["line_list"] else "",
         filters=",".join(SKY["filters"]),
     shell:
-        "python -m sdssflow.sky.mean_line_sum --mean {input.mean} {params.line_list}"
+        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} python -m sdssflow.sky.mean_line_sum --mean {input.mean} {params.line_list}"
         " --filters={params.filters:q} --out {output.lines}"
         " --version-name {wildcards.version} > {log} 2>&1"
 
@@ -178,7 +179,7 @@ rule mean_mega_file:
         cuts=get_sky_mega_args(),
         line_list=f"--line-list {SKY['line_list']}" if SKY["line_list"] else "",
     shell:
-        "python -m sdssflow.sky.mean_mega_file --tables {input.tables} {params.cuts}"
+        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} python -m sdssflow.sky.mean_mega_file --tables {input.tables} {params.cuts}"
         " {params.line_list} --out-all {output.all} --out-good {output.good}"
         " --out-removed {output.removed} --version-name {wildcards.version} > {log} 2>&1"
 
@@ -205,6 +206,6 @@ rule continuum_fit:
         knots=SKY["continuum"]["knot_spacing"],
         clip=SKY["continuum"]["clip"],
     shell:
-        "python -m sdssflow.sky.continuum_fit --mean {input.mean} {params.airglow}"
+        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} python -m sdssflow.sky.continuum_fit --mean {input.mean} {params.airglow}"
         " {params.line_list} --knot-spacing {params.knots} --clip {params.clip}"
         " --out {output.contfit} --version-name {wildcards.version} > {log} 2>&1"

@@ -23,11 +23,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from scipy.interpolate import BSpline
 
 from sdssflow.sky.calibration import CAMERA_WINDOWS
 
-__all__ = ["DEFAULT_AIRGLOW", "read_airglow_lines", "merge_lines", "spline_basis", "fit_continuum"]
+__all__ = ["DEFAULT_AIRGLOW", "read_airglow_lines", "merge_lines", "spline_basis_sparse", "fit_continuum"]
 
 DEFAULT_AIRGLOW = Path(__file__).resolve().parents[3] / "data" / "sky" / "airglow_lines.csv"
 
@@ -61,18 +62,18 @@ def merge_lines(primary: np.ndarray, secondary: np.ndarray, tol: float = 3.0) ->
     return np.sort(np.array(keep))
 
 
-def spline_basis(x: np.ndarray, lo: float, hi: float, spacing: float) -> np.ndarray:
-    """Dense cubic B-spline design matrix on uniform knots over [lo, hi].
+def spline_basis_sparse(x: np.ndarray, lo: float, hi: float, spacing: float):
+    """Sparse cubic B-spline design matrix on uniform knots over [lo, hi].
 
     Returns
     -------
-    numpy.ndarray, shape (x.size, nbasis)
+    scipy.sparse matrix, shape (x.size, nbasis)
     """
     nint = max(int(np.ceil((hi - lo) / spacing)), 1)
     inner = np.linspace(lo, hi, nint + 1)
     knots = np.concatenate([[lo] * 3, inner, [hi] * 3])
     xc = np.clip(x, lo, hi)
-    return BSpline.design_matrix(xc, knots, 3).toarray()
+    return BSpline.design_matrix(xc, knots, 3)
 
 
 def fit_continuum(
@@ -124,39 +125,57 @@ def fit_continuum(
         raise ValueError(f"only {int(use.sum())} usable pixels in the {arm} arm")
     x = grid[use]
     lo_d, hi_d = float(x.min()), float(x.max())
+    inrange = (grid >= lo_d) & (grid <= hi_d)
+    g = grid[inrange]
     mu = np.asarray(lines, dtype=float)
     mu = mu[(mu > lo_d + 3) & (mu < hi_d - 3)]
     sig_at = np.interp(mu, x, np.clip(disp[use], 0.3, None))
-    cont_b = spline_basis(grid, lo_d, hi_d, knot_spacing)
-    prof = np.exp(-0.5 * ((grid[:, None] - mu[None, :]) / sig_at[None, :]) ** 2) / (np.sqrt(2 * np.pi) * sig_at[None, :])
-    design = np.hstack([cont_b, prof])
+    cont_b = sparse.csr_matrix(spline_basis_sparse(g, lo_d, hi_d, knot_spacing))
     ncont = cont_b.shape[1]
-    w = np.where(use, ivar, 0.0)
-    for _ in range(2):
-        a = design[w > 0]
-        ww = w[w > 0]
-        normal = a.T @ (a * ww[:, None])
+    # sparse unit-area Gaussians, each over +-6 sigma
+    rows, cols, vals = [], [], []
+    for k, (m, sg) in enumerate(zip(mu, sig_at)):
+        i0, i1 = np.searchsorted(g, [m - 6 * sg, m + 6 * sg])
+        xx = g[i0:i1]
+        rows.append(np.arange(i0, i1))
+        cols.append(np.full(i1 - i0, ncont + k))
+        vals.append(np.exp(-0.5 * ((xx - m) / sg) ** 2) / (np.sqrt(2 * np.pi) * sg))
+    prof = sparse.csr_matrix(
+        (np.concatenate(vals) if vals else np.zeros(0), (np.concatenate(rows) if rows else np.zeros(0, int),
+         (np.concatenate(cols) if cols else np.zeros(0, int)) - ncont)),
+        shape=(g.size, mu.size),
+    )
+    design = sparse.hstack([cont_b, prof]).tocsr()
+    f = np.where(use[inrange], flux[inrange], 0.0)
+    w = np.where(use[inrange], ivar[inrange], 0.0)
+    for _ in range(3):
+        aw = design.multiply(w[:, None]).tocsr()
+        normal = (design.T @ aw).toarray()
         diag = np.diag(normal).copy()
         reg = np.zeros_like(diag)
         reg[ncont:] = ridge * np.maximum(diag[ncont:], 1e-30)
         normal += np.diag(reg + 1e-12 * max(diag.max(), 1.0))
-        coef = np.linalg.solve(normal, a.T @ (ww * flux[w > 0]))
-        model = design @ coef
-        resid = (flux - model) * np.sqrt(w)
+        coef = np.linalg.solve(normal, aw.T @ f)
+        model_in = design @ coef
+        resid = (f - model_in) * np.sqrt(w)
         new = w * (np.abs(resid) < clip)
         if np.array_equal(new > 0, w > 0):
             break
         w = new
     cov_diag = np.diag(np.linalg.inv(normal))
-    inrange = (grid >= lo_d) & (grid <= hi_d)
-    used = w > 0
+    continuum = np.zeros_like(grid)
+    model = np.zeros_like(grid)
+    continuum[inrange] = cont_b @ coef[:ncont]
+    model[inrange] = model_in
+    used = np.zeros(grid.size, dtype=bool)
+    used[inrange] = w > 0
     return {
-        "continuum": np.where(inrange, cont_b @ coef[:ncont], 0.0),
-        "model": np.where(inrange, model, 0.0),
+        "continuum": continuum,
+        "model": model,
         "line_wave": mu,
         "line_flux": coef[ncont:],
         "line_ivar": 1.0 / cov_diag[ncont:],
-        "chi2": float(np.sum(((flux - model) ** 2 * w)[used])),
-        "dof": int(used.sum() - design.shape[1]),
+        "chi2": float(np.sum(((f - model_in) ** 2 * w)[w > 0])),
+        "dof": int((w > 0).sum() - design.shape[1]),
         "used": used,
     }

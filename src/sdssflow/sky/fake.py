@@ -110,6 +110,7 @@ def make_plate(
     seed: int = 1,
     airglow: bool = True,
     scale: float = 1.0,
+    exact: bool = True,
 ) -> FakePlate:
     """Write a synthetic plate directory and flux-calibration files; return the truth.
 
@@ -121,6 +122,9 @@ def make_plate(
         Fibres per frame and how many of them are SKY.
     scale : float
         Multiplies the line fluxes (S/N control).
+    exact : bool
+        Evaluate the sky on every fibre's own wavelengths (tests); False evaluates it once on
+        the middle fibre and copies it (benchmarks of 500-fibre frames; truth then approximate).
     """
     from sdssflow.io.boss import write_spfluxcalib, write_spframe
     from sdssflow.io.fluxcal import CameraCalibration, write_calibration
@@ -149,7 +153,11 @@ def make_plate(
             loglam = _loglam(cam, nfib)
             wave = 10.0**loglam
             sigma = DISP_PIX * np.abs(np.gradient(wave, axis=1))
-            truth = sky_truth(wave, sigma, amp, lf, extra, extra_flux)
+            if exact:
+                truth = sky_truth(wave, sigma, amp, lf, extra, extra_flux)
+            else:
+                mid = nfib // 2
+                truth = np.repeat(sky_truth(wave[mid : mid + 1], sigma[mid : mid + 1], amp, lf, extra, extra_flux), nfib, axis=0)
             fluxcalib = instrument_fluxcalib(loglam)
             cal = native_bin_ratio(loglam) / fluxcalib
             electrons = truth / cal

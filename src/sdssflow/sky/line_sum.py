@@ -28,7 +28,7 @@ from astropy.table import Table
 
 from sdssflow.io.sky import read_skyflux, read_table, write_table
 from sdssflow.sky.lines import DEFAULT_LINE_LIST, line_table, read_line_list
-from sdssflow.sky.mean import common_grid, resample_to_grid
+from sdssflow.sky.mean import rebin_mean
 from sdssflow.steps import StepError, base_parser, run_step
 
 __all__ = ["parse", "main", "fiber_area", "broadband_magnitudes", "DEFAULT_FILTERS"]
@@ -62,8 +62,12 @@ def fiber_area(mjd: np.ndarray) -> np.ndarray:
     return np.where(mjd >= BOSS_FIRST_MJD, np.pi * 1.0**2, np.pi * 1.5**2)
 
 
-def broadband_magnitudes(wave, flux, ivar, area, filters) -> dict[str, np.ndarray]:
+def broadband_magnitudes(wave, flux, ivar, area, filters, dloglam: float = 2e-4) -> dict[str, np.ndarray]:
     """AB surface-brightness magnitudes (mag/arcsec2) of sky spectra through filters.
+
+    The spectra are first averaged into log-lambda bins of ``dloglam`` dex, conserving flux
+    (:func:`sdssflow.sky.mean.rebin_mean`: narrow lines keep their flux, masked pixels are left
+    out), then :func:`sdssflow.photometry.ab_magnitude` integrates them.
 
     Parameters
     ----------
@@ -73,32 +77,34 @@ def broadband_magnitudes(wave, flux, ivar, area, filters) -> dict[str, np.ndarra
         Fibre area, arcsec2.
     filters : sequence of str
         Filter names for :func:`sdssflow.photometry.load_filter`.
+    dloglam : float
+        Bin width, dex.
 
     Returns
     -------
     dict ``MAG_<filter>`` -> numpy.ndarray, shape (nspec,)
-        NaN where a spectrum does not cover the filter.
+        NaN where a spectrum's good pixels do not span the filter (1 %-of-peak range).
     """
-    from sdssflow.photometry import ab_magnitude
+    from sdssflow.photometry import ab_magnitude, load_filter
 
-    grid = common_grid()
+    nspec = wave.shape[0]
+    if not len(filters) or nspec == 0:
+        return {f"MAG_{f}": np.full(nspec, np.nan) for f in filters}
+    edges = 10.0 ** np.arange(3.54, 4.03, dloglam)
+    centres = np.sqrt(edges[1:] * edges[:-1])
+    good_pix = (ivar > 0) & np.isfinite(flux)
+    binned, cover = rebin_mean(wave, flux, good_pix, edges)
+    good = cover > 0.5
+    first = np.where(good.any(axis=1), centres[np.argmax(good, axis=1)], np.inf)
+    last = np.where(good.any(axis=1), centres[centres.size - 1 - np.argmax(good[:, ::-1], axis=1)], -np.inf)
     out = {}
-    if not len(filters) or wave.shape[0] == 0:
-        return {f"MAG_{f}": np.full(wave.shape[0], np.nan) for f in filters}
-    f, iv, _ = resample_to_grid(wave, flux, ivar, grid)
-    good = iv > 0
     for name in filters:
-        mags = np.full(wave.shape[0], np.nan)
-        # a spectrum covers the filter if its good pixels span the filter's support
-        from sdssflow.photometry import load_filter
-
+        mags = np.full(nspec, np.nan)
         lo, hi = load_filter(name).support()
-        first = np.where(good.any(axis=1), grid[np.argmax(good, axis=1)], np.inf)
-        last = np.where(good.any(axis=1), grid[grid.size - 1 - np.argmax(good[:, ::-1], axis=1)], -np.inf)
-        cover = (first <= lo) & (last >= hi)
-        if cover.any():
-            sb = f[cover] / area[cover, None]
-            mags[cover] = ab_magnitude(grid, sb, name, flux_scale=1e-17, good=good[cover], allow_partial=True)
+        cover_f = (first <= lo) & (last >= hi)
+        if cover_f.any():
+            sb = binned[cover_f] / np.asarray(area)[cover_f, None]
+            mags[cover_f] = ab_magnitude(centres, sb, name, flux_scale=1e-17, good=good[cover_f], allow_partial=True)
         out[f"MAG_{name}"] = mags
     return out
 

@@ -41,7 +41,7 @@ from sdssflow.sky.calibration import (
     cal_factor_from_fluxcalib,
     pixel_disp_to_sigma,
 )
-from sdssflow.sky.extract import SkySpectra, concatenate, frame_sky_spectra
+from sdssflow.sky.extract import SkySpectra, concatenate, frame_sky_spectra, sky_rows
 from sdssflow.sky.masks import DEFAULT_BAD_BITS, bits_value
 from sdssflow.steps import StepError, base_parser, run_step
 
@@ -119,30 +119,33 @@ def plate_exposures(spplates: dict, selection: pd.DataFrame | None) -> list[tupl
     return out
 
 
-def _cal_factor(mode: str, args, files: dict, frame, mjd: int) -> np.ndarray:
-    """cal_factor (nfiber, npix) of one frame for a calibration mode."""
+def _cal_factor(mode: str, args, files: dict, cam: str, expid: int, mjd: int, loglam: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """cal_factor (nrows, npix) of the sky rows of one frame for a calibration mode.
+
+    Parameters
+    ----------
+    loglam : numpy.ndarray, shape (nrows, npix)
+        log10 wavelengths of the selected rows.
+    rows : numpy.ndarray of int
+        Frame rows (sky fibres).
+    """
     from sdssflow.io.boss import read_spfluxcalib
 
-    cam, expid = frame.camera, frame.expid
-    if mode == "spfluxcalib":
-        path = files["spFluxcalib"].get((cam, expid))
-        if path is None:
-            raise StepError(f"no spFluxcalib-{cam}-{expid:08d} in {args.plate_dir}")
+    if mode in ("spfluxcalib", "reference"):
+        if mode == "spfluxcalib":
+            path = files["spFluxcalib"].get((cam, expid))
+            if path is None:
+                raise StepError(f"no spFluxcalib-{cam}-{expid:08d} in {args.plate_dir}")
+        else:
+            if not args.reference_calib:
+                raise StepError("--calibration reference needs --reference-calib (config sky.reference_calib)")
+            path = Path(args.reference_calib.replace("{camera}", cam))
         fluxcalib, _ = read_spfluxcalib(path)
-        return cal_factor_from_fluxcalib(fluxcalib, frame.loglam)[0]
-    if mode == "reference":
-        if not args.reference_calib:
-            raise StepError("--calibration reference needs --reference-calib (config sky.reference_calib)")
-        path = Path(args.reference_calib.replace("{camera}", cam))
-        fluxcalib, _ = read_spfluxcalib(path)
-        if fluxcalib.shape != frame.loglam.shape:
-            raise StepError(f"{path}: shape {fluxcalib.shape} differs from the frame's {frame.loglam.shape}")
-        return cal_factor_from_fluxcalib(fluxcalib, frame.loglam)[0]
-    # bosz
-    try:
-        from sdssflow.io.fluxcal import read_calibration
-    except ImportError as err:  # pragma: no cover - the module exists in this repository
-        raise StepError("calibration mode bosz needs sdssflow.io.fluxcal") from err
+        if fluxcalib.shape[1] != loglam.shape[1] or fluxcalib.shape[0] <= rows.max(initial=0):
+            raise StepError(f"{path}: shape {fluxcalib.shape} does not match the frame ({loglam.shape[1]} pixels)")
+        return cal_factor_from_fluxcalib(fluxcalib[rows], loglam)[0]
+    from sdssflow.io.fluxcal import read_calibration
+
     if not args.fluxcal_dir:
         raise StepError("--calibration bosz needs --fluxcal-dir")
     path = Path(args.fluxcal_dir) / f"{mjd}" / f"calib-{expid:08d}.fits"
@@ -150,17 +153,87 @@ def _cal_factor(mode: str, args, files: dict, frame, mjd: int) -> np.ndarray:
     if cam not in cals:
         raise StepError(f"{path}: no calibration for camera {cam} (has {sorted(cals)})")
     c = cals[cam]
-    cal = np.broadcast_to(np.asarray(c.cal_factor, dtype=np.float64), frame.loglam.shape).copy()
+    cal = np.asarray(c.cal_factor, dtype=np.float64)
+    mask = np.asarray(c.mask).astype(np.int64)
+    if cal.ndim == 2:
+        cal, mask = cal[rows], mask[rows]
+    if cal.shape[-1] != loglam.shape[1]:
+        raise StepError(f"{path}: CAL_{cam} has {cal.shape[-1]} pixels, the frame {loglam.shape[1]}")
+    cal = np.broadcast_to(cal, loglam.shape).copy()
     # NOCOVER (bit 1: extrapolated) is unusable; TELLURIC / LOWWEIGHT vectors are still the best
     # estimate there and the sky is real, so they are kept.
-    nocover = (np.asarray(c.mask).astype(np.int64) & 2) != 0
-    cal[np.broadcast_to(nocover, cal.shape) | ~np.isfinite(cal) | (cal <= 0)] = 0.0
+    nocover = np.broadcast_to((mask & 2) != 0, cal.shape)
+    cal[nocover | ~np.isfinite(cal) | (cal <= 0)] = 0.0
     return cal
 
 
+def _spcframe_mask(path: Path, rows: np.ndarray, npix: int) -> np.ndarray:
+    """HDU2 (SPPIXMASK) of an spCFrame, sky rows only, trimmed to the spFrame pixels."""
+    import fitsio
+
+    try:
+        with fitsio.FITS(str(path)) as f:
+            return np.asarray(f[2].read(), dtype=np.int32)[rows, :npix]
+    except (OSError, IndexError) as err:
+        raise StepError(f"{path}: cannot read the spCFrame mask (HDU2): {err}") from err
+
+
+def read_frame_sky_rows(path: Path) -> dict:
+    """The sky rows of an spFrame: only the HDUs and trace-set rows the sky step needs.
+
+    Reads HDU0 (flux and header), 1 (ivar), 2 (mask), 3/4 (trace sets, evaluated for the sky
+    rows only with :func:`sdssflow.io.boss.evaluate_traceset`), 5 (plug map) and 6 (sky), about
+    twice as fast as :func:`sdssflow.io.boss.read_spframe` on a 500-fibre frame.
+
+    Returns
+    -------
+    dict
+        ``rows`` (frame rows of the SKY fibres), ``header`` (dict), ``plugmap`` (Table, sky rows),
+        ``flux``, ``ivar``, ``mask``, ``sky``, ``loglam``, ``disp`` (nsky, npix) and ``npix``.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a readable spFrame (the message names it).
+    """
+    import fitsio
+    from astropy.table import Table
+
+    from sdssflow.io.boss import evaluate_traceset
+
+    try:
+        with fitsio.FITS(str(path)) as f:
+            if len(f) < 7:
+                raise ValueError(f"has {len(f)} HDUs, an spFrame has 9")
+            header = {r["name"]: r.get("value") for r in f[0].read_header().records() if r.get("name")}
+            plug = Table(f[5].read())
+            objtype = np.char.strip(np.asarray(plug["OBJTYPE"]).astype(str))
+            plug["OBJTYPE"] = objtype
+            rows = sky_rows(objtype)
+            out = {"rows": rows, "header": header, "plugmap": plug[rows]}
+            for name, ext, dtype in (("flux", 0, np.float32), ("ivar", 1, np.float32), ("mask", 2, np.int32), ("sky", 6, np.float32)):
+                image = f[ext].read()
+                if image is None or image.ndim != 2 or image.shape[0] != len(plug):
+                    raise ValueError(f"HDU{ext} has shape {None if image is None else image.shape}, expected ({len(plug)}, npix)")
+                out[name] = np.asarray(image[rows], dtype=dtype)
+            npix = out["flux"].shape[1]
+            for name, ext in (("loglam", 3), ("disp", 4)):
+                tset = f[ext].read()[0]
+                row = {k: tset[k] for k in tset.dtype.names}
+                row["COEFF"] = np.atleast_2d(np.asarray(row["COEFF"], dtype=np.float64))[rows]
+                out[name] = evaluate_traceset(row, npix)
+            out["npix"] = npix
+    except (OSError, KeyError, IndexError, ValueError) as err:
+        raise ValueError(f"{path}: not a readable spFrame ({err})") from err
+    return out
+
+
 def boss_sky_spectra(args, selection) -> tuple[SkySpectra, list[Path]]:
-    """Sky spectra of every selected frame of a BOSS plate directory."""
-    from sdssflow.io.boss import find_plate_files, read_spcframe, read_spframe
+    """Sky spectra of every selected frame of a BOSS plate directory.
+
+    Only the sky rows of each frame are calibrated (fibre rows of the frame's own plug map).
+    """
+    from sdssflow.io.boss import find_plate_files
 
     files = find_plate_files(args.plate_dir)
     if not files["spPlate"]:
@@ -173,22 +246,26 @@ def boss_sky_spectra(args, selection) -> tuple[SkySpectra, list[Path]]:
         path = files["spFrame"].get((cam, expid))
         if path is None:
             raise StepError(f"{args.plate_dir}: spFrame-{cam}-{expid:08d} listed in the spPlate is missing")
-        frame = read_spframe(path)
-        mask = frame.mask
+        fr = read_frame_sky_rows(path)
+        rows = fr["rows"]
+        if rows.size == 0:
+            log.warning("%s: no SKY fibre in the plug map", path)
+            continue
+        mask = fr["mask"]
         cpath = files["spCFrame"].get((cam, expid))
         if cpath is not None and not args.no_spcframe_mask:
-            mask = mask | read_spcframe(cpath, npix=frame.flux.shape[1]).mask
-        cal = _cal_factor(args.calibration, args, files, frame, mjd)
+            mask = mask | _spcframe_mask(cpath, rows, fr["npix"])
+        cal = _cal_factor(args.calibration, args, files, cam, expid, mjd, fr["loglam"], rows)
         part = frame_sky_spectra(
-            flux_e=frame.flux,
-            sky_e=frame.sky,
-            ivar_e=frame.ivar,
+            flux_e=fr["flux"],
+            sky_e=fr["sky"],
+            ivar_e=fr["ivar"],
             mask=mask,
-            loglam=frame.loglam,
-            sigma_A=pixel_disp_to_sigma(frame.loglam, frame.disp),
+            loglam=fr["loglam"],
+            sigma_A=pixel_disp_to_sigma(fr["loglam"], fr["disp"]),
             cal_factor=cal,
-            plugmap=frame.plugmap,
-            header=frame.header,
+            plugmap=fr["plugmap"],
+            header=fr["header"],
             camera=cam,
             bad_bits=bad_bits,
             fiber_loss_factor=args.fiber_loss_factor,
