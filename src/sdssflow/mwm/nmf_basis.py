@@ -5,7 +5,9 @@ Training set (``--source``):
 - ``bosz``: the BOSZ templates of ``--templates`` (``bosz_library.h5`` or a BOSZ 2024
   mirror directory): absorption depths 1 - H/C, convolved to the instrument resolution
   (BOSS R = 2000, APOGEE R = 22,500) and interpolated onto each standard grid (pixels
-  outside the models' range get depth 0);
+  outside the models' range get depth 0); an instrument the templates do not cover
+  (a library trimmed to the optical) falls back to ``synthetic``, logged and recorded in
+  NMFBASIS / NMFSRCA;
 - ``synthetic``: :func:`sdssflow.mwm.continuum.synthetic_basis` line-forest spectra
   (deterministic; for tests and when no library is at hand).
 
@@ -82,6 +84,7 @@ def depths_on_grid(wave, rect, model_resolution: float, instrument: str) -> np.n
 def main(argv: Sequence[str] | None = None) -> Path:
     args = parse(argv)
     bases = {}
+    sources = {"boss": args.source, "apogee": args.source}
     inputs = []
     if args.source == "synthetic":
         for inst in ("boss", "apogee"):
@@ -94,13 +97,34 @@ def main(argv: Sequence[str] | None = None) -> Path:
             try:
                 wave, rect, params, res = read_rv_templates(args.templates, wave_range=rng)
             except ValueError as err:
-                raise StepError(f"{args.templates}: no templates for {inst} ({err})") from err
+                # e.g. a library trimmed to the optical (bosz.wave_max): train this instrument
+                # on the synthetic stand-in instead, and say so in the name card
+                log.warning(
+                    "%s: no %s templates (%s); using the synthetic basis for %s",
+                    args.templates,
+                    inst,
+                    err,
+                    inst,
+                )
+                bases[inst] = synthetic_basis(inst, args.n_components, args.seed)
+                sources[inst] = "synthetic"
+                continue
             depths = depths_on_grid(wave, rect, res, inst)
             n = min(args.n_components, depths.shape[0])
             bases[inst] = train_nmf_basis(depths, n, seed=args.seed)
+            sources[inst] = "bosz"
             log.info("%s: %d templates -> C = %d", inst, depths.shape[0], n)
-    name = f"sdssflow-{args.source}-C{args.n_components}"
-    cards = [("NMFBASIS", name, "NMF basis name"), ("NMFSRC", args.source, "training set")]
+    tag = (
+        args.source
+        if sources["boss"] == sources["apogee"]
+        else f"{sources['boss']}+{sources['apogee']}"
+    )
+    name = f"sdssflow-{tag}-C{args.n_components}"
+    cards = [
+        ("NMFBASIS", name, "NMF basis name"),
+        ("NMFSRCB", sources["boss"], "training set of the BOSS basis"),
+        ("NMFSRCA", sources["apogee"], "training set of the APOGEE basis"),
+    ]
     out = write_nmf_basis(args.output, bases, cards, args.version_name, inputs)
     log.info("wrote %s (%s)", out, name)
     return out
