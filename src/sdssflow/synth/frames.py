@@ -148,7 +148,12 @@ def build_frame(
     # the response is smooth: evaluate it on a fine 1-d grid and interpolate (< 1e-6 relative)
     fine = np.linspace(wave.min() - 1.0, wave.max() + 1.0, 20000)
     fluxcalib = np.interp(wave, fine, instrument.fluxcalib_curve(camera, fine, **cal_kw))
-    e_per_flux = fluxcalib / rfac  # electrons per pixel per 1e-17 erg/s/cm2/A
+    # heavy arithmetic in float32 (what the files hold); wavelengths stay float64
+    f32 = np.float32
+    fluxcalib = fluxcalib.astype(f32)
+    rfac32 = rfac.astype(f32)
+    wave32 = wave.astype(f32)
+    e_per_flux = fluxcalib / rfac32  # electrons per pixel per 1e-17 erg/s/cm2/A
 
     cond = skymod.SkyConditions(
         exposure.airmass,
@@ -161,9 +166,11 @@ def build_frame(
         exposure.lamp_factor,
     )
     fibre_factor = 1.0 + 0.01 * rng.standard_normal(nfib)
-    sky_true = skymod.sky_flux(wave, sig_A, sky_lines, sky_strengths, cond, fibre_factor)
+    sky_true = skymod.sky_flux(
+        wave32, sig_A.astype(f32), sky_lines, sky_strengths, cond, fibre_factor.astype(f32)
+    )
 
-    obj = np.zeros((nfib, npix))
+    obj = np.zeros((nfib, npix), f32)
     star_idx = fibres["star"][rows]
     objtype = fibres["objtype"][rows]
     for i in np.flatnonzero(star_idx >= 0):
@@ -175,11 +182,13 @@ def build_frame(
     # faint featureless fillers: r ~ 20-21 power laws
     amp = 10 ** rng.uniform(-0.4, 0.0, galaxy.size)
     slope = rng.uniform(-1.0, 1.0, galaxy.size)
-    obj[galaxy] = amp[:, None] * (1.0 + slope[:, None] * (wave[galaxy] / 6000.0 - 1.0))
+    obj[galaxy] = (amp[:, None] * (1.0 + slope[:, None] * (wave[galaxy] / 6000.0 - 1.0))).astype(
+        f32
+    )
 
     expected_sky = sky_true * e_per_flux
     expected = obj * e_per_flux + expected_sky
-    rn = instrument.READ_NOISE[arm]
+    rn = f32(instrument.READ_NOISE[arm])
     # Poisson (Gaussian limit: every pixel has > 10 expected electrons) plus read noise
     variance = expected + rn**2
     counts = expected + np.sqrt(variance) * rng.standard_normal(expected.shape, dtype=np.float32)
@@ -212,7 +221,7 @@ def build_frame(
 
     flux = counts - expected_sky
     # spCFrame
-    conv = rfac / fluxcalib
+    conv = rfac32 / fluxcalib
     cflux = flux * conv
     civar = ivar / conv**2
     csky = expected_sky * conv
@@ -236,19 +245,19 @@ def build_frame(
     fluxcalib_ref = instrument.fluxcalib_curve(camera, wave_ref, **cal_kw)
     return CameraFrame(
         camera=camera,
-        flux=flux.astype(np.float32),
-        ivar=ivar.astype(np.float32),
+        flux=flux.astype(np.float32, copy=False),
+        ivar=ivar.astype(np.float32, copy=False),
         mask=mask,
-        sky=expected_sky.astype(np.float32),
-        cflux=cflux.astype(np.float32),
-        civar=civar.astype(np.float32),
+        sky=expected_sky.astype(np.float32, copy=False),
+        cflux=cflux.astype(np.float32, copy=False),
+        civar=civar.astype(np.float32, copy=False),
         cmask=cmask,
-        csky=csky.astype(np.float32),
+        csky=csky.astype(np.float32, copy=False),
         loglam=loglam,
-        wdisp=wdisp.astype(np.float32),
-        fluxcalib=fluxcalib.astype(np.float32),
-        xpos=xpos.astype(np.float32),
-        superflat=superflat.astype(np.float32),
+        wdisp=wdisp.astype(np.float32, copy=False),
+        fluxcalib=fluxcalib.astype(np.float32, copy=False),
+        xpos=xpos.astype(np.float32, copy=False),
+        superflat=superflat.astype(np.float32, copy=False),
         wset=wset,
         dispset=dset,
         sky_true=sky_true,
