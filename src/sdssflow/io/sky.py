@@ -108,6 +108,7 @@ def read_product(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[s
     -------
     images : dict EXTNAME -> numpy.ndarray (native byte order)
     tables : dict EXTNAME -> astropy.table.Table
+        String columns as unicode (``str``).
     header : astropy.io.fits.Header
         Primary header.
 
@@ -124,7 +125,9 @@ def read_product(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[s
             header = hdul[0].header.copy()
             for hdu in hdul[1:]:
                 if isinstance(hdu, fits.BinTableHDU):
-                    tables[hdu.name] = Table(hdu.data)
+                    table = Table(hdu.data)
+                    table.convert_bytestring_to_unicode()
+                    tables[hdu.name] = table
                 elif hdu.data is not None:
                     images[hdu.name] = hdu.data.astype(hdu.data.dtype.newbyteorder("="))
     except OSError as err:

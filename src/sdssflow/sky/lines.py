@@ -7,8 +7,8 @@ For each line entry (one line or an unresolved blend) and each spectrum of the e
   line-spread sigma (DISP) there and unit area: the fitted areas give ``<name>_FIT``;
 * the line sum ``<name>`` = sum over pixels centred in [lo, hi] of (flux - fitted continuum) *
   pixel width (Angstrom), in 1e-17 erg/s/cm2; masked pixels (ivar = 0) inside the window take
-  the fitted model's value; ``<name>_IVAR`` is its inverse variance (pixel noise plus the
-  continuum fit's covariance); ``<name>_NBAD`` counts the filled pixels.
+  the fitted model's value; ``<name>_IVAR`` is its inverse variance (pixel noise, the
+  continuum fit's covariance, and their cross term since the fit also uses the window pixels); ``<name>_NBAD`` counts the filled pixels.
 
 Continuum entries give ``<name>`` = ivar-weighted mean flux density over [lo, hi]
 (1e-17 erg/s/cm2/A) and ``<name>_IVAR`` = the sum of the ivars.
@@ -197,7 +197,11 @@ def measure_lines(
     var_pix = np.sum(np.where(good_win, dl**2 / np.where(iv > 0, iv, 1.0), 0.0), axis=1)
     g = np.stack([np.sum(np.where(in_win, dl, 0.0), axis=1), np.sum(np.where(in_win, dl * x, 0.0), axis=1)], axis=1)
     var_cont = np.einsum("sp,spq,sq->s", g, cov[:, :2, :2], g)
-    var = var_pix + var_cont
+    # the continuum is fitted on the window pixels too: Cov(f_i, theta) = C a_i, so subtract
+    # twice the covariance of the pixel sum with the continuum term
+    h = np.einsum("sm,smp->sp", np.where(good_win, dl, 0.0), design)
+    cross = np.einsum("sp,spq,sq->s", h, cov[:, :, :2], g)
+    var = var_pix + var_cont - 2.0 * cross
     fit = coef[:, 2:].sum(axis=1)
     nan = np.full(len(ok), np.nan)
     return {
