@@ -13,7 +13,15 @@ from astropy.table import Table
 
 from sdssflow.io.boss import read_spframe
 from sdssflow.io.sky import read_product, read_skyflux, read_table
-from sdssflow.sky import continuum_fit, line_sum, mean_line_sum, mean_spectra, mega_file, rich_metadata, sky_flux
+from sdssflow.sky import (
+    continuum_fit,
+    line_sum,
+    mean_line_sum,
+    mean_spectra,
+    mega_file,
+    rich_metadata,
+    sky_flux,
+)
 from sdssflow.sky.lines import read_line_list
 
 
