@@ -143,7 +143,20 @@ def get_selection_flag_rows(wildcards):
     A param, not an input, so editing flags.csv re-runs only the plates whose flags
     changed (Snakemake's params rerun trigger).
     """
-    return sdss_flags.rows_for_plate(FLAGS_TABLE, VERSION, int(wildcards.plate))
+    plate = int(wildcards.plate)
+    if plate in _FLAGGED_PLATES:
+        if plate not in _FLAG_ROWS_BY_PLATE:
+            _FLAG_ROWS_BY_PLATE[plate] = sdss_flags.rows_for_plate(FLAGS_TABLE, VERSION, plate)
+        return _FLAG_ROWS_BY_PLATE[plate]
+    return _NO_FLAG_ROWS
+
+
+# Survey scale: rows_for_plate filters the whole flags table (~15 ms a call); with 3 steps
+# x 2,500 plates it was the slowest input function of the dry run. Now it runs once per
+# flagged plate, and once for all plates without flag rows (which share one answer).
+_FLAGGED_PLATES = {int(p) for p in FLAGS_TABLE["plate"]}
+_FLAG_ROWS_BY_PLATE = {}
+_NO_FLAG_ROWS = sdss_flags.rows_for_plate(FLAGS_TABLE, VERSION, -1)
 
 
 def get_selection(step):
