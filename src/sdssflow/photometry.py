@@ -43,6 +43,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+_trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy < 2 has only trapz
+
 #: Speed of light in Angstrom per second.
 C_ANGSTROM_PER_S = 2.99792458e18
 
@@ -117,8 +119,8 @@ class Filter:
     @property
     def pivot(self) -> float:
         """Pivot wavelength (A) of the photon response: sqrt(int T l dl / int T dl / l)."""
-        num = np.trapezoid(self.throughput * self.wave, self.wave)
-        den = np.trapezoid(self.throughput / self.wave, self.wave)
+        num = _trapezoid(self.throughput * self.wave, self.wave)
+        den = _trapezoid(self.throughput / self.wave, self.wave)
         return float(np.sqrt(num / den))
 
 
