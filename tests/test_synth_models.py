@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter1d
@@ -9,7 +11,7 @@ from scipy.ndimage import gaussian_filter1d
 from sdssflow.io.boss import evaluate_traceset
 from sdssflow.io.bosz import air_to_vacuum
 from sdssflow.synth import bosz_mirror, frames, instrument, sky
-from sdssflow.synth.layout import demo_plan
+from sdssflow.synth.layout import demo_plan, demo_sources
 from sdssflow.synth.stellar import StarParams, bosz_wave_grid, surface_flux
 from sdssflow.synth.targets import exposure_conditions, make_stars, plate_fibres, rng_for
 
@@ -188,3 +190,18 @@ def test_determinism_and_seed_dependence():
     bad = f1.ivar == 0
     assert bad.sum() > 50
     assert np.all((f1.mask[bad] & ((1 << 18) | (1 << 1))) != 0)
+
+
+def test_too_many_fibres_is_an_error():
+    plan = demo_plan(
+        {
+            "n_plates": 1,
+            "n_mjds": 1,
+            "n_exposures": 1,
+            "n_sky_per_spectrograph": 200,
+            "n_science_per_spectrograph": 400,
+            "n_std_per_spectrograph": 0,
+        }
+    )
+    with pytest.raises(ValueError, match="fibres per spectrograph needed"):
+        plate_fibres(plan, 4100, [SimpleNamespace(source=src) for src in demo_sources(plan)])

@@ -171,6 +171,12 @@ def plate_fibres(plan: DemoPlan, plate: int, stars: list[Star]) -> dict:
     sci = [i for i, s in enumerate(stars) if s.source.kind == "science"]
     std = [i for i, s in enumerate(stars) if s.source.kind == "std" and s.source.plate == plate]
     nsky = int(plan.get("n_sky_per_spectrograph"))
+    need = nsky + (len(sci) + 1) // 2 + (len(std) + 1) // 2 + 1
+    if need > FIBERS_PER_SPECTROGRAPH:
+        raise ValueError(
+            f"demo: {need} fibres per spectrograph needed (sky + science + standards + 1 spare), "
+            f"only {FIBERS_PER_SPECTROGRAPH} exist"
+        )
     rng = rng_for(seed, "fibre", plate)
     for sp in range(2):
         base = sp * FIBERS_PER_SPECTROGRAPH
