@@ -166,3 +166,23 @@ def test_line_sum_refuses_mismatched_rich(plate, tmp_path):
     rich_metadata.main(["--skyflux", str(sf2), "--out", str(rich2)])
     with pytest.raises(StepError, match="rows do not match"):
         line_sum.main(["--skyflux", str(sf), "--rich", str(rich2), "--out", str(tmp_path / "l.fits")])
+
+
+def test_a_failing_frame_is_recorded_not_fatal(plate, tmp_path):
+    import shutil
+
+    from sdssflow.io.sky import read_product
+
+    root, fake = plate
+    pdir = tmp_path / "plate"
+    shutil.copytree(fake.plate_dir, pdir)
+    (pdir / f"spFluxcalib-r1-{EXPIDS[1]:08d}.fits").unlink()
+    out = tmp_path / "skyflux.fits"
+    sky_flux.main(["--plate", str(fake.plate), "--plate-dir", str(pdir), "--out", str(out)])
+    _, tables, _ = read_product(out)
+    status = tables["STATUS"]
+    failed = status[status["STATUS"] == "failed"]
+    assert len(status) == 6 and len(failed) == 1
+    assert (int(failed["EXPID"][0]), failed["CAMERA"][0]) == (EXPIDS[1], "r1")
+    assert "spFluxcalib-r1" in failed["MESSAGE"][0]
+    assert len(tables["META"]) == 5 * 20

@@ -5,7 +5,8 @@ Every product is a FITS file: an empty primary HDU with provenance (``SDSSFLOW``
 one row per spectrum; checksums on every HDU; written atomically.
 
 * ``skyflux-{plate}.fits``: WAVE (A vacuum, float64), FLUX, IVAR, DISP (float32), MASK (int32),
-  each (nspec, npix); META (raw metadata, one row per sky spectrum).
+  each (nspec, npix); META (raw metadata, one row per sky spectrum); STATUS (BOSS route: one row
+  per frame: MJD, EXPID, CAMERA, STATUS ok/failed/no_sky_fibres, MESSAGE, NSKY).
 * ``rich-{plate}.fits``, ``lines-{plate}.fits``, mega files: one table HDU (``META``).
 * ``mean-{plate}.fits``: WAVE (ngrid,), FLUX, IVAR, DISP (nmean, ngrid), NFIBER (nmean, ngrid)
   and META (one row per exposure and camera).
@@ -162,15 +163,19 @@ def read_table(path: str | os.PathLike, extname: str = "META") -> Table:
     return tables[extname]
 
 
-def write_skyflux(spectra, path: str | os.PathLike, *, version: str, inputs=(), step: str = "sky_flux", header_cards=None) -> Path:
-    """Write :class:`sdssflow.sky.extract.SkySpectra` as ``skyflux-{plate}.fits``."""
+def write_skyflux(
+    spectra, path: str | os.PathLike, *, version: str, inputs=(), step: str = "sky_flux", header_cards=None, extra_tables=None
+) -> Path:
+    """Write :class:`sdssflow.sky.extract.SkySpectra` as ``skyflux-{plate}.fits``.
+
+    ``extra_tables`` (EXTNAME -> Table) are written after META, e.g. the per-frame STATUS table.
+    """
     images = {
         name: (np.asarray(getattr(spectra, name.lower())).astype(dtype), unit)
         for name, (dtype, unit) in _SKYFLUX_IMAGES.items()
     }
-    return write_product(
-        path, images, {"META": spectra.meta}, version=version, inputs=inputs, step=step, header_cards=header_cards
-    )
+    tables = {"META": spectra.meta, **(extra_tables or {})}
+    return write_product(path, images, tables, version=version, inputs=inputs, step=step, header_cards=header_cards)
 
 
 def read_skyflux(path: str | os.PathLike):

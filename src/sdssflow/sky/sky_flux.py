@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from astropy.table import Table
 
 from sdssflow.io.sky import write_skyflux
 from sdssflow.sky.calibration import (
@@ -228,10 +229,47 @@ def read_frame_sky_rows(path: Path) -> dict:
     return out
 
 
-def boss_sky_spectra(args, selection) -> tuple[SkySpectra, list[Path]]:
+def _one_frame(args, files, mjd, expid, cam, flags, bad_bits):
+    """Sky spectra of one frame (None if it has no sky fibre) and the spFrame path."""
+    path = files["spFrame"].get((cam, expid))
+    if path is None:
+        raise StepError(f"{args.plate_dir}: spFrame-{cam}-{expid:08d} listed in the spPlate is missing")
+    fr = read_frame_sky_rows(path)
+    rows = fr["rows"]
+    if rows.size == 0:
+        log.warning("%s: no SKY fibre in the plug map", path)
+        return None, path
+    mask = fr["mask"]
+    cpath = files["spCFrame"].get((cam, expid))
+    if cpath is not None and not args.no_spcframe_mask:
+        mask = mask | _spcframe_mask(cpath, rows, fr["npix"])
+    cal = _cal_factor(args.calibration, args, files, cam, expid, mjd, fr["loglam"], rows)
+    part = frame_sky_spectra(
+        flux_e=fr["flux"],
+        sky_e=fr["sky"],
+        ivar_e=fr["ivar"],
+        mask=mask,
+        loglam=fr["loglam"],
+        sigma_A=pixel_disp_to_sigma(fr["loglam"], fr["disp"]),
+        cal_factor=cal,
+        plugmap=fr["plugmap"],
+        header=fr["header"],
+        camera=cam,
+        bad_bits=bad_bits,
+        fiber_loss_factor=args.fiber_loss_factor,
+    )
+    part.meta["FLAGS"] = np.full(part.nspec, flags, dtype="U64")
+    part.meta["CALMODE"] = np.full(part.nspec, args.calibration, dtype="U12")
+    return part, path
+
+
+def boss_sky_spectra(args, selection) -> tuple[SkySpectra, list[Path], Table]:
     """Sky spectra of every selected frame of a BOSS plate directory.
 
     Only the sky rows of each frame are calibrated (fibre rows of the frame's own plug map).
+    A frame that fails (missing or unreadable file, missing calibration) is skipped and recorded
+    in the returned STATUS table; the job fails only if every frame does.
+    Fix of the original, where one missing file or odd mask bit aborted the whole run.
     """
     from sdssflow.io.boss import find_plate_files
 
@@ -241,44 +279,30 @@ def boss_sky_spectra(args, selection) -> tuple[SkySpectra, list[Path]]:
     bad_bits = [b for b in args.bad_mask_bits.split(",") if b]
     bits_value(bad_bits)  # validates names
     todo = plate_exposures(files["spPlate"], selection)
-    parts, inputs = [], list(files["spPlate"].values())
+    parts, inputs, status = [], list(files["spPlate"].values()), []
     for mjd, expid, cam, flags in todo:
-        path = files["spFrame"].get((cam, expid))
-        if path is None:
-            raise StepError(f"{args.plate_dir}: spFrame-{cam}-{expid:08d} listed in the spPlate is missing")
-        fr = read_frame_sky_rows(path)
-        rows = fr["rows"]
-        if rows.size == 0:
-            log.warning("%s: no SKY fibre in the plug map", path)
+        try:
+            part, path = _one_frame(args, files, mjd, expid, cam, flags, bad_bits)
+        except (StepError, ValueError, OSError, KeyError) as err:
+            log.warning("plate %d exposure %d %s: skipped: %s", args.plate, expid, cam, err)
+            status.append((mjd, expid, cam, "failed", str(err)[:200], 0))
             continue
-        mask = fr["mask"]
-        cpath = files["spCFrame"].get((cam, expid))
-        if cpath is not None and not args.no_spcframe_mask:
-            mask = mask | _spcframe_mask(cpath, rows, fr["npix"])
-        cal = _cal_factor(args.calibration, args, files, cam, expid, mjd, fr["loglam"], rows)
-        part = frame_sky_spectra(
-            flux_e=fr["flux"],
-            sky_e=fr["sky"],
-            ivar_e=fr["ivar"],
-            mask=mask,
-            loglam=fr["loglam"],
-            sigma_A=pixel_disp_to_sigma(fr["loglam"], fr["disp"]),
-            cal_factor=cal,
-            plugmap=fr["plugmap"],
-            header=fr["header"],
-            camera=cam,
-            bad_bits=bad_bits,
-            fiber_loss_factor=args.fiber_loss_factor,
-        )
-        part.meta["FLAGS"] = np.full(part.nspec, flags, dtype="U64")
-        part.meta["CALMODE"] = np.full(part.nspec, args.calibration, dtype="U12")
+        if part is None:
+            status.append((mjd, expid, cam, "no_sky_fibres", "", 0))
+            continue
+        status.append((mjd, expid, cam, "ok", "", part.nspec))
         parts.append(part)
         inputs.append(path)
+    status_table = Table(
+        rows=status or None, names=("MJD", "EXPID", "CAMERA", "STATUS", "MESSAGE", "NSKY"),
+        dtype=(np.int64, np.int64, "U2", "U16", "U200", np.int32),
+    )
     if not parts:
-        raise StepError(f"plate {args.plate}: no exposure left to process in {args.plate_dir}")
+        reasons = "; ".join(sorted({r[4] for r in status if r[4]}))[:300]
+        raise StepError(f"plate {args.plate}: no frame gave sky spectra in {args.plate_dir} ({reasons or 'none selected'})")
     out = concatenate(parts)
     out.meta["SOURCE"] = np.full(out.nspec, "spframe_sky", dtype="U12")
-    return out, inputs
+    return out, inputs, status_table
 
 
 def spec_sky_spectra(args, selection) -> tuple[SkySpectra, list[Path]]:
@@ -316,9 +340,13 @@ def main(argv=None) -> int:
     args = parse(argv)
     selection = _read_selection(args.selection)
     if args.plate_dir:
-        spectra, inputs = boss_sky_spectra(args, selection)
+        spectra, inputs, status = boss_sky_spectra(args, selection)
+        nfail = int(np.sum(status["STATUS"] == "failed"))
+        if nfail:
+            log.warning("plate %d: %d of %d frames failed (see the STATUS table)", args.plate, nfail, len(status))
     else:
         spectra, inputs = spec_sky_spectra(args, selection)
+        status = None
     ngood = int((spectra.ivar > 0).any(axis=1).sum())
     log.info("plate %d: %d sky spectra (%d with data), calibration %s", args.plate, spectra.nspec, ngood, args.calibration)
     write_skyflux(
@@ -326,6 +354,7 @@ def main(argv=None) -> int:
         args.out,
         version=args.version_name,
         inputs=inputs,
+        extra_tables={"STATUS": status} if status is not None else None,
         header_cards={
             "PLATE": (args.plate, "plate"),
             "CALMODE": (args.calibration if args.plate_dir else "pipeline", "sky.calibration mode"),
