@@ -32,7 +32,7 @@ rule boss_visits:
     params:
         code=CODE_VERSION,
         args=get_boss_visits_args,
-        resolution=MWM.get("resolution", 2000),
+        resolution=MWM.get("resolution", "auto"),
     shell:
         "python -m sdssflow.mwm.boss_visits {params.args} --plate {wildcards.plate}"
         " --mjd {wildcards.mjd} --templates {input.templates}"

@@ -55,7 +55,10 @@ def parse(argv: Sequence[str] | None = None):
         "--templates", help="BOSZ library .h5 or BOSZ mirror directory (no RVs without it)"
     )
     p.add_argument(
-        "--resolution", type=float, default=2000.0, help="BOSS resolving power for the templates"
+        "--resolution",
+        default="auto",
+        help="resolving power the templates are convolved to: a number, or auto = the value of "
+        "AUTO_RESOLUTIONS with the least chi2 on the brightest fibres",
     )
     p.add_argument("--telescope", default="apo25m", help="telescope name written for plate data")
     p.add_argument("--run2d", default="", help="BOSS reduction version recorded")
@@ -161,6 +164,33 @@ def _spec_route(args):
     return rows, list(args.spec_files)
 
 
+#: Resolving powers tried by --resolution auto (None: the templates as they are).
+AUTO_RESOLUTIONS = (1500.0, 2000.0, 2600.0, 3500.0, 5000.0, 7000.0, None)
+
+
+def _resolution(option: str, wave, rect, params, rows, n_fibres: int = 5):
+    """A number, or (auto) the R of :data:`AUTO_RESOLUTIONS` with the least total χ².
+
+    The χ² of :func:`measure_rv` is summed over the ``n_fibres`` visits of highest S/N.
+    This measures the resolution from the data themselves instead of trusting wdisp.
+    """
+    if str(option) != "auto":
+        return float(option)
+    snr = np.array([median_snr(f, iv) for _, (f, iv, _, _) in rows])
+    best = np.argsort(-np.nan_to_num(snr, nan=-1.0))[:n_fibres]
+    totals = []
+    for r in AUTO_RESOLUTIONS:
+        lib = prepare_templates(wave, rect, params, BOSS.cdelt, r)
+        chi = [
+            measure_rv(BOSS.wavelength, rows[i][1][0], rows[i][1][1], lib, n_combine=1)["chi2"]
+            for i in best
+        ]
+        totals.append(np.nansum(chi))
+    choice = AUTO_RESOLUTIONS[int(np.argmin(totals))]
+    log.info("template resolution: %s (total chi2 %s)", choice, np.round(totals, 1).tolist())
+    return choice
+
+
 def main(argv: Sequence[str] | None = None) -> Path:
     args = parse(argv)
     rows, used = _frames_route(args) if args.plate_dir else _spec_route(args)
@@ -169,7 +199,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
     lib = None
     if args.templates:
         wave, rect, params, _ = read_rv_templates(args.templates)
-        lib = prepare_templates(wave, rect, params, BOSS.cdelt, args.resolution)
+        resolution = _resolution(args.resolution, wave, rect, params, rows)
+        lib = prepare_templates(wave, rect, params, BOSS.cdelt, resolution)
         log.info("%d RV templates from %s", len(params), args.templates)
     n = len(rows)
     table = np.zeros(n, dtype=list(BOSS_VISIT_COLUMNS))

@@ -4,7 +4,7 @@ One job between the per-plate-MJD ``boss_visits`` files and the per-bucket ``mwm
 jobs, so that the DAG stays linear in size: N_plate-MJD edges into this job and N_bucket
 edges out of it (instead of N_plate-MJD × N_bucket). It reads only the VISITS tables of
 the bossVisits files and the headers of the APOGEE files, and writes one CSV per
-non-empty bucket, ``{outdir}/{GG}/{HH}.csv``, with columns::
+non-empty bucket, ``{outdir}/{GG}/{HH}.csv`` (paths absolute), with columns::
 
     sdss_id, kind (boss | apvisit | apstar), path, row, mjd, telescope, objtype
 
@@ -72,7 +72,7 @@ def boss_entries(paths: Sequence[str]) -> pd.DataFrame:
                 {
                     "sdss_id": t["sdss_id"].astype(np.int64),
                     "kind": "boss",
-                    "path": str(path),
+                    "path": str(Path(path).resolve()),
                     "row": np.arange(len(t)),
                     "mjd": t["mjd"].astype(int),
                     "telescope": np.char.strip(t["telescope"].astype(str)),
@@ -103,7 +103,15 @@ def apogee_entries(dirs: Sequence[str]) -> pd.DataFrame:
                     sdss_id = -1
             mjd = int(h.get("MJD5", -1)) if kind == "apvisit" else -1
             rows.append(
-                (sdss_id, kind, str(path), 0, mjd, str(h.get("TELESCOP", "apo25m")).strip(), "STAR")
+                (
+                    sdss_id,
+                    kind,
+                    str(path.resolve()),
+                    0,
+                    mjd,
+                    str(h.get("TELESCOP", "apo25m")).strip(),
+                    "STAR",
+                )
             )
     return pd.DataFrame(rows, columns=INDEX_COLUMNS)
 
