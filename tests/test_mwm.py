@@ -140,7 +140,7 @@ def test_rv_recovers_truth(rvlib):
         vis = S.boss_visit(rest, v, 40.0, rng)
         r = measure_rv(BOSS.wavelength, vis.flux, vis.ivar, rvlib)
         assert r["rxc"] > 6
-        assert r["teff"] == 5500.0
+        assert r["teff"] == pytest.approx(5500.0, abs=100)
         pulls.append((r["v_rad"] - v) / r["e_v_rad"])
         assert abs(r["v_rad"] - v) < 4.0  # km/s, S/N 40 at R 2000
     assert np.all(np.abs(pulls) < 3.5)
