@@ -121,11 +121,11 @@ def test_single_node_sbatch_matches_local(work):
             "--time=00:15:00",
             f"--output={run / 'sbatch-%j.out'}",
             script,
+            *TARGETS,  # before --configfile, which takes every following word
             "-s",
             REPO / "Snakefile",
             "--configfile",
             work / "tiny.yaml",
-            *TARGETS,
         ],
         cwd=run,
         log=work / "sbatch.log",
