@@ -31,10 +31,10 @@ from sdssflow import photometry
 from sdssflow.fluxcal.matching import (
     C_KMS,
     ModelGrid,
+    ParameterSpace,
     Segment,
     core_mask,
     fit_star,
-    interpolation_weights,
 )
 from sdssflow.fluxcal.priors import BandTable, match_standards, sed_chi2, teff_from_bp_rp
 from sdssflow.fluxcal.resolution import bosz_sigma_ln, convolve_ln, frame_sigma_ln
@@ -295,8 +295,23 @@ def _star_row(fiber, specid, catalogid):
     }
 
 
+_REFERENCE_CACHE: dict = {}
+
+
 def _camera_reference(frame):
-    """Reference ln(lambda) (median over fibres) and LSF sigma profile of a frame."""
+    """Reference ln(lambda) (median over fibres) and LSF sigma profile of a frame (cached)."""
+    key = id(frame)
+    hit = _REFERENCE_CACHE.get(key)
+    if hit is not None and hit[0] is frame:
+        return hit[1]
+    value = _camera_reference_uncached(frame)
+    while len(_REFERENCE_CACHE) >= 8:  # the cameras of one exposure (and a spare)
+        _REFERENCE_CACHE.pop(next(iter(_REFERENCE_CACHE)))
+    _REFERENCE_CACHE[key] = (frame, value)
+    return value
+
+
+def _camera_reference_uncached(frame):
     loglam = np.asarray(frame.loglam, float)
     ref = np.median(loglam, axis=0) * np.log(10.0)
     sigma = np.median(frame_sigma_ln(loglam, frame.disp), axis=0)
@@ -354,11 +369,14 @@ def _fit_one(prep, frames, rows, mag, err, row, settings, previous=None):
         degree=settings.degree,
         cores=settings.cores,
         previous=previous,
+        space=ParameterSpace(prep.library.params, prep.synmag, mag, err, settings.mag_floor)
+        if settings.interpolate
+        else None,
     )
     row["_fit"] = fit
     p = prep.library.params.iloc[fit.best]
-    if settings.interpolate:
-        weights, point = interpolation_weights(prep.library.params, fit.best, fit.total)
+    if settings.interpolate and fit.weights:
+        weights, point = fit.weights, fit.point
     else:
         weights, point = {fit.best: 1.0}, {k: float(p[k]) for k in ("teff", "logg", "feh")}
     idx = np.array(list(weights))

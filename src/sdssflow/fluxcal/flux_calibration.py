@@ -177,6 +177,7 @@ def main(argv=None):
                 outdir / f"qc-{expid:08d}.png",
             )
         log.info("exposure %d: %s", expid, result.row)
+    _night_rv(star_rows)
     summary = outdir / f"summary-{args.plate}-{args.mjd}.fits"
     write_summary(
         summary,
@@ -195,6 +196,27 @@ def main(argv=None):
         time.perf_counter() - start,
     )
     return exp_rows, star_rows
+
+
+def _night_rv(star_rows):
+    """RV_NIGHT: inverse-variance mean RV of each standard over the night's exposures."""
+    by_fiber: dict = {}
+    for r in star_rows:
+        if (
+            np.isfinite(r.get("RV", np.nan))
+            and np.isfinite(r.get("RV_ERR", np.nan))
+            and r["RV_ERR"] > 0
+        ):
+            by_fiber.setdefault(r["FIBERID"], []).append((r["RV"], r["RV_ERR"]))
+    for r in star_rows:
+        vals = by_fiber.get(r["FIBERID"])
+        if vals:
+            v, e = np.array(vals).T
+            w = 1.0 / e**2
+            r["RV_NIGHT"] = float(np.sum(w * v) / np.sum(w))
+            r["RV_NIGHT_ERR"] = float(1.0 / np.sqrt(np.sum(w)))
+        else:
+            r["RV_NIGHT"] = r["RV_NIGHT_ERR"] = np.nan
 
 
 _EXP_COLS = {
@@ -225,6 +247,8 @@ _STAR_COLS = {
     "TEMPLATE": str,
     "RV": float,
     "RV_ERR": float,
+    "RV_NIGHT": float,
+    "RV_NIGHT_ERR": float,
     "SNR": float,
     "CHI2R": float,
     "SCALE": float,

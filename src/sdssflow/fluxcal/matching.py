@@ -85,9 +85,14 @@ class ModelGrid:
 
     def _index(self, ln):
         n = self.ln.size
-        i0 = np.searchsorted(self.ln, ln, side="right") - 1
-        ok = (i0 >= 0) & (i0 < n - 1)
-        i0 = np.clip(i0, 0, n - 2)
+        ln = np.asarray(ln, float)
+        # the grid is uniform to ~0.1 pixel: guess from the mean step, then correct by one
+        step = (self.ln[-1] - self.ln[0]) / (n - 1)
+        raw = np.floor((ln - self.ln[0]) / step).astype(np.int64)
+        i0 = np.clip(raw, 0, n - 2)
+        i0 -= (ln < self.ln[i0]) & (i0 > 0)
+        i0 += (ln >= self.ln[np.minimum(i0 + 1, n - 1)]) & (i0 < n - 2)
+        ok = (ln >= self.ln[0]) & (ln <= self.ln[-1])
         w = (ln - self.ln[i0]) / (self.ln[i0 + 1] - self.ln[i0])
         return i0, w, ok
 
@@ -189,6 +194,8 @@ class StarFit:
     dof: int
     snr: float
     notes: list[str] = field(default_factory=list)
+    weights: dict = field(default_factory=dict)
+    point: dict = field(default_factory=dict)
 
     @property
     def reduced_chi2(self) -> float:
@@ -210,6 +217,19 @@ def _chi2_velocities(segments, grids, rvs, template, degree):
         model, inside = grids[seg.camera].evaluate_velocities(seg.lnlam, rvs, template)
         w = seg.weights() * inside
         total = total + response_chi2(model, seg.flux, w, _basis(seg.lnlam, degree))
+    return total
+
+
+def _chi2_velocities_combo(segments, grids, rvs, weights, degree):
+    """chi^2 of a weighted sum of templates over a velocity grid."""
+    total = 0.0
+    for seg in segments:
+        model = 0.0
+        for idx, w in weights.items():
+            m, inside = grids[seg.camera].evaluate_velocities(seg.lnlam, rvs, idx)
+            model = model + w * m
+        wt = seg.weights() * inside
+        total = total + response_chi2(model, seg.flux, wt, _basis(seg.lnlam, degree))
     return total
 
 
@@ -235,6 +255,7 @@ def fit_star(
     degree: int = 15,
     cores: np.ndarray | None = None,
     previous: StarFit | None = None,
+    space: ParameterSpace | None = None,
 ) -> StarFit:
     """Choose the template and RV of one standard star.
 
@@ -265,6 +286,10 @@ def fit_star(
     previous : StarFit, optional
         A fit of the same star in another exposure of the night: its template choice is
         kept and only the RV is measured again (fine scan around its RV).
+    space : ParameterSpace, optional
+        Node parameters and SED prior inputs; when given, the template is searched
+        continuously between the nodes around the best one (:func:`_continuous_search`)
+        and ``StarFit.weights`` holds the interpolation weights.
 
     Returns
     -------
@@ -303,20 +328,49 @@ def fit_star(
         npix = int(sum(int(np.count_nonzero(s.weights() > 0)) for s in segments))
         dof = npix - len(segments) * (degree + 1)
     best, chi2, total, rv, rv_err = start, None, None, rv0, float("nan")
+    weights, point = {start: 1.0}, {}
     for _ in range(2):
-        chi2 = _chi2_templates(segments, grids, rv, degree)
+        evaluated = {s.camera: grids[s.camera].evaluate(s.lnlam, rv) for s in segments}
+        chi2 = 0.0
+        for seg in segments:
+            model, inside = evaluated[seg.camera]
+            chi2 = chi2 + response_chi2(
+                model, seg.flux, seg.weights() * inside, _basis(seg.lnlam, degree)
+            )
         red = max(float(chi2.min()) / max(dof, 1), 1.0)
         total = chi2 / red + prior
         best = int(np.argmin(total))
-        fine = rv + np.arange(-3 * rv_step, 3 * rv_step + 0.5, 1.0)
-        chi_f = _chi2_velocities(segments, grids, fine, best, degree)
+        weights, point = {best: 1.0}, {}
+        if space is not None:
+            # start from the best node and from the photometry's favourite: the chi^2
+            # surface can have two valleys (Teff-log g-[M/H] degeneracy)
+            starts = {
+                best,
+                int(np.argmin(np.where(prior > 0, prior, np.inf))) if np.any(prior > 0) else best,
+            }
+            found = [
+                _continuous_search(segments, evaluated, space, b, red, degree)
+                for b in sorted(starts)
+            ]
+            weights, point, _ = min(found, key=lambda f: f[2])
+            best = max(weights, key=weights.get)  # the node nearest the continuous minimum
+        fine = rv + np.arange(-3 * rv_step, 3 * rv_step + 1e-6, max(rv_step / 5.0, 0.5))
+        chi_f = _chi2_velocities_combo(segments, grids, fine, weights, degree)
         new_rv, rv_err = _refine(fine, chi_f, float(chi_f.min()) / max(dof, 1))
         moved = abs(new_rv - rv) > 2.0
         rv = new_rv
         if not moved:
             break
     return StarFit(
-        best=best, rv=rv, rv_err=rv_err, chi2=chi2, total=total, dof=dof, snr=_snr(segments)
+        best=best,
+        rv=rv,
+        rv_err=rv_err,
+        chi2=chi2,
+        total=total,
+        dof=dof,
+        snr=_snr(segments),
+        weights=weights,
+        point=point,
     )
 
 
@@ -332,8 +386,10 @@ def _refit_rv(segments, grids, previous, rv_step, degree, cores, dof):
             replace(s, good=s.good & ~core_mask(s.lnlam, cores, previous.rv, 2 * rv_step))
             for s in segments
         ]
-    fine = previous.rv + np.arange(-3 * rv_step, 3 * rv_step + 0.5, 1.0)
-    chi_f = _chi2_velocities(segments, grids, fine, previous.best, degree)
+    fine = previous.rv + np.arange(-2 * rv_step, 2 * rv_step + 1e-6, max(rv_step / 5.0, 0.5))
+    chi_f = _chi2_velocities_combo(
+        segments, grids, fine, previous.weights or {previous.best: 1.0}, degree
+    )
     rv, rv_err = _refine(fine, chi_f, float(chi_f.min()) / max(dof, 1))
     chi2 = previous.chi2.copy()
     chi2[previous.best] = float(chi_f.min())
@@ -346,7 +402,171 @@ def _refit_rv(segments, grids, previous, rv_step, degree, cores, dof):
         dof=dof,
         snr=_snr(segments),
         notes=["template kept from an earlier exposure"],
+        weights=previous.weights,
+        point=previous.point,
     )
+
+
+@dataclass
+class ParameterSpace:
+    """Template parameters and the photometric prior of one star.
+
+    Attributes
+    ----------
+    params : pandas.DataFrame
+        teff, logg, feh, alpha of every template.
+    synmag : numpy.ndarray, (ntemplate, nband)
+        Synthetic AB magnitudes of the templates.
+    mag, err : numpy.ndarray, (nband,)
+        The star's AB magnitudes and errors (NaN = missing).
+    floor : float
+        Magnitude error floor of the SED chi^2.
+    """
+
+    params: object
+    synmag: np.ndarray
+    mag: np.ndarray
+    err: np.ndarray
+    floor: float = 0.02
+
+
+_AXES = ("teff", "logg", "feh")
+
+
+def multilinear_matrix(params, points: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Weights of the grid nodes that interpolate templates at continuous points.
+
+    Parameters
+    ----------
+    params : pandas.DataFrame
+        teff, logg, feh, alpha of the nodes.
+    points : numpy.ndarray, (npoint, 3)
+        (Teff, log g, [M/H]) points inside the grid.
+    alpha : float
+        [alpha/M] of the nodes used.
+
+    Returns
+    -------
+    weights : numpy.ndarray, (npoint, ntemplate)
+        Multilinear weights (rows sum to 1).
+    valid : numpy.ndarray of bool, (npoint,)
+        False where a bracketing node is missing from the grid.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> p = pd.DataFrame({"teff": [6000., 6250., 6000., 6250.], "logg": [4., 4., 4.5, 4.5], "feh": 0., "alpha": 0.})
+    >>> w, ok = multilinear_matrix(p, np.array([[6125.0, 4.25, 0.0]]), 0.0)
+    >>> w.round(3).tolist(), ok.tolist()
+    ([[0.25, 0.25, 0.25, 0.25]], [True])
+    """
+    vals = params[list(_AXES)].to_numpy(float)
+    sel = np.flatnonzero(np.isclose(params["alpha"].to_numpy(float), alpha))
+    lookup = {tuple(np.round(vals[i], 4)): i for i in sel}
+    grids = [np.unique(vals[sel, j]) for j in range(3)]
+    points = np.atleast_2d(np.asarray(points, float))
+    npt = points.shape[0]
+    lo_val, hi_val, frac = [], [], []
+    for j, g in enumerate(grids):
+        x = np.clip(points[:, j], g[0], g[-1])
+        if g.size == 1:
+            lo_val.append(np.full(npt, g[0]))
+            hi_val.append(np.full(npt, g[0]))
+            frac.append(np.zeros(npt))
+            continue
+        lo = np.clip(np.searchsorted(g, x, side="right") - 1, 0, g.size - 2)
+        lo_val.append(g[lo])
+        hi_val.append(g[lo + 1])
+        frac.append((x - g[lo]) / (g[lo + 1] - g[lo]))
+    weights = np.zeros((npt, len(params)))
+    valid = np.ones(npt, bool)
+    for corner in np.ndindex(2, 2, 2):
+        w = np.ones(npt)
+        keys = np.empty((npt, 3))
+        for j, c in enumerate(corner):
+            keys[:, j] = hi_val[j] if c else lo_val[j]
+            w = w * (frac[j] if c else 1.0 - frac[j])
+        for i in np.flatnonzero(w > 0):
+            idx = lookup.get(tuple(np.round(keys[i], 4)))
+            if idx is None:
+                valid[i] = False
+            else:
+                weights[i, idx] += w[i]
+    return weights, valid
+
+
+def _sed_chi2(space, synmag):
+    w = 1.0 / (space.err**2 + space.floor**2)
+    d = space.mag[None, :] - synmag
+    ok = np.isfinite(d) & np.isfinite(w)[None, :]
+    w2 = np.where(ok, w[None, :], 0.0)
+    d = np.where(ok, d, 0.0)
+    sw = w2.sum(axis=1)
+    off = np.where(sw > 0, (w2 * d).sum(axis=1) / np.where(sw > 0, sw, 1.0), 0.0)
+    chi2 = (w2 * (d - off[:, None]) ** 2).sum(axis=1)
+    return np.where(ok.sum(axis=1) >= 2, chi2, 0.0)
+
+
+def _continuous_search(segments, evaluated, space, best, red, degree):
+    """Minimise chi^2/red + SED prior over interpolated templates around a node.
+
+    Two passes over multilinearly interpolated templates: half steps within one grid
+    step of the best node, then quarter steps around the best point. Interpolated
+    templates are linear combinations of the node templates already evaluated at the
+    star's pixels, so the search costs one matrix product per pass. It follows the
+    Teff-log g-[M/H] valley of the spectral chi^2, which a nearest-node choice (kspecdr
+    W8) or per-axis parabolas cannot.
+    """
+    params = space.params
+    alpha = float(params.iloc[best]["alpha"])
+    vals = params[list(_AXES)].to_numpy(float)
+    same_alpha = np.isclose(params["alpha"].to_numpy(float), alpha)
+    grids = [np.unique(vals[same_alpha, j]) for j in range(3)]
+
+    def score(points):
+        w, ok = multilinear_matrix(params, points, alpha)
+        w, points = w[ok], points[ok]
+        total = 0.0
+        for seg in segments:
+            model, inside = evaluated[seg.camera]
+            total = total + response_chi2(
+                w @ model, seg.flux, seg.weights() * inside, _basis(seg.lnlam, degree)
+            )
+        return points, w, total / red + _sed_chi2(space, w @ space.synmag)
+
+    centre = vals[best]
+    for _ in range(
+        4
+    ):  # walk along the chi^2 valley: re-centre while the minimum is on the box edge
+        axes = []
+        for j in range(3):
+            g = grids[j]
+            k = int(np.argmin(np.abs(g - centre[j])))
+            lo, hi = g[max(k - 1, 0)], g[min(k + 1, g.size - 1)]
+            axes.append((g, np.unique(np.linspace(lo, hi, 5)) if hi > lo else np.array([g[k]])))
+        pts = np.array(np.meshgrid(*[a[1] for a in axes], indexing="ij")).reshape(3, -1).T
+        pts, w, tot = score(pts)
+        i = int(np.argmin(tot))
+        edge = [
+            (pts[i, j] in (a[1][0], a[1][-1]))
+            and a[1].size > 1
+            and pts[i, j] not in (a[0][0], a[0][-1])
+            for j, a in enumerate(axes)
+        ]
+        if not any(edge):
+            break
+        centre = pts[i]
+    q = [np.diff(a[1]).min() / 2 if a[1].size > 1 else 0.0 for a in axes]
+    fine = [
+        np.unique(np.clip(pts[i, j] + np.array([-q[j], 0.0, q[j]]), axes[j][0][0], axes[j][0][-1]))
+        for j in range(3)
+    ]
+    pts2 = np.array(np.meshgrid(*fine, indexing="ij")).reshape(3, -1).T
+    pts2, w2, tot2 = score(pts2)
+    k = int(np.argmin(tot2))
+    row = w2[k]
+    weights = {int(t): float(row[t]) for t in np.flatnonzero(row > 1e-9)}
+    return weights, dict(zip(_AXES, map(float, pts2[k]))), float(tot2[k])
 
 
 def core_mask(
