@@ -22,7 +22,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from scipy import sparse
 from scipy.interpolate import BSpline
 
@@ -41,10 +40,12 @@ def read_airglow_lines(path: str | Path = DEFAULT_AIRGLOW) -> dict[str, np.ndarr
     ValueError
         If the columns ``camera`` and ``wave`` are missing.
     """
-    t = pd.read_csv(path, comment="#")
-    if not {"camera", "wave"} <= set(t.columns):
+    from sdssflow.sky.tables import read_csv
+
+    t = read_csv(path)
+    if not {"camera", "wave"} <= set(t):
         raise ValueError(f"{path}: need columns camera, wave")
-    return {arm: np.sort(t.loc[t["camera"] == arm, "wave"].to_numpy(dtype=float)) for arm in ("b", "r")}
+    return {arm: np.sort(np.asarray(t["wave"], dtype=float)[t["camera"] == arm]) for arm in ("b", "r")}
 
 
 def merge_lines(primary: np.ndarray, secondary: np.ndarray, tol: float = 3.0) -> np.ndarray:

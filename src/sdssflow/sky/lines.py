@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 __all__ = [
     "LineEntry",
@@ -85,14 +84,20 @@ def read_line_list(path: str | Path = DEFAULT_LINE_LIST) -> list[LineEntry]:
         If a column is missing, a camera/type is unknown, or a window is empty or does not hold
         the line.
     """
+    from types import SimpleNamespace
+
+    from sdssflow.sky.tables import read_csv
+
     path = Path(path)
-    table = pd.read_csv(path, comment="#", dtype={"components": str})
+    table = read_csv(path)
     need = {"name", "camera", "type", "wave", "components", "lo", "hi", "cont1_lo", "cont1_hi", "cont2_lo", "cont2_hi"}
-    missing = need - set(table.columns)
+    missing = need - set(table)
     if missing:
         raise ValueError(f"{path}: missing column(s) {sorted(missing)}")
+    nrow = len(table["name"])
     out = []
-    for row in table.itertuples(index=False):
+    for i in range(nrow):
+        row = SimpleNamespace(**{k: v[i] for k, v in table.items()})
         if row.camera not in ("b", "r") or row.type not in ("line", "cont"):
             raise ValueError(f"{path}: {row.name}: camera must be b|r and type line|cont")
         if not row.lo < row.wave < row.hi:
@@ -100,7 +105,7 @@ def read_line_list(path: str | Path = DEFAULT_LINE_LIST) -> list[LineEntry]:
         comps: tuple[float, ...] = ()
         bands: tuple[tuple[float, float], ...] = ()
         if row.type == "line":
-            comps = tuple(float(x) for x in str(row.components).split())
+            comps = tuple(float(x) for x in str(row.components).split() if x.lower() != "nan")
             bands = ((float(row.cont1_lo), float(row.cont1_hi)), (float(row.cont2_lo), float(row.cont2_hi)))
             if not (bands[0][1] <= row.lo and row.hi <= bands[1][0]):
                 raise ValueError(f"{path}: {row.name}: side bands must lie outside the window")

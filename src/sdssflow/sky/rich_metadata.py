@@ -20,7 +20,6 @@ import logging
 import sys
 
 import numpy as np
-import pandas as pd
 from astropy.table import Table
 
 from sdssflow.io.sky import read_table, write_table
@@ -41,15 +40,15 @@ def parse(argv=None):
     return p.parse_args(argv)
 
 
-def rich_metadata(meta: Table, photometric: pd.DataFrame | None = None) -> Table:
+def rich_metadata(meta: Table, photometric=None) -> Table:
     """Raw metadata plus the rich columns (see the module docstring).
 
     Parameters
     ----------
     meta : astropy.table.Table
         Raw metadata (TAI_BEG, TAI_END, FIBER_RA, FIBER_DEC, RA, DEC, MJD).
-    photometric : pandas.DataFrame, optional
-        Photometric windows.
+    photometric : mapping of column -> array, optional
+        Photometric windows (start_tai, end_tai, photometric).
 
     Returns
     -------
@@ -79,7 +78,7 @@ def main(argv=None) -> int:
     meta = read_table(args.skyflux)
     if len(meta) == 0:
         raise StepError(f"{args.skyflux}: no sky spectra")
-    phot = pd.read_csv(args.photometric_table, comment="#") if args.photometric_table else None
+    phot = tables.read_csv(args.photometric_table) if args.photometric_table else None
     rich = rich_metadata(meta, phot)
     nsf = int(np.isnan(rich["SOLARFLUX"]).sum())
     if nsf:

@@ -34,7 +34,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from astropy.table import Table
 
 from sdssflow.io.sky import write_skyflux
@@ -72,24 +71,31 @@ def parse(argv=None):
     return args
 
 
-def _read_selection(path: str | None) -> pd.DataFrame | None:
+def _read_selection(path: str | None) -> dict[str, np.ndarray] | None:
+    """Selection CSV as columns (``exposure`` int; ``flags``, ``excluded_cameras`` str)."""
+    import csv
+
     if not path:
         return None
-    sel = pd.read_csv(path, dtype={"flags": str, "excluded_cameras": str}, keep_default_na=False)
-    for col in ("exposure",):
-        if col not in sel.columns:
-            raise StepError(f"{path}: selection table lacks the '{col}' column")
-    return sel
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if rows and "exposure" not in rows[0] or not rows and "exposure" not in open(path).readline():
+        raise StepError(f"{path}: selection table lacks the 'exposure' column")
+    return {
+        "exposure": np.array([int(float(r["exposure"])) for r in rows], dtype=np.int64),
+        "flags": np.array([(r.get("flags") or "").strip() for r in rows], dtype=object),
+        "excluded_cameras": np.array([(r.get("excluded_cameras") or "").strip() for r in rows], dtype=object),
+    }
 
 
-def plate_exposures(spplates: dict, selection: pd.DataFrame | None) -> list[tuple[int, int, str, str]]:
+def plate_exposures(spplates: dict, selection: dict | None) -> list[tuple[int, int, str, str]]:
     """(mjd, expid, camera, flags) to process, from spPlate EXPIDnn keywords and the selection.
 
     Parameters
     ----------
     spplates : dict of mjd -> path
         spPlate files of the plate.
-    selection : pandas.DataFrame or None
+    selection : dict of column -> array, or None
         Selection table (``exposure``, ``flags``, ``excluded_cameras``); None = all exposures.
 
     Returns
@@ -106,9 +112,8 @@ def plate_exposures(spplates: dict, selection: pd.DataFrame | None) -> list[tupl
     keep = None
     if selection is not None:
         keep = {}
-        for row in selection.itertuples(index=False):
-            excluded = set(str(getattr(row, "excluded_cameras", "") or "").replace(",", " ").split())
-            keep[int(row.exposure)] = (excluded, str(getattr(row, "flags", "") or ""))
+        for exposure, flags, excl in zip(selection["exposure"], selection["flags"], selection["excluded_cameras"]):
+            keep[int(exposure)] = (set(str(excl).replace(",", " ").split()), str(flags))
     out = []
     for (expid, cam), mjd in sorted(seen.items(), key=lambda kv: (kv[1], kv[0][0], kv[0][1])):
         flags = ""
