@@ -24,7 +24,9 @@ Sky fibres are the plug-map rows with OBJTYPE SKY. Total light = spFrame flux + 
 * ``bosz``: the flux-calibration step's ``calib-{expid}.fits`` (``cal_factor`` HDUs).
 
 Output (:func:`sdssflow.io.sky.write_skyflux`): WAVE, FLUX, IVAR, DISP, MASK images
-(nspec, npix) and the raw META table (one row per sky spectrum).
+(nspec, npix), the raw META table (one row per sky spectrum) and, on the BOSS route, a STATUS
+table (one row per frame: ok / failed with the reason / no_sky_fibres). A failing frame does not
+stop the plate (the original aborted the whole run on one missing file).
 """
 
 from __future__ import annotations
