@@ -27,7 +27,7 @@ import numpy as np
 from astropy.table import Table
 
 from sdssflow.io.sky import read_skyflux, read_table, write_table
-from sdssflow.sky.lines import DEFAULT_LINE_LIST, line_table, read_line_list
+from sdssflow.sky.lines import DEFAULT_LINE_LIST, column_units, line_table, read_line_list
 from sdssflow.sky.mean import rebin_mean
 from sdssflow.steps import StepError, base_parser, run_step
 
@@ -118,12 +118,17 @@ def main(argv=None) -> int:
     entries = read_line_list(args.line_list)
     cols = line_table(spectra.wave, spectra.flux, spectra.ivar, spectra.disp, np.asarray(spectra.meta["CAMERA"]), entries)
     out = Table(rich, copy=True)
+    units = column_units(entries)
     for k, v in cols.items():
         out[k] = v
+        if k in units:
+            out[k].unit = units[k]
     out["FIBER_AREA"] = fiber_area(np.asarray(out["MJD"]))
     filters = [f for f in args.filters.split(",") if f]
     for k, v in broadband_magnitudes(spectra.wave, spectra.flux, spectra.ivar, np.asarray(out["FIBER_AREA"]), filters).items():
         out[k] = v
+        out[k].unit = "mag"  # AB mag per arcsec2
+    out["FIBER_AREA"].unit = "arcsec2"
     nfail = sum(int(np.all([np.isnan(cols[e.name][i]) for e in entries if e.kind == "line" and e.camera == str(c)[:1]]))
                 for i, c in enumerate(out["CAMERA"]))
     log.info("%d spectra, %d line entries; %d spectra with every line sum NaN", len(out), len(entries), nfail)

@@ -38,7 +38,11 @@ __all__ = [
     "measure_lines",
     "measure_continua",
     "line_table",
+    "column_units",
 ]
+
+LINE_UNIT = "1e-17 erg / (s cm2)"
+CONT_UNIT = "1e-17 erg / (s cm2 Angstrom)"
 
 #: The project's line list (vacuum Angstrom).
 DEFAULT_LINE_LIST = Path(__file__).resolve().parents[3] / "data" / "sky" / "line_list.csv"
@@ -277,4 +281,22 @@ def line_table(
                 r = measure_continua(wave[rows], flux[rows], ivar[rows], e)
                 val[rows], iv[rows] = r["mean"], r["ivar"]
             out[e.name], out[e.name + "_IVAR"] = val, iv
+    return out
+
+
+def column_units(entries: list[LineEntry]) -> dict[str, str]:
+    """Units of the columns :func:`line_table` makes (for the FITS TUNITn cards).
+
+    Examples
+    --------
+    >>> column_units([e for e in read_line_list() if e.name == "OI5579"])["OI5579_IVAR"]
+    '1e+34 s2 cm4 / erg2'
+    """
+    out = {}
+    for e in entries:
+        unit = LINE_UNIT if e.kind == "line" else CONT_UNIT
+        out[e.name] = unit
+        out[e.name + "_IVAR"] = "1e+34 s2 cm4 / erg2" if e.kind == "line" else "1e+34 s2 cm4 Angstrom2 / erg2"
+        if e.kind == "line":
+            out[e.name + "_FIT"] = unit
     return out

@@ -20,7 +20,7 @@ from astropy.table import Table
 
 from sdssflow.io.sky import read_product, write_table
 from sdssflow.sky.line_sum import DEFAULT_FILTERS, broadband_magnitudes, fiber_area
-from sdssflow.sky.lines import DEFAULT_LINE_LIST, line_table, read_line_list
+from sdssflow.sky.lines import DEFAULT_LINE_LIST, column_units, line_table, read_line_list
 from sdssflow.steps import StepError, base_parser, run_step
 
 __all__ = ["parse", "main"]
@@ -49,8 +49,11 @@ def main(argv=None) -> int:
     disp = images["DISP"].astype(np.float64)
     entries = read_line_list(args.line_list)
     out = Table(meta, copy=True)
+    units = column_units(entries)
     for k, v in line_table(wave, flux, ivar, disp, np.asarray(meta["CAMERA"]), entries).items():
         out[k] = v
+        if k in units:
+            out[k].unit = units[k]
     out["FIBER_AREA"] = fiber_area(np.asarray(out["MJD"]))
     filters = [f for f in args.filters.split(",") if f]
     for k, v in broadband_magnitudes(np.ascontiguousarray(wave), flux, ivar, np.asarray(out["FIBER_AREA"]), filters).items():

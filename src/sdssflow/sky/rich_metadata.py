@@ -70,6 +70,14 @@ def rich_metadata(meta: Table, photometric=None) -> Table:
     out["ISL"] = tables.isl(cond["GAL_L"], cond["GAL_B"])
     out["SOLARFLUX"] = tables.f107(np.asarray(out["MJD_MID"]) - 0.0)
     out["PHOTO"] = tables.photometric_flag(np.asarray(out["TAI_BEG"]), np.asarray(out["TAI_END"]), photometric)
+    for name in ("ALT_FIB", "AZ_FIB", "MOON_ALT", "MOON_AZ", "MOON_SEP", "SUN_ALT", "SUN_AZ", "SUN_SEP",
+                 "SUN_MOON_SEP", "ECL_LON", "ECL_LAT", "HELIO_ECL_LON", "GAL_L", "GAL_B"):
+        out[name].unit = "deg"
+    out["MOON_DIST"].unit = "km"
+    out["MOON_PHASE"].unit = "rad"
+    out["MJD_MID"].unit = "d"
+    out["HOURS_SINCE_TWILIGHT"].unit = "h"
+    out["HOURS_UNTIL_TWILIGHT"].unit = "h"
     return out
 
 
