@@ -128,6 +128,9 @@ def read_product(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[s
                 if isinstance(hdu, fits.BinTableHDU):
                     table = Table(hdu.data)
                     table.convert_bytestring_to_unicode()
+                    for col in hdu.columns:
+                        if col.unit:
+                            table[col.name].unit = col.unit  # keep TUNITn through read-modify-write
                     tables[hdu.name] = table
                 elif hdu.data is not None:
                     images[hdu.name] = hdu.data.astype(hdu.data.dtype.newbyteorder("="))
