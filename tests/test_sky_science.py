@@ -289,3 +289,35 @@ def test_mid_exposure_errors():
         ephemeris.mid_exposure(np.array([10.0]), np.array([5.0]))
     with pytest.raises(ValueError, match="non-finite"):
         ephemeris.observing_conditions(np.array([1e9]), np.array([1e9 + 900]), np.array([np.nan]), np.array([0.0]))
+
+
+# ------------------------------------------------------------------ io round trip
+def test_skyflux_and_product_round_trip(tmp_path):
+    from astropy.io import fits
+
+    from sdssflow.io.sky import read_product, read_skyflux, read_table, write_skyflux, write_table
+    from sdssflow.sky.extract import SkySpectra, pad_rows
+
+    rng = np.random.default_rng(1)
+    wave = pad_rows(np.tile(np.linspace(3600.0, 6300.0, 50), (3, 1))[:, :40], 50, "wave")
+    meta = Table({"SPECNO": np.arange(3), "CAMERA": ["b1", "b1", "r2"], "MOON_SEP": [10.0, 20.0, 30.0]})
+    meta["MOON_SEP"].unit = "deg"
+    spec = SkySpectra(wave, rng.normal(size=(3, 50)), rng.uniform(size=(3, 50)), rng.integers(0, 9, (3, 50)).astype(np.int32),
+                      np.full((3, 50), 1.2), meta)
+    path = write_skyflux(spec, tmp_path / "skyflux-1.fits", version="vt", inputs=["a/spFrame-b1-00000001.fits"],
+                         extra_tables={"STATUS": Table({"EXPID": [1], "STATUS": ["ok"]})})
+    back = read_skyflux(path)
+    assert np.array_equal(back.wave, spec.wave) and np.array_equal(back.mask, spec.mask)
+    assert np.allclose(back.flux, spec.flux, rtol=1e-6) and np.allclose(back.ivar, spec.ivar, rtol=1e-6)
+    assert list(back.meta["CAMERA"]) == ["b1", "b1", "r2"] and back.meta["MOON_SEP"].unit == "deg"
+    images, tables, header = read_product(path)
+    assert header["VERSION"] == "vt" and header["INFILE01"] == "spFrame-b1-00000001.fits"
+    assert list(tables["STATUS"]["STATUS"]) == ["ok"]
+    with fits.open(path, checksum=True) as hdul:
+        assert [h.name for h in hdul] == ["PRIMARY", "WAVE", "FLUX", "IVAR", "DISP", "MASK", "META", "STATUS"]
+        assert hdul["FLUX"].header["BUNIT"].startswith("1e-17") and "CHECKSUM" in hdul["FLUX"].header
+    write_table(meta, tmp_path / "t.fits", version="vt")
+    with pytest.raises(ValueError, match="no STATUS table"):
+        read_table(tmp_path / "t.fits", "STATUS")
+    with pytest.raises(ValueError, match="not a skyflux product"):
+        read_skyflux(tmp_path / "t.fits")
