@@ -73,6 +73,15 @@ def mjds_of_plate(plate):
 #: Families add their file products here so `reuse: {step: old}` can link them.
 REUSE_PATTERNS = {
     "exposure_catalog": r"catalog/exposures\.h5",
+    # sky family
+    "sky_flux": r"sky/\d+/skyflux-\d+\.fits",
+    "rich_metadata": r"sky/\d+/rich-\d+\.fits",
+    "line_sum": r"sky/\d+/lines-\d+\.fits",
+    "mean_spectra": r"sky/\d+/mean-\d+\.fits",
+    "mean_line_sum": r"sky/\d+/meanlines-\d+\.fits",
+    "continuum_fit": r"sky/\d+/contfit-\d+\.fits",
+    "mega_file": r"sky/sky_meta_(?:all|good|removed)\.fits",
+    "mean_mega_file": r"sky/mean_sky_meta_(?:all|good|removed)\.fits",
 }
 REUSED_PATH_REGEX = sdss_versions.reused_path_regex(config["reuse"], REUSE_PATTERNS)
 
@@ -197,7 +206,8 @@ def sky_dir(version=None):
 def get_sky_flux_input(wildcards):
     """Selection table, survey files and (bosz mode) the flux-calibration directories."""
     out = {
-        "selection": get_selection("sky").format(plate=wildcards.plate),
+        # the selection of the job's own version (a reused older version keeps its own)
+        "selection": f"results/{wildcards.version}/selection/sky/selection-sky-{wildcards.plate}.csv",
         "survey": get_survey_inputs(),
     }
     if config["input"] != "spec_files" and SKY["calibration"] == "bosz":

@@ -209,3 +209,14 @@ rule continuum_fit:
         "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} python -m sdssflow.sky.continuum_fit --mean {input.mean} {params.airglow}"
         " {params.line_list} --knot-spacing {params.knots} --clip {params.clip}"
         " --out {output.contfit} --version-name {wildcards.version} > {log} 2>&1"
+
+
+# reuse: {<sky step>: <old version>} links that step's products instead (REUSE_PATTERNS).
+ruleorder: link_reused > sky_flux
+ruleorder: link_reused > rich_metadata
+ruleorder: link_reused > line_sum
+ruleorder: link_reused > mean_spectra
+ruleorder: link_reused > mean_line_sum
+ruleorder: link_reused > continuum_fit
+ruleorder: link_reused > mega_file
+ruleorder: link_reused > mean_mega_file
