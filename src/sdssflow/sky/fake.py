@@ -5,7 +5,8 @@ an spPlate header with ``EXPIDnn`` keywords, spFrame files (sky-subtracted flux 
 electrons per native pixel, Poisson + read noise, consistent ivar, a few masked pixels),
 spFluxcalib files and flux-calibration ``calib-{expid}.fits`` files of one known instrument
 response, so that every calibration mode must recover the injected sky. The injected sky is a
-power-law continuum plus Gaussian lines of the project's line list (and, optionally, airglow
+power-law continuum plus Gaussian lines of the project's line list (the throughput of exposure k
+is 1 + 0.1 k times that of the first, so the ``reference`` mode is visibly different) (and, optionally, airglow
 lines kept 15 A away from every line-list window) with the frame's line-spread sigma.
 
 This is not the demo survey (``sdssflow.synth``): it is a fast, self-contained fixture whose
@@ -158,7 +159,7 @@ def make_plate(
             else:
                 mid = nfib // 2
                 truth = np.repeat(sky_truth(wave[mid : mid + 1], sigma[mid : mid + 1], amp, lf, extra, extra_flux), nfib, axis=0)
-            fluxcalib = instrument_fluxcalib(loglam)
+            fluxcalib = instrument_fluxcalib(loglam) * (1.0 + 0.1 * k)  # throughput changes per exposure
             cal = native_bin_ratio(loglam) / fluxcalib
             electrons = truth / cal
             var = np.clip(electrons, 0, None) + 3.0**2
