@@ -35,6 +35,7 @@ from sdssflow.fluxcal.matching import (
     Segment,
     core_mask,
     fit_star,
+    log_interpolate,
 )
 from sdssflow.fluxcal.priors import BandTable, match_standards, sed_chi2, teff_from_bp_rp
 from sdssflow.fluxcal.resolution import bosz_sigma_ln, convolve_ln, frame_sigma_ln
@@ -395,7 +396,7 @@ def _fit_one(prep, frames, rows, mag, err, row, settings, previous=None):
     )
     if fit.snr < settings.min_snr:
         raise ValueError(f"S/N {fit.snr:.1f} below {settings.min_snr}")
-    flux_full = wts @ prep.library.flux[idx].astype(float)
+    flux_full = log_interpolate(prep.library.flux[idx], wts)
     synmag = np.array(
         [photometry.ab_magnitude(prep.library.wave, flux_full, f) for f in prep.bands.filter]
     )
@@ -413,7 +414,7 @@ def _fit_one(prep, frames, rows, mag, err, row, settings, previous=None):
         frame = frames[seg.camera]
         i = rows[seg.camera]
         model, inside = grids[seg.camera].evaluate(seg.lnlam, fit.rv, idx)
-        model = (wts @ model) * scale * 1e17 * pixel_widths(frame.loglam[i])
+        model = log_interpolate(model, wts) * scale * 1e17 * pixel_widths(frame.loglam[i])
         use = seg.good & inside
         if settings.cores is not None and len(settings.cores):
             use &= ~core_mask(seg.lnlam, settings.cores, fit.rv)

@@ -263,7 +263,7 @@ _UNITS = {
     "TEFF": "K",
     "TEFF_PHOT": "K",
     "TEFF_NODE": "K",
-    "RMS": "fraction",
+    "RMS": "",
 }
 
 
