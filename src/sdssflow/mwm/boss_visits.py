@@ -66,6 +66,13 @@ def parse(argv: Sequence[str] | None = None):
     return p.parse_args(argv)
 
 
+def _finite(func, values) -> float:
+    """func over the finite values (NaN when there is none)."""
+    arr = np.asarray(pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce"), float)
+    arr = arr[np.isfinite(arr)]
+    return float(func(arr)) if arr.size else np.nan
+
+
 def _frames_route(args):
     from sdssflow.io.boss import find_plate_files, read_spcframe
 
@@ -117,9 +124,9 @@ def _frames_route(args):
     common = {
         "n_exp": n_exp,
         "exptime": exptime,
-        "tai_beg": np.nanmin(np.asarray(tai, float)) if tai else np.nan,
-        "tai_end": np.nanmax(np.asarray(tai, float)) if tai else np.nan,
-        "airmass": float(np.nanmean(sel["airmass"])) if "airmass" in sel else np.nan,
+        "tai_beg": _finite(np.min, tai),
+        "tai_end": _finite(np.max, tai),
+        "airmass": _finite(np.mean, sel["airmass"] if "airmass" in sel else []),
     }
     rows = []
     for fid in sorted(pieces):
