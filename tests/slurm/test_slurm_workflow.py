@@ -38,6 +38,16 @@ TINY_DEMO = {"n_plates": 1, "n_mjds": 1, "n_exposures": 1}
 #: (space-separated files or rules) narrows it, e.g. while a family is being repaired.
 TARGETS = os.environ.get("SDSSFLOW_SLURM_TARGETS", "").split()
 
+
+def tiny_config(demo_root: Path) -> dict:
+    """The tiny demo; data files of the repository by absolute path (the runs' working
+    directories are elsewhere, and config paths are relative to the working directory)."""
+    return {
+        "demo": {**TINY_DEMO, "root": str(demo_root)},
+        "fluxcal": {"telluric": str(REPO / "data" / "fluxcal" / "telluric_regions.csv")},
+    }
+
+
 if not IN_CYCLE:
     pytest.skip(
         "real-Slurm tests run only inside tests/slurm/run_slurm_test.sh (it starts Slurm)",
@@ -62,7 +72,7 @@ def work() -> Path:
     state = subprocess.run(["timeout", "10", "sinfo", "-h", "-o", "%T"], capture_output=True, text=True)
     if "idle" not in state.stdout and "mixed" not in state.stdout:
         pytest.fail(f"Slurm is not answering: sinfo said {state.stdout!r} {state.stderr!r}")
-    config = {"demo": {**TINY_DEMO, "root": str(root / "demo")}}
+    config = tiny_config(root / "demo")
     (root / "tiny.yaml").write_text(yaml.safe_dump(config))
     local = root / "local"
     shutil.rmtree(local, ignore_errors=True)

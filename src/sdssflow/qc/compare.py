@@ -269,7 +269,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rtol", type=float, default=0.0, help="relative tolerance on floats (default 0)")
     parser.add_argument("--skip", action="append", default=[], help="glob of files not compared (repeatable)")
     args = parser.parse_args(argv)
-    diffs = compare_trees(args.a, args.b, rtol=args.rtol, skip=args.skip)
+    try:
+        diffs = compare_trees(args.a, args.b, rtol=args.rtol, skip=args.skip)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     for line in diffs:
         print(line)
     n = len(product_files(args.a))

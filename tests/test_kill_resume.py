@@ -1,0 +1,154 @@
+"""Kill the workflow mid-run, resume it, and get the products of an uninterrupted run.
+
+One tiny demo (1 plate, 1 MJD, 1 exposure) is run twice from the same demo survey:
+
+- the reference: ``snakemake --cores 2`` without interruption;
+- the interrupted run: started, SIGKILLed (snakemake and every job, the whole process
+  group) when about 25 % of its jobs are done, then resumed with ``snakemake --unlock``
+  and ``snakemake --rerun-incomplete``, killed again at about 50 % and 75 %, and finally
+  resumed to the end.
+
+After every kill no product may look finished without being whole
+(:func:`sdssflow.qc.compare.check_complete`: every visible FITS verifies its checksums,
+every HDF5/CSV reads; temporary files are hidden). At the end the interrupted run's
+products equal the reference's (:func:`sdssflow.qc.compare.compare_trees`: data, tables
+and headers, DATE/CHECKSUM/DATASUM aside).
+
+Slow (two runs of the tiny demo, about 3-5 minutes on 2 cores):
+``pytest -m slow tests/test_kill_resume.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sdssflow.qc.compare import check_complete, compare_trees
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+TARGETS = os.environ.get("SDSSFLOW_KILL_TARGETS", "").split()
+#: Kill when this fraction of the run's jobs is done (then a short delay, so that the next
+#: jobs are mid-way through their work).
+KILL_FRACTIONS = (0.25, 0.5, 0.75)
+KILL_DELAY_S = 1.5
+_PROGRESS = re.compile(r"^(\d+) of (\d+) steps \(\d+%\) done", re.M)
+
+
+def _cmd(config: Path, *extra: str) -> list[str]:
+    return [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--configfile", str(config), "--cores", "2", *extra, *TARGETS]
+
+
+def _run(cmd, cwd: Path, log: Path) -> None:
+    with open(log, "a") as out:
+        proc = subprocess.run(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, timeout=900)
+    if proc.returncode != 0:
+        tail = "\n".join(log.read_text().splitlines()[-30:])
+        pytest.fail(f"{' '.join(cmd)} exited {proc.returncode}:\n{tail}")
+
+
+def _run_and_kill(cmd, cwd: Path, log: Path, fraction: float, total_jobs: int) -> int:
+    """Start the run in its own process group; SIGKILL the group once ``fraction`` of
+    ``total_jobs`` (the jobs of an uninterrupted run) are done. Returns the jobs done."""
+    with open(log, "a") as out:
+        out.write(f"\n===== run to be killed at {fraction:.0%} =====\n")
+        out.flush()
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
+        done = 0
+        deadline = time.monotonic() + 600
+        for line in proc.stdout:
+            out.write(line)
+            m = _PROGRESS.match(line)
+            if m:
+                done_now, total_now = int(m.group(1)), int(m.group(2))
+                # Resumed runs count only what is left: convert to the full run's progress.
+                done = total_jobs - (total_now - done_now)
+                if done >= fraction * total_jobs:
+                    time.sleep(KILL_DELAY_S)
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    break
+            if time.monotonic() > deadline:
+                os.killpg(proc.pid, signal.SIGKILL)
+                pytest.fail("run did not reach its kill point in 600 s")
+        proc.wait(timeout=60)
+        out.write(f"===== SIGKILL to process group {proc.pid} after {done} jobs =====\n")
+    if proc.returncode != -signal.SIGKILL:
+        pytest.fail(f"the run ended (status {proc.returncode}) before its kill point at {fraction:.0%}")
+    return done
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("kill_resume")
+    config = root / "tiny.yaml"
+    # Data files of the repository by absolute path: config paths are relative to the
+    # working directory, and the runs work elsewhere.
+    tiny = {
+        "demo": {"n_plates": 1, "n_mjds": 1, "n_exposures": 1, "root": str(root / "demo")},
+        "fluxcal": {"telluric": str(REPO / "data" / "fluxcal" / "telluric_regions.csv")},
+    }
+    config.write_text(yaml.safe_dump(tiny))
+    ref = root / "reference"
+    ref.mkdir()
+    _run(_cmd(config), ref, root / "reference.log")
+    text = (root / "reference.log").read_text()
+    totals = [int(t) for _, t in _PROGRESS.findall(text)]
+    assert totals, "no progress lines in the reference run's output"
+    return root, config, ref, totals[-1]
+
+
+def test_killed_runs_resume_to_the_same_products(runs):
+    root, config, ref, total_jobs = runs
+    work = root / "interrupted"
+    work.mkdir()
+    log = root / "interrupted.log"
+    assert total_jobs >= 6, f"too few jobs ({total_jobs}) for three kill points"
+    done = []
+    for fraction in KILL_FRACTIONS:
+        if done:  # a SIGKILLed snakemake leaves its lock behind
+            _run([SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--configfile", str(config), "--unlock"], work, log)
+            cmd = _cmd(config, "--rerun-incomplete")
+        else:
+            cmd = _cmd(config)
+        done.append(_run_and_kill(cmd, work, log, fraction, total_jobs))
+        problems = check_complete(work / "results")
+        assert problems == [], f"after the kill at {fraction:.0%}, files look finished but are not: {problems}"
+    assert done == sorted(done) and done[0] < total_jobs
+    _run([SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--configfile", str(config), "--unlock"], work, log)
+    _run(_cmd(config, "--rerun-incomplete"), work, log)
+    assert check_complete(work / "results") == []
+    diffs = compare_trees(ref / "results", work / "results")
+    assert diffs == [], "\n".join(diffs)
+
+
+def test_reference_products_are_whole(runs):
+    _, _, ref, _ = runs
+    assert check_complete(ref / "results") == []
+
+
+def test_report_of_the_finished_run_shows_every_figure(runs):
+    """`snakemake --report report.html` on the finished reference run: one self-contained
+    HTML file holding every QC figure and the benchmark table."""
+    root, config, ref, _ = runs
+    report = ref / "report.html"
+    _run([SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--configfile", str(config), "--report", str(report)], ref,
+         root / "report.log")
+    html = report.read_text()
+    figures = sorted(p.name for p in (ref / "results" / "v1" / "report").glob("*.png"))
+    assert figures == ["benchmarks.png", "calibration_vectors.png", "mean_sky.png", "mwm_stars.png", "sky_lines.png"]
+    for name in [*figures, "benchmarks.csv"]:
+        assert name in html, f"{name} is not in the report"
+    # self-contained: results are embedded (data URIs), nothing is loaded from disk
+    assert "data:image/png;base64" in html or "base64" in html
+    assert 'src="results/' not in html and "href=\"results/" not in html
