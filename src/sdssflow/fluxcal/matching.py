@@ -121,9 +121,39 @@ class ModelGrid:
         return row[i0] * (1 - w) + row[i0 + 1] * w, ok.all(axis=0)
 
 
+_BASIS_CACHE: dict = {}
+
+
 def _basis(lnlam: np.ndarray, degree: int) -> np.ndarray:
+    """Legendre basis (npix, degree + 1) on ln(lambda) mapped to [-1, 1] (cached per array)."""
+    key = (id(lnlam), degree)
+    hit = _BASIS_CACHE.get(key)
+    if hit is not None and hit[0] is lnlam:
+        return hit[1]
     x = 2.0 * (lnlam - lnlam.min()) / max(float(np.ptp(lnlam)), 1e-12) - 1.0
-    return legendre.legvander(x, degree)
+    basis = legendre.legvander(x, degree)
+    while len(_BASIS_CACHE) >= 16:
+        _BASIS_CACHE.pop(next(iter(_BASIS_CACHE)))
+    _BASIS_CACHE[key] = (lnlam, basis, {})
+    return basis
+
+
+def _basis_products(basis: np.ndarray, dtype) -> np.ndarray:
+    """basis_i basis_j per pixel, (npix, k*k), cached with the basis."""
+    for entry in _BASIS_CACHE.values():
+        if entry[1] is basis:
+            prods = entry[2].get(np.dtype(dtype).str)
+            if prods is None:
+                k = basis.shape[1]
+                prods = (
+                    (basis[:, :, None] * basis[:, None, :])
+                    .reshape(basis.shape[0], k * k)
+                    .astype(dtype)
+                )
+                entry[2][np.dtype(dtype).str] = prods
+            return prods
+    k = basis.shape[1]
+    return (basis[:, :, None] * basis[:, None, :]).reshape(basis.shape[0], k * k).astype(dtype)
 
 
 def response_chi2(
@@ -160,7 +190,7 @@ def response_chi2(
     dtype = np.float32 if fast else np.float64
     models = np.asarray(models, dtype=dtype)
     k = basis.shape[1]
-    bb = (basis[:, :, None] * basis[:, None, :]).reshape(basis.shape[0], k * k).astype(dtype)
+    bb = _basis_products(basis, dtype)
     normal = (((models**2) * weight.astype(dtype)) @ bb).astype(np.float64)
     normal = normal.reshape(-1, k, k)
     rhs = ((models * (weight * data).astype(dtype)) @ basis.astype(dtype)).astype(np.float64)
