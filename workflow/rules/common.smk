@@ -349,7 +349,7 @@ def get_flux_calibration_args(wildcards):
         f"--knot-spacing {f.get('knot_spacing', 0.02)} --degree {f.get('degree', 15)}",
         f"--rv-max {f.get('rv_max', 500.0)} --rv-step {f.get('rv_step', 10.0)}",
         f"--nsigma {f.get('nsigma', 4.0)} --min-snr {f.get('min_snr', 5.0)}",
-        f"--match-radius {f.get('match_radius', 1.0)}",
+        f"--match-radius {f.get('match_radius', 1.0)} --mag-floor {f.get('mag_floor', 0.01)}",
         "" if f.get("qc", True) else "--no-qc",
     ]
     return " ".join(a for a in args if a)

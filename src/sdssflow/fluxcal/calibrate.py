@@ -90,7 +90,9 @@ class Settings:
     match_radius : float
         Position match radius, arcsec.
     mag_floor : float
-        Error floor of the photometry, mag.
+        Error floor added in quadrature to the photometric errors, mag (filter-curve
+        and model systematics); it sets the weight of the SED prior against the
+        spectrum.
     interpolate : bool
         Interpolate the template between grid nodes (see
         :func:`sdssflow.fluxcal.matching.interpolation_weights`); False uses the node.
@@ -112,7 +114,7 @@ class Settings:
     floor: float = 0.01
     min_snr: float = 5.0
     match_radius: float = 1.0
-    mag_floor: float = 0.02
+    mag_floor: float = 0.01
     cover_margin: float = 500.0
     interpolate: bool = True
     sed_chi2_max: float = 25.0

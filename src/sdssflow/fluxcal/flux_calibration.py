@@ -4,7 +4,7 @@
 --library bosz_library.h5 --photometry refcat2.csv --plate P --mjd M --outdir DIR
 [--telluric data/fluxcal/telluric_regions.csv] [--bands gaia_g,...] [--knot-spacing 0.02]
 [--line-cores data/fluxcal/line_cores.csv] [--degree 15] [--rv-max 500] [--rv-step 10] [--nsigma 4] [--min-snr 5]
-[--match-radius 1.0] [--no-qc] --version-name V``
+[--match-radius 1.0] [--mag-floor 0.01] [--no-qc] --version-name V``
 
 Writes into ``--outdir``: ``calib-{expid:08d}.fits`` for every exposure with at least one
 calibrated camera (:mod:`sdssflow.io.fluxcal`), ``qc-{expid:08d}.png``, and
@@ -77,6 +77,7 @@ def parse(argv=None):
     p.add_argument(
         "--min-snr", type=float, default=5.0, help="minimum median S/N per pixel of a standard"
     )
+    p.add_argument("--mag-floor", type=float, default=0.01, help="photometric error floor, mag")
     p.add_argument(
         "--match-radius", type=float, default=1.0, help="photometry match radius, arcsec"
     )
@@ -120,6 +121,7 @@ def main(argv=None):
         nsigma=args.nsigma,
         min_snr=args.min_snr,
         match_radius=args.match_radius,
+        mag_floor=args.mag_floor,
     )
     log.info(
         "%d exposures of plate %d MJD %d; library %d templates",
