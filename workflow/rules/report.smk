@@ -1,6 +1,7 @@
 # Rules of the report family: the QC figures and the benchmark table shown by
 # `snakemake --report report.html` (captions in workflow/report/). Input functions are
-# in the report section of workflow/rules/common.smk.
+# in the report section of workflow/rules/common.smk. Local rules: a few seconds of
+# plotting each, not worth a cluster job.
 
 
 rule report_calibration:
@@ -16,6 +17,7 @@ rule report_calibration:
         "logs/{version}/report_calibration/report_calibration.log",
     benchmark:
         "benchmarks/{version}/report_calibration/report_calibration.tsv"
+    localrule: True
     conda:
         "../../envs/sdssflow.yaml"
     threads: 1
@@ -42,6 +44,7 @@ rule report_sky_lines:
         "logs/{version}/report_sky_lines/report_sky_lines.log",
     benchmark:
         "benchmarks/{version}/report_sky_lines/report_sky_lines.tsv"
+    localrule: True
     conda:
         "../../envs/sdssflow.yaml"
     threads: 1
@@ -68,6 +71,7 @@ rule report_mean_sky:
         "logs/{version}/report_mean_sky/report_mean_sky.log",
     benchmark:
         "benchmarks/{version}/report_mean_sky/report_mean_sky.tsv"
+    localrule: True
     conda:
         "../../envs/sdssflow.yaml"
     threads: 1
@@ -96,6 +100,7 @@ rule report_mwm_stars:
         "logs/{version}/report_mwm_stars/report_mwm_stars.log",
     benchmark:
         "benchmarks/{version}/report_mwm_stars/report_mwm_stars.tsv"
+    localrule: True
     conda:
         "../../envs/sdssflow.yaml"
     threads: 1
