@@ -60,7 +60,7 @@ def pixel_widths(loglam: np.ndarray) -> np.ndarray:
     --------
     >>> w = pixel_widths(np.log10(5000.0) + 1e-4 * np.arange(3))
     >>> round(float(w[1]), 3)
-    1.151
+    1.152
     """
     loglam = np.asarray(loglam, float)
     return 10.0**loglam * np.log(10.0) * np.abs(np.gradient(loglam, axis=-1))
