@@ -16,6 +16,7 @@ import pandas as pd
 from sdssflow import flags as qa_flags
 from sdssflow.catalog.model import empty_exposure_table
 from sdssflow.synth.layout import demo_plan
+from sdssflow.versions import REUSE_PATTERNS
 
 __all__ = [
     "ConfigError",
@@ -29,18 +30,7 @@ __all__ = [
 ]
 
 #: Steps whose products `reuse:` may take from an older version.
-REUSABLE_STEPS = (
-    "exposure_catalog",
-    "bosz_library",
-    "flux_calibration",
-    "sky_flux",
-    "rich_metadata",
-    "line_sum",
-    "mean_spectra",
-    "mean_line_sum",
-    "continuum_fit",
-    "boss_visits",
-)
+REUSABLE_STEPS = tuple(REUSE_PATTERNS)
 
 _SPPLATE = re.compile(r"^spPlate-(\d{4,6})-(\d{5})\.fits(\.gz)?$")
 _SPECFILE = re.compile(r"^spec-(\d{4,6})-(\d{5})-(\d{4,})\.fits(\.gz)?$")

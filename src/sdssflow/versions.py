@@ -17,9 +17,23 @@ from pathlib import Path
 from sdssflow.io.products import atomic_path
 from sdssflow.steps import StepError, run_step
 
-__all__ = ["link_product", "reused_path_regex", "main"]
+__all__ = ["REUSE_PATTERNS", "link_product", "reused_path_regex", "main"]
 
 log = logging.getLogger(__name__)
+
+#: File products of each reusable step, as regexes of paths below results/<version>/.
+REUSE_PATTERNS = {
+    "exposure_catalog": r"catalog/exposures\.h5",
+    "bosz_library": r"bosz/bosz_library\.h5",
+    "sky_flux": r"sky/\d+/skyflux-\d+\.fits",
+    "rich_metadata": r"sky/\d+/rich-\d+\.fits",
+    "line_sum": r"sky/\d+/lines-\d+\.fits",
+    "mean_spectra": r"sky/\d+/mean-\d+\.fits",
+    "mean_line_sum": r"sky/\d+/meanlines-\d+\.fits",
+    "continuum_fit": r"sky/\d+/contfit-\d+\.fits",
+    "mega_file": r"sky/sky_meta_(?:all|good|removed)\.fits",
+    "mean_mega_file": r"sky/mean_sky_meta_(?:all|good|removed)\.fits",
+}
 
 
 def link_product(source: str | os.PathLike, target: str | os.PathLike) -> str:

@@ -69,20 +69,9 @@ def mjds_of_plate(plate):
 
 
 # ---------------------------------------------------------------- versions and reuse
-#: Products of each reusable step, as regexes of paths below results/<version>/.
-#: Families add their file products here so `reuse: {step: old}` can link them.
-REUSE_PATTERNS = {
-    "exposure_catalog": r"catalog/exposures\.h5",
-    # sky family
-    "sky_flux": r"sky/\d+/skyflux-\d+\.fits",
-    "rich_metadata": r"sky/\d+/rich-\d+\.fits",
-    "line_sum": r"sky/\d+/lines-\d+\.fits",
-    "mean_spectra": r"sky/\d+/mean-\d+\.fits",
-    "mean_line_sum": r"sky/\d+/meanlines-\d+\.fits",
-    "continuum_fit": r"sky/\d+/contfit-\d+\.fits",
-    "mega_file": r"sky/sky_meta_(?:all|good|removed)\.fits",
-    "mean_mega_file": r"sky/mean_sky_meta_(?:all|good|removed)\.fits",
-}
+#: Products of each reusable step, as regexes of paths below results/<version>/
+#: (defined in sdssflow.versions, so check_config knows the same steps).
+REUSE_PATTERNS = sdss_versions.REUSE_PATTERNS
 REUSED_PATH_REGEX = sdss_versions.reused_path_regex(config["reuse"], REUSE_PATTERNS)
 
 
@@ -101,7 +90,7 @@ def get_reused_source(wildcards):
                 raise ValueError(
                     f"reuse.{step}: {source} does not exist; run version {old} first"
                 )
-            return ancient(str(source))
+            return str(source)
     raise ValueError(f"no reused step produces {wildcards.path}")
 
 
@@ -155,7 +144,9 @@ def get_selection_flag_rows(wildcards):
     plate = int(wildcards.plate)
     if plate in _FLAGGED_PLATES:
         if plate not in _FLAG_ROWS_BY_PLATE:
-            _FLAG_ROWS_BY_PLATE[plate] = sdss_flags.rows_for_plate(FLAGS_TABLE, VERSION, plate)
+            _FLAG_ROWS_BY_PLATE[plate] = sdss_flags.rows_for_plate(
+                FLAGS_TABLE, VERSION, plate
+            )
         return _FLAG_ROWS_BY_PLATE[plate]
     return _NO_FLAG_ROWS
 
@@ -190,7 +181,10 @@ def sky_plates():
         m = re.match(r"spec-(\d{4,})-(\d{5})-(\d{4})\.fits", path.name)
         if m and int(m.group(1)) not in full:
             with fitsio.FITS(str(path)) as f:
-                if any(re.match(r"^[BR][12]-\d{8}", f[i].get_extname() or "") for i in range(1, len(f))):
+                if any(
+                    re.match(r"^[BR][12]-\d{8}", f[i].get_extname() or "")
+                    for i in range(1, len(f))
+                ):
                     full.add(int(m.group(1)))
     return sorted(full)
 
@@ -213,7 +207,8 @@ def get_sky_flux_input(wildcards):
     if config["input"] != "spec_files" and SKY["calibration"] == "bosz":
         fv = step_version("flux_calibration")
         out["fluxcal"] = [
-            f"results/{fv}/fluxcal/{wildcards.plate}/{mjd}" for mjd in mjds_of_plate(wildcards.plate)
+            f"results/{fv}/fluxcal/{wildcards.plate}/{mjd}"
+            for mjd in mjds_of_plate(wildcards.plate)
         ]
     return out
 
@@ -228,7 +223,9 @@ def sky_reference_calib():
     if config["input"] == "demo":
         plate, _, expid = DEMO.exposures[0]
         return str(DEMO.plate_dir(plate) / f"spFluxcalib-{{camera}}-{expid:08d}.fits")
-    raise ValueError("sky.reference_calib must be set when sky.calibration is 'reference'")
+    raise ValueError(
+        "sky.reference_calib must be set when sky.calibration is 'reference'"
+    )
 
 
 def get_sky_flux_args(wildcards):
@@ -271,8 +268,6 @@ def get_sky_mega_args(wildcards=None):
 def get_sky_tables(kind):
     """Per-plate line tables (kind 'lines' or 'meanlines') of every sky plate."""
     return [f"{sky_dir()}/{plate}/{kind}-{plate}.fits" for plate in SKY_PLATES]
-
-
 
 
 # ---------------------------------------------------------------- bosz + fluxcal
@@ -321,7 +316,9 @@ def fluxcal_photometry():
         return sdss_config.expand_path(path)
     if config["input"] == "demo":
         return str(DEMO.photometry)
-    raise ValueError("fluxcal.photometry must be set (a Refcat2-like CSV) unless input is demo")
+    raise ValueError(
+        "fluxcal.photometry must be set (a Refcat2-like CSV) unless input is demo"
+    )
 
 
 def get_flux_calibration_input(wildcards):
@@ -345,7 +342,11 @@ def get_flux_calibration_args(wildcards):
     args = [
         f"--plate-dir {plate_dir(wildcards)}",
         f"--bands {','.join(f.get('bands', []))}" if f.get("bands") else "",
-        f"--telluric {sdss_config.expand_path(f['telluric'])}" if f.get("telluric") else "",
+        (
+            f"--telluric {sdss_config.expand_path(f['telluric'])}"
+            if f.get("telluric")
+            else ""
+        ),
         f"--knot-spacing {f.get('knot_spacing', 0.02)} --degree {f.get('degree', 15)}",
         f"--rv-max {f.get('rv_max', 500.0)} --rv-step {f.get('rv_step', 10.0)}",
         f"--nsigma {f.get('nsigma', 4.0)} --min-snr {f.get('min_snr', 5.0)}",
@@ -366,8 +367,9 @@ def fluxcal_plate_mjds():
 
 def get_fluxcal_summary_input(wildcards):
     """Every plate-MJD directory of flux_calibration of this version."""
-    return [f"results/{wildcards.version}/fluxcal/{p}/{m}" for p, m in fluxcal_plate_mjds()]
-
+    return [
+        f"results/{wildcards.version}/fluxcal/{p}/{m}" for p, m in fluxcal_plate_mjds()
+    ]
 
 
 # ---------------------------------------------------------------- mwm
@@ -412,7 +414,9 @@ def mwm_source_ids():
     if MWM.get("sources"):
         import pandas as pd
 
-        ids |= set(pd.read_csv(sdss_config.expand_path(MWM["sources"]))["sdss_id"].astype(int))
+        ids |= set(
+            pd.read_csv(sdss_config.expand_path(MWM["sources"]))["sdss_id"].astype(int)
+        )
     for d in MWM.get("apogee_dirs", []):
         for p in Path(sdss_config.expand_path(d)).rglob("a?[SV]*-*2M*.fits"):
             m = re.search(r"2M\d{8}[+-]\d{7}", p.name)
@@ -434,7 +438,9 @@ MWM_BUCKETS = mwm_buckets()
 def mwm_spec_files(plate, mjd):
     """Spec files of one plate-MJD (input: spec_files)."""
     spec_dir = Path(sdss_config.expand_path(config["spec_files"]["dir"]))
-    return sorted(str(p) for p in spec_dir.rglob(f"spec-{int(plate):04d}-{int(mjd):05d}-*.fits"))
+    return sorted(
+        str(p) for p in spec_dir.rglob(f"spec-{int(plate):04d}-{int(mjd):05d}-*.fits")
+    )
 
 
 def get_boss_visits_input(wildcards):
@@ -471,7 +477,11 @@ def get_mwm_index_args(wildcards=None):
 
 
 def get_mwm_basis_input(wildcards):
-    return {"templates": mwm_templates()} if MWM.get("nmf_source", "bosz") == "bosz" else {}
+    return (
+        {"templates": mwm_templates()}
+        if MWM.get("nmf_source", "bosz") == "bosz"
+        else {}
+    )
 
 
 def get_mwm_status_input(wildcards):
@@ -501,12 +511,18 @@ def report_dir():
 def get_report_calibration_input(wildcards):
     """flux_calibration directories of the first plate-MJDs."""
     fv = step_version("flux_calibration")
-    return [f"results/{fv}/fluxcal/{p}/{m}" for p, m in fluxcal_plate_mjds()[:REPORT_N_PLATE_MJDS]]
+    return [
+        f"results/{fv}/fluxcal/{p}/{m}"
+        for p, m in fluxcal_plate_mjds()[:REPORT_N_PLATE_MJDS]
+    ]
 
 
 def get_report_mean_sky_input(wildcards):
     """Continuum fits of the first sky plates."""
-    return [f"{sky_dir()}/{plate}/contfit-{plate}.fits" for plate in SKY_PLATES[:REPORT_N_PLATE_MJDS]]
+    return [
+        f"{sky_dir()}/{plate}/contfit-{plate}.fits"
+        for plate in SKY_PLATES[:REPORT_N_PLATE_MJDS]
+    ]
 
 
 def report_buckets():
@@ -517,7 +533,8 @@ def report_buckets():
 def get_report_mwm_input(wildcards):
     """Star status tables of the example buckets (the mwmStar files are written beside)."""
     return [
-        f"results/{VERSION}/spectra/status/{b[:2]}/{b[2:]}/star-status-{b}.fits" for b in report_buckets()
+        f"results/{VERSION}/spectra/status/{b[:2]}/{b[2:]}/star-status-{b}.fits"
+        for b in report_buckets()
     ]
 
 
@@ -561,7 +578,11 @@ def get_sky_targets():
     """Mega files of the sky family (and the per-plate continuum fits)."""
     if not SKY_PLATES:
         return []
-    mega = [f"{sky_dir()}/{p}sky_meta_{k}.fits" for p in ("", "mean_") for k in ("all", "good", "removed")]
+    mega = [
+        f"{sky_dir()}/{p}sky_meta_{k}.fits"
+        for p in ("", "mean_")
+        for k in ("all", "good", "removed")
+    ]
     return mega + [f"{sky_dir()}/{plate}/contfit-{plate}.fits" for plate in SKY_PLATES]
 
 

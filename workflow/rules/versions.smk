@@ -5,8 +5,6 @@
 
 
 rule link_reused:
-    input:
-        source=get_reused_source,
     output:
         linked="results/{version}/{path}",
     log:
@@ -23,10 +21,13 @@ rule link_reused:
         runtime=5,
     params:
         code=CODE_VERSION,
+        # A param, not an input: the older version is taken as it is, never rebuilt.
+        source=get_reused_source,
     shell:
-        "python -m sdssflow.versions link --source {input.source}"
+        "python -m sdssflow.versions link --source {params.source}"
         " --target {output.linked} > {log} 2>&1"
 
 
 # Families add the rules of their reusable products here.
 ruleorder: link_reused > exposure_catalog
+ruleorder: link_reused > bosz_library
