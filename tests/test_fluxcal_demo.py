@@ -69,6 +69,7 @@ def test_demo_templates_and_rvs(demo_fluxcal):
         dteff.append(abs(row["TEFF"] - t["teff"]))
         drv.append(abs(row["RV"] - v))
     dteff, drv = np.array(dteff), np.array(drv)
-    # measured on this demo (seed 20261121): see the report for the per-star numbers
-    assert np.mean(dteff <= step) >= 0.85 and np.median(dteff) < step / 2
-    assert np.mean(drv < 2.0) >= 0.75 and np.median(drv) < 1.5
+    # issue 5: Teff within one grid step for S/N > 20; RVs: per exposure the noise is
+    # ~1 km/s (RV_ERR), so most, not all, fall within 2 km/s (see the report)
+    assert np.all(dteff <= step) and np.median(dteff) < step / 4
+    assert np.mean(drv < 2.0) >= 0.8 and np.median(drv) < 1.2
