@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -43,15 +44,39 @@ TARGETS = os.environ.get("SDSSFLOW_KILL_TARGETS", "").split()
 KILL_FRACTIONS = (0.25, 0.5, 0.75)
 KILL_DELAY_S = 1.5
 _PROGRESS = re.compile(r"^(\d+) of (\d+) steps \(\d+%\) done", re.M)
+#: The frozen copy of the workflow every run of this module uses (set by the fixture).
+CODE: dict = {}
+
+
+def frozen_workflow(dest: Path) -> tuple[Path, dict]:
+    """Copy the workflow and the package to ``dest`` and return (copy, environment).
+
+    The runs of one test must all use the same code, even while the repository is being
+    edited (or pulled) during the minutes they take: the copy's ``src`` goes first on
+    PYTHONPATH, ahead of the editable install, and the copy's Snakefile is the one run.
+    """
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".snakemake")
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(REPO / "Snakefile", dest / "Snakefile")
+    for sub in ("workflow", "config", "data", "profiles", "envs", "src/sdssflow"):
+        if (REPO / sub).exists():
+            shutil.copytree(REPO / sub, dest / sub, ignore=ignore, dirs_exist_ok=True)
+    pythonpath = [str(dest / "src"), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in pythonpath if p)}
+    return dest, env
+
+
+def _snakemake(config: Path, *extra: str) -> list[str]:
+    return [SNAKEMAKE, "-s", str(CODE["repo"] / "Snakefile"), "--configfile", str(config), *extra]
 
 
 def _cmd(config: Path, *extra: str) -> list[str]:
-    return [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--configfile", str(config), "--cores", "2", *extra, *TARGETS]
+    return _snakemake(config, "--cores", "2", *extra, *TARGETS)
 
 
 def _run(cmd, cwd: Path, log: Path) -> None:
     with open(log, "a") as out:
-        proc = subprocess.run(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, timeout=900)
+        proc = subprocess.run(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, timeout=900, env=CODE["env"])
     if proc.returncode != 0:
         tail = "\n".join(log.read_text().splitlines()[-30:])
         pytest.fail(f"{' '.join(cmd)} exited {proc.returncode}:\n{tail}")
@@ -64,7 +89,7 @@ def _run_and_kill(cmd, cwd: Path, log: Path, fraction: float, total_jobs: int) -
         out.write(f"\n===== run to be killed at {fraction:.0%} =====\n")
         out.flush()
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                start_new_session=True)
+                                start_new_session=True, env=CODE["env"])
         done = 0
         deadline = time.monotonic() + 600
         for line in proc.stdout:
@@ -91,12 +116,13 @@ def _run_and_kill(cmd, cwd: Path, log: Path, fraction: float, total_jobs: int) -
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("kill_resume")
+    CODE["repo"], CODE["env"] = frozen_workflow(root / "code")
     config = root / "tiny.yaml"
     # Data files of the repository by absolute path: config paths are relative to the
     # working directory, and the runs work elsewhere.
     tiny = {
         "demo": {"n_plates": 1, "n_mjds": 1, "n_exposures": 1, "root": str(root / "demo")},
-        "fluxcal": {"telluric": str(REPO / "data" / "fluxcal" / "telluric_regions.csv")},
+        "fluxcal": {"telluric": str(CODE["repo"] / "data" / "fluxcal" / "telluric_regions.csv")},
     }
     config.write_text(yaml.safe_dump(tiny))
     ref = root / "reference"
@@ -117,7 +143,7 @@ def test_killed_runs_resume_to_the_same_products(runs):
     done = []
     for fraction in KILL_FRACTIONS:
         if done:  # a SIGKILLed snakemake leaves its lock behind
-            _run([SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--configfile", str(config), "--unlock"], work, log)
+            _run(_snakemake(config, "--unlock"), work, log)
             cmd = _cmd(config, "--rerun-incomplete")
         else:
             cmd = _cmd(config)
@@ -125,7 +151,7 @@ def test_killed_runs_resume_to_the_same_products(runs):
         problems = check_complete(work / "results")
         assert problems == [], f"after the kill at {fraction:.0%}, files look finished but are not: {problems}"
     assert done == sorted(done) and done[0] < total_jobs
-    _run([SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--configfile", str(config), "--unlock"], work, log)
+    _run(_snakemake(config, "--unlock"), work, log)
     _run(_cmd(config, "--rerun-incomplete"), work, log)
     assert check_complete(work / "results") == []
     diffs = compare_trees(ref / "results", work / "results")
@@ -142,8 +168,7 @@ def test_report_of_the_finished_run_shows_every_figure(runs):
     HTML file holding every QC figure and the benchmark table."""
     root, config, ref, _ = runs
     report = ref / "report.html"
-    _run([SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--configfile", str(config), "--report", str(report)], ref,
-         root / "report.log")
+    _run(_snakemake(config, "--report", str(report)), ref, root / "report.log")
     html = report.read_text()
     figures = sorted(p.name for p in (ref / "results" / "v1" / "report").glob("*.png"))
     assert figures == ["benchmarks.png", "calibration_vectors.png", "mean_sky.png", "mwm_stars.png", "sky_lines.png"]

@@ -39,13 +39,31 @@ TINY_DEMO = {"n_plates": 1, "n_mjds": 1, "n_exposures": 1}
 TARGETS = os.environ.get("SDSSFLOW_SLURM_TARGETS", "").split()
 
 
-def tiny_config(demo_root: Path) -> dict:
+def tiny_config(demo_root: Path, code: Path) -> dict:
     """The tiny demo; data files of the repository by absolute path (the runs' working
     directories are elsewhere, and config paths are relative to the working directory)."""
     return {
         "demo": {**TINY_DEMO, "root": str(demo_root)},
-        "fluxcal": {"telluric": str(REPO / "data" / "fluxcal" / "telluric_regions.csv")},
+        "fluxcal": {"telluric": str(code / "data" / "fluxcal" / "telluric_regions.csv")},
     }
+
+
+def frozen_workflow(dest: Path) -> tuple[Path, dict]:
+    """Copy the workflow and the package to ``dest`` and return (copy, environment).
+
+    The runs of one test must all use the same code, even while the repository is being
+    edited (or pulled) during the minutes they take: the copy's ``src`` goes first on
+    PYTHONPATH, ahead of the editable install, and the copy's Snakefile is the one run.
+    """
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".snakemake")
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(REPO / "Snakefile", dest / "Snakefile")
+    for sub in ("workflow", "config", "data", "profiles", "envs", "src/sdssflow"):
+        if (REPO / sub).exists():
+            shutil.copytree(REPO / sub, dest / sub, ignore=ignore, dirs_exist_ok=True)
+    pythonpath = [str(dest / "src"), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in pythonpath if p)}
+    return dest, env
 
 
 if not IN_CYCLE:
@@ -55,9 +73,12 @@ if not IN_CYCLE:
     )
 
 
+CODE: dict = {}
+
+
 def _run(cmd, cwd, log: Path, timeout: int) -> subprocess.CompletedProcess:
     with open(log, "w") as out:
-        proc = subprocess.run(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, timeout=timeout)
+        proc = subprocess.run(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, timeout=timeout, env=CODE["env"])
     if proc.returncode != 0:
         tail = "\n".join(log.read_text().splitlines()[-40:])
         pytest.fail(f"{' '.join(map(str, cmd))} exited {proc.returncode}; last lines of {log}:\n{tail}")
@@ -72,13 +93,14 @@ def work() -> Path:
     state = subprocess.run(["timeout", "10", "sinfo", "-h", "-o", "%T"], capture_output=True, text=True)
     if "idle" not in state.stdout and "mixed" not in state.stdout:
         pytest.fail(f"Slurm is not answering: sinfo said {state.stdout!r} {state.stderr!r}")
-    config = tiny_config(root / "demo")
+    CODE["repo"], CODE["env"] = frozen_workflow(root / "code")
+    config = tiny_config(root / "demo", CODE["repo"])
     (root / "tiny.yaml").write_text(yaml.safe_dump(config))
     local = root / "local"
     shutil.rmtree(local, ignore_errors=True)
     local.mkdir()
     _run(
-        [SNAKEMAKE, "-s", REPO / "Snakefile", "--configfile", root / "tiny.yaml", "--cores", "2", *TARGETS],
+        [SNAKEMAKE, "-s", CODE["repo"] / "Snakefile", "--configfile", root / "tiny.yaml", "--cores", "2", *TARGETS],
         cwd=local,
         log=root / "local.log",
         timeout=600,
@@ -99,11 +121,11 @@ def test_executor_mode_matches_local(work):
         [
             SNAKEMAKE,
             "-s",
-            REPO / "Snakefile",
+            CODE["repo"] / "Snakefile",
             "--configfile",
             work / "tiny.yaml",
             "--workflow-profile",
-            REPO / "profiles" / "local-slurm",
+            CODE["repo"] / "profiles" / "local-slurm",
             *TARGETS,
         ],
         cwd=run,
@@ -123,7 +145,7 @@ def test_single_node_sbatch_matches_local(work):
     run = work / "sbatch"
     shutil.rmtree(run, ignore_errors=True)
     run.mkdir()
-    script = REPO / "profiles" / "nersc" / "sbatch_single_node.sh"
+    script = CODE["repo"] / "profiles" / "nersc" / "sbatch_single_node.sh"
     _run(
         [
             "sbatch",
@@ -133,7 +155,7 @@ def test_single_node_sbatch_matches_local(work):
             script,
             *TARGETS,  # before --configfile, which takes every following word
             "-s",
-            REPO / "Snakefile",
+            CODE["repo"] / "Snakefile",
             "--configfile",
             work / "tiny.yaml",
         ],
