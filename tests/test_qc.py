@@ -96,8 +96,9 @@ def test_check_complete_flags_truncated_products_and_ignores_hidden_temporaries(
     whole = (a / "sky" / "p.fits").read_bytes()
     (a / "sky" / "q.fits").write_bytes(whole[: len(whole) // 2])
     (a / "bad.h5").write_bytes(b"\x89HDF\r\n")
+    (a / "fig.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
     problems = check_complete(a)
-    assert [p.split(":")[0] for p in problems] == ["bad.h5", "sky/q.fits"]
+    assert [p.split(":")[0] for p in problems] == ["bad.h5", "fig.png", "sky/q.fits"]
     # a corrupted data unit fails its DATASUM even though the file parses
     corrupt = bytearray(whole)
     corrupt[-100] ^= 0xFF

@@ -8,7 +8,7 @@ FITS header values and HDU data, HDF5 datasets and attributes, and the bytes of 
 file (CSV, text, PNG; PNG falls back to decoded pixels).
 
 Also :func:`check_complete`: every product file that exists is whole (a FITS file whose
-checksums verify, an HDF5 file that opens, a CSV that parses), and temporary files of
+checksums verify, an HDF5 file that opens, a CSV that parses, a PNG that ends), and temporary files of
 :func:`sdssflow.io.products.atomic_path` are hidden (leading dot), so they never look
 finished.
 
@@ -223,7 +223,7 @@ def check_complete(root: str | Path) -> list[str]:
 
     Every visible file below ``root`` must be complete: FITS files open, every HDU's
     ``CHECKSUM``/``DATASUM`` verifies when present and the data read; HDF5 files open and
-    every dataset reads; CSV files parse. Hidden files (temporary files of atomic writes)
+    every dataset reads; CSV files parse; PNG files end with their IEND chunk. Hidden files (temporary files of atomic writes)
     are not products and are not checked.
 
     Returns
@@ -250,6 +250,10 @@ def check_complete(root: str | Path) -> list[str]:
 
                 with h5py.File(path, "r") as f:
                     f.visititems(lambda _n, obj: obj[()] if isinstance(obj, h5py.Dataset) else None)
+            elif name.endswith(".png"):
+                data = path.read_bytes()
+                if not (data.startswith(b"\x89PNG\r\n\x1a\n") and data.endswith(b"IEND\xaeB`\x82")):
+                    problems.append(f"{rel}: truncated or not a PNG (no IEND chunk)")
             elif name.endswith(".csv"):
                 import pandas as pd
 
