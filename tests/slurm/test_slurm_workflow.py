@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sdssflow.qc.compare import check_complete, compare_trees
+from sdssflow.qc.compare import check_complete, compare_files, compare_trees
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -170,3 +170,45 @@ def test_single_node_sbatch_matches_local(work):
     assert re.search(rf"{os.cpu_count()} cores", out), out[:500]
     assert check_complete(_results(run)) == []
     assert compare_trees(_results(work / "local"), _results(run)) == []
+
+
+def test_nersc_executor_profile_submits(work):
+    """profiles/nersc as it is, on this cluster: its -A/-C/--qos resources are accepted by
+    a real sbatch. Only the selections (an exposure_catalog job and a group job of three
+    select_exposures), with the overrides a cluster without accounting needs."""
+    run = work / "nersc"
+    shutil.rmtree(run, ignore_errors=True)
+    run.mkdir()
+    targets = [f"results/v1/selection/{step}/selection-{step}-4100.csv" for step in ("sky", "fluxcal", "mwm")]
+    CODE["env"]["SNAKEMAKE_SLURM_ACCOUNT"] = "none"  # accepted when accounting is off
+    try:
+        _run(
+            [
+                SNAKEMAKE,
+                *targets,
+                "-s",
+                CODE["repo"] / "Snakefile",
+                "--workflow-profile",
+                CODE["repo"] / "profiles" / "nersc",
+                # no slurmdbd here (NERSC has one): status from squeue, polled at once;
+                # a node of 2 cores (Perlmutter: 64 for the shared QOS)
+                "--slurm-status-command",
+                "squeue",
+                "--slurm-init-seconds-before-status-checks",
+                "1",
+                "--cores",
+                str(os.cpu_count()),
+                "--configfile",
+                work / "tiny.yaml",
+            ],
+            cwd=run,
+            log=work / "nersc.log",
+            timeout=600,
+        )
+    finally:
+        CODE["env"].pop("SNAKEMAKE_SLURM_ACCOUNT", None)
+    text = (work / "nersc.log").read_text()
+    assert "group_short_select_exposures" in text, "select_exposures did not travel as a group job"
+    assert len(set(re.findall(r"submitted with SLURM jobid (\d+)", text))) == 2
+    for target in targets:
+        assert compare_files(work / "local" / target, run / target) == []
