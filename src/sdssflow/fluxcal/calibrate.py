@@ -450,20 +450,18 @@ def _camera_calibration(cam, frame, star_fits, fibers, settings):
     covered = (ref_ln >= ref_ln[have].min()) & (ref_ln <= ref_ln[have].max())
     lnlam = np.asarray(frame.loglam, float) * np.log(10.0)
     a_fib = np.interp(lnlam.ravel(), ref_ln, fill).reshape(lnlam.shape)
-    v_fib = np.interp(lnlam.ravel(), ref_ln, fill_var).reshape(lnlam.shape)
     cal_fib = 1.0 / (a_fib * pixel_widths(frame.loglam))
     cal_ref = 1.0 / (fill * pixel_widths(ref_ln / np.log(10.0)))
     per_fiber = bool(np.nanmax(np.abs(cal_fib / cal_ref[None, :] - 1.0)) > 1e-3)
-    if per_fiber:
-        cal, avar, wave_img, a_img = cal_fib, v_fib, np.exp(lnlam), a_fib
-    else:
-        cal, avar, wave_img, a_img = cal_ref, fill_var, wave_ref, fill
-    mask = np.zeros(cal.shape, np.int16)
-    mask |= telluric_mask(wave_img, settings.telluric).astype(np.int16) << MASKBITS["TELLURIC"]
+    # cal_factor per fibre when the fibres' wavelengths make it differ by > 0.1 %; its
+    # ivar and mask stay on the reference grid (smooth in wavelength; a shift of a
+    # fraction of a pixel does not change them), which keeps the files small
+    cal = cal_fib if per_fiber else cal_ref
+    mask = np.zeros(wave_ref.shape, np.int16)
+    mask |= telluric_mask(wave_ref, settings.telluric).astype(np.int16) << MASKBITS["TELLURIC"]
     lo, hi = ref_ln[have].min(), ref_ln[have].max()
-    ln_img = np.log(wave_img)
-    mask |= ((ln_img < lo) | (ln_img > hi)).astype(np.int16) << MASKBITS["NOCOVER"]
-    ivar = np.where(avar > 0, a_img**2 / np.where(avar > 0, avar, 1.0) / cal**2, 0.0)
+    mask |= ((ref_ln < lo) | (ref_ln > hi)).astype(np.int16) << MASKBITS["NOCOVER"]
+    ivar = np.where(fill_var > 0, fill**2 / np.where(fill_var > 0, fill_var, 1.0) / cal_ref**2, 0.0)
     mask |= (ivar <= 0).astype(np.int16) << MASKBITS["LOWWEIGHT"]
     star_cal = np.array([1.0 / (v * pixel_widths(ref_ln / np.log(10.0))) for v in vals])
     meta = {

@@ -8,16 +8,18 @@ HDU                content
 PRIMARY            PLATE, MJD, EXPID, CAMERAS, provenance (SDSSFLOW, VERSION, STEP)
 ``CAL_{cam}``      cal_factor, float32, (npix,) or (nfiber, npix): flux density in
                    1e-17 erg/s/cm2/A per (electron per native pixel) on the frame's
-                   native pixels (a 2-d image when the fibres' wavelengths differ)
-``IVAR_{cam}``     inverse variance of CAL (0 = no information)
-``MASK_{cam}``     int16 bits: 0 TELLURIC, 1 NOCOVER (extrapolated), 2 LOWWEIGHT
+                   native pixels (a 2-d, losslessly tile-compressed image when the
+                   fibres' wavelengths make it differ by more than 0.1 %)
+``IVAR_{cam}``     (npix,): inverse variance of CAL (0 = no information), on WAVE
+``MASK_{cam}``     int16 (npix,) bits: 0 TELLURIC, 1 NOCOVER (extrapolated), 2 LOWWEIGHT
 ``WAVE_{cam}``     float64 (npix,): reference vacuum wavelength (A), median over fibres
 ``STARCAL_{cam}``  float32 (nstar, npix): per-star vectors on ``WAVE_{cam}`` (FIBERnn)
 ``STARS``          table: one row per standard of the exposure (fit results)
 =================  =================================================================
 
-Apply as ``calibrated = electrons_per_pixel * cal_factor`` (with ``CAL`` broadcast over
-fibres when 1-d). ``cal_factor = R / fluxcalib`` relates it to spFluxcalib files, with
+Apply as ``calibrated = electrons_per_pixel * cal_factor`` (``CAL``, ``IVAR`` and ``MASK``
+broadcast over fibres when 1-d; IVAR and MASK are always 1-d: they vary slowly with
+wavelength, so a fibre's sub-pixel wavelength shift does not matter for them). ``cal_factor = R / fluxcalib`` relates it to spFluxcalib files, with
 R = 1e-4 / dlog10(lambda) of the native pixel.
 """
 
@@ -57,9 +59,9 @@ class CameraCalibration:
         Reference vacuum wavelength, A.
     cal_factor : numpy.ndarray, float32, (npix,) or (nfiber, npix)
         1e-17 erg/s/cm2/A per (electron per native pixel).
-    ivar : numpy.ndarray, like ``cal_factor``
+    ivar : numpy.ndarray, (npix,) (broadcasts against ``cal_factor``)
         Inverse variance of ``cal_factor``.
-    mask : numpy.ndarray of int, like ``cal_factor``
+    mask : numpy.ndarray of int, (npix,)
         Bits of :data:`sdssflow.fluxcal.vectors.MASKBITS`; 0 = good.
     star_cal : numpy.ndarray, (nstar, npix)
         Per-star vectors on ``wave``.
@@ -109,7 +111,17 @@ def write_calibration(
     for cam in sorted(cameras):
         c = cameras[cam]
         cards = [(k, v, "") for k, v in c.meta.items() if len(k) <= 8]
-        hdus.append(_image(np.asarray(c.cal_factor, np.float32), f"CAL_{cam}", CAL_BUNIT, cards))
+        cal = np.asarray(c.cal_factor, np.float32)
+        if cal.ndim == 2:  # per-fibre: tile-compressed, lossless (GZIP_2, no quantisation)
+            hdu = fits.CompImageHDU(
+                cal, name=f"CAL_{cam}", compression_type="GZIP_2", quantize_level=0.0
+            )
+            hdu.header["BUNIT"] = (CAL_BUNIT, "unit of the image")
+            for key, value, comment in cards:
+                hdu.header[key] = (value, comment)
+            hdus.append(hdu)
+        else:
+            hdus.append(_image(cal, f"CAL_{cam}", CAL_BUNIT, cards))
         hdus.append(_image(np.asarray(c.ivar, np.float32), f"IVAR_{cam}", f"({CAL_BUNIT})^-2"))
         mask_cards = [
             ("MASKBIT0", "TELLURIC", ""),
