@@ -14,6 +14,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from sdssflow.io.boss import SPPIXMASK as BOSS_SPPIXMASK
+
 __all__ = [
     "SPPIXMASK",
     "DEFAULT_BAD_BITS",
@@ -22,35 +24,8 @@ __all__ = [
     "decode_names",
 ]
 
-#: SPPIXMASK bit number of every defined name.
-SPPIXMASK: dict[str, int] = {
-    "NOPLUG": 0,
-    "BADTRACE": 1,
-    "BADFLAT": 2,
-    "BADARC": 3,
-    "MANYBADCOLUMNS": 4,
-    "MANYREJECTED": 5,
-    "LARGESHIFT": 6,
-    "BADSKYFIBER": 7,
-    "NEARWHOPPER": 8,
-    "WHOPPER": 9,
-    "SMEARIMAGE": 10,
-    "SMEARHIGHSN": 11,
-    "SMEARMEDSN": 12,
-    "NEARBADPIXEL": 16,
-    "LOWFLAT": 17,
-    "FULLREJECT": 18,
-    "PARTIALREJECT": 19,
-    "SCATTEREDLIGHT": 20,
-    "CROSSTALK": 21,
-    "NOSKY": 22,
-    "BRIGHTSKY": 23,
-    "NODATA": 24,
-    "COMBINEREJ": 25,
-    "BADFLUXFACTOR": 26,
-    "BADSKYCHI": 27,
-    "REDMONSTER": 28,
-}
+#: SPPIXMASK bit numbers: the one table lives with the BOSS file readers.
+SPPIXMASK = BOSS_SPPIXMASK
 
 #: The bad-bit set of SkyModelling: NOPLUG, BADTRACE, BADFLAT, BADSKYFIBER, FULLREJECT, NOSKY,
 #: COMBINEREJ (OR = 38011015).
