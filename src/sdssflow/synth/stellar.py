@@ -5,17 +5,19 @@ one where the workflow looks (colours, Balmer, Ca II, Mg b, Na D and metal-line 
 a Balmer jump), so that template matching and flux calibration have something real to
 recover. Surface flux F (erg/s/cm2/A) at vacuum wavelength lambda::
 
-    F(lambda) = C(lambda) * max(1 - sum_i W_i V(lambda - lambda_i; sigma_i, gamma_i), 0.03)
+    F(lambda) = C(lambda) * [G_inst * max(1 - sum_i W_i V(lambda - lambda_i; sigma_i, gamma_i), 0.03)]
 
 - C: pi B_lambda(Teff) with a Balmer jump below 3646 A (stronger for hotter stars and
   lower gravity) and an ultraviolet metal-blanketing drop;
 - lines i: equivalent width W_i (A) scaling with Teff, log g and [M/H]; V is the
-  area-normalised Voigt profile (Gaussian sigma_i, Lorentzian HWHM gamma_i), and the
-  Gaussian part includes the instrument: sigma_i^2 = sigma_intrinsic^2 + sigma_inst^2.
+  area-normalised Voigt profile (Gaussian sigma_i = 3 km/s intrinsic, Lorentzian HWHM
+  gamma_i); the 0.03 floor (saturation) acts on this intrinsic spectrum;
+- G_inst: the instrument's Gaussian line spread sigma_inst(lambda), applied last.
 
-Because the lines add linearly, the model at resolution R1 smoothed to R2 < R1 equals the
-model evaluated at R2 (up to the 0.03 floor), so BOSZ-like R=10000 templates and the
-BOSS-resolution demo stars are consistent.
+Because the floor is applied before the instrument, the model at resolution R1 smoothed
+to R2 < R1 equals the model evaluated at R2, so BOSZ-like R=10000 templates and the
+BOSS-resolution demo stars are consistent, and every instrumental spectrum is
+band-limited by its line spread (as real spectra are).
 
 Line wavelengths are vacuum (NIST values converted from air): Balmer series, Ca II H&K and
 the infrared triplet, Mg b, Na D; the "metal forest" is a fixed pseudo-random line list
@@ -50,6 +52,8 @@ _H, _C, _K = 6.62607015e-27, 2.99792458e10, 1.380649e-16
 _BALMER_LIMIT = 3646.0
 _FLOOR = 0.03
 _MICRO_KMS = 3.0  # intrinsic (thermal + micro-turbulent) Gaussian sigma, km/s
+_FINE_DLN = 1.5 / C_KMS  # internal intrinsic-resolution grid step, ln(lambda) (1.5 km/s)
+_NSIGMA_LSF = 5.0  # line-spread kernels are truncated at 5 sigma
 
 #: Strong lines (vacuum A): name -> (wavelength, family).
 STRONG = {
@@ -200,48 +204,12 @@ def metal_forest(params: StarParams) -> tuple[np.ndarray, np.ndarray]:
     return wave, ew
 
 
-def surface_flux(
-    wave: np.ndarray,
-    params: StarParams,
-    sigma_inst=None,
-    v_rad: float = 0.0,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Surface flux and continuum of the toy model at (observed) vacuum wavelengths.
+def _line_factor(wave: np.ndarray, params: StarParams, doppler: float) -> np.ndarray:
+    """max(1 - sum_i W_i V_i, floor) at intrinsic resolution (micro-turbulence only).
 
-    Parameters
-    ----------
-    wave : numpy.ndarray, (nwave,)
-        Vacuum wavelength, Angstrom, increasing.
-    params : StarParams
-        Teff (K), log g (cgs), [M/H] (dex).
-    sigma_inst : callable or float, optional
-        Instrumental Gaussian sigma in Angstrom, as a function of the observed wavelength
-        (vectorised) or a constant; None means no instrumental broadening.
-    v_rad : float
-        Radial velocity, km/s: line centres and continuum move to lambda (1 + v/c).
-
-    Returns
-    -------
-    flux, continuum : numpy.ndarray, float64, (nwave,)
-        Surface flux F and its continuum, erg/s/cm2/A (per unit stellar surface).
-
-    Examples
-    --------
-    >>> w = np.linspace(6500.0, 6620.0, 1201)
-    >>> f, c = surface_flux(w, StarParams(6500.0, 4.2, 0.0), sigma_inst=1.3)
-    >>> bool((f / c)[np.argmin(np.abs(w - 6564.61))] < 0.7)
-    True
+    ``wave`` (vacuum A, increasing) must sample the intrinsic line width (sigma 3 km/s):
+    :func:`surface_flux` calls it on a 1.5 km/s grid when an instrument is given.
     """
-    wave = np.asarray(wave, dtype=np.float64)
-    doppler = 1.0 + v_rad / C_KMS
-    cont = continuum_flux(wave / doppler, params)
-    if sigma_inst is None:
-        sig_fn = lambda lam: np.zeros_like(lam)  # noqa: E731
-    elif callable(sigma_inst):
-        sig_fn = sigma_inst
-    else:
-        const = float(sigma_inst)
-        sig_fn = lambda lam: np.full_like(lam, const)  # noqa: E731
     absorb = np.zeros_like(wave)
     lo, hi = wave[0], wave[-1]
     # strong lines: full Voigt wings over the whole range
@@ -249,7 +217,7 @@ def surface_flux(
     sw = sw * doppler
     keep = (sw > lo - 200.0) & (sw < hi + 200.0)
     for wl, ew, gam in zip(sw[keep], sew[keep], sgam[keep]):
-        sig = np.hypot(wl * _MICRO_KMS / C_KMS, float(sig_fn(np.array([wl]))[0]))
+        sig = wl * _MICRO_KMS / C_KMS
         # Lorentzian wings everywhere (the Voigt profile tends to it for |x| >> sigma), the
         # exact Voigt profile within 40 sigma + 20 gamma of the centre
         dx = wave - wl
@@ -266,7 +234,7 @@ def surface_flux(
     keep = (fw > lo - 20.0) & (fw < hi + 20.0)
     fw, few = fw[keep], few[keep]
     if fw.size:
-        sig = np.hypot(fw * _MICRO_KMS / C_KMS, sig_fn(fw))
+        sig = fw * _MICRO_KMS / C_KMS
         centre = np.clip(np.searchsorted(wave, fw), 0, wave.size - 1)
         step = np.gradient(wave)[centre]
         half = int(np.ceil(6.0 * np.max(sig / step))) + 1
@@ -276,5 +244,99 @@ def surface_flux(
         x = (wave[idx] - fw[:, None]) / sig[:, None]
         prof = np.where(valid, np.exp(-0.5 * x * x) / (np.sqrt(2 * np.pi) * sig[:, None]), 0.0)
         np.add.at(absorb, idx.ravel(), (few[:, None] * prof).ravel())
-    flux = cont * np.maximum(1.0 - absorb, _FLOOR)
-    return flux, cont
+    return np.maximum(1.0 - absorb, _FLOOR)
+
+
+def _gaussian_gather(x: np.ndarray, values: np.ndarray, x_out: np.ndarray, sigma: np.ndarray):
+    """Gaussian smoothing of ``values`` on the uniform grid ``x`` evaluated at ``x_out``.
+
+    out_i = sum_j g_ij values_j / sum_j g_ij, g_ij = exp(-(x_j - x_out_i)^2 / (2 sigma_i^2)),
+    over |x_j - x_out_i| < 5 max(sigma); ``sigma`` per output point (same unit as x).
+    """
+    dx = x[1] - x[0]
+    half = int(np.ceil(_NSIGMA_LSF * np.max(sigma) / dx)) + 1
+    taps = np.arange(-half, half + 1)
+    out = np.empty(x_out.size)
+    chunk = max(1, 4_000_000 // taps.size)
+    for a in range(0, x_out.size, chunk):
+        xo, so = x_out[a : a + chunk], sigma[a : a + chunk]
+        idx = np.rint((xo - x[0]) / dx).astype(np.int64)[:, None] + taps[None, :]
+        idx = np.clip(idx, 0, x.size - 1)
+        g = np.exp(-0.5 * ((x[idx] - xo[:, None]) / so[:, None]) ** 2)
+        out[a : a + chunk] = np.einsum("ij,ij->i", g, values[idx]) / g.sum(axis=1)
+    return out
+
+
+def surface_flux(
+    wave: np.ndarray,
+    params: StarParams,
+    sigma_inst=None,
+    v_rad: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Surface flux and continuum of the toy model at (observed) vacuum wavelengths.
+
+    The line spectrum max(1 - sum_i W_i V_i, 0.03) is built at intrinsic resolution
+    (Gaussian sigma 3 km/s) and only then convolved with the instrument: saturated cores
+    are flattened before the instrument blurs them, as in a real spectrograph. (Until
+    2026-11 the floor was applied after the instrumental broadening, which gave saturated
+    Balmer, Ca II and Na D lines flat bottoms with sharp corners at BOSS resolution: a
+    spectrum that is not band-limited, that the R=10000 BOSZ-like templates smoothed to
+    BOSS resolution could not match, and that the damped-sinc resampler of the MWM chain
+    rang on, biasing BOSS RVs by up to several km/s per fibre and camera.)
+
+    With ``sigma_inst`` the intrinsic spectrum is computed on an internal grid uniform in
+    ln lambda (step 1.5 km/s, covering ``wave`` plus 5 sigma) and the Gaussian line spread
+    sigma_inst(lambda_i) is applied at every requested wavelength lambda_i (a "gather"
+    convolution, exact for a slowly varying sigma). The continuum is multiplied after the
+    convolution (it is smooth on the scale of the line spread). Smoothing the model at R1
+    to R2 < R1 therefore gives the model at R2.
+
+    Parameters
+    ----------
+    wave : numpy.ndarray, (nwave,)
+        Vacuum wavelength, Angstrom, increasing.
+    params : StarParams
+        Teff (K), log g (cgs), [M/H] (dex).
+    sigma_inst : callable or float, optional
+        Instrumental Gaussian sigma in Angstrom, as a function of the observed wavelength
+        (vectorised) or a constant; None means no instrumental broadening (the intrinsic
+        spectrum point-sampled at ``wave``).
+    v_rad : float
+        Radial velocity, km/s: line centres and continuum move to lambda (1 + v/c).
+
+    Returns
+    -------
+    flux, continuum : numpy.ndarray, float64, (nwave,)
+        Surface flux F and its continuum, erg/s/cm2/A (per unit stellar surface).
+
+    Raises
+    ------
+    ValueError
+        If ``sigma_inst`` is not positive and finite at every wavelength.
+
+    Examples
+    --------
+    >>> w = np.linspace(6500.0, 6620.0, 1201)
+    >>> f, c = surface_flux(w, StarParams(6500.0, 4.2, 0.0), sigma_inst=1.3)
+    >>> bool((f / c)[np.argmin(np.abs(w - 6564.61))] < 0.7)
+    True
+    """
+    wave = np.asarray(wave, dtype=np.float64)
+    doppler = 1.0 + v_rad / C_KMS
+    cont = continuum_flux(wave / doppler, params)
+    if sigma_inst is None:
+        return cont * _line_factor(wave, params, doppler), cont
+    if callable(sigma_inst):
+        sig = np.asarray(sigma_inst(wave), dtype=np.float64) * np.ones_like(wave)
+    else:
+        sig = np.full_like(wave, float(sigma_inst))
+    if not np.all(np.isfinite(sig) & (sig > 0)):
+        raise ValueError(
+            f"sigma_inst must be positive and finite, got range {sig.min()}..{sig.max()} A"
+        )
+    ln_out = np.log(wave)
+    sig_ln = sig / wave
+    margin = _NSIGMA_LSF * float(sig_ln.max()) + 2 * _FINE_DLN
+    x = np.arange(ln_out.min() - margin, ln_out.max() + margin, _FINE_DLN)
+    rect = _line_factor(np.exp(x), params, doppler)
+    return cont * _gaussian_gather(x, rect, ln_out, sig_ln), cont
