@@ -267,6 +267,65 @@ def test_nmf_recovers_its_own_model(basis):
     assert few.flags >> NMF_FLAGS["FEW_PIXELS"] & 1 and np.isnan(few.rchi2)
 
 
+def test_nmf_fit_is_rebuilt_exactly_from_its_header_cards(basis):
+    """mwm_star reuses mwm_visit's co-add fit: W and θ survive the header exactly."""
+    from sdssflow.io.mwm import nmf_cards, nmf_from_cards
+    from sdssflow.mwm.continuum import basis_id, nmf_from_parameters
+
+    rng = np.random.default_rng(4)
+    w = BOSS.wavelength
+    H = basis["boss"]
+    cont = 50.0 + 10.0 * np.sin(w / 900.0)
+    flux = (1 - np.abs(rng.normal(0.2, 0.05, H.shape[0])) @ H) * cont
+    flux = flux + rng.normal(0, cont / 40.0)
+    ivar = 1600.0 / cont**2
+    fit = fit_nmf_continuum(w, flux, ivar, H, "boss")
+    cards = nmf_cards("BOSS/LCO", fit.W, fit.theta, fit.rchi2, fit.flags, basis_id(H))
+    saved = nmf_from_cards({k: v for k, v, _ in cards}, "BOSS/LCO")
+    assert nmf_from_cards({k: v for k, v, _ in cards}, "BOSS/APO") is None
+    assert saved["basis_id"] == basis_id(H) != basis_id(H[:-1])
+    again = nmf_from_parameters(w, H, "boss", saved["W"], saved["theta"], saved["rchi2"], saved["flags"])  # fmt: skip
+    np.testing.assert_array_equal(again.continuum, fit.continuum)
+    np.testing.assert_array_equal(again.rectified_model, fit.rectified_model)
+    assert (again.rchi2, again.flags) == (fit.rchi2, fit.flags)
+    few = fit_nmf_continuum(w, flux, np.zeros(w.size), H, "boss")
+    rebuilt = nmf_from_parameters(w, H, "boss", few.W, few.theta, few.rchi2, few.flags)
+    assert np.all(np.isnan(rebuilt.continuum)) and np.all(rebuilt.rectified_model == 1)
+    with pytest.raises(ValueError, match="do not match the basis"):
+        nmf_from_parameters(w, H, "boss", fit.W[:-1], fit.theta, 1.0, 0)
+
+
+@pytest.mark.parametrize("v", [0.0, 13.7, -251.3])
+def test_resample_velocity_shift_equals_the_per_pixel_kernel(v):
+    """A shifted log-uniform grid takes the one-kernel path: same as the per-pixel sums."""
+    from scipy.interpolate import CubicSpline
+
+    from sdssflow.mwm.resample import sinc_kernel
+
+    rng = np.random.default_rng(5)
+    w = BOSS.wavelength
+    flux = 10 + rng.normal(size=w.size)
+    ivar = rng.uniform(0.5, 2.0, w.size)
+    mask = np.zeros(w.size, np.int64)
+    mask[500:505] = 1 << 18
+    out = w * (1 + v / C_KMS)
+    f, iv, m, cov = resample_chip(w, flux, ivar, mask, out, 5.0)
+    x = wave_to_pixel(w, out)  # log-uniform input: the straight line, as the spline
+    spline = CubicSpline(np.log(w), np.arange(w.size), extrapolate=False)(np.log(out))
+    np.testing.assert_allclose(x, spline, atol=1e-8)
+    x = np.where(np.abs(x - np.round(x)) < 1e-6, np.round(x), x)
+    sel = np.flatnonzero(cov)
+    ix = np.floor(x[sel]).astype(int)
+    k, half = sinc_kernel(x[sel] - ix, 5.0)
+    idx = ix[:, None] + np.arange(-half, half + 1)
+    k = np.where((idx >= 0) & (idx < w.size), k, 0.0)
+    idx = np.clip(idx, 0, w.size - 1)
+    np.testing.assert_allclose(f[sel], np.sum(k * flux[idx], axis=1), rtol=1e-9)
+    np.testing.assert_allclose(1 / iv[sel], np.sum(k * k / ivar[idx], axis=1), rtol=1e-9)
+    flagged = np.abs(np.sum(k * (mask[idx] > 0), axis=1)) > 0.1
+    assert np.array_equal(m[sel] > 0, flagged)
+
+
 def test_train_nmf_basis_is_nonnegative_and_fits():
     w = BOSS.wavelength[::8]
     params = np.array([[t, 4.0, f] for t in (4500, 5500, 6500) for f in (-1.0, 0.0)])

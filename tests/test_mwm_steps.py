@@ -143,6 +143,23 @@ def test_bucket_pipeline_science(synthetic_survey):
     assert list(visit["APOGEE/APO"]["mjd"]) == [59100, 59101]
 
 
+def test_mwm_star_reuses_the_visit_step_nmf_fit(synthetic_survey):
+    """mwm_star rebuilds mwm_visit's co-add fit (same basis) instead of fitting again; a
+    refit (other basis id) of the float32 visits agrees to float32 precision."""
+    from sdssflow.io.mwm import nmf_from_cards, read_nmf_basis
+
+    path = synthetic_survey["spectra"] / "visit" / "12" / "34" / f"mwmVisit-v1-{GOOD}.fits"
+    header, _ = read_mwm(path)
+    assert nmf_from_cards(header, "BOSS/APO") and nmf_from_cards(header, "APOGEE/APO")
+    basis = read_nmf_basis(BASIS)[0]
+    reused, _ = mwm_star.star_from_visit_file(path, basis)
+    refit, _ = mwm_star.star_from_visit_file(path, basis, basis_ids={})
+    for ext in ("BOSS/APO", "APOGEE/APO"):
+        for col in ("continuum", "nmf_rectified_model_flux"):
+            np.testing.assert_allclose(reused[ext][col], refit[ext][col], rtol=1e-4)
+        assert reused[ext]["nmf_flags"] == refit[ext]["nmf_flags"]
+
+
 needs_real = pytest.mark.skipif(not REAL.is_dir(), reason="../shared/data/real not available")
 
 

@@ -21,6 +21,7 @@ Choices, stated:
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import logging
 import os
 import time
@@ -34,7 +35,15 @@ from astropy.io import fits
 from sdssflow.io.products import atomic_path, provenance_cards
 from sdssflow.mwm.grids import GRIDS, HDU_NAMES
 
-__all__ = ["COLUMNS", "write_mwm", "read_mwm", "empty_columns", "PRIMARY_GROUPS"]
+__all__ = [
+    "COLUMNS",
+    "write_mwm",
+    "read_mwm",
+    "empty_columns",
+    "PRIMARY_GROUPS",
+    "nmf_cards",
+    "nmf_from_cards",
+]
 
 log = logging.getLogger(__name__)
 
@@ -420,6 +429,12 @@ def _encode_checksum(value: int) -> str:
     return bytes(asc[(i + 15) % 16] for i in range(16)).decode("ascii")
 
 
+@functools.lru_cache(maxsize=1)
+def _zero_datasum_card() -> bytes:
+    """The DATASUM = '0' card exactly as astropy serialises it (built once: astropy's Card is slow)."""
+    return str(fits.Card("DATASUM", "0", "data unit checksum")).encode("ascii")
+
+
 def _fix_zero_datasums(path) -> None:
     """Rewrite DATASUM of data-less HDUs as '0' and recompute their CHECKSUM, in place."""
     with fitsio.FITS(str(path)) as f:
@@ -437,9 +452,7 @@ def _fix_zero_datasums(path) -> None:
             ki = next(i for i, c in enumerate(cards) if c.startswith(b"DATASUM "))
             ci = next(i for i, c in enumerate(cards) if c.startswith(b"CHECKSUM"))
             # cards exactly as astropy re-serialises them (it verifies its own string, not the bytes)
-            head[ki * 80 : ki * 80 + 80] = str(
-                fits.Card("DATASUM", "0", "data unit checksum")
-            ).encode("ascii")
+            head[ki * 80 : ki * 80 + 80] = _zero_datasum_card()
             head[ci * 80 : ci * 80 + 80] = f"CHECKSUM= '{'0' * 16}'   / HDU checksum".ljust(
                 80
             ).encode("ascii")
@@ -489,6 +502,65 @@ def read_mwm(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray | None
                 data = new
             out[extname] = data
     return header, out
+
+
+#: Two-letter prefix of each table HDU in the NMF cards of the primary header.
+_NMF_PREFIX = {"BOSS/APO": "BA", "BOSS/LCO": "BL", "APOGEE/APO": "AA", "APOGEE/LCO": "AL"}
+
+
+def nmf_cards(
+    extname: str, W, theta, rchi2: float, flags: int, basis_id: str
+) -> list[tuple[str, object, str]]:
+    """Primary-header cards holding the NMF continuum fit of one HDU's co-add.
+
+    mwm_visit writes them so that mwm_star can rebuild the fit instead of repeating it.
+    With P the HDU's prefix (BA = BOSS/APO, BL = BOSS/LCO, AA = APOGEE/APO,
+    AL = APOGEE/LCO): ``PNMFW00``.. (W), ``PNMFT00``.. (θ), ``PNMFRC`` (rχ²), ``PNMFFL``
+    (flags), ``PNMFID`` (basis identifier). Floats are written as their shortest exact
+    decimal string, so :func:`nmf_from_cards` gives back the same float64 values.
+
+    Examples
+    --------
+    >>> cards = nmf_cards("BOSS/APO", [0.5, 1e-12], [1.0, 2.0, 3.0], 1.1, 33, "abc")
+    >>> cards[0][0], nmf_from_cards({k: v for k, v, _ in cards}, "BOSS/APO")["W"].tolist()
+    ('BANMFW00', [0.5, 1e-12])
+    """
+    p = _NMF_PREFIX[extname]
+    cards = [
+        (f"{p}NMFW{i:02d}", repr(float(v)), f"{extname} co-add NMF weight") for i, v in enumerate(W)
+    ]
+    cards += [
+        (f"{p}NMFT{i:02d}", repr(float(v)), f"{extname} continuum coefficient")
+        for i, v in enumerate(theta)
+    ]
+    cards += [
+        (f"{p}NMFRC", repr(float(rchi2)), f"{extname} co-add NMF reduced chi2"),
+        (f"{p}NMFFL", int(flags), f"{extname} co-add NMF flags"),
+        (f"{p}NMFID", str(basis_id), f"{extname} NMF basis identifier"),
+    ]  # fmt: skip
+    return cards
+
+
+def nmf_from_cards(header: Mapping, extname: str) -> dict | None:
+    """W, theta, rchi2, flags and basis_id of :func:`nmf_cards` (None when absent)."""
+    p = _NMF_PREFIX[extname]
+    if f"{p}NMFID" not in header or f"{p}NMFFL" not in header:
+        return None
+
+    def series(key):
+        vals, i = [], 0
+        while f"{p}{key}{i:02d}" in header:
+            vals.append(float(header[f"{p}{key}{i:02d}"]))
+            i += 1
+        return np.array(vals)
+
+    return {
+        "W": series("NMFW"),
+        "theta": series("NMFT"),
+        "rchi2": float(header.get(f"{p}NMFRC", "nan")),
+        "flags": int(header[f"{p}NMFFL"]),
+        "basis_id": str(header[f"{p}NMFID"]).strip(),
+    }
 
 
 # ------------------------------------------------------------------ bossVisits files

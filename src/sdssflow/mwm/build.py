@@ -88,11 +88,17 @@ class ApogeeVisit:
 
 @dataclass
 class SourceProducts:
-    """Column dictionaries of one source's mwmVisit and mwmStar HDUs, by EXTNAME."""
+    """Column dictionaries of one source's mwmVisit and mwmStar HDUs, by EXTNAME.
+
+    ``nmf``: EXTNAME → the co-add's :class:`sdssflow.mwm.continuum.NMFResult` (HDUs
+    with an in-stack visit and a basis), written into the mwmVisit HDU headers so that
+    mwm_star does not fit it again.
+    """
 
     visit: dict = field(default_factory=dict)
     star: dict = field(default_factory=dict)
     summary: dict = field(default_factory=dict)
+    nmf: dict = field(default_factory=dict)
 
 
 def hdu_of(instrument: str, telescope: str) -> str:
@@ -254,6 +260,8 @@ def build_source(
         out.visit[extname] = cols
         if star is not None:
             out.star[extname] = star
+            if nmf is not None:
+                out.nmf[extname] = nmf
     mjds = {"boss": [], "apogee": []}
     for extname, cols in out.visit.items():
         mjds[extname.split("/")[0].lower()] += list(np.asarray(cols["mjd"], int))

@@ -20,6 +20,7 @@ model. Deliberate differences (astra_mwm.md section 8):
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +39,8 @@ __all__ = [
     "RESOLUTION",
     "NMFResult",
     "fit_nmf_continuum",
+    "nmf_from_parameters",
+    "basis_id",
     "visit_continuum",
 ]
 
@@ -50,6 +53,26 @@ CONTINUUM_SETUP = {
         "L": 1300.0,
     },
 }
+
+
+#: The last design matrix of each instrument, with its wavelengths (fits of one bucket all
+#: use the standard grid, so the matrix is built once per process instead of per fit).
+_DESIGN_CACHE: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _setup_design(wave: np.ndarray, instrument: str) -> np.ndarray:
+    """:func:`design_matrix` of ``instrument``'s CONTINUUM_SETUP (cached, read-only)."""
+    wave = np.asarray(wave, dtype=float)
+    cached = _DESIGN_CACHE.get(instrument)
+    if cached is not None and np.array_equal(cached[0], wave):
+        return cached[1]
+    setup = CONTINUUM_SETUP[instrument]
+    A = design_matrix(wave, setup["regions"], setup["deg"], setup["L"])
+    A.setflags(write=False)
+    key = wave.copy()
+    key.setflags(write=False)
+    _DESIGN_CACHE[instrument] = (key, A)
+    return A
 
 
 def design_matrix(wave: np.ndarray, regions, deg: int, L: float) -> np.ndarray:
@@ -338,7 +361,7 @@ def fit_nmf_continuum(
     H = np.asarray(H, dtype=float)
     if H.ndim != 2 or H.shape[1] != flux.size or flux.shape != ivar.shape:
         raise ValueError(f"shapes do not match: H {H.shape}, flux {flux.shape}, ivar {ivar.shape}")
-    A = design_matrix(wave, setup["regions"], setup["deg"], setup["L"])
+    A = _setup_design(wave, instrument)
     in_region = A.any(axis=1)
     hok = np.all(np.isfinite(H), axis=0)
     use = in_region & hok & np.isfinite(flux) & np.isfinite(ivar) & (ivar > 0) & (flux > 0)
@@ -387,6 +410,76 @@ def fit_nmf_continuum(
     return NMFResult(continuum, rect, Wc, full_theta, rchi2, flags)
 
 
+def basis_id(H: np.ndarray) -> str:
+    """Short identifier of an NMF basis: the first 16 hex digits of SHA-1 of its float64 bytes.
+
+    Examples
+    --------
+    >>> basis_id(np.ones((2, 3))) == basis_id(np.ones((2, 3), np.float32)), len(basis_id(np.ones(1)))
+    (True, 16)
+    """
+    data = np.ascontiguousarray(np.asarray(H, dtype=np.float64))
+    return hashlib.sha1(data.tobytes() + str(data.shape).encode()).hexdigest()[:16]
+
+
+def nmf_from_parameters(
+    wave: np.ndarray,
+    H: np.ndarray,
+    instrument: str,
+    W: np.ndarray,
+    theta: np.ndarray,
+    rchi2: float,
+    flags: int,
+) -> NMFResult:
+    """The :class:`NMFResult` of an earlier :func:`fit_nmf_continuum`, from its parameters.
+
+    continuum = A·θ inside the regions (NaN outside), rectified model = 1 - W·H, exactly as
+    the fit assembles them, so a step can reuse a fit made upstream (mwm_star reuses the
+    co-add fit of mwm_visit) instead of repeating it.
+
+    Parameters
+    ----------
+    wave : ndarray, shape (npix,)
+        Standard grid of ``instrument``, Å.
+    H : ndarray, shape (C, npix)
+        The basis the fit used.
+    instrument : {'boss', 'apogee'}
+    W : ndarray, shape (C,)
+    theta : ndarray, shape (nregion · (2 deg + 1),)
+    rchi2 : float
+    flags : int
+        NMF_FLAGS of the fit; FEW_PIXELS gives the fit's "not fitted" result.
+
+    Returns
+    -------
+    NMFResult
+
+    Raises
+    ------
+    ValueError
+        If W or θ do not match the basis or the continuum setup.
+    """
+    setup = CONTINUUM_SETUP.get(instrument)
+    if setup is None:
+        raise ValueError(f"instrument must be 'boss' or 'apogee', got {instrument!r}")
+    H = np.asarray(H, dtype=float)
+    W = np.asarray(W, dtype=float)
+    theta = np.asarray(theta, dtype=float)
+    A = _setup_design(wave, instrument)
+    if W.shape != (H.shape[0],) or theta.shape != (A.shape[1],):
+        raise ValueError(
+            f"W {W.shape} / theta {theta.shape} do not match the basis ({H.shape[0]}) "
+            f"and the {instrument} continuum ({A.shape[1]} parameters)"
+        )
+    flags = int(flags)
+    if flags >> NMF_FLAGS["FEW_PIXELS"] & 1:
+        return NMFResult(np.full(wave.size, np.nan), np.ones(wave.size), W, theta, np.nan, flags)
+    hok = np.all(np.isfinite(H), axis=0)
+    continuum = np.where(A.any(axis=1), A @ theta, np.nan)
+    rect = 1.0 - W @ np.where(hok, H, 0.0)
+    return NMFResult(continuum, rect, W, theta, float(rchi2), flags)
+
+
 def visit_continuum(wave, flux, ivar, rectified_model, instrument: str) -> np.ndarray:
     """Continuum of one visit given the co-add's rectified model (θ per region by WLS).
 
@@ -408,7 +501,7 @@ def visit_continuum(wave, flux, ivar, rectified_model, instrument: str) -> np.nd
     model = np.asarray(rectified_model, dtype=float)
     out = np.full(flux.size, np.nan)
     ncol = 2 * setup["deg"] + 1
-    A = design_matrix(wave, setup["regions"], setup["deg"], setup["L"])
+    A = _setup_design(wave, instrument)
     good = np.isfinite(flux) & np.isfinite(ivar) & (ivar > 0) & (model > 0)
     for r in range(len(setup["regions"])):
         Ar = A[:, r * ncol : (r + 1) * ncol]

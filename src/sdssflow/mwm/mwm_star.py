@@ -2,7 +2,11 @@
 
 For every source whose mwmVisit file the bucket's ``mwm_visit`` status lists, each HDU's
 in-stack rest-frame visits are co-added with inverse-variance weights, the summary
-statistics computed and the NMF continuum fitted (:func:`sdssflow.mwm.stack.star_row`);
+statistics computed and the NMF continuum taken (:func:`sdssflow.mwm.stack.star_row`):
+mwm_visit already fitted it to the same co-add and wrote W and θ into the mwmVisit primary
+header (:func:`sdssflow.io.mwm.nmf_cards`), so it is rebuilt from them when they were made
+with the same basis (:func:`sdssflow.mwm.continuum.nmf_from_parameters`) and fitted again
+only otherwise (older files, another basis);
 ``{spectra_dir}/star/{GG}/{HH}/mwmStar-{version}-{sdss_id}.fits`` is written when any HDU
 has an in-stack visit. The declared output is the bucket's status table: the visit
 status rows with CREATED_MWM_STAR added (or ATTEMPTED_BUT_EXCEPTION and the message).
@@ -26,12 +30,14 @@ import numpy as np
 
 from sdssflow.io.mwm import (
     PRIMARY_GROUPS,
+    nmf_from_cards,
     read_mwm,
     read_nmf_basis,
     read_status,
     write_mwm,
     write_status,
 )
+from sdssflow.mwm.continuum import basis_id, nmf_from_parameters
 from sdssflow.mwm.flags import STATUS_FLAGS
 from sdssflow.mwm.grids import GRIDS
 from sdssflow.mwm.mwm_visit import mwm_path
@@ -63,17 +69,29 @@ def _columns(table: np.ndarray) -> dict:
     return out
 
 
-def star_from_visit_file(path, basis) -> tuple[dict, dict]:
-    """mwmStar HDU columns and primary-header values from an mwmVisit file."""
+def star_from_visit_file(path, basis, basis_ids=None) -> tuple[dict, dict]:
+    """mwmStar HDU columns and primary-header values from an mwmVisit file.
+
+    ``basis_ids`` (instrument → :func:`sdssflow.mwm.continuum.basis_id`, computed from
+    ``basis`` when None): an HDU whose NMF cards name the same basis reuses that fit.
+    """
+    basis = basis or {}
+    if basis_ids is None:
+        basis_ids = {name: basis_id(H) for name, H in basis.items()}
     header, tables = read_mwm(path)
     star = {}
     for extname, table in tables.items():
         if table is None:
             continue
         instrument = extname.split("/")[0].lower()
-        row, _ = star_row(
-            instrument, _columns(table), GRIDS[instrument].wavelength, (basis or {}).get(instrument)
-        )
+        wave = GRIDS[instrument].wavelength
+        H = basis.get(instrument)
+        nmf = None
+        saved = nmf_from_cards(header, extname)
+        if H is not None and saved is not None and saved["basis_id"] == basis_ids.get(instrument):
+            nmf = nmf_from_parameters(wave, H, instrument, saved["W"], saved["theta"],
+                                      saved["rchi2"], saved["flags"])  # fmt: skip
+        row, _ = star_row(instrument, _columns(table), wave, H, nmf)
         if row is not None:
             star[extname] = row
     source = {k: v for k, v in header.items() if k in _SOURCE_KEYS}
@@ -87,6 +105,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
     if args.basis:
         basis, hdr = read_nmf_basis(args.basis)
         basis_name = str(hdr.get("NMFBASIS", Path(args.basis).name))
+    ids = {name: basis_id(H) for name, H in (basis or {}).items()}
     rows = []
     n_star = 0
     for rec in status:
@@ -99,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
             continue
         t0 = time.perf_counter()
         try:
-            star, source = star_from_visit_file(row["path"], basis)
+            star, source = star_from_visit_file(row["path"], basis, ids)
             if star:
                 gg, hh = row["gg"], row["hh"]
                 out = mwm_path(

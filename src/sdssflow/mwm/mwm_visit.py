@@ -28,8 +28,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sdssflow.io.mwm import read_nmf_basis, write_mwm, write_status
+from sdssflow.io.mwm import nmf_cards, read_nmf_basis, write_mwm, write_status
 from sdssflow.mwm.build import build_source
+from sdssflow.mwm.continuum import basis_id
 from sdssflow.mwm.flags import STATUS_FLAGS, bits_set
 from sdssflow.mwm.sources import NON_STELLAR_CLASSES, gather_bucket
 from sdssflow.steps import base_parser, run_step
@@ -73,7 +74,12 @@ def process_bucket(
     skip_non_stellar=False,
     wd_ids=(),
 ):
-    """Build and write the mwmVisit files of a bucket; return its status rows."""
+    """Build and write the mwmVisit files of a bucket; return its status rows.
+
+    The primary header carries each HDU's co-add NMF fit (:func:`sdssflow.io.mwm.nmf_cards`),
+    which mwm_star reuses instead of fitting it again.
+    """
+    ids = {name: basis_id(H) for name, H in (basis or {}).items()}
     rows = []
     for src in gather_bucket(index):
         t0 = time.perf_counter()
@@ -93,8 +99,12 @@ def process_bucket(
             if prod.visit:
                 path = mwm_path(spectra_dir, "visit", version, src.sdss_id, gg, hh)
                 header = {**src.header, **prod.summary}
+                cards = [("NMFBASIS", basis_name, "NMF basis (sdssflow stand-in)")]
+                for ext, r in prod.nmf.items():
+                    bid = ids[ext.split("/")[0].lower()]
+                    cards += nmf_cards(ext, r.W, r.theta, r.rchi2, r.flags, bid)
                 write_mwm(path, "visit", header, prod.visit, version, src.inputs, "mwm_visit",
-                          [("NMFBASIS", basis_name, "NMF basis (sdssflow stand-in)")], drop_unknown=True)  # fmt: skip
+                          cards, drop_unknown=True)  # fmt: skip
                 row["flags"] |= 1 << STATUS_FLAGS["CREATED_MWM_VISIT"]
                 row["path"] = str(path)
             else:

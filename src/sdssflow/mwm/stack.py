@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sdssflow.mwm.continuum import fit_nmf_continuum
+from sdssflow.mwm.continuum import NMFResult, fit_nmf_continuum
 
 __all__ = [
     "APOGEE_STARFLAG_BAD",
@@ -184,7 +184,13 @@ def _ivar_mean(x, e, use):
     return float(np.sum(w * x[oke]) / w.sum()), float(w.sum() ** -0.5)
 
 
-def star_row(instrument: str, visits: dict, wave: np.ndarray, H: np.ndarray | None):
+def star_row(
+    instrument: str,
+    visits: dict,
+    wave: np.ndarray,
+    H: np.ndarray | None,
+    nmf: NMFResult | None = None,
+):
     """Co-add one HDU's rest-frame visits into an mwmStar row and fit its continuum.
 
     Parameters
@@ -198,6 +204,9 @@ def star_row(instrument: str, visits: dict, wave: np.ndarray, H: np.ndarray | No
         Standard grid, Å.
     H : ndarray, shape (C, npix), or None
         NMF basis (None: no continuum fit).
+    nmf : NMFResult, optional
+        The continuum fit of this co-add made earlier (mwm_visit's, rebuilt by
+        :func:`sdssflow.mwm.continuum.nmf_from_parameters`): used instead of fitting again.
 
     Returns
     -------
@@ -283,9 +292,9 @@ def star_row(instrument: str, visits: dict, wave: np.ndarray, H: np.ndarray | No
             ]
     for key, value in rv.items():
         row[key] = [value]
-    nmf = None
-    if H is not None:
+    if nmf is None and H is not None:
         nmf = fit_nmf_continuum(wave, flux, ivar, H, instrument)
+    if nmf is not None:
         row["continuum"] = nmf.continuum[None, :]
         row["nmf_rectified_model_flux"] = nmf.rectified_model[None, :]
         row["nmf_rchi2"] = [nmf.rchi2]
