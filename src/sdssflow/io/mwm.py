@@ -429,6 +429,37 @@ def _encode_checksum(value: int) -> str:
     return bytes(asc[(i + 15) % 16] for i in range(16)).decode("ascii")
 
 
+def _hdu_offsets(path) -> list[tuple[int, int, int]]:
+    """(header start, data start, padded data end) byte offsets of every HDU of a FITS file.
+
+    Walks the 2880-byte header blocks (data size = |BITPIX|/8 · GCOUNT · (PCOUNT + Π NAXISn));
+    cheaper than opening the file with fitsio, which reads every table's column info.
+    """
+    data = Path(path).read_bytes()
+    out, pos = [], 0
+    while pos + 2880 <= len(data):
+        start, keys, end_found = pos, {}, False
+        while not end_found and pos + 2880 <= len(data):
+            block = data[pos : pos + 2880]
+            pos += 2880
+            for i in range(0, 2880, 80):
+                key = block[i : i + 8].rstrip()
+                if key == b"END":
+                    end_found = True
+                    break
+                if key in (b"BITPIX", b"PCOUNT", b"GCOUNT") or key.startswith(b"NAXIS"):
+                    keys[key.decode()] = int(block[i + 10 : i + 80].split(b"/")[0])
+        naxis = keys.get("NAXIS", 0)
+        npix = int(np.prod([keys[f"NAXIS{k}"] for k in range(1, naxis + 1)])) if naxis else 0
+        nbytes = (
+            abs(keys.get("BITPIX", 8)) // 8 * keys.get("GCOUNT", 1) * (keys.get("PCOUNT", 0) + npix)
+        )
+        pos_end = pos + -(-nbytes // 2880) * 2880  # data padded to whole blocks (as fitsio)
+        out.append((start, pos, pos_end))
+        pos = pos_end
+    return out
+
+
 @functools.lru_cache(maxsize=1)
 def _zero_datasum_card() -> bytes:
     """The DATASUM = '0' card exactly as astropy serialises it (built once: astropy's Card is slow)."""
@@ -437,11 +468,7 @@ def _zero_datasum_card() -> bytes:
 
 def _fix_zero_datasums(path) -> None:
     """Rewrite DATASUM of data-less HDUs as '0' and recompute their CHECKSUM, in place."""
-    with fitsio.FITS(str(path)) as f:
-        offsets = [
-            (o["header_start"], o["data_start"], o["data_end"])
-            for o in (hdu.get_offsets() for hdu in f)
-        ]
+    offsets = _hdu_offsets(path)
     with open(path, "r+b") as fh:
         for hstart, dstart, dend in offsets:
             if dend != dstart:
