@@ -106,6 +106,21 @@ def test_check_complete_flags_truncated_products_and_ignores_hidden_temporaries(
     assert any(p.startswith("sky/q.fits") for p in check_complete(a))
 
 
+def test_aliases_and_timing_columns(tmp_path):
+    a, b = tmp_path / "runA", tmp_path / "runB"
+    for root, t in ((a, 1.5), (b, 9.0)):
+        root.mkdir()
+        (root / "index.csv").write_text(f"sdss_id,path\n1,{root}/results/x.fits\n")
+        cols = [
+            fits.Column(name="path", format="200A", array=[f"{root}/r.fits"]),
+            fits.Column(name="t_elapsed", format="D", array=[t]),
+        ]
+        fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(cols)]).writeto(root / "status.fits")
+    assert compare_trees(a, b) == ["index.csv: contents differ", "status.fits: HDU 1: column path differs"]
+    assert compare_trees(a, b, aliases=[(str(b), str(a))]) == []
+    assert main([str(a), str(b), "--alias", f"{b}={a}"]) == 0
+
+
 def test_compare_trees_needs_directories(tmp_path):
     with pytest.raises(ValueError, match="not a directory"):
         compare_trees(tmp_path / "nope", tmp_path)

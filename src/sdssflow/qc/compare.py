@@ -38,8 +38,11 @@ __all__ = [
     "main",
 ]
 
-#: Header cards that record when a file was written, not what it holds.
-IGNORED_FITS_KEYS = frozenset({"DATE", "CHECKSUM", "DATASUM"})
+#: Header cards that record when a file was written, not what it holds (``CREATED``: the
+#: astra-style write time of mwm files).
+IGNORED_FITS_KEYS = frozenset({"DATE", "CHECKSUM", "DATASUM", "CREATED"})
+#: Table columns that time the run, not the science (astra's ``t_elapsed``), any case.
+IGNORED_COLUMNS = frozenset({"t_elapsed"})
 #: HDF5 attributes that record when a file was written.
 IGNORED_HDF5_ATTRS = frozenset({"DATE", "date", "created"})
 _FITS_SUFFIXES = (".fits", ".fits.gz", ".fit", ".fts")
@@ -64,6 +67,22 @@ def product_files(root: str | Path) -> list[Path]:
     )
 
 
+def _unalias(value, aliases: Sequence[tuple[str, str]]):
+    """``value`` (str, bytes or array of them) with each alias ``old`` replaced by ``new``."""
+    if not aliases:
+        return value
+    if isinstance(value, str):
+        for old, new in aliases:
+            value = value.replace(old, new)
+        return value
+    if isinstance(value, bytes):
+        return _unalias(value.decode("utf-8", "replace"), aliases).encode()
+    arr = np.asarray(value)
+    if arr.dtype.kind in "SU":
+        return np.array([_unalias(v, aliases) for v in arr.ravel().tolist()], dtype=object).reshape(arr.shape)
+    return value
+
+
 def _values_equal(a, b, rtol: float) -> bool:
     a = np.asarray(a)
     b = np.asarray(b)
@@ -80,7 +99,13 @@ def _values_equal(a, b, rtol: float) -> bool:
     return bool(np.array_equal(a, b))
 
 
-def compare_fits(a: str | Path, b: str | Path, rtol: float = 0.0, ignore_keys: Iterable[str] = ()) -> list[str]:
+def compare_fits(
+    a: str | Path,
+    b: str | Path,
+    rtol: float = 0.0,
+    ignore_keys: Iterable[str] = (),
+    aliases: Sequence[tuple[str, str]] = (),
+) -> list[str]:
     """Differences between two FITS files, ignoring write times and checksums.
 
     Parameters
@@ -90,7 +115,11 @@ def compare_fits(a: str | Path, b: str | Path, rtol: float = 0.0, ignore_keys: I
     rtol : float
         Relative tolerance on floating-point data (0: bit-identical, NaN equals NaN).
     ignore_keys : iterable of str
-        Header keys ignored besides :data:`IGNORED_FITS_KEYS`.
+        Header keys ignored besides :data:`IGNORED_FITS_KEYS`; columns named in
+        :data:`IGNORED_COLUMNS` are not compared either.
+    aliases : sequence of (str, str)
+        Substrings of ``b``'s text replaced before comparing (e.g. its run directory by
+        ``a``'s), in header values and text columns.
 
     Returns
     -------
@@ -114,6 +143,7 @@ def compare_fits(a: str | Path, b: str | Path, rtol: float = 0.0, ignore_keys: I
                     va, vb = str(x.header[key]), str(y.header[key])
                 else:
                     va, vb = x.header[key], y.header[key]
+                vb = _unalias(vb, aliases) if isinstance(vb, str) else vb
                 if va != vb and not (isinstance(va, float) and isinstance(vb, float) and np.isnan(va) and np.isnan(vb)):
                     out.append(f"HDU {i}: {key} = {va!r} vs {vb!r}")
             da, db = x.data, y.data
@@ -126,7 +156,9 @@ def compare_fits(a: str | Path, b: str | Path, rtol: float = 0.0, ignore_keys: I
                     out.append(f"HDU {i}: columns {da.columns.names} vs {db.columns.names}")
                     continue
                 for name in da.columns.names:
-                    if not _values_equal(da[name], db[name], rtol):
+                    if name.lower() in IGNORED_COLUMNS:
+                        continue
+                    if not _values_equal(da[name], _unalias(db[name], aliases), rtol):
                         out.append(f"HDU {i}: column {name} differs")
             elif not _values_equal(da, db, rtol):
                 out.append(f"HDU {i}: data differ")
@@ -173,22 +205,35 @@ def _compare_png(a: Path, b: Path) -> list[str]:
     return [] if pa.shape == pb.shape and np.array_equal(pa, pb) else ["PNG pixels differ"]
 
 
-def compare_files(a: str | Path, b: str | Path, rtol: float = 0.0) -> list[str]:
-    """Differences between two product files, by their kind (FITS, HDF5, other)."""
+def compare_files(
+    a: str | Path, b: str | Path, rtol: float = 0.0, aliases: Sequence[tuple[str, str]] = ()
+) -> list[str]:
+    """Differences between two product files, by their kind (FITS, HDF5, other).
+
+    ``aliases`` (old, new) replace substrings of ``b``'s text before comparing (FITS
+    headers and text columns, and text files): paths into each run's own directory.
+    """
     a, b = Path(a), Path(b)
     name = a.name.lower()
     if name.endswith(_FITS_SUFFIXES):
-        return compare_fits(a, b, rtol)
+        return compare_fits(a, b, rtol, aliases=aliases)
     if name.endswith(_HDF5_SUFFIXES):
         return compare_hdf5(a, b, rtol)
-    if a.read_bytes() == b.read_bytes():
+    data_a, data_b = a.read_bytes(), b.read_bytes()
+    if data_a == data_b or (aliases and not name.endswith(".png") and data_a == _unalias(data_b, aliases)):
         return []
     if name.endswith(".png"):
         return _compare_png(a, b)
     return ["contents differ"]
 
 
-def compare_trees(a: str | Path, b: str | Path, rtol: float = 0.0, skip: Sequence[str] = ()) -> list[str]:
+def compare_trees(
+    a: str | Path,
+    b: str | Path,
+    rtol: float = 0.0,
+    skip: Sequence[str] = (),
+    aliases: Sequence[tuple[str, str]] = (),
+) -> list[str]:
     """Differences between two product trees (e.g. two ``results/<version>`` folders).
 
     Parameters
@@ -199,6 +244,9 @@ def compare_trees(a: str | Path, b: str | Path, rtol: float = 0.0, skip: Sequenc
         Relative tolerance on floating-point data (0: identical).
     skip : sequence of str
         Glob patterns (relative paths) of files not compared, e.g. ``"*.log"``.
+    aliases : sequence of (str, str)
+        Substrings of ``b``'s text replaced before comparing, e.g.
+        ``[("/runs/b", "/runs/a")]`` when products record paths into their run directory.
 
     Returns
     -------
@@ -211,7 +259,7 @@ def compare_trees(a: str | Path, b: str | Path, rtol: float = 0.0, skip: Sequenc
     out = [f"{p}: only in {a}" for p in sorted(fa - fb)] + [f"{p}: only in {b}" for p in sorted(fb - fa)]
     for rel in sorted(fa & fb):
         try:
-            diffs = compare_files(Path(a) / rel, Path(b) / rel, rtol)
+            diffs = compare_files(Path(a) / rel, Path(b) / rel, rtol, aliases=aliases)
         except Exception as err:  # an unreadable product is a difference, named
             diffs = [f"cannot be compared: {type(err).__name__}: {err}"]
         out.extend(f"{rel}: {d}" for d in diffs)
@@ -272,9 +320,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("b", help="second product tree")
     parser.add_argument("--rtol", type=float, default=0.0, help="relative tolerance on floats (default 0)")
     parser.add_argument("--skip", action="append", default=[], help="glob of files not compared (repeatable)")
+    parser.add_argument(
+        "--alias", action="append", default=[], metavar="B_TEXT=A_TEXT",
+        help="replace B_TEXT in the second tree's text by A_TEXT before comparing (repeatable)",
+    )
     args = parser.parse_args(argv)
+    aliases = [tuple(item.split("=", 1)) for item in args.alias]
     try:
-        diffs = compare_trees(args.a, args.b, rtol=args.rtol, skip=args.skip)
+        diffs = compare_trees(args.a, args.b, rtol=args.rtol, skip=args.skip, aliases=aliases)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
