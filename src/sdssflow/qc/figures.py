@@ -70,8 +70,9 @@ def plot_calibration_vectors(calibrations: Mapping[str, Mapping[str, tuple[np.nd
             cal = np.asarray(cal, dtype=float)
             if cal.ndim == 2:
                 cal = np.nanmedian(np.where(cal > 0, cal, np.nan), axis=0)
-            ax.plot(wave, cal, lw=0.8, label=label)
+            ax.plot(wave, np.where(cal > 0, cal, np.nan), lw=0.8, label=f"exposure {label}")
         ax.set_title(f"camera {cam}")
+        ax.set_yscale("log")  # the response falls by orders of magnitude at the arm edges
         ax.set_xlabel("wavelength (A)")
         ax.set_ylabel("cal_factor (flux / electron)")
         ax.legend(fontsize=6, ncol=2)
