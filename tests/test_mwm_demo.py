@@ -2,11 +2,13 @@
 
 Runs boss_visits (all plate-MJDs), mwm_index, mwm_visit, mwm_star and mwm_status on
 resources/demo with the BOSZ library of results/<v>/bosz when present (else the demo
-mirror), and checks the done-when list of issue 6 against the truth.
+mirror), and checks the done-when list of issue 6 against the truth. Set
+SDSSFLOW_DEMO_ROOT to check another demo survey (with its own BOSZ mirror).
 """
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
@@ -21,7 +23,10 @@ from sdssflow.mwm.grids import bucket
 from sdssflow.synth.layout import demo_plan, demo_sources
 
 ROOT = Path(__file__).resolve().parents[1]
-PLAN = demo_plan({"root": str(ROOT / "resources" / "demo")})
+#: The demo survey checked: resources/demo, or another one (SDSSFLOW_DEMO_ROOT), which then
+#: uses its own BOSZ mirror (results/v1/bosz was built from resources/demo's).
+DEMO_ROOT = Path(os.environ.get("SDSSFLOW_DEMO_ROOT", ROOT / "resources" / "demo"))
+PLAN = demo_plan({"root": str(DEMO_ROOT)})
 LIBRARY = ROOT / "results" / "v1" / "bosz" / "bosz_library.h5"
 BASIS = ROOT / "data" / "mwm" / "nmf-basis-synthetic-C12.fits.gz"
 
@@ -36,7 +41,8 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def demo_products(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("mwm_demo")
-    templates = LIBRARY if LIBRARY.exists() else PLAN.bosz_mirror
+    default_root = DEMO_ROOT.resolve() == (ROOT / "resources" / "demo").resolve()
+    templates = LIBRARY if LIBRARY.exists() and default_root else PLAN.bosz_mirror
     visits = []
     for plate, mjd in PLAN.plate_mjds:
         sel = tmp / f"selection-{plate}.csv"
@@ -114,7 +120,11 @@ def test_demo_coadds_against_truth(demo_products):
     # APOGEE: the done-when criterion (RVs from the apStar/apVisit headers)
     assert len(dv["APOGEE/APO"]) == PLAN.get("n_apogee_sources")
     assert np.max(np.abs(dv["APOGEE/APO"])) < 1.0
-    # BOSS (XCSAO-like RVs against the fluxcal BOSZ subgrid): measured, not yet at 1 km/s,
-    # see the report: median |dv| < 1 km/s and every source within 5 km/s
+    # BOSS (XCSAO-like RVs against the BOSZ subgrid): every co-add with S/N > 20 within
+    # 1 km/s (issue 6). Needs a demo survey generated with the band-limited stellar model
+    # (the saturation floor before the line spread, sdssflow.synth.stellar); older demos
+    # were off by up to 3 km/s.
     boss = np.abs(dv["BOSS/APO"])
-    assert np.median(boss) < 1.0 and boss.max() < 5.0
+    assert len(boss) >= 60
+    assert boss.max() < 1.0, f"{np.sum(boss >= 1.0)} of {len(boss)} BOSS co-adds off by >= 1 km/s"
+    assert np.sqrt(np.mean(boss**2)) < 0.5
