@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+from scipy.ndimage import gaussian_filter1d
 from scipy.special import voigt_profile
 
 __all__ = [
@@ -285,9 +286,10 @@ def surface_flux(
     rang on, biasing BOSS RVs by up to several km/s per fibre and camera.)
 
     With ``sigma_inst`` the intrinsic spectrum is computed on an internal grid uniform in
-    ln lambda (step 1.5 km/s, covering ``wave`` plus 5 sigma) and the Gaussian line spread
-    sigma_inst(lambda_i) is applied at every requested wavelength lambda_i (a "gather"
-    convolution, exact for a slowly varying sigma). The continuum is multiplied after the
+    ln lambda (step 1.5 km/s, covering ``wave`` plus the kernel) and the Gaussian line
+    spread sigma_inst(lambda_i) is applied at every requested wavelength lambda_i (a
+    "gather" convolution, exact for a slowly varying sigma; done as a constant Gaussian
+    of 0.7 min(sigma) followed by the gather of the remainder on a decimated grid). The continuum is multiplied after the
     convolution (it is smooth on the scale of the line spread). Smoothing the model at R1
     to R2 < R1 therefore gives the model at R2.
 
@@ -336,7 +338,16 @@ def surface_flux(
         )
     ln_out = np.log(wave)
     sig_ln = sig / wave
+    # G(sigma) = G(sigma0) * G(sqrt(sigma^2 - sigma0^2)): a constant pre-smoothing (one
+    # filter pass) lets the per-wavelength gather run on a grid decimated by ``step``
+    # (sigma0 / 2 per sample; equal to the direct gather to 4e-6 relative)
+    sigma0 = 0.7 * float(sig_ln.min())
+    step = max(1, int(sigma0 / (2.0 * _FINE_DLN)))
     margin = _NSIGMA_LSF * float(sig_ln.max()) + 2 * _FINE_DLN
     x = np.arange(ln_out.min() - margin, ln_out.max() + margin, _FINE_DLN)
     rect = _line_factor(np.exp(x), params, doppler)
+    if step > 1:
+        rect = gaussian_filter1d(rect, sigma0 / _FINE_DLN, mode="nearest", truncate=6.0)
+        x, rect = x[::step], rect[::step]
+        sig_ln = np.sqrt(sig_ln**2 - sigma0**2)
     return cont * _gaussian_gather(x, rect, ln_out, sig_ln), cont
