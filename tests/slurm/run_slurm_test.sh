@@ -143,8 +143,9 @@ for d in slurmctld slurmd; do
     if alive "/run/$d.pid"; then
         say "$d already running (pid $(cat /run/$d.pid)): reconfiguring, not mine to stop"
     else
+        rm -f "/run/$d.pid"   # stale (its daemon is gone): wait for the new one below
         "$d" || die "$d did not start: $(tail -n 5 /var/log/slurm/$d.log 2>/dev/null)" 2
-        for _ in $(seq 1 20); do [ -s "/run/$d.pid" ] && break; sleep 0.25; done
+        for _ in $(seq 1 40); do alive "/run/$d.pid" && break; sleep 0.25; done
         STARTED_PIDFILES+=("/run/$d.pid")
         say "started $d (pid $(cat /run/$d.pid 2>/dev/null || echo '?'))"
     fi
