@@ -40,8 +40,8 @@ BENCHMARKS: list = []
 
 def dry_run(config: Path, workdir: Path, one_core: bool = True, extra: list[str] | None = None) -> dict:
     """Run ``snakemake -n`` once in a fresh process; return wall s, peak RSS MB, jobs."""
-    snakemake = str(Path(sys.executable).with_name("snakemake"))
-    cmd = [snakemake, "-s", str(REPO / "Snakefile"), "--configfile", str(config), "-n", "--quiet", "rules"]
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--configfile", str(config), "-n",
+           "--quiet", "rules"]
     cmd += extra or []
     if one_core and shutil.which("taskset"):
         cmd = ["taskset", "-c", "0", *cmd]
@@ -103,9 +103,8 @@ def main(argv=None) -> int:
     print("jobs per rule: " + ", ".join(f"{k} {v}" for k, v in rows[0]["per_rule"].items() if k != "total"))
     if args.profile:
         prof = args.root / "dryrun.prof"
-        snakemake = str(Path(sys.executable).with_name("snakemake"))
         subprocess.run(
-            [sys.executable, "-m", "cProfile", "-o", str(prof), snakemake, "-s", str(REPO / "Snakefile"),
+            [sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "snakemake", "-s", str(REPO / "Snakefile"),
              "--configfile", str(config), "-n", "--quiet", "rules"],
             cwd=workdir, capture_output=True, check=True,
         )
