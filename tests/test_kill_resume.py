@@ -142,7 +142,7 @@ def test_killed_runs_resume_to_the_same_products(runs):
     work.mkdir()
     log = root / "interrupted.log"
     assert total_jobs >= 6, f"too few jobs ({total_jobs}) for three kill points"
-    done = []
+    done, cut_jobs = [], []
     for fraction in KILL_FRACTIONS:
         if done:  # a SIGKILLed snakemake leaves its lock behind
             _run(_snakemake(config, "--unlock"), work, log)
@@ -150,9 +150,14 @@ def test_killed_runs_resume_to_the_same_products(runs):
         else:
             cmd = _cmd(config)
         done.append(_run_and_kill(cmd, work, log, fraction, total_jobs))
+        # Snakemake's markers of the outputs of jobs that were running when killed
+        marks = work / ".snakemake" / "incomplete"
+        cut_jobs.append(sum(1 for p in marks.rglob("*") if p.is_file()) if marks.exists() else 0)
         problems = check_complete(work / "results")
         assert problems == [], f"after the kill at {fraction:.0%}, files look finished but are not: {problems}"
     assert done == sorted(done) and done[0] < total_jobs
+    # the kills hit running jobs (not only the gaps between them)
+    assert max(cut_jobs) > 0, f"no job was running at any kill point ({cut_jobs})"
     _run(_snakemake(config, "--unlock"), work, log)
     _run(_cmd(config, "--rerun-incomplete"), work, log)
     assert check_complete(work / "results") == []
