@@ -47,6 +47,16 @@ cleanup() {
                 say "stopped $(basename "$f" .pid) (pid $pid)"
             fi
         done
+        # Put slurm.conf back as it was: with a slurm.conf naming a controller that is not
+        # running, `scontrol` blocks ~9 s, and snakemake-executor-plugin-slurm calls it when
+        # it is loaded, i.e. at the start of EVERY snakemake run on this machine.
+        if [ "$WROTE_CONF" = 1 ]; then
+            if [ -n "$CONF_BACKUP" ]; then
+                mv -f "$CONF_BACKUP" "$CONF" && say "restored the previous $CONF"
+            else
+                rm -f "$CONF" && say "removed $CONF (there was none before)"
+            fi
+        fi
     fi
     if [ "$rc" = 0 ] && [ "$PASSED" = 1 ]; then
         say "PASS (work dir $WORK)"
@@ -55,6 +65,9 @@ cleanup() {
     fi
 }
 PASSED=0
+WROTE_CONF=0
+CONF_BACKUP=""
+CONF=/etc/slurm/slurm.conf
 trap cleanup EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
@@ -88,11 +101,12 @@ CPUS=$(nproc)
 MEM=$(( $(awk '/^MemTotal:/ {print $2}' /proc/meminfo) / 1024 * 9 / 10 ))
 install -d -o slurm -g slurm /var/spool/slurmctld /var/log/slurm
 install -d /var/spool/slurmd /etc/slurm
-CONF=/etc/slurm/slurm.conf
 if [ -f "$CONF" ] && ! grep -q '^# written by sdssflow' "$CONF"; then
-    cp "$CONF" "$CONF.before-sdssflow.$(date +%s)"
+    CONF_BACKUP="$CONF.before-sdssflow.$(date +%s)"
+    cp "$CONF" "$CONF_BACKUP"
     say "kept a copy of the existing $CONF"
 fi
+WROTE_CONF=1
 cat > "$CONF" <<EOF
 # written by sdssflow tests/slurm/run_slurm_test.sh: one node, no accounting
 ClusterName=sdssflow
