@@ -90,3 +90,19 @@ def test_expand_path_drops_unset_variables(monkeypatch):
     monkeypatch.setenv("SDSSFLOW_SET_VAR", "/data")
     assert sdss_config.expand_path("${SDSSFLOW_UNSET_VAR}") == ""
     assert sdss_config.expand_path("$SDSSFLOW_SET_VAR/x") == "/data/x"
+
+
+def test_repository_paths_resolve_from_another_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = _default()
+    sdss_config.resolve_repository_paths(config, ROOT)
+    assert config["flags_file"] == str(ROOT / "config" / "flags.csv")
+    assert Path(config["fluxcal"]["telluric"]).is_file()
+    sdss_config.check_config(config)
+
+
+def test_missing_flags_file_is_an_error(tmp_path):
+    config = _default()
+    config["flags_file"] = str(tmp_path / "nope.csv")
+    with pytest.raises(sdss_config.ConfigError, match="flags_file: .*nope.csv does not exist"):
+        sdss_config.check_config(config)

@@ -27,7 +27,11 @@ __all__ = [
     "apogee_apred_dir",
     "plate_mjds",
     "check_query",
+    "resolve_repository_paths",
 ]
+
+#: Config keys holding paths that default to files shipped in the repository.
+REPOSITORY_PATH_KEYS = (("flags_file",), ("fluxcal", "telluric"), ("spec_files", "dir"))
 
 #: Steps whose products `reuse:` may take from an older version.
 REUSABLE_STEPS = tuple(REUSE_PATTERNS)
@@ -110,6 +114,27 @@ def check_query(name: str, query: str, columns: pd.DataFrame | None = None) -> N
         raise ConfigError(f"selections.{name}: query {query!r} does not select rows")
 
 
+def resolve_repository_paths(config: dict, basedir: str | os.PathLike) -> dict:
+    """Make relative repository paths work from any working directory.
+
+    A relative path of :data:`REPOSITORY_PATH_KEYS` that does not exist below the working
+    directory but does below ``basedir`` (the directory of the Snakefile) is replaced by
+    the latter, so ``snakemake -d elsewhere`` still finds ``config/flags.csv`` and the
+    tables in ``data/``. The config is changed in place and returned.
+    """
+    for keys in REPOSITORY_PATH_KEYS:
+        block = config
+        for key in keys[:-1]:
+            block = block.get(key, {})
+        value = block.get(keys[-1])
+        if not value or os.path.isabs(expand_path(value)):
+            continue
+        here, there = Path(expand_path(value)), Path(basedir) / expand_path(value)
+        if not here.exists() and there.exists():
+            block[keys[-1]] = str(there)
+    return config
+
+
 def check_config(config: dict) -> None:
     """Check what the schema cannot: paths, queries, reuse steps, flag names.
 
@@ -134,6 +159,8 @@ def check_config(config: dict) -> None:
         spec_dir = Path(expand_path(config["spec_files"]["dir"]))
         if not spec_dir.is_dir():
             raise ConfigError(f"spec_files.dir: directory {spec_dir} does not exist")
+    if not Path(config["flags_file"]).is_file():
+        raise ConfigError(f"flags_file: {config['flags_file']} does not exist (an empty CSV with the header means no flags)")
     registry = qa_flags.load_registry(config.get("flags"))
     try:
         qa_flags.exclude_list(config["exclude_flags"], registry)

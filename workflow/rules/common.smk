@@ -14,6 +14,7 @@ from sdssflow import versions as sdss_versions
 from sdssflow.synth.layout import demo_plan
 
 validate(config, "../schemas/config.schema.yaml", set_default=True)
+sdss_config.resolve_repository_paths(config, workflow.basedir)
 sdss_config.check_config(config)
 
 VERSION = config["version"]
