@@ -22,7 +22,7 @@ rule bosz_download:
         code=CODE_VERSION,
         base_url=bosz_base_url(),
         subgrid=bosz_subgrid(),
-        dest=BOSZ.get("dest", "resources/bosz2024"),
+        dest=get_bosz_dest,
         retries=BOSZ.get("retries", 4),
         backoff=BOSZ.get("backoff", 1.0),
         timeout=BOSZ.get("timeout", 60.0),

@@ -303,6 +303,11 @@ def bosz_manifest():
     return f"{BOSZ.get('dest', 'resources/bosz2024')}/manifest.csv"
 
 
+def get_bosz_dest(wildcards, output):
+    """The mirror directory bosz_download fills: the folder of its manifest."""
+    return str(Path(output.manifest).parent)
+
+
 def get_bosz_download_input(wildcards=None):
     """The demo survey (its mirror and subgrid spec) for input demo; the spec otherwise."""
     if config["input"] == "demo" and BOSZ.get("subgrid", "auto") == "auto":
