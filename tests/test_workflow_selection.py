@@ -40,7 +40,7 @@ def test_flag_edit_reruns_only_the_affected_plate(tmp_path, redux):
         "vt,apo,55510,4101,202,,CLOUDY,1,test\n"
     )
     dry = snakemake(tmp_path, config, "-n", *_selection_targets())
-    assert jobs_to_run(dry) == {"select_exposures": 3}  # sky, fluxcal, mwm of plate 4101 only
+    assert jobs_to_run(dry) == {"select_exposures": 1}  # the tables of plate 4101 only
     assert "output: results/vt/selection/sky/selection-sky-4100.csv" not in dry.stdout
     assert "output: results/vt/selection/sky/selection-sky-4101.csv" in dry.stdout
     snakemake(tmp_path, config, *_selection_targets())

@@ -28,11 +28,13 @@ rule select_exposures:
     input:
         catalog="results/{version}/catalog/exposures.h5",
     output:
-        selection="results/{version}/selection/{step}/selection-{step}-{plate}.csv",
+        sky="results/{version}/selection/sky/selection-sky-{plate}.csv",
+        fluxcal="results/{version}/selection/fluxcal/selection-fluxcal-{plate}.csv",
+        mwm="results/{version}/selection/mwm/selection-mwm-{plate}.csv",
     log:
-        "logs/{version}/select_exposures/{step}-{plate}.log",
+        "logs/{version}/select_exposures/{plate}.log",
     benchmark:
-        "benchmarks/{version}/select_exposures/{step}-{plate}.tsv"
+        "benchmarks/{version}/select_exposures/{plate}.tsv"
     conda:
         "../../envs/sdssflow.yaml"
     threads: 1
@@ -41,13 +43,11 @@ rule select_exposures:
         runtime=10,
     params:
         code=CODE_VERSION,
-        selection=get_selection_name,
-        query=get_selection_query,
-        exclude=get_selection_exclude,
+        steps=get_selection_steps(),
         flag_rows=get_selection_flag_rows,
     shell:
         "python -m sdssflow.catalog.select_exposures --catalog {input.catalog}"
-        " --plate {wildcards.plate} --selection-name {params.selection:q}"
-        " --query {params.query:q} --exclude={params.exclude:q}"
-        " --flag-rows={params.flag_rows:q} --out {output.selection}"
+        " --plate {wildcards.plate} --steps {params.steps:q}"
+        " --flag-rows={params.flag_rows:q} --out sky={output.sky}"
+        " --out fluxcal={output.fluxcal} --out mwm={output.mwm}"
         " --version-name {wildcards.version} > {log} 2>&1"

@@ -120,20 +120,24 @@ def _step_block(step):
     return config.get(step, {})
 
 
-def get_selection_name(wildcards):
-    """Name of the selection (a key of `selections:`) a step uses."""
-    return _step_block(wildcards.step).get("selection", "all")
+def get_selection_steps():
+    """Selection name, query and excluded flags of every step, as JSON for select_exposures.
 
-
-def get_selection_query(wildcards):
-    """The pandas query of a step's selection."""
-    return config["selections"][get_selection_name(wildcards)]
-
-
-def get_selection_exclude(wildcards):
-    """Comma-separated flag names that exclude exposures for a step."""
-    setting = _step_block(wildcards.step).get("exclude_flags", config["exclude_flags"])
-    return ",".join(sdss_flags.exclude_list(setting, FLAG_REGISTRY))
+    One select_exposures job per plate writes the three steps' tables (fewer jobs at survey
+    scale); the settings and the plate's flag rows are params, so a change re-runs only
+    the plates it concerns.
+    """
+    steps = {}
+    for step in STEPS_WITH_SELECTION:
+        block = _step_block(step)
+        name = block.get("selection", "all")
+        setting = block.get("exclude_flags", config["exclude_flags"])
+        steps[step] = {
+            "selection": name,
+            "query": config["selections"][name],
+            "exclude": sdss_flags.exclude_list(setting, FLAG_REGISTRY),
+        }
+    return json.dumps(steps, sort_keys=True)
 
 
 def get_selection_flag_rows(wildcards):

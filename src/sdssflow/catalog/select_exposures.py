@@ -1,19 +1,22 @@
-"""Step ``select_exposures``: the selected, flag-filtered exposures of one plate.
+"""Step ``select_exposures``: the selected, flag-filtered exposures of one plate, per step.
 
 Usage::
 
     python -m sdssflow.catalog.select_exposures --catalog results/v1/catalog/exposures.h5 \\
-        --plate 4100 --query "exptime > 0" --exclude BAD_SEEING,CLOUDY \\
-        --flag-rows "<csv rows>" --out results/v1/selection/sky/selection-sky-4100.csv
+        --plate 4100 --steps '{"sky": {"selection": "all", "query": "exptime > 0",
+        "exclude": ["CLOUDY"]}}' --flag-rows "<csv rows>" \\
+        --out sky=results/v1/selection/sky/selection-sky-4100.csv
 
-The flag rows and query arrive as options (rule params), so Snakemake re-runs exactly
-the plates whose flags or selection changed. Exposures the catalog marked
+One job per plate writes the table of every step (sky, fluxcal, mwm), reading the catalog
+once. The flag rows and settings arrive as options (rule params), so Snakemake re-runs
+exactly the plates whose flags or selections changed. Exposures the catalog marked
 ``flagged_bad`` are always dropped.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import logging
 import sys
 
@@ -51,11 +54,13 @@ def parse(argv=None):
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--catalog", required=True, help="exposure catalog (HDF5)")
     parser.add_argument("--plate", required=True, type=int, help="plate id")
-    parser.add_argument("--selection-name", default="all", help="name of the selection (for the log)")
-    parser.add_argument("--query", required=True, help="pandas query on the catalog columns")
-    parser.add_argument("--exclude", default="", help="comma-separated flag names that exclude")
+    parser.add_argument(
+        "--steps", required=True, help="JSON: step -> {selection, query, exclude: [flag names]}"
+    )
     parser.add_argument("--flag-rows", default="", help="this plate's flags.csv rows, without header")
-    parser.add_argument("--out", required=True, help="output CSV")
+    parser.add_argument(
+        "--out", action="append", required=True, metavar="STEP=PATH", help="output CSV of a step"
+    )
     return parser.parse_args(argv)
 
 
@@ -107,22 +112,41 @@ def _parse_flag_rows(text: str) -> pd.DataFrame:
     return frame
 
 
+def _outputs(pairs: list[str], steps: dict) -> dict[str, str]:
+    outputs = {}
+    for pair in pairs:
+        step, sep, path = pair.partition("=")
+        if not sep or step not in steps:
+            raise ValueError(f"--out {pair!r}: expected STEP=PATH with STEP one of {sorted(steps)}")
+        outputs[step] = path
+    return outputs
+
+
 def main(argv=None):
     args = parse(argv)
-    check_query(args.selection_name, args.query)
+    try:
+        steps = json.loads(args.steps)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"--steps is not JSON: {err}") from None
+    outputs = _outputs(args.out, steps)
+    for step in outputs:
+        check_query(steps[step]["selection"], steps[step]["query"])
     exposures = read_exposures(args.catalog)
-    exclude = [f for f in args.exclude.split(",") if f]
-    table = select_plate(exposures, args.plate, args.query, _parse_flag_rows(args.flag_rows), exclude)
-    with atomic_path(args.out) as tmp:
-        table.to_csv(tmp, index=False)
-    log.info(
-        "wrote %s: %d exposures of selection %r (query %r; excluded flags: %s)",
-        args.out,
-        len(table),
-        args.selection_name,
-        args.query,
-        " ".join(exclude) or "none",
-    )
+    flag_rows = _parse_flag_rows(args.flag_rows)
+    for step, path in outputs.items():
+        spec = steps[step]
+        table = select_plate(exposures, args.plate, spec["query"], flag_rows, list(spec["exclude"]))
+        with atomic_path(path) as tmp:
+            table.to_csv(tmp, index=False)
+        log.info(
+            "wrote %s: %d exposures for %s (selection %r: %r; excluded flags: %s)",
+            path,
+            len(table),
+            step,
+            spec["selection"],
+            spec["query"],
+            " ".join(spec["exclude"]) or "none",
+        )
 
 
 if __name__ == "__main__":
