@@ -471,13 +471,18 @@ def get_boss_visits_args(wildcards, input):
     return f"--plate-dir {plate_dir(wildcards)} --selection {input.selection} --run2d {run2d}"
 
 
+def get_boss_visits_files(wildcards):
+    """Every bossVisits file of this version (one edge per plate-MJD)."""
+    return [
+        f"results/{wildcards.version}/mwm/boss_visits/{p}/bossVisits-{p}-{m:05d}.fits"
+        for p, m in PLATE_MJDS
+    ]
+
+
 def get_mwm_index_input(wildcards):
-    """Every bossVisits file of this version (one edge per plate-MJD) and the survey."""
+    """The list of bossVisits files (boss_visits_list) and the survey."""
     return {
-        "visits": [
-            f"results/{wildcards.version}/mwm/boss_visits/{p}/bossVisits-{p}-{m:05d}.fits"
-            for p, m in PLATE_MJDS
-        ],
+        "visits": f"results/{wildcards.version}/mwm/boss_visits/boss_visits.txt",
         "survey": get_survey_inputs(),
     }
 

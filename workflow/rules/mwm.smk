@@ -40,6 +40,32 @@ rule boss_visits:
         " --version-name {wildcards.version} > {log} 2>&1"
 
 
+# Why a list file between boss_visits and mwm_index: the 10,000 bucket jobs all depend on
+# the index, and Snakemake compares a consumed file against every input of its producer
+# on each such edge; with the 5,000 visit files as direct inputs of mwm_index that was
+# 5e7 comparisons (a third of the dry-run time at survey scale).
+rule boss_visits_list:
+    input:
+        visits=get_boss_visits_files,
+    output:
+        listing="results/{version}/mwm/boss_visits/boss_visits.txt",
+    log:
+        "logs/{version}/boss_visits_list/boss_visits_list.log",
+    benchmark:
+        "benchmarks/{version}/boss_visits_list/boss_visits_list.tsv"
+    localrule: True
+    conda:
+        "../../envs/sdssflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        code=CODE_VERSION,
+    shell:
+        "python -m sdssflow.mwm.list_files --out {output.listing} {input.visits} > {log} 2>&1"
+
+
 rule mwm_index:
     input:
         unpack(get_mwm_index_input),
@@ -59,7 +85,7 @@ rule mwm_index:
         code=CODE_VERSION,
         apogee=get_mwm_index_args,
     shell:
-        "python -m sdssflow.mwm.mwm_index --boss-visits {input.visits} {params.apogee}"
+        "python -m sdssflow.mwm.mwm_index --boss-visits-list {input.visits} {params.apogee}"
         " --outdir {output.index} --version-name {wildcards.version} > {log} 2>&1"
 
 

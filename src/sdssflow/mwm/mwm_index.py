@@ -48,6 +48,11 @@ def parse(argv: Sequence[str] | None = None):
         "--boss-visits", nargs="*", default=[], help="bossVisits-{plate}-{mjd}.fits files"
     )
     p.add_argument(
+        "--boss-visits-list",
+        default=None,
+        help="text file naming bossVisits files, one per line (added to --boss-visits)",
+    )
+    p.add_argument(
         "--apogee-dir",
         action="append",
         default=[],
@@ -118,9 +123,10 @@ def apogee_entries(dirs: Sequence[str]) -> pd.DataFrame:
 
 def main(argv: Sequence[str] | None = None) -> Path:
     args = parse(argv)
-    index = pd.concat(
-        [boss_entries(args.boss_visits), apogee_entries(args.apogee_dir)], ignore_index=True
-    )
+    visits = list(args.boss_visits)
+    if args.boss_visits_list:
+        visits += [line.strip() for line in Path(args.boss_visits_list).read_text().splitlines() if line.strip()]
+    index = pd.concat([boss_entries(visits), apogee_entries(args.apogee_dir)], ignore_index=True)
     outdir = Path(args.outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     bad = index["sdss_id"] <= 0
