@@ -18,21 +18,12 @@ import numpy as np
 import pandas as pd
 from harness import Benchmark
 
+from sdssflow.fluxcal.testing import TOY_BANDS, write_toy_frames
+
 TEFFS = tuple(range(5000, 8001, 250))  # 13
 LOGGS = (3.5, 4.0, 4.5, 5.0)
 FEHS = (-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, -1.25, -1.5)  # 13 x 4 x 10 = 520
-BANDS = [
-    "gaia_g",
-    "gaia_bp",
-    "gaia_rp",
-    "ps1_g",
-    "ps1_r",
-    "ps1_i",
-    "ps1_z",
-    "2mass_j",
-    "2mass_h",
-    "2mass_k",
-]
+BANDS = list(TOY_BANDS)
 
 
 def _library():
@@ -79,34 +70,6 @@ def _setup_selection():
     return run
 
 
-def _write_frames(frames, plate_dir: Path, expid: int):
-    from sdssflow.io.boss import write_spframe
-
-    for cam, f in frames.items():
-        npix = f.flux.shape[1]
-        l0, l1 = f.loglam[:, 0], f.loglam[:, -1]
-        wset = {
-            "FUNC": "legendre",
-            "XMIN": 0.0,
-            "XMAX": npix - 1.0,
-            "COEFF": np.column_stack([(l0 + l1) / 2, (l1 - l0) / 2]),
-        }
-        dset = {"FUNC": "legendre", "XMIN": 0.0, "XMAX": npix - 1.0, "COEFF": f.disp[:, :1].copy()}
-        write_spframe(
-            plate_dir / f"spFrame-{cam}-{expid:08d}.fits",
-            flux=f.flux,
-            ivar=f.ivar,
-            mask=f.mask,
-            wset=wset,
-            dispset=dset,
-            plugmap=f.plugmap,
-            sky=f.sky,
-            x=f.x,
-            superflat=f.superflat,
-            header={"PLATEID": 4100, "MJD": 55500, "EXPOSURE": expid, "CAMERAS": cam},
-        )
-
-
 def _setup_plate():
     from sdssflow.fluxcal import flux_calibration
     from sdssflow.fluxcal.priors import load_band_table
@@ -132,7 +95,7 @@ def _setup_plate():
     plate_dir.mkdir()
     expids = [1001, 1002, 1003, 1004]
     for expid in expids:
-        _write_frames(frames, plate_dir, expid)
+        write_toy_frames(frames, plate_dir, expid)
     pd.concat([sp1.catalog, sp2.catalog]).to_csv(tmp / "phot.csv", index=False)
     pd.DataFrame(
         {

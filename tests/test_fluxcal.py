@@ -23,7 +23,7 @@ from sdssflow.fluxcal.priors import (
     teff_from_bp_rp,
 )
 from sdssflow.fluxcal.resolution import bosz_sigma_ln, convolve_ln, frame_sigma_ln
-from sdssflow.fluxcal.testing import toy_exposure, toy_library
+from sdssflow.fluxcal.testing import TOY_BANDS, toy_exposure, toy_library
 from sdssflow.fluxcal.vectors import (
     apply_calibration,
     combine_responses,
@@ -32,18 +32,7 @@ from sdssflow.fluxcal.vectors import (
     telluric_mask,
 )
 
-BANDS = [
-    "gaia_g",
-    "gaia_bp",
-    "gaia_rp",
-    "ps1_g",
-    "ps1_r",
-    "ps1_i",
-    "ps1_z",
-    "2mass_j",
-    "2mass_h",
-    "2mass_k",
-]
+BANDS = list(TOY_BANDS)
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,7 @@ from scipy.integrate import simpson
 from sdssflow import photometry
 from sdssflow.fluxcal import bosz_download, bosz_library, flux_calibration, fluxcal_summary
 from sdssflow.fluxcal.priors import load_band_table
-from sdssflow.fluxcal.testing import toy_exposure, toy_library
-from sdssflow.io.boss import write_spframe
+from sdssflow.fluxcal.testing import toy_exposure, toy_library, write_toy_frames
 from sdssflow.io.bosz import (
     BoszModel,
     air_to_vacuum,
@@ -144,32 +143,6 @@ def test_bosz_library_row_count_checked(tmp_path):
 
 
 # ------------------------------------------------------------------ flux_calibration
-def _write_frames(exp, plate_dir: Path, expid: int):
-    for cam, f in exp.frames.items():
-        npix = f.flux.shape[1]
-        l0, l1 = f.loglam[:, 0], f.loglam[:, -1]
-        wset = {
-            "FUNC": "legendre",
-            "XMIN": 0.0,
-            "XMAX": npix - 1.0,
-            "COEFF": np.column_stack([(l0 + l1) / 2, (l1 - l0) / 2]),
-        }
-        dset = {"FUNC": "legendre", "XMIN": 0.0, "XMAX": npix - 1.0, "COEFF": f.disp[:, :1].copy()}
-        write_spframe(
-            plate_dir / f"spFrame-{cam}-{expid:08d}.fits",
-            flux=f.flux,
-            ivar=f.ivar,
-            mask=f.mask,
-            wset=wset,
-            dispset=dset,
-            plugmap=f.plugmap,
-            sky=f.sky,
-            x=f.x,
-            superflat=f.superflat,
-            header={"PLATEID": 4100, "MJD": 55500, "EXPOSURE": expid, "CAMERAS": cam},
-        )
-
-
 def test_flux_calibration_step(tmp_path):
     lib = toy_library()
     write_library(lib, tmp_path / "lib.h5")
@@ -179,8 +152,8 @@ def test_flux_calibration_step(tmp_path):
     bad.frames["b1"].plugmap["OBJTYPE"] = "SKY"  # shared plug map: no standard at all
     plate_dir = tmp_path / "4100"
     plate_dir.mkdir()
-    _write_frames(good, plate_dir, 1001)
-    _write_frames(bad, plate_dir, 1002)
+    write_toy_frames(good.frames, plate_dir, 1001)
+    write_toy_frames(bad.frames, plate_dir, 1002)
     pd.concat([good.catalog, bad.catalog]).to_csv(tmp_path / "phot.csv", index=False)
     sel = pd.DataFrame(
         {

@@ -231,3 +231,60 @@ def toy_exposure(
         }
     )
     return ToyExposure(frames, catalog, {"cal": truth_cal, "wave": truth_wave, "stars": stars})
+
+
+#: The ten Refcat2 bands of the toy exposures (Gaia, Pan-STARRS, 2MASS).
+TOY_BANDS = (
+    "gaia_g",
+    "gaia_bp",
+    "gaia_rp",
+    "ps1_g",
+    "ps1_r",
+    "ps1_i",
+    "ps1_z",
+    "2mass_j",
+    "2mass_h",
+    "2mass_k",
+)
+
+
+def write_toy_frames(frames, plate_dir, expid: int, plate: int = 4100, mjd: int = 55500) -> None:
+    """Write toy camera frames as spFrame files (linear Legendre trace sets).
+
+    Parameters
+    ----------
+    frames : dict of str to BossFrame-like
+        Camera -> frame with flux, ivar, mask, loglam (nfiber, npix), disp, plugmap, sky,
+        x and superflat, as :func:`toy_exposure` returns them.
+    plate_dir : path-like
+        Plate directory to write into.
+    expid : int
+        Exposure number of the file names and headers.
+    """
+    from pathlib import Path
+
+    from sdssflow.io.boss import write_spframe
+
+    for cam, f in frames.items():
+        npix = f.flux.shape[1]
+        l0, l1 = f.loglam[:, 0], f.loglam[:, -1]
+        wset = {
+            "FUNC": "legendre",
+            "XMIN": 0.0,
+            "XMAX": npix - 1.0,
+            "COEFF": np.column_stack([(l0 + l1) / 2, (l1 - l0) / 2]),
+        }
+        dset = {"FUNC": "legendre", "XMIN": 0.0, "XMAX": npix - 1.0, "COEFF": f.disp[:, :1].copy()}
+        write_spframe(
+            Path(plate_dir) / f"spFrame-{cam}-{expid:08d}.fits",
+            flux=f.flux,
+            ivar=f.ivar,
+            mask=f.mask,
+            wset=wset,
+            dispset=dset,
+            plugmap=f.plugmap,
+            sky=f.sky,
+            x=f.x,
+            superflat=f.superflat,
+            header={"PLATEID": plate, "MJD": mjd, "EXPOSURE": expid, "CAMERAS": cam},
+        )
