@@ -2,6 +2,7 @@
 
 import pandas as pd
 import pytest
+
 from workflow_helpers import fake_plate, jobs_to_run, snakemake
 
 

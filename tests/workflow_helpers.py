@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -69,3 +70,21 @@ def fake_plate(redux_run2d: Path, plate: int, mjd: int, expids: list[int], camer
             hdus = [fits.PrimaryHDU(np.zeros((2, 2), "f4"), header)]
             hdus += [fits.ImageHDU(np.zeros(2, "f4")) for _ in range(4)] + [plug]
             fits.HDUList(hdus).writeto(plate_dir / f"spFrame-{cam}-{expid:08d}.fits", overwrite=True)
+
+
+def frozen_workflow(dest: Path) -> tuple[Path, dict]:
+    """Copy the workflow and the package to ``dest`` and return (copy, environment).
+
+    The runs of one test must all use the same code, even while the repository is being
+    edited (or pulled) during the minutes they take: the copy's ``src`` goes first on
+    PYTHONPATH, ahead of the editable install, and the copy's Snakefile is the one run.
+    """
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".snakemake")
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(ROOT / "Snakefile", dest / "Snakefile")
+    for sub in ("workflow", "config", "data", "profiles", "envs", "src/sdssflow"):
+        if (ROOT / sub).exists():
+            shutil.copytree(ROOT / sub, dest / sub, ignore=ignore, dirs_exist_ok=True)
+    pythonpath = [str(dest / "src"), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in pythonpath if p)}
+    return dest, env

@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 from sdssflow.qc.compare import check_complete, compare_files, compare_trees
+from workflow_helpers import frozen_workflow
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -48,24 +49,6 @@ def tiny_config(demo_root: Path, code: Path) -> dict:
         "demo": {**TINY_DEMO, "root": str(demo_root)},
         "fluxcal": {"telluric": str(code / "data" / "fluxcal" / "telluric_regions.csv")},
     }
-
-
-def frozen_workflow(dest: Path) -> tuple[Path, dict]:
-    """Copy the workflow and the package to ``dest`` and return (copy, environment).
-
-    The runs of one test must all use the same code, even while the repository is being
-    edited (or pulled) during the minutes they take: the copy's ``src`` goes first on
-    PYTHONPATH, ahead of the editable install, and the copy's Snakefile is the one run.
-    """
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".snakemake")
-    dest.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(REPO / "Snakefile", dest / "Snakefile")
-    for sub in ("workflow", "config", "data", "profiles", "envs", "src/sdssflow"):
-        if (REPO / sub).exists():
-            shutil.copytree(REPO / sub, dest / sub, ignore=ignore, dirs_exist_ok=True)
-    pythonpath = [str(dest / "src"), os.environ.get("PYTHONPATH", "")]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in pythonpath if p)}
-    return dest, env
 
 
 if not IN_CYCLE:
