@@ -7,6 +7,7 @@ names, so that every mistake fails before any job runs, with the key in the mess
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 from pathlib import Path
@@ -15,6 +16,7 @@ import pandas as pd
 
 from sdssflow import flags as qa_flags
 from sdssflow.catalog.model import empty_exposure_table
+from sdssflow.catalog.query import QueryError, evaluate_query, parse_query
 from sdssflow.synth.layout import demo_plan
 from sdssflow.versions import REUSE_PATTERNS
 
@@ -97,21 +99,40 @@ def plate_mjds(config: dict) -> list[tuple[int, int]]:
     return sorted(pairs)
 
 
-def check_query(name: str, query: str, columns: pd.DataFrame | None = None) -> None:
-    """Check that a selection query is valid pandas on the exposure-catalog columns.
+def check_query(name: str, query: str, columns: pd.DataFrame | None = None) -> ast.Expression:
+    """Check a selection query against the grammar of :mod:`sdssflow.catalog.query`.
+
+    The query is parsed with ``ast`` (never evaluated as Python or pandas code), refused
+    if it uses anything outside the grammar, and its type is inferred on the typed
+    columns of an empty exposure catalog: it must be a boolean per row. Evaluating it on
+    that empty table then checks that it runs.
+
+    Parameters
+    ----------
+    name : str
+        Key of ``selections`` (for the message).
+    query : str
+        The query.
+    columns : pandas.DataFrame, optional
+        Typed table to check against; default the empty exposure catalog.
+
+    Returns
+    -------
+    ast.Expression
+        The checked tree (:func:`sdssflow.catalog.query.evaluate_query` runs it).
 
     Raises
     ------
     ConfigError
-        ``selections.<name>`` with pandas' reason.
+        ``selections.<name>: invalid query '<query>': <reason>``.
     """
     table = empty_exposure_table() if columns is None else columns
     try:
-        result = table.query(query)
-    except Exception as err:  # pandas raises many types for a bad expression
-        raise ConfigError(f"selections.{name}: invalid query {query!r}: {type(err).__name__}: {err}") from None
-    if not isinstance(result, pd.DataFrame):
-        raise ConfigError(f"selections.{name}: query {query!r} does not select rows")
+        tree = parse_query(query, table)
+        evaluate_query(tree, table.iloc[:0])
+    except QueryError as err:
+        raise ConfigError(f"selections.{name}: invalid query {query!r}: {err}") from None
+    return tree
 
 
 def resolve_repository_paths(config: dict, basedir: str | os.PathLike) -> dict:

@@ -22,6 +22,7 @@ import sys
 
 import pandas as pd
 
+from sdssflow.catalog.query import QueryError, evaluate_query, parse_query
 from sdssflow.config import ConfigError, check_query
 from sdssflow.flags import FLAG_COLUMNS, apply_flags
 from sdssflow.io.catalog import read_exposures
@@ -76,7 +77,8 @@ def select_plate(
     plate : int
         Plate id.
     query : str
-        pandas query string on the catalog columns.
+        Selection query on the catalog columns (grammar of :mod:`sdssflow.catalog.query`;
+        checked with ``ast`` and evaluated with numpy, never as code).
     flag_rows : pandas.DataFrame
         Flag assignments of this plate (columns of ``flags.csv``).
     exclude : list of str
@@ -93,9 +95,9 @@ def select_plate(
         log.warning("plate %s: %d exposure(s) dropped as unreadable: %s", plate, int(bad.sum()), "; ".join(sub.loc[bad, "problem"]))
     sub = sub[~bad & sub["image_type"].isin(["science", ""])]
     try:
-        chosen = sub.query(query)
-    except Exception as err:
-        raise ConfigError(f"selection query {query!r}: {type(err).__name__}: {err}") from None
+        chosen = sub[evaluate_query(parse_query(query, sub), sub)]
+    except QueryError as err:
+        raise ConfigError(f"selection query {query!r}: {err}") from None
     kept = apply_flags(chosen.reset_index(drop=True), flag_rows, exclude)
     log.info("plate %s: %d of %d exposures selected", plate, len(kept), len(sub))
     rest = [c for c in kept.columns if c not in SELECTION_COLUMNS]
