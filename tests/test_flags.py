@@ -125,3 +125,61 @@ def test_apply_flags_on_an_empty_table_keeps_columns():
     empty = pd.DataFrame({"observatory": [], "mjd": [], "plate": [], "exposure": []})
     out = qa.apply_flags(empty, pd.DataFrame(columns=qa.FLAG_COLUMNS[:-1]), ["CLOUDY"])
     assert list(out.columns) == ["observatory", "mjd", "plate", "exposure", "flags", "excluded_cameras"]
+
+
+HEADER = ",".join(qa.FLAG_COLUMNS)
+AWKWARD_NOTES = ['cirrus # 3, "thick", see log', "#starts with a hash", 'a "quoted" word', "x,y,,z", "  spaced  "]
+
+
+def test_notes_with_hash_commas_and_quotes_survive_cli_add_and_remove(tmp_path):
+    path = _write(tmp_path, "# kept comment\n" + HEADER + "\n")
+    base = ["flags", "--file", str(path), "--version", "v1"]
+    for i, note in enumerate(AWKWARD_NOTES):
+        exp = ["--mjd", "55500", "--plate", "4100", "--exposure", str(i + 1)]
+        assert cli.main(base + ["add", *exp, "CLOUDY", "--note", note]) == 0
+    assert cli.main(base + ["add", "--mjd", "55500", "--plate", "4100", "--exposure", "99", "SATELLITE"]) == 0
+    assert cli.main(base + ["remove", "--mjd", "55500", "--plate", "4100", "--exposure", "99", "SATELLITE"]) == 0
+    table = qa.read_flags_csv(path, REGISTRY).set_index("exposure")
+    assert [table.loc[i + 1, "note"] for i in range(len(AWKWARD_NOTES))] == [n.strip() for n in AWKWARD_NOTES]
+    assert 99 not in table.index
+    assert path.read_text().splitlines()[0] == "# kept comment"
+    # the stdlib csv reader, independently, sees one record of 9 fields per data line
+    import csv
+
+    rows = [r for r in csv.reader(path.read_text().splitlines()) if r and not r[0].startswith("#")]
+    assert all(len(r) == 9 for r in rows) and rows[1][-1] == AWKWARD_NOTES[0]
+
+
+def test_errors_name_the_physical_line_after_comments(tmp_path):
+    text = "# comment 1\n\n# comment 2\n" + HEADER + "\nv1,apo,55500,4100,1,,CLOUDY,1,ok\n"
+    bad_lines = {
+        "v1,apo,55500,4100,2,,CLOUDY,1,thin, patchy": "6: 10 fields but the header has 9",
+        "v1,apo,55500,4100,2,,CLOUDY,1,a,b,c": "6: 11 fields",
+        "v1,apo,55500,4100,2,,CLOUDY,high,": "6: column 'severity' must be an integer, got 'high'",
+        'v1,apo,55500,4100,2,,CLOUDY,1,"unterminated': "6: not valid CSV",
+        "#v1,apo,55500,4100,2,,NOPE,1,\nv2,apo,55500,4100,2,,NOPE,1,": "7: unknown flag 'NOPE'",
+        "../x,apo,55500,4100,2,,CLOUDY,1,": "6: version must be",
+    }
+    for line, message in bad_lines.items():
+        path = _write(tmp_path, text + line + "\n")
+        with pytest.raises(ValueError, match=f"{path}, line {message}"):
+            qa.read_flags_csv(path, REGISTRY)
+
+
+def test_short_rows_header_without_optional_columns_and_inline_hash(tmp_path):
+    path = _write(tmp_path, "version,observatory,mjd,plate,exposure,flag,severity,note\n"
+                            "v1,apo,55500,4100,1,CLOUDY,2,see #4\nv1,apo,55500,4100,2,SATELLITE,1\n")
+    table = qa.read_flags_csv(path, REGISTRY)
+    assert list(table["note"]) == ["see #4", ""] and list(table["camera"]) == ["", ""]
+    assert list(table["severity"]) == [2, 1]
+    with pytest.raises(ValueError, match="duplicate column"):
+        qa.read_flags_csv(_write(tmp_path, "version,observatory,mjd,plate,exposure,flag,severity,flag\n"), REGISTRY)
+    with pytest.raises(ValueError, match="line 1: missing column"):
+        qa.read_flags_csv(_write(tmp_path, "version,observatory,mjd\n"), REGISTRY)
+
+
+def test_multiline_note_is_refused_by_the_cli(tmp_path, capsys):
+    path = tmp_path / "flags.csv"
+    rc = cli.main(["flags", "--file", str(path), "add", "--mjd", "55500", "--plate", "1", "--exposure", "1",
+                   "CLOUDY", "--note", "two\nlines"])
+    assert rc == 2 and "one line" in capsys.readouterr().err and not path.exists()
