@@ -40,7 +40,10 @@ class _Server:
     """ThreadingHTTPServer on 127.0.0.1 serving a directory, with Range and injected faults.
 
     ``faults[relpath]`` is a list consumed one per request: ``500``, ``truncate``
-    (send half the body then close), ``slow:<s>`` (sleep before answering).
+    (send half the body then close), ``slow:<s>`` (sleep before answering), ``nolength``
+    (a 200 without Content-Length, half the body, then close), ``badrange`` (answer a
+    Range request with the whole body as a 206 from byte 0), ``trickle`` (one byte per
+    second, at most 30). A Range past the end gets a 416 with ``bytes */<size>``.
     """
 
     def __init__(self, directory: Path):
@@ -71,8 +74,24 @@ class _Server:
                 body = path.read_bytes()
                 start = 0
                 rng = self.headers.get("Range")
-                if rng:
+                if fault == "nolength":
+                    self.send_response(200)
+                    self.end_headers()
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                if rng and fault == "badrange":
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes 0-{len(body) - 1}/{len(body)}")
+                elif rng:
                     start = int(rng.split("=")[1].split("-")[0])
+                    if start >= len(body):
+                        self.send_response(416)
+                        self.send_header("Content-Range", f"bytes */{len(body)}")
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
                     self.send_response(206)
                     self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
                 else:
@@ -80,6 +99,16 @@ class _Server:
                 chunk = body[start:]
                 self.send_header("Content-Length", str(len(chunk)))
                 self.end_headers()
+                if fault == "trickle":
+                    for byte in chunk[:30]:
+                        try:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                        except OSError:
+                            return
+                        time.sleep(1.0)
+                    self.close_connection = True
+                    return
                 if fault == "truncate":
                     self.wfile.write(chunk[: len(chunk) // 2])
                     self.wfile.flush()
@@ -188,3 +217,113 @@ def test_bad_spec_is_named(tmp_path):
     bad.write_text("resolution: 10000\nteff: [5000]\nlogg: [4.0]\nfeh: [0.0]\ncolour: red\n")
     with pytest.raises(ValueError, match=r"bad.yaml: unknown keys \['colour'\]"):
         load_subgrid_spec(bad)
+
+
+def _statuses(manifest: Path) -> dict:
+    return {r.relpath: r for r in read_manifest(manifest)}
+
+
+def test_short_body_without_length_and_wrong_206_start_are_repaired(tmp_path):
+    mirror = tmp_path / "mirror" / "bosz2024"
+    spec, rels = _make_mirror(mirror, missing=0)
+    dest = tmp_path / "dest"
+    with _Server(mirror) as srv:
+        # rels[0] (plain text): cut short then resumed at a wrong offset; rels[1] (gz): cut
+        # short without Content-Length; rels[2] (gz): cut short, then the whole body as a 206
+        srv.faults = {rels[0]: ["truncate", "badrange"], rels[1]: ["nolength"], rels[2]: ["truncate", "badrange"]}
+        results = bosz_download.main(_args(spec, srv.url, dest))
+        asked = {rel: [rg for r, rg in srv.requests if r == rel] for rel in rels[:3]}
+    assert [r.status for r in results] == ["ok"] * len(rels)
+    for rel in rels:
+        assert _sha(dest / rel) == _sha(mirror / rel), rel
+    size1 = (mirror / rels[1]).stat().st_size
+    # the short body without a length was followed by a Range request from its end
+    assert asked[rels[1]] == [None, f"bytes={size1 // 2}-"]
+    # the 206 from byte 0 was refused and the file restarted with a plain request
+    half0 = (mirror / rels[0]).stat().st_size // 2
+    assert asked[rels[0]] == [None, f"bytes={half0}-", None]
+    rows = _statuses(dest / "manifest.csv")
+    assert rows[rels[0]].size == (mirror / rels[0]).stat().st_size and rows[rels[0]].attempts == 3
+
+
+def test_present_files_are_reverified_and_refetch(tmp_path):
+    mirror = tmp_path / "mirror" / "bosz2024"
+    spec, rels = _make_mirror(mirror, missing=0)
+    dest = tmp_path / "dest"
+    with _Server(mirror) as srv:
+        bosz_download.main(_args(spec, srv.url, dest))
+        # truncated at its final path: the manifest's size and sha256 catch it
+        full = (mirror / rels[2]).read_bytes()
+        (dest / rels[2]).write_bytes(full[: len(full) // 3])
+        n = len(srv.requests)
+        again = {r.relpath: r for r in bosz_download.main(_args(spec, srv.url, dest))}
+        assert [rel for rel, _ in srv.requests[n:]] == [rels[2]]
+        assert again[rels[2]].status == "ok"
+        assert f"{len(full) // 3} bytes on disk, {len(full)} in the manifest" in again[rels[2]].message
+        assert _sha(dest / rels[2]) == _sha(mirror / rels[2])
+        assert {again[r].status for r in rels if r != rels[2]} == {"skipped"}
+        # without a manifest every present file is asked from its end: a 416 confirms the
+        # complete ones, a 206 sends the rest of the truncated one
+        (dest / "manifest.csv").unlink()
+        (dest / rels[1]).write_bytes((mirror / rels[1]).read_bytes()[:100])
+        n = len(srv.requests)
+        third = {r.relpath: r for r in bosz_download.main(_args(spec, srv.url, dest))}
+        ranges = dict(srv.requests[n:])
+        assert ranges[rels[1]] == "bytes=100-"
+        assert ranges[rels[3]] == f"bytes={(mirror / rels[3]).stat().st_size}-"
+        assert {r.status for r in third.values()} == {"ok"}
+        assert all(_sha(dest / rel) == _sha(mirror / rel) for rel in rels)
+        # --force (config bosz.refetch) fetches everything again with plain requests
+        n = len(srv.requests)
+        forced = bosz_download.main(_args(spec, srv.url, dest, "--force"))
+        assert {r.status for r in forced} == {"ok"}
+        assert sorted(rel for rel, rg in srv.requests[n:] if rg is None) == sorted(rels)
+
+
+def test_slow_server_is_ended_by_the_file_deadline(tmp_path):
+    mirror = tmp_path / "mirror" / "bosz2024"
+    spec, rels = _make_mirror(mirror, missing=0)
+    dest = tmp_path / "dest"
+    with _Server(mirror) as srv:
+        srv.faults = {rels[1]: ["trickle"] * 5}
+        t0 = time.monotonic()
+        code = run_step(bosz_download.main, _args(spec, srv.url, dest, "--file-timeout", "2.5"))
+        elapsed = time.monotonic() - t0
+    assert code == 1 and elapsed < 8.0
+    rows = _statuses(dest / "manifest.csv")
+    assert rows[rels[1]].status == "error" and "deadline of 2.5 s" in rows[rels[1]].message
+    assert not (dest / rels[1]).exists()
+    assert {rows[r].status for r in rels if r != rels[1]} == {"ok"}
+
+
+def test_bad_gzip_and_missing_file_over_file_url_are_recorded(tmp_path):
+    mirror = tmp_path / "mirror" / "bosz2024"
+    spec, rels = _make_mirror(mirror, missing=1)
+    good = (mirror / rels[2]).read_bytes()
+    (mirror / rels[2]).write_bytes(good[: len(good) // 2])  # a truncated gzip
+    (mirror / rels[3]).write_bytes(b"not a gzip at all")
+    dest = tmp_path / "dest"
+    code = run_step(bosz_download.main, _args(spec, mirror.resolve().as_uri(), dest))
+    assert code == 1  # errors fail the step, after the manifest is written
+    rows = _statuses(dest / "manifest.csv")
+    assert len(rows) == len(rels)
+    assert rows[rels[2]].status == "error" and "bad gzip" in rows[rels[2]].message
+    assert str(mirror / rels[2]) in rows[rels[2]].message
+    assert rows[rels[3]].status == "error" and "bad gzip" in rows[rels[3]].message
+    assert rows[rels[-1]].status == "not_found" and "missing" in rows[rels[-1]].message
+    assert rows[rels[1]].status == "ok" and rows[rels[1]].sha256 == _sha(mirror / rels[1])
+    assert not (dest / rels[2]).exists() and not list(dest.rglob(".*tmp*"))
+
+
+def test_listed_size_is_checked(tmp_path):
+    mirror = tmp_path / "mirror" / "bosz2024"
+    _make_mirror(mirror, missing=0)
+    rel = wave_grid_relpath(10000)
+    size = (mirror / rel).stat().st_size
+    with _Server(mirror) as srv:
+        wrong = download_file(srv.url + rel, tmp_path / "a.txt", rel, backoff=0.01, expected_size=size + 1)
+        right = download_file(srv.url + rel, tmp_path / "b.txt", rel, backoff=0.01, expected_size=size)
+    assert wrong.status == "error" and f"listed {size + 1}" in wrong.message and not (tmp_path / "a.txt").exists()
+    assert right.status == "ok" and right.size == size
+    local = download_file(mirror.resolve().as_uri() + "/" + rel, tmp_path / "c.txt", rel, expected_size=size - 1)
+    assert local.status == "error" and f"{size - 1} expected" in local.message

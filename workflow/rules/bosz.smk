@@ -26,12 +26,15 @@ rule bosz_download:
         retries=BOSZ.get("retries", 4),
         backoff=BOSZ.get("backoff", 1.0),
         timeout=BOSZ.get("timeout", 60.0),
+        file_timeout=BOSZ.get("file_timeout", 900.0),
+        refetch="--force" if BOSZ.get("refetch", False) else "",
         version=VERSION,
     shell:
         "python -m sdssflow.fluxcal.bosz_download --base-url {params.base_url:q}"
         " --subgrid {params.subgrid} --dest {params.dest} --manifest {output.manifest}"
         " --threads {threads} --retries {params.retries} --backoff {params.backoff}"
-        " --timeout {params.timeout} --version-name {params.version} > {log} 2>&1"
+        " --timeout {params.timeout} --file-timeout {params.file_timeout} {params.refetch}"
+        " --version-name {params.version} > {log} 2>&1"
 
 
 rule bosz_library:

@@ -2,13 +2,18 @@
 
 ``python -m sdssflow.fluxcal.bosz_download --base-url URL --subgrid SPEC.yaml
 --dest resources/bosz2024 --manifest resources/bosz2024/manifest.csv [--threads 8]
-[--retries 4] [--backoff 1] [--timeout 60] [--force] [--dry-run]``
+[--retries 4] [--backoff 1] [--timeout 60] [--file-timeout 900] [--force] [--dry-run]``
 
 Writes ``<dest>/r<R>/m<±M.MM>/<name>.txt.gz`` and
 ``<dest>/wavelength_grids/bosz2024_wave_r<R>.txt`` (the MAST layout) and a manifest CSV
-(relpath, url, status, size, sha256, attempts, message). Files already complete are not
-fetched again; a 404 is recorded as ``not_found`` and not retried; any other failure
-after the retries makes the step exit non-zero (after writing the manifest, for the log).
+(relpath, url, status, size, sha256, attempts, message). Every file is checked against
+its expected size and every ``.gz`` is decompressed in full
+(:mod:`sdssflow.fluxcal.download`). A file already present is skipped only if its size
+and sha256 equal those of the existing manifest (otherwise it is checked against the
+server again); ``--force`` fetches everything again. A 404 is recorded as ``not_found``
+and not retried; any other failure (retries exhausted, per-file deadline passed, bad
+gzip) is recorded as ``error`` and makes the step exit non-zero. The manifest is written
+atomically in every case, before the exit.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import zlib
 from collections import Counter
 from pathlib import Path
 
-from sdssflow.fluxcal.download import download_all, write_manifest
+from sdssflow.fluxcal.download import download_all, read_manifest, write_manifest
 from sdssflow.io.bosz import (
     MAST_BASE_URL,
     join_url,
@@ -52,6 +57,12 @@ def parse(argv=None):
         "--timeout", type=float, default=60.0, help="socket time-out per request in s"
     )
     parser.add_argument(
+        "--file-timeout",
+        type=float,
+        default=900.0,
+        help="deadline per file (all attempts) in s; 0 = none",
+    )
+    parser.add_argument(
         "--force", action="store_true", help="download again files already complete"
     )
     parser.add_argument("--dry-run", action="store_true", help="list the URLs and exit")
@@ -71,6 +82,17 @@ def _validate(path: Path) -> None:
             raise ValueError(f"{path}: bad gzip ({err})") from err
 
 
+def _previous_manifest(path: Path) -> dict:
+    """relpath -> row of an existing manifest ({} if none or unreadable: files are re-checked)."""
+    if not path.exists():
+        return {}
+    try:
+        return {r.relpath: r for r in read_manifest(path)}
+    except (OSError, ValueError, KeyError, UnicodeDecodeError) as err:
+        log.warning("%s: previous manifest unreadable (%s: %s); every present file is re-checked", path, type(err).__name__, err)
+        return {}
+
+
 def main(argv=None):
     args = parse(argv)
     spec = load_subgrid_spec(args.subgrid)
@@ -87,17 +109,19 @@ def main(argv=None):
         for url, _ in items:
             print(url)
         return []
+    manifest = Path(args.manifest or Path(args.dest) / "manifest.csv")
     results = download_all(
         items,
         args.dest,
         threads=args.threads,
+        known=_previous_manifest(manifest),
         retries=args.retries,
         backoff=args.backoff,
         timeout=args.timeout,
         force=args.force,
         validate=_validate,
+        file_timeout=args.file_timeout or None,
     )
-    manifest = Path(args.manifest or Path(args.dest) / "manifest.csv")
     write_manifest(results, manifest)
     counts = Counter(r.status for r in results)
     log.info("wrote %s: %s", manifest, dict(sorted(counts.items())))

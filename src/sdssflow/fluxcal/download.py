@@ -1,10 +1,19 @@
-"""Robust parallel download of BOSZ 2024 files (HTTP(S) or file:// base URLs).
+"""Robust, verified parallel download of BOSZ 2024 files (HTTP(S) or file:// base URLs).
 
 Fixes kspecdr's downloader weak point W13: every file is written to ``<dest>.part`` and
-renamed only when complete (atomic), a partial file is resumed with an HTTP ``Range``
-request, transient failures (5xx, time-outs, truncated bodies) are retried with
+renamed only when complete and verified (atomic), a partial file is resumed with an HTTP
+``Range`` request, transient failures (5xx, time-outs, truncated bodies) are retried with
 exponential back-off, a 404 is recorded and never retried, the base URL and destination
 are parameters, and each completed file is recorded with its size and sha256.
+
+Verification: the size on disk must equal the expected size, taken from the listing
+(``expected_size``) when the caller has one, else from the total of the ``Content-Range``
+of a 206, else from the ``Content-Length`` of a 200; a body sent with neither is followed
+by a ``Range`` request from its end (a 416 says it is complete, a 206 sends the rest). A 206 that does not start at the requested offset restarts the file.
+``validate`` (e.g. a full gzip decompression) runs on every finished file. A per-file
+deadline ends a slow transfer as ``error``. A file already at its final path is
+``skipped`` only if its size and sha256 equal those of the previous manifest; otherwise
+it is checked against the server again (HTTP: resumed from its end; file://: copied).
 """
 
 from __future__ import annotations
@@ -15,12 +24,13 @@ import http.client
 import logging
 import os
 import random
+import re
 import shutil
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -39,6 +49,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
+_CONTENT_RANGE = re.compile(r"^\s*bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)\s*$")
 
 
 @dataclass
@@ -52,8 +63,9 @@ class DownloadResult:
     url : str
         The URL fetched.
     status : str
-        ``ok`` (downloaded now), ``skipped`` (already complete), ``not_found`` (HTTP 404 or
-        missing file://) or ``error``.
+        ``ok`` (downloaded and verified now), ``skipped`` (already complete: size and
+        sha256 as in the previous manifest), ``not_found`` (HTTP 404 or missing file://)
+        or ``error`` (retries exhausted, deadline passed, corrupt or wrong size).
     size : int
         Bytes on disk (0 unless ok/skipped).
     sha256 : str
@@ -61,7 +73,7 @@ class DownloadResult:
     attempts : int
         Requests made.
     message : str
-        Last error, if any.
+        How the file was verified (ok/skipped), or the last error.
     """
 
     relpath: str
@@ -74,7 +86,11 @@ class DownloadResult:
 
 
 class _Transient(Exception):
-    """A failure worth retrying (5xx, time-out, truncated body)."""
+    """A failure worth retrying (5xx, time-out, truncated body, wrong range)."""
+
+
+class _Fatal(Exception):
+    """A failure not worth retrying (deadline passed, size disagreeing with the listing)."""
 
 
 def sha256_of(path: str | os.PathLike) -> str:
@@ -86,41 +102,149 @@ def sha256_of(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def _fetch_once(url: str, part: Path, timeout: float) -> None:
-    """One request: append to ``part`` (resuming with Range) until the body ends."""
+def _content_range(value: str | None) -> tuple[int | None, int | None, int | None] | None:
+    """(first, last, total) of a ``Content-Range: bytes a-b/n`` header; None if absent or malformed."""
+    m = _CONTENT_RANGE.match(value or "")
+    if not m:
+        return None
+    first, last, total = m.groups()
+    return (
+        int(first) if first is not None else None,
+        int(last) if last is not None else None,
+        int(total) if total != "*" else None,
+    )
+
+
+class _Clock:
+    """The per-file deadline (``None`` = no deadline)."""
+
+    def __init__(self, seconds: float | None):
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds if seconds else None
+
+    def left(self) -> float:
+        return float("inf") if self.end is None else self.end - time.monotonic()
+
+    def check(self, done: int) -> None:
+        if self.left() <= 0:
+            raise _Fatal(f"deadline of {self.seconds:g} s per file passed after {done} bytes")
+
+
+def _fetch_once(url: str, part: Path, timeout: float, clock: _Clock, probe: bool = False) -> int | None:
+    """One request: write to ``part`` (resuming with Range) until the body ends.
+
+    Parameters
+    ----------
+    url : str
+        http(s) URL.
+    part : pathlib.Path
+        Partial file; its size is the offset asked for.
+    timeout : float
+        Socket time-out, s (capped by the time left before the deadline).
+    clock : _Clock
+        Per-file deadline.
+    probe : bool
+        The previous body had no length: a 416 without a total means "complete".
+
+    Returns
+    -------
+    int or None
+        Size of the whole remote file, if the response said it.
+
+    Raises
+    ------
+    _Transient, _Fatal, urllib.error.HTTPError, FileNotFoundError
+    """
     have = part.stat().st_size if part.exists() else 0
+    clock.check(have)
     request = urllib.request.Request(url, headers={"User-Agent": "sdssflow-bosz"})
-    if have and url.startswith(("http://", "https://")):
+    if have:
         request.add_header("Range", f"bytes={have}-")
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)
+        response = urllib.request.urlopen(request, timeout=max(0.05, min(timeout, clock.left())))
     except urllib.error.HTTPError as err:
-        if err.code == 416:  # our partial file is not a prefix of theirs: start again
+        if err.code == 416:
+            span = _content_range(err.headers.get("Content-Range"))
+            total = span[2] if span else None
+            if have and (total == have or (total is None and probe)):
+                return have  # nothing after our last byte: the part file is complete
             part.unlink(missing_ok=True)
-            raise _Transient("HTTP 416 (range not satisfiable); restarting") from err
+            raise _Transient(f"HTTP 416 (range not satisfiable, remote size {total}); restarting") from err
         if err.code >= 500 or err.code in (408, 429):
             raise _Transient(f"HTTP {err.code}") from err
         raise
     except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as err:
         reason = getattr(err, "reason", err)
-        if isinstance(reason, FileNotFoundError):
-            raise FileNotFoundError(str(reason)) from err
         raise _Transient(f"{type(err).__name__}: {reason}") from err
     with response:
         status = getattr(response, "status", 200)
-        mode = "ab" if (have and status == 206) else "wb"
         length = response.headers.get("Content-Length")
-        expected = int(length) if length is not None else None
+        length = int(length) if length is not None and length.strip().isdigit() else None
+        if status == 206:
+            span = _content_range(response.headers.get("Content-Range"))
+            if span is None or span[0] != have:
+                part.unlink(missing_ok=True)
+                start = span[0] if span else "an unknown byte"
+                raise _Transient(f"HTTP 206 starts at {start}, not at the requested {have}; restarting the file")
+            total = span[2]
+            body = length if length is not None else span[1] - span[0] + 1
+            mode = "ab"
+        else:
+            total = body = length
+            have, mode = 0, "wb"
         got = 0
         try:
             with open(part, mode) as out:
-                for block in iter(lambda: response.read(_CHUNK), b""):
+                while True:
+                    clock.check(have + got)
+                    block = response.read1(_CHUNK)
+                    if not block:
+                        break
                     out.write(block)
                     got += len(block)
-        except (http.client.IncompleteRead, TimeoutError, ConnectionError, OSError) as err:
+                    if body is not None and got > body:
+                        break
+        except (http.client.HTTPException, TimeoutError, ConnectionError, OSError) as err:
             raise _Transient(f"body interrupted after {got} bytes: {type(err).__name__}") from err
-        if expected is not None and got < expected:
-            raise _Transient(f"truncated body: {got} of {expected} bytes")
+    if body is not None and got > body:
+        part.unlink(missing_ok=True)
+        raise _Transient(f"body longer than the {body} bytes announced; restarting")
+    if body is not None and got < body:
+        raise _Transient(f"truncated body: {got} of {body} bytes")
+    return total
+
+
+def _copy_local(url: str, dest: Path, relpath: str, expected_size: int | None, validate) -> DownloadResult:
+    """The file:// branch: copy, check the size against the source (its listing) and validate."""
+    src = Path(urllib.request.url2pathname(urllib.parse.urlparse(url).path))
+    if not src.is_file():
+        return DownloadResult(relpath, url, "not_found", attempts=1, message=f"{src} missing")
+    listed = src.stat().st_size if expected_size is None else int(expected_size)
+    try:
+        with atomic_path(dest) as tmp:
+            shutil.copyfile(src, tmp)
+            size = tmp.stat().st_size
+            if size != listed:
+                raise ValueError(f"{size} bytes copied, {listed} expected")
+            if validate:
+                validate(tmp)
+    except (ValueError, OSError) as err:
+        return DownloadResult(relpath, url, "error", attempts=1, message=f"{src}: {type(err).__name__}: {err}")
+    return DownloadResult(
+        relpath, url, "ok", dest.stat().st_size, sha256_of(dest), 1, f"verified: {listed} bytes as the source"
+    )
+
+
+def _present(dest: Path, known: DownloadResult | None) -> tuple[bool, str]:
+    """Whether a file already at ``dest`` matches its manifest row (size and sha256)."""
+    if known is None or known.status not in ("ok", "skipped") or not known.sha256:
+        return False, "not vouched for by the manifest"
+    size = dest.stat().st_size
+    if size != known.size:
+        return False, f"{size} bytes on disk, {known.size} in the manifest"
+    if sha256_of(dest) != known.sha256:
+        return False, "sha256 differs from the manifest"
+    return True, "size and sha256 as in the manifest"
 
 
 def download_file(
@@ -132,15 +256,18 @@ def download_file(
     timeout: float = 60.0,
     force: bool = False,
     validate=None,
+    expected_size: int | None = None,
+    known: DownloadResult | None = None,
+    file_timeout: float | None = None,
 ) -> DownloadResult:
-    """Download one URL to ``dest`` (atomic, resumable, retried).
+    """Download one URL to ``dest`` (atomic, resumable, retried, verified).
 
     Parameters
     ----------
     url : str
         http(s):// or file:// URL.
     dest : path-like
-        Final path. A complete file there is skipped unless ``force``.
+        Final path.
     relpath : str
         Recorded in the result (manifest key).
     retries : int
@@ -150,80 +277,110 @@ def download_file(
     timeout : float
         Socket time-out per request, s.
     force : bool
-        Download again even if ``dest`` exists.
+        Download again even if ``dest`` exists and matches ``known``.
     validate : callable, optional
         ``validate(path)`` raises ValueError if a finished download is corrupt (e.g. a
         gzip that does not decompress); the part file is then discarded and retried.
+    expected_size : int, optional
+        Size from a listing, bytes; the file must have it (and the server agree).
+    known : DownloadResult, optional
+        This file's row of the previous manifest: a file at ``dest`` with its size and
+        sha256 is ``skipped``; any other file there is checked against the server again.
+    file_timeout : float, optional
+        Deadline for the whole file (every attempt and back-off), s; ``None`` or 0 = none.
 
     Returns
     -------
     DownloadResult
     """
     dest = Path(dest)
-    if dest.exists() and not force:
-        return DownloadResult(relpath, url, "skipped", dest.stat().st_size, sha256_of(dest))
-    dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
+    note = ""
+    if dest.exists() and not force:
+        fine, why = _present(dest, known)
+        if fine:
+            return DownloadResult(relpath, url, "skipped", known.size, known.sha256, 0, why)
+        log.info("%s: present but %s; checking it again", dest, why)
+        note = f"present file re-checked ({why}); "
+        if known is not None and known.status in ("ok", "skipped") and known.sha256:
+            dest.unlink()  # wrong bytes: fetch from scratch
+        elif not url.startswith("file://"):
+            os.replace(dest, part)  # unknown: resume from its end, the server says whether it is complete
+    dest.parent.mkdir(parents=True, exist_ok=True)
     if force:
         part.unlink(missing_ok=True)
-    attempts, delay, message = 0, backoff, ""
-    while attempts <= retries:
-        attempts += 1
+    if url.startswith("file://"):
+        result = _copy_local(url, dest, relpath, expected_size, validate)
+        result.message = note + result.message
+        return result
+    clock = _Clock(file_timeout)
+    requests, failures, delay, probe, message = 0, 0, backoff, False, ""
+    while failures <= retries:
+        requests += 1
         try:
-            if url.startswith("file://"):
-                src = Path(urllib.request.url2pathname(urllib.parse.urlparse(url).path))
-                if not src.exists():
-                    return DownloadResult(
-                        relpath, url, "not_found", attempts=attempts, message=f"{src} missing"
-                    )
-                with atomic_path(dest) as tmp:
-                    shutil.copyfile(src, tmp)
-                    if validate:
-                        validate(tmp)
-            else:
-                _fetch_once(url, part, timeout)
-                if validate:
-                    try:
-                        validate(part)
-                    except ValueError as err:
-                        part.unlink(missing_ok=True)
-                        raise _Transient(f"corrupt download: {err}") from err
-                os.replace(part, dest)
-            return DownloadResult(
-                relpath, url, "ok", dest.stat().st_size, sha256_of(dest), attempts
-            )
+            total = _fetch_once(url, part, timeout, clock, probe)
+            size = part.stat().st_size
+            if total is None and not probe:
+                probe = True  # no length given: ask for what follows our last byte
+                continue
+            if expected_size is not None and total is not None and total != int(expected_size):
+                raise _Fatal(f"server size {total} differs from the listed {expected_size} bytes")
+            expected = int(expected_size) if expected_size is not None else total
+            if expected is not None and size != expected:
+                if size > expected:
+                    part.unlink(missing_ok=True)
+                raise _Transient(f"{size} bytes received, {expected} expected")
+            if validate:
+                try:
+                    validate(part)
+                except ValueError as err:
+                    part.unlink(missing_ok=True)
+                    raise _Transient(f"corrupt download: {err}") from err
+            os.replace(part, dest)
+            how = f"verified: {size} bytes" + (" (size unverified: no length and no Range support)" if expected is None else "")
+            return DownloadResult(relpath, url, "ok", size, sha256_of(dest), requests, note + how)
         except urllib.error.HTTPError as err:
             status = "not_found" if err.code == 404 else "error"
-            return DownloadResult(
-                relpath, url, status, attempts=attempts, message=f"HTTP {err.code}"
-            )
-        except FileNotFoundError as err:
-            return DownloadResult(relpath, url, "not_found", attempts=attempts, message=str(err))
+            return DownloadResult(relpath, url, status, attempts=requests, message=note + f"HTTP {err.code}")
+        except _Fatal as err:
+            return DownloadResult(relpath, url, "error", attempts=requests, message=note + str(err))
         except _Transient as err:
+            failures += 1
+            probe = False
             message = str(err)
-            if attempts <= retries:
-                log.info("%s: %s; retry %d in %.1f s", relpath, message, attempts, delay)
-                time.sleep(delay * (1.0 + 0.25 * random.random()))
+            if failures <= retries:
+                wait = min(delay * (1.0 + 0.25 * random.random()), max(0.0, clock.left()))
+                log.info("%s: %s; retry %d in %.1f s", relpath, message, failures, wait)
+                time.sleep(wait)
                 delay *= 2.0
-    return DownloadResult(relpath, url, "error", attempts=attempts, message=message)
+    return DownloadResult(relpath, url, "error", attempts=requests, message=note + message)
 
 
 def download_all(
-    items: Iterable[tuple[str, str]],
+    items: Iterable[tuple],
     dest_root: str | os.PathLike,
     threads: int = 8,
+    known: Mapping[str, DownloadResult] | None = None,
     **kwargs,
 ) -> list[DownloadResult]:
-    """Download many (url, relpath) pairs in parallel into ``dest_root/relpath``.
+    """Download many (url, relpath[, expected_size]) items in parallel into ``dest_root/relpath``.
 
-    Keyword arguments go to :func:`download_file`. Results keep the input order.
+    Keyword arguments go to :func:`download_file`; ``known`` maps relpath to the rows of
+    the previous manifest. A file whose download raises anything unexpected is recorded
+    as ``error`` with the exception type; the others go on. Results keep the input order.
     """
     items = list(items)
     root = Path(dest_root)
+    known = dict(known or {})
 
     def one(item):
-        url, relpath = item
-        return download_file(url, root / relpath, relpath, **kwargs)
+        url, relpath, *size = item
+        try:
+            return download_file(
+                url, root / relpath, relpath, expected_size=size[0] if size else None, known=known.get(relpath), **kwargs
+            )
+        except Exception as err:  # one file's surprise must not lose the others' results
+            return DownloadResult(relpath, url, "error", message=f"{root / relpath}: {type(err).__name__}: {err}")
 
     results: list[DownloadResult] = []
     with ThreadPoolExecutor(max_workers=max(1, int(threads))) as pool:
