@@ -107,3 +107,24 @@ def test_scan_plate_dir_records_truncated_file_without_stopping(tmp_path):
     chosen = select_exposures.select_plate(table, 4100, "exposure > 101", flag_rows, [])
     assert list(chosen["exposure"]) == [102]
     assert list(chosen.columns[:4]) == ["observatory", "mjd", "plate", "exposure"]
+
+
+def test_plate_numbers_disagreeing_with_names_are_recorded_and_skipped(tmp_path):
+    plate_dir = tmp_path / "v5_7_0" / "4100"
+    plate_dir.mkdir(parents=True)
+    _fake_frame(plate_dir / "spFrame-b1-00000101.fits", 4100, 55500, 101, "b1")
+    _fake_frame(plate_dir / "spFrame-b1-00000102.fits", 4101, 55500, 102, "b1")  # frame of another plate
+    fits.PrimaryHDU(header=fits.Header({"PLATEID": 4100})).writeto(plate_dir / "spPlate-4100-55500.fits")
+    fits.PrimaryHDU(header=fits.Header({"PLATEID": 4102})).writeto(plate_dir / "spPlate-4102-55501.fits")
+    fits.PrimaryHDU(header=fits.Header({"PLATEID": 4103})).writeto(plate_dir / "spPlate-4100-55502.fits")
+    frame = records_to_frame(scan_plate_dir(plate_dir)[0])
+    bad = frame[frame["flagged_bad"] == 1].set_index("exposure")
+    assert sorted(bad.index) == [-1, -1, 102] and (frame["plate"] == 4100).all()
+    assert "PLATEID 4101" in bad.loc[102, "problem"] and "plate directory 4100" in bad.loc[102, "problem"]
+    spplates = frame[frame["exposure"] == -1].set_index("mjd")
+    assert "plate 4102 in the file name" in spplates.loc[55501, "problem"] and "4100" in spplates.loc[55501, "problem"]
+    assert "PLATEID 4103" in spplates.loc[55502, "problem"] and "plate 4100 of its name" in spplates.loc[55502, "problem"]
+    assert frame.set_index("exposure").loc[101, "flagged_bad"] == 0
+    flag_rows = pd.DataFrame(columns=["version", "observatory", "mjd", "plate", "exposure", "camera", "flag", "severity"])
+    chosen = select_exposures.select_plate(frame.assign(image_type="science"), 4100, "exptime > 0", flag_rows, [])
+    assert list(chosen["exposure"]) == [101]

@@ -1,6 +1,7 @@
 """Config: the schema fills defaults and refuses wrong keys/types; check_config the rest."""
 
 import copy
+import re
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,28 @@ def test_missing_flags_file_is_an_error(tmp_path):
     config["flags_file"] = str(tmp_path / "nope.csv")
     with pytest.raises(sdss_config.ConfigError, match="flags_file: .*nope.csv does not exist"):
         sdss_config.check_config(config)
+
+
+@pytest.mark.parametrize("keys", [("demo", "run2d"), ("demo", "apred"), ("boss", "run2d"), ("apogee", "apred")])
+@pytest.mark.parametrize(("value", "reason"), [("../elsewhere", "contains '..'"), ("v5/../../x", "contains '..'"),
+                                               ("/abs/v5_7_0", "is an absolute path"), ("~/v5", "is an absolute path")])
+def test_directory_name_keys_refuse_escapes(keys, value, reason):
+    config = copy.deepcopy(_default())
+    config.setdefault(keys[0], {})[keys[1]] = value
+    with pytest.raises(sdss_config.ConfigError, match=rf"^{keys[0]}\.{keys[1]}: '{re.escape(value)}' {reason}"):
+        sdss_config.check_config(config)
+
+
+def test_directory_name_keys_accept_nested_names():
+    config = copy.deepcopy(_default())
+    config["demo"]["run2d"] = "v6_0_4/sub"
+    sdss_config.check_config(config)
+
+
+def test_non_boolean_and_code_queries_are_config_errors():
+    for query, reason in [("exptime", "not a boolean"), ("exptime > 0 and @x == 0", "'@'"),
+                          ("exptime.max() > 0", "a call is not allowed")]:
+        config = copy.deepcopy(_default())
+        config["selections"]["bad"] = query
+        with pytest.raises(sdss_config.ConfigError, match=rf"^selections\.bad: invalid query .*{re.escape(reason)}"):
+            sdss_config.check_config(config)

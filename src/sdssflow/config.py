@@ -8,6 +8,7 @@ names, so that every mistake fails before any job runs, with the key in the mess
 from __future__ import annotations
 
 import ast
+import logging
 import os
 import re
 from pathlib import Path
@@ -29,8 +30,14 @@ __all__ = [
     "apogee_apred_dir",
     "plate_mjds",
     "check_query",
+    "check_relative_name",
     "resolve_repository_paths",
 ]
+
+log = logging.getLogger(__name__)
+
+#: Config keys naming a directory below a root: one relative path, without ``..``.
+NAME_PATH_KEYS = (("boss", "run2d"), ("apogee", "apred"), ("demo", "run2d"), ("demo", "apred"))
 
 #: Config keys holding paths that default to files shipped in the repository.
 REPOSITORY_PATH_KEYS = (("flags_file",), ("fluxcal", "telluric"), ("spec_files", "dir"))
@@ -73,7 +80,8 @@ def plate_mjds(config: dict) -> list[tuple[int, int]]:
     """(plate, mjd) pairs of the survey, known without opening any file.
 
     demo: from the demo plan; sdss: from ``spPlate-PPPP-MMMMM.fits`` names in the plate
-    directories; spec_files: from ``spec-PPPP-MMMMM-FFFF.fits`` names.
+    directories (a name whose plate is not its directory's is skipped with a warning);
+    spec_files: from ``spec-PPPP-MMMMM-FFFF.fits`` names.
     """
     if config["input"] == "demo":
         return demo_plan(config["demo"]).plate_mjds
@@ -89,7 +97,12 @@ def plate_mjds(config: dict) -> list[tuple[int, int]]:
                 with os.scandir(entry.path) as files:
                     for f in files:
                         m = _SPPLATE.match(f.name)
-                        if m:
+                        if m and int(m.group(1)) != int(entry.name):
+                            log.warning(
+                                "%s: plate %s in the name disagrees with its directory %s; skipped "
+                                "(the exposure catalog records it)", f.path, int(m.group(1)), entry.name,
+                            )
+                        elif m:
                             pairs.add((int(m.group(1)), int(m.group(2))))
     else:
         for path in Path(expand_path(config["spec_files"]["dir"])).rglob("spec-*.fits*"):
@@ -97,6 +110,28 @@ def plate_mjds(config: dict) -> list[tuple[int, int]]:
             if m:
                 pairs.add((int(m.group(1)), int(m.group(2))))
     return sorted(pairs)
+
+
+def check_relative_name(key: str, value: str | None) -> None:
+    """Refuse an absolute or ``..``-containing value of a directory-name key.
+
+    ``run2d`` and ``apred`` name a directory below a reduction root; an absolute path
+    or a ``..`` component would silently read (or the demo write) somewhere else.
+
+    Raises
+    ------
+    ConfigError
+        ``<key>: ...`` with the value.
+    """
+    if not value:
+        return
+    text = str(value)
+    expanded = expand_path(text)
+    if os.path.isabs(expanded) or text.startswith(("/", "~", "\\")):
+        raise ConfigError(f"{key}: {text!r} is an absolute path; give a directory name below the reduction root")
+    parts = re.split(r"[/\\]", expanded)
+    if ".." in parts:
+        raise ConfigError(f"{key}: {text!r} contains '..'; give a directory name below the reduction root")
 
 
 def check_query(name: str, query: str, columns: pd.DataFrame | None = None) -> ast.Expression:
@@ -169,6 +204,8 @@ def check_config(config: dict) -> None:
     ConfigError
         The message starts with the offending key.
     """
+    for keys in NAME_PATH_KEYS:
+        check_relative_name(".".join(keys), config.get(keys[0], {}).get(keys[1]))
     kind = config["input"]
     if kind == "sdss":
         root = boss_run2d_dir(config)

@@ -113,10 +113,11 @@ def header_record(header: fits.Header, observatory: str = "apo") -> dict:
     }
 
 
-def _bad_record(path: Path, problem: str, plate: int, expid: int, cameras: list[str]) -> dict:
+def _bad_record(path: Path, problem: str, plate: int, expid: int, cameras: list[str], mjd: int | None = None) -> dict:
     log.warning("%s: %s (recorded as flagged_bad)", path, problem)
     return {
         "observatory": "apo",
+        "mjd": mjd,
         "exposure": expid,
         "instrument": "boss",
         "plate": plate,
@@ -126,6 +127,40 @@ def _bad_record(path: Path, problem: str, plate: int, expid: int, cameras: list[
         "problem": f"{path.name}: {problem}",
         "path": str(path),
     }
+
+
+def _header_plate(header: fits.Header) -> int | None:
+    """PLATEID of a header as an int, or None when absent or not a number."""
+    try:
+        return int(str(header.get("PLATEID", "")).strip())
+    except ValueError:
+        return None
+
+
+def _spplate_records(plate_dir: Path, plate: int, spplates: dict[int, Path]) -> list[dict]:
+    """Records of the spPlate files whose plate number (name or PLATEID) is not the directory's.
+
+    Such a file is recorded as ``flagged_bad`` (exposure -1, the name's MJD) with both
+    numbers in ``problem``; nothing else of it is used.
+    """
+    records = []
+    for mjd, path in spplates.items():
+        named = int(path.name.split("-")[1])  # find_plate_files matched spPlate-PPPP-MMMMM
+        if named != plate:
+            records.append(_bad_record(
+                path, f"plate {named} in the file name disagrees with plate directory {plate_dir.name} "
+                f"(plate {plate}); skipped", plate, -1, [], mjd))
+            continue
+        try:
+            header_plate = _header_plate(fits.getheader(path, 0))
+        except Exception as err:  # unreadable: the frames are what the catalog uses
+            log.warning("%s: header unreadable (%s: %s); plate number not checked", path, type(err).__name__, err)
+            continue
+        if header_plate is not None and header_plate != named:
+            records.append(_bad_record(
+                path, f"PLATEID {header_plate} in the header disagrees with plate {named} of its name; skipped",
+                plate, -1, [], mjd))
+    return records
 
 
 def _plugmap_records(path: Path) -> list[dict]:
@@ -165,7 +200,11 @@ def scan_plate_dir(plate_dir: str | os.PathLike) -> tuple[list[dict], dict[tuple
     Returns
     -------
     records : list of dict
-        One per exposure number found in spFrame names; unreadable ones flagged.
+        One per exposure number found in spFrame names; unreadable ones flagged, and so
+        are frames whose header PLATEID is not the directory's plate number. An spPlate
+        whose plate number (name or PLATEID) disagrees with the directory or its name
+        adds a flagged record (exposure -1). Flagged records name both numbers in
+        ``problem``; the selection drops them.
     fibers : dict
         ``{(mjd, plate): DataFrame}`` of the plug map (both spectrographs), read from the
         first readable b1/b2 (or r1/r2) frame of each night.
@@ -176,7 +215,7 @@ def scan_plate_dir(plate_dir: str | os.PathLike) -> tuple[list[dict], dict[tuple
     for (camera, expid), path in files["spFrame"].items():
         by_expid[expid][camera] = path
     plate = int(plate_dir.name) if plate_dir.name.isdigit() else -1
-    records, fiber_sources = [], defaultdict(dict)
+    records, fiber_sources = _spplate_records(plate_dir, plate, files["spPlate"]), defaultdict(dict)
     for expid, cams in sorted(by_expid.items()):
         cameras = sorted(cams)
         record, problems = None, []
@@ -188,6 +227,13 @@ def scan_plate_dir(plate_dir: str | os.PathLike) -> tuple[list[dict], dict[tuple
                     raise ValueError("header lacks MJD/EXPOSURE")
             except Exception as err:  # truncated, headerless or not FITS at all
                 problems.append(f"{path.name}: {type(err).__name__}: {err}")
+                continue
+            header_plate = _header_plate(header)
+            if plate >= 0 and header_plate is not None and header_plate != plate:
+                problems.append(
+                    f"{path.name}: PLATEID {header_plate} in the header disagrees with plate directory "
+                    f"{plate_dir.name} (plate {plate}); skipped"
+                )
                 continue
             if record is None:
                 record = header_record(header)
