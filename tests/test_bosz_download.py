@@ -2,132 +2,17 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import http.server
-import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-import yaml
 
+from bosz_server import FaultServer, make_mirror
 from sdssflow.fluxcal import bosz_download
 from sdssflow.fluxcal.download import download_file, read_manifest
 from sdssflow.io.bosz import load_subgrid_spec, subgrid_models, wave_grid_relpath
 from sdssflow.steps import run_step
-
-SPEC = {"resolution": 10000, "teff": [6000, 6250], "logg": [4.0, 4.5], "feh": [0.0], "vmicro": 1}
-
-
-def _make_mirror(root: Path, missing: int = 1) -> tuple[Path, list[str]]:
-    """A tiny mirror in the MAST layout; the last ``missing`` models are absent (404)."""
-    rng = np.random.default_rng(5)
-    rels = [wave_grid_relpath(10000)] + [m.relpath for m in subgrid_models(SPEC)]
-    for rel in rels[: len(rels) - missing]:
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        rows = "\n".join(f"{a:.6e} {b:.6e}" for a, b in rng.uniform(1, 2, (3000, 2)))
-        payload = rows.encode()
-        path.write_bytes(gzip.compress(payload) if rel.endswith(".gz") else payload)
-    spec_path = root.parent / "spec.yaml"
-    spec_path.write_text(yaml.safe_dump(SPEC))
-    return spec_path, rels
-
-
-class _Server:
-    """ThreadingHTTPServer on 127.0.0.1 serving a directory, with Range and injected faults.
-
-    ``faults[relpath]`` is a list consumed one per request: ``500``, ``truncate``
-    (send half the body then close), ``slow:<s>`` (sleep before answering), ``nolength``
-    (a 200 without Content-Length, half the body, then close), ``badrange`` (answer a
-    Range request with the whole body as a 206 from byte 0), ``trickle`` (one byte per
-    second, at most 30). A Range past the end gets a 416 with ``bytes */<size>``.
-    """
-
-    def __init__(self, directory: Path):
-        self.faults: dict[str, list[str]] = {}
-        self.requests: list[tuple[str, str | None]] = []
-        outer = self
-
-        class Handler(http.server.SimpleHTTPRequestHandler):
-            def __init__(self, *a, **k):
-                super().__init__(*a, directory=str(directory), **k)
-
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                rel = self.path.lstrip("/").replace("%2B", "+")
-                outer.requests.append((rel, self.headers.get("Range")))
-                fault = outer.faults.get(rel, [None]).pop(0) if outer.faults.get(rel) else None
-                if fault == "500":
-                    self.send_error(500, "injected")
-                    return
-                if fault and fault.startswith("slow:"):
-                    time.sleep(float(fault.split(":")[1]))
-                path = directory / rel
-                if not path.is_file():
-                    self.send_error(404, "no such file")
-                    return
-                body = path.read_bytes()
-                start = 0
-                rng = self.headers.get("Range")
-                if fault == "nolength":
-                    self.send_response(200)
-                    self.end_headers()
-                    self.wfile.write(body[: len(body) // 2])
-                    self.wfile.flush()
-                    self.close_connection = True
-                    return
-                if rng and fault == "badrange":
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes 0-{len(body) - 1}/{len(body)}")
-                elif rng:
-                    start = int(rng.split("=")[1].split("-")[0])
-                    if start >= len(body):
-                        self.send_response(416)
-                        self.send_header("Content-Range", f"bytes */{len(body)}")
-                        self.send_header("Content-Length", "0")
-                        self.end_headers()
-                        return
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-                else:
-                    self.send_response(200)
-                chunk = body[start:]
-                self.send_header("Content-Length", str(len(chunk)))
-                self.end_headers()
-                if fault == "trickle":
-                    for byte in chunk[:30]:
-                        try:
-                            self.wfile.write(bytes([byte]))
-                            self.wfile.flush()
-                        except OSError:
-                            return
-                        time.sleep(1.0)
-                    self.close_connection = True
-                    return
-                if fault == "truncate":
-                    self.wfile.write(chunk[: len(chunk) // 2])
-                    self.wfile.flush()
-                    self.close_connection = True
-                    return
-                self.wfile.write(chunk)
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def _sha(path: Path) -> str:
@@ -141,9 +26,9 @@ def _args(spec, server_url, dest, *extra):
 
 def test_download_with_faults_resume_and_rerun(tmp_path):
     mirror = tmp_path / "mirror" / "bosz2024"
-    spec, rels = _make_mirror(mirror)
+    spec, rels = make_mirror(mirror)
     dest = tmp_path / "dest"
-    with _Server(mirror) as srv:
+    with FaultServer(mirror) as srv:
         srv.faults = {rels[1]: ["500", "500"], rels[2]: ["truncate"], rels[3]: ["slow:0.3"]}
         results = bosz_download.main(_args(spec, srv.url, dest))
         status = {r.relpath: r.status for r in results}
@@ -171,8 +56,8 @@ def test_download_with_faults_resume_and_rerun(tmp_path):
 
 def test_dry_run_lists_urls_without_requests(tmp_path, capsys):
     mirror = tmp_path / "mirror" / "bosz2024"
-    spec, rels = _make_mirror(mirror)
-    with _Server(mirror) as srv:
+    spec, rels = make_mirror(mirror)
+    with FaultServer(mirror) as srv:
         bosz_download.main(_args(spec, srv.url, tmp_path / "d", "--dry-run"))
         assert srv.requests == []
     lines = capsys.readouterr().out.split()
@@ -182,8 +67,8 @@ def test_dry_run_lists_urls_without_requests(tmp_path, capsys):
 
 def test_persistent_500_fails_step(tmp_path):
     mirror = tmp_path / "mirror" / "bosz2024"
-    spec, rels = _make_mirror(mirror, missing=0)
-    with _Server(mirror) as srv:
+    spec, rels = make_mirror(mirror, missing=0)
+    with FaultServer(mirror) as srv:
         srv.faults = {rels[1]: ["500"] * 10}
         code = run_step(bosz_download.main, _args(spec, srv.url, tmp_path / "d", "--retries", "2"))
         assert code == 1
@@ -195,9 +80,9 @@ def test_persistent_500_fails_step(tmp_path):
 
 def test_timeout_is_retried(tmp_path):
     mirror = tmp_path / "mirror" / "bosz2024"
-    _make_mirror(mirror, missing=0)
+    make_mirror(mirror, missing=0)
     rel = wave_grid_relpath(10000)
-    with _Server(mirror) as srv:
+    with FaultServer(mirror) as srv:
         srv.faults = {rel: ["slow:1.0"]}
         result = download_file(srv.url + rel, tmp_path / "w.txt", rel, retries=2, backoff=0.01, timeout=0.3)
     assert result.status == "ok" and result.attempts == 2
@@ -205,7 +90,7 @@ def test_timeout_is_retried(tmp_path):
 
 def test_file_url_and_kspecdr_subgrid(tmp_path):
     mirror = tmp_path / "mirror" / "bosz2024"
-    spec, rels = _make_mirror(mirror)
+    spec, rels = make_mirror(mirror)
     results = bosz_download.main(_args(spec, mirror.resolve().as_uri(), tmp_path / "d"))
     assert [r.status for r in results] == ["ok"] * (len(rels) - 1) + ["not_found"]
     default = load_subgrid_spec(Path(__file__).parents[1] / "data/fluxcal/subgrid_kspecdr_fstar.yaml")
@@ -225,9 +110,9 @@ def _statuses(manifest: Path) -> dict:
 
 def test_short_body_without_length_and_wrong_206_start_are_repaired(tmp_path):
     mirror = tmp_path / "mirror" / "bosz2024"
-    spec, rels = _make_mirror(mirror, missing=0)
+    spec, rels = make_mirror(mirror, missing=0)
     dest = tmp_path / "dest"
-    with _Server(mirror) as srv:
+    with FaultServer(mirror) as srv:
         # rels[0] (plain text): cut short then resumed at a wrong offset; rels[1] (gz): cut
         # short without Content-Length; rels[2] (gz): cut short, then the whole body as a 206
         srv.faults = {rels[0]: ["truncate", "badrange"], rels[1]: ["nolength"], rels[2]: ["truncate", "badrange"]}
@@ -248,9 +133,9 @@ def test_short_body_without_length_and_wrong_206_start_are_repaired(tmp_path):
 
 def test_present_files_are_reverified_and_refetch(tmp_path):
     mirror = tmp_path / "mirror" / "bosz2024"
-    spec, rels = _make_mirror(mirror, missing=0)
+    spec, rels = make_mirror(mirror, missing=0)
     dest = tmp_path / "dest"
-    with _Server(mirror) as srv:
+    with FaultServer(mirror) as srv:
         bosz_download.main(_args(spec, srv.url, dest))
         # truncated at its final path: the manifest's size and sha256 catch it
         full = (mirror / rels[2]).read_bytes()
@@ -282,9 +167,9 @@ def test_present_files_are_reverified_and_refetch(tmp_path):
 
 def test_slow_server_is_ended_by_the_file_deadline(tmp_path):
     mirror = tmp_path / "mirror" / "bosz2024"
-    spec, rels = _make_mirror(mirror, missing=0)
+    spec, rels = make_mirror(mirror, missing=0)
     dest = tmp_path / "dest"
-    with _Server(mirror) as srv:
+    with FaultServer(mirror) as srv:
         srv.faults = {rels[1]: ["trickle"] * 5}
         t0 = time.monotonic()
         code = run_step(bosz_download.main, _args(spec, srv.url, dest, "--file-timeout", "2.5"))
@@ -298,7 +183,7 @@ def test_slow_server_is_ended_by_the_file_deadline(tmp_path):
 
 def test_bad_gzip_and_missing_file_over_file_url_are_recorded(tmp_path):
     mirror = tmp_path / "mirror" / "bosz2024"
-    spec, rels = _make_mirror(mirror, missing=1)
+    spec, rels = make_mirror(mirror, missing=1)
     good = (mirror / rels[2]).read_bytes()
     (mirror / rels[2]).write_bytes(good[: len(good) // 2])  # a truncated gzip
     (mirror / rels[3]).write_bytes(b"not a gzip at all")
@@ -317,10 +202,10 @@ def test_bad_gzip_and_missing_file_over_file_url_are_recorded(tmp_path):
 
 def test_listed_size_is_checked(tmp_path):
     mirror = tmp_path / "mirror" / "bosz2024"
-    _make_mirror(mirror, missing=0)
+    make_mirror(mirror, missing=0)
     rel = wave_grid_relpath(10000)
     size = (mirror / rel).stat().st_size
-    with _Server(mirror) as srv:
+    with FaultServer(mirror) as srv:
         wrong = download_file(srv.url + rel, tmp_path / "a.txt", rel, backoff=0.01, expected_size=size + 1)
         right = download_file(srv.url + rel, tmp_path / "b.txt", rel, backoff=0.01, expected_size=size)
     assert wrong.status == "error" and f"listed {size + 1}" in wrong.message and not (tmp_path / "a.txt").exists()
