@@ -81,10 +81,8 @@ def _literal_kind(value) -> str:
 
 
 def _describe(node: ast.AST) -> str:
-    try:
-        return ast.unparse(node)
-    except Exception:  # pragma: no cover - unparse handles every node parse produces
-        return type(node).__name__
+    """The source text of a node, for messages."""
+    return ast.unparse(node)
 
 
 _PANDAS_WORDS = {"&": "and", "|": "or", "~": "not"}

@@ -337,7 +337,7 @@ def download_file(
                     part.unlink(missing_ok=True)
                     raise _Transient(f"corrupt download: {err}") from err
             os.replace(part, dest)
-            how = f"verified: {size} bytes" + (" (size unverified: no length and no Range support)" if expected is None else "")
+            how = f"verified: {size} bytes" if expected is not None else f"{size} bytes, size unverified (no length, no Range support)"
             return DownloadResult(relpath, url, "ok", size, sha256_of(dest), requests, note + how)
         except urllib.error.HTTPError as err:
             status = "not_found" if err.code == 404 else "error"
