@@ -38,7 +38,8 @@ class FaultServer:
     (send half the body then close), ``slow:<s>`` (sleep before answering), ``nolength``
     (a 200 without Content-Length, half the body, then close), ``badrange`` (answer a
     Range request with the whole body as a 206 from byte 0), ``trickle`` (one byte per
-    second, at most 30). A Range past the end gets a 416 with ``bytes */<size>``.
+    second, at most 30), ``plain`` (the whole body, no Content-Length, Range ignored). A
+    Range past the end gets a 416 with ``bytes */<size>``.
     """
 
     def __init__(self, directory: Path):
@@ -73,6 +74,13 @@ class FaultServer:
                     self.send_response(200)
                     self.end_headers()
                     self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                if fault == "plain":  # an old server: no Content-Length, no Range support
+                    self.send_response(200)
+                    self.end_headers()
+                    self.wfile.write(body)
                     self.wfile.flush()
                     self.close_connection = True
                     return

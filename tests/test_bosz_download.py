@@ -212,3 +212,17 @@ def test_listed_size_is_checked(tmp_path):
     assert right.status == "ok" and right.size == size
     local = download_file(mirror.resolve().as_uri() + "/" + rel, tmp_path / "c.txt", rel, expected_size=size - 1)
     assert local.status == "error" and f"{size - 1} expected" in local.message
+
+
+def test_server_without_length_or_ranges_is_flagged_unverified(tmp_path):
+    mirror = tmp_path / "mirror" / "bosz2024"
+    make_mirror(mirror, missing=0)
+    rel = wave_grid_relpath(10000)
+    with FaultServer(mirror) as srv:
+        srv.faults = {rel: ["plain", "plain"]}
+        result = download_file(srv.url + rel, tmp_path / "w.txt", rel, backoff=0.01)
+        asked = [rg for r, rg in srv.requests if r == rel]
+    size = (mirror / rel).stat().st_size
+    assert asked == [None, f"bytes={size}-"]  # the probe from the end, answered with a whole 200
+    assert result.status == "ok" and "size unverified" in result.message
+    assert _sha(tmp_path / "w.txt") == _sha(mirror / rel)
