@@ -172,6 +172,9 @@ def test_short_rows_header_without_optional_columns_and_inline_hash(tmp_path):
     table = qa.read_flags_csv(path, REGISTRY)
     assert list(table["note"]) == ["see #4", ""] and list(table["camera"]) == ["", ""]
     assert list(table["severity"]) == [2, 1]
+    bom = tmp_path / "excel.csv"
+    bom.write_bytes(("\ufeff" + HEADER + "\r\nv1,apo,55500,4100,1,,CLOUDY,1,\"a, b\"\r\n").encode())
+    assert list(qa.read_flags_csv(bom, REGISTRY)["note"]) == ["a, b"]  # spreadsheet export: BOM, CRLF
     with pytest.raises(ValueError, match="duplicate column"):
         qa.read_flags_csv(_write(tmp_path, "version,observatory,mjd,plate,exposure,flag,severity,flag\n"), REGISTRY)
     with pytest.raises(ValueError, match="line 1: missing column"):

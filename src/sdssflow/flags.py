@@ -158,7 +158,7 @@ def read_flags_csv(path: str | os.PathLike, registry: Mapping[str, str]) -> pd.D
     if not path.exists():
         return _empty()
     header, rows = None, []
-    with open(path, newline="", encoding="utf-8") as fh:
+    with open(path, newline="", encoding="utf-8-sig") as fh:
         try:
             lines = fh.read().splitlines()
         except UnicodeDecodeError as err:
@@ -233,7 +233,7 @@ def _comment_lines(path: Path) -> list[str]:
     """The ``#`` comment lines of an existing flags file, in order ([] if none or missing)."""
     if not path.exists():
         return []
-    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as fh:
         return [line for line in fh.read().splitlines() if line.startswith("#")]
 
 
