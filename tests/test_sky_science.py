@@ -11,6 +11,7 @@ from astropy.coordinates import AltAz, get_body
 from astropy.table import Table
 from astropy.time import Time
 
+from sdssflow.sites import SITES, location
 from sdssflow.sky import calibration, contfit, ephemeris, lines, masks, mean, mega, tables
 
 
@@ -261,7 +262,8 @@ def test_observing_conditions_against_ephem():
     t = ephemeris.mid_exposure(tai_beg, tai_end)
     for i in range(2):
         obs = ephem.Observer()
-        obs.lat, obs.lon, obs.elevation, obs.pressure = ephemeris.APO_LAT, ephemeris.APO_LON, ephemeris.APO_HEIGHT, 0
+        apo = SITES["apo"]
+        obs.lat, obs.lon, obs.elevation, obs.pressure = apo.lat_dms, apo.lon_dms, apo.height_m, 0
         obs.date = ephem.Date(t.utc.mjd[i] - 15019.5)
         moon = ephem.Moon(obs)
         sun = ephem.Sun(obs)
@@ -280,7 +282,8 @@ def test_twilight_is_sun_at_minus_18_deg():
     since, until = ephemeris.twilight_hours(t)
     assert 0 < since[0] < 14 and 0 < until[0] < 14
     times = Time([t[0] - since[0] / 24, t[0] + until[0] / 24], format="mjd", scale="utc")
-    alt = get_body("sun", times, ephemeris.APO).transform_to(AltAz(obstime=times, location=ephemeris.APO)).alt.to_value(u.deg)
+    apo = location("apo")
+    alt = get_body("sun", times, apo).transform_to(AltAz(obstime=times, location=apo)).alt.to_value(u.deg)
     assert alt == pytest.approx([-18.0, -18.0], abs=0.1)
 
 

@@ -175,22 +175,40 @@ SKY = config.get("sky", {})
 
 def sky_plates():
     """Plates of the sky jobs: every plate, except on the spec_files route where only
-    plates with at least one spec "full" file (per-exposure HDUs) have sky spectra."""
+    plates with at least one spec "full" file (per-exposure HDUs) have sky spectra. Lite
+    files (coadd only) are named in one warning with the reason (they hold no per-exposure
+    sky); the sky_flux step lists them again in the STATUS table of plates that it runs."""
     if config["input"] != "spec_files":
         return PLATES
     import fitsio
+    from snakemake.logging import logger
 
     spec_dir = Path(sdss_config.expand_path(config["spec_files"]["dir"]))
-    full = set()
+    full, lite = set(), []
     for path in sorted(spec_dir.rglob("spec-*.fits*")):
         m = re.match(r"spec-(\d{4,})-(\d{5})-(\d{4})\.fits", path.name)
-        if m and int(m.group(1)) not in full:
-            with fitsio.FITS(str(path)) as f:
-                if any(
-                    re.match(r"^[BR][12]-\d{8}", f[i].get_extname() or "")
-                    for i in range(1, len(f))
-                ):
-                    full.add(int(m.group(1)))
+        if not m:
+            continue
+        with fitsio.FITS(str(path)) as f:
+            is_full = any(
+                re.match(r"^[BR][12]-\d{8}", f[i].get_extname() or "")
+                for i in range(1, len(f))
+            )
+        if is_full:
+            full.add(int(m.group(1)))
+        else:
+            lite.append((int(m.group(1)), path.name))
+    skipped = sorted({p for p, _ in lite} - full)
+    if lite:
+        logger.warning(
+            f"sky chain: {len(lite)} lite spec file(s) without per-exposure HDUs hold no "
+            f"per-exposure sky and give no sky spectra: {', '.join(n for _, n in lite)}"
+            + (
+                f"; plate(s) {', '.join(map(str, skipped))} have no full file and are left out"
+                if skipped
+                else ""
+            )
+        )
     return sorted(full)
 
 

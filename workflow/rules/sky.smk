@@ -49,8 +49,13 @@ rule rich_metadata:
             if SKY["photometric_table"]
             else ""
         ),
+        solar=(
+            f"--solar-flux-table {SKY['solar_flux_table']}"
+            if SKY["solar_flux_table"]
+            else ""
+        ),
     shell:
-        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} python -m sdssflow.sky.rich_metadata --skyflux {input.skyflux} {params.phot}"
+        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} python -m sdssflow.sky.rich_metadata --skyflux {input.skyflux} {params.phot} {params.solar}"
         " --out {output.rich} --version-name {wildcards.version} > {log} 2>&1"
 
 

@@ -14,17 +14,17 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-import ephem
 import numpy as np
 import pandas as pd
 from astropy.io import fits
 
 from sdssflow.catalog.model import FIBER_FIELDS, exposure_string, records_to_frame
 from sdssflow.io.boss import find_plate_files
+from sdssflow.moon import moon_geometry
 
 __all__ = [
-    "OBSERVATORIES",
     "header_record",
+    "tcc_to_north_azimuth",
     "moon_geometry",
     "scan_plate_dir",
     "scan_spec_files",
@@ -33,37 +33,22 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Geodetic positions (deg, deg, m) of the SDSS 2.5 m (APO) and du Pont (LCO) telescopes.
-OBSERVATORIES = {
-    "apo": (32.780278, -105.820278, 2788.0),
-    "lco": (-29.015970, -70.692080, 2380.0),
-}
 _SECONDS_PER_DAY = 86400.0
-_EPHEM_MJD_OFFSET = 15019.5  # ephem's day 0 is 1899-12-31 12:00 = MJD 15019.5
 
 
-def moon_geometry(mjd: float, ra: float, dec: float, observatory: str = "apo") -> tuple[float, float, float]:
-    """Moon illumination (0-1), separation from (ra, dec) and altitude (deg) at an MJD.
+def tcc_to_north_azimuth(az_tcc):
+    """Azimuth North through East (deg) from the TCC convention of BOSS headers (South = 0, East = 90).
 
     Examples
     --------
-    >>> illum, sep, alt = moon_geometry(55500.3, 30.0, 10.0)
-    >>> 0.0 <= illum <= 1.0 and 0.0 <= sep <= 180.0
-    True
+    >>> tcc_to_north_azimuth(0.0), tcc_to_north_azimuth(90.0), tcc_to_north_azimuth(221.3)
+    (180.0, 90.0, 318.7)
     """
-    if not all(math.isfinite(v) for v in (mjd, ra, dec)):
-        return math.nan, math.nan, math.nan
-    lat, lon, elev = OBSERVATORIES.get(observatory, OBSERVATORIES["apo"])
-    site = ephem.Observer()
-    site.lat, site.lon, site.elevation = str(lat), str(lon), elev
-    site.date = ephem.Date(mjd - _EPHEM_MJD_OFFSET)
-    site.pressure = 0  # no refraction: geometric altitude
-    moon = ephem.Moon(site)
-    target = ephem.FixedBody()
-    target._ra, target._dec, target._epoch = np.radians(ra), np.radians(dec), ephem.J2000
-    target.compute(site)
-    sep = float(ephem.separation(moon, target))
-    return float(moon.moon_phase), math.degrees(sep), math.degrees(float(moon.alt))
+    try:
+        value = float(az_tcc)
+    except (TypeError, ValueError):
+        return math.nan
+    return round((180.0 - value) % 360.0, 10)
 
 
 def header_record(header: fits.Header, observatory: str = "apo") -> dict:
@@ -98,7 +83,7 @@ def header_record(header: fits.Header, observatory: str = "apo") -> dict:
         "ra": ra,
         "dec": dec,
         "alt": header.get("ALT"),
-        "az": header.get("AZ"),
+        "az": tcc_to_north_azimuth(header.get("AZ")),
         "airmass": header.get("AIRMASS"),
         "seeing": header.get("SEEING50"),
         "moon_illumination": illum,

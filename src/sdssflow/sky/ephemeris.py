@@ -1,15 +1,19 @@
 """Observing conditions of each sky spectrum at mid-exposure, for its fibre position.
 
-Geometry is computed with astropy (topocentric AltAz at Apache Point, no refraction);
-twilight times with ephem (a second, independent ephemeris). Site: the SDSS 2.5 m telescope,
-32d46m49.30s N, 105d49m13.50s W, 2788 m (Gunn et al. 2006, AJ 131, 2332).
+Fibre and Sun geometry are computed with astropy (topocentric AltAz, no refraction); the Moon
+with the project's one Moon engine, :mod:`sdssflow.moon` (ephem: the same numbers as the
+exposure catalog's "dark" selection); twilight times with ephem. The site comes from
+:mod:`sdssflow.sites` (the SDSS 2.5 m at Apache Point unless told otherwise). Every azimuth
+here is North through East (the frame header's TCC azimuth, South = 0, is kept apart as
+``AZ_TCC``).
 
 Fixes of the original (SkyModelling ``get_rich_meta_data.py``): every sky-position quantity is
 per fibre (the original used the plate centre); no IERS-A download at import (astropy's bundled
 IERS-B tables suffice for SDSS-era dates: ``auto_download`` is turned off inside the function);
 the ephem observer is given degrees as strings (the 2017 version passed float degrees, read as
 radians); the Moon phase angle and illumination follow from the geocentric Sun-Moon elongation;
-"twilight" is astronomical (Sun centre at -18 deg), not the horizon.
+"twilight" is astronomical (Sun centre at -18 deg), not the horizon, and the hours since/until
+twilight belong to the night of the exposure (:func:`twilight_hours`: no wrap to 24 h).
 """
 
 from __future__ import annotations
@@ -17,19 +21,14 @@ from __future__ import annotations
 import ephem
 import numpy as np
 from astropy import units as u
-from astropy.coordinates import AltAz, EarthLocation, GeocentricTrueEcliptic, SkyCoord, get_body
+from astropy.coordinates import AltAz, GeocentricTrueEcliptic, SkyCoord, get_body
 from astropy.time import Time
 from astropy.utils import iers
 
-__all__ = ["APO", "APO_LAT", "APO_LON", "APO_HEIGHT", "mid_exposure", "observing_conditions", "twilight_hours"]
+from sdssflow.moon import EPHEM_MJD0, moon_table
+from sdssflow.sites import location, site
 
-APO_LAT = "32:46:49.30"
-APO_LON = "-105:49:13.50"
-APO_HEIGHT = 2788.0
-APO = EarthLocation.from_geodetic(lon=-(105 + 49 / 60 + 13.50 / 3600) * u.deg, lat=(32 + 46 / 60 + 49.30 / 3600) * u.deg, height=APO_HEIGHT * u.m)
-
-#: ephem dates count days from 1899-12-31 12:00 UT, i.e. MJD 15019.5.
-_EPHEM_MJD0 = 15019.5
+__all__ = ["mid_exposure", "night_twilights", "observing_conditions", "twilight_hours"]
 
 
 def mid_exposure(tai_beg: np.ndarray, tai_end: np.ndarray) -> Time:
@@ -54,8 +53,15 @@ def mid_exposure(tai_beg: np.ndarray, tai_end: np.ndarray) -> Time:
     return Time((beg + end) / 2.0 / 86400.0, format="mjd", scale="tai")
 
 
-def twilight_hours(t_utc_mjd: np.ndarray, horizon_deg: float = -18.0) -> tuple[np.ndarray, np.ndarray]:
-    """Hours since the previous evening twilight and until the next morning twilight.
+def night_twilights(
+    t_utc_mjd: np.ndarray, horizon_deg: float = -18.0, observatory: str = "apo"
+) -> tuple[np.ndarray, np.ndarray]:
+    """End of the evening twilight and start of the morning twilight of the night holding each time.
+
+    The night of a time is the one that begins at the local (mean solar) noon before it and
+    ends at the next local noon; its evening twilight ends when the Sun's centre sets through
+    ``horizon_deg`` after that noon, and its morning twilight starts when it next rises
+    through it.
 
     Parameters
     ----------
@@ -63,45 +69,80 @@ def twilight_hours(t_utc_mjd: np.ndarray, horizon_deg: float = -18.0) -> tuple[n
         Times, MJD (UTC).
     horizon_deg : float
         Sun-centre altitude defining twilight (-18 = astronomical).
+    observatory : str
+        ``apo`` or ``lco`` (:mod:`sdssflow.sites`).
 
     Returns
     -------
-    since, until : numpy.ndarray
-        Hours (positive) from the previous Sun setting through ``horizon_deg`` and to the next
-        rising through it (ephem, no refraction, at Apache Point).
+    evening, morning : numpy.ndarray
+        MJD (UTC); NaN where the Sun does not cross ``horizon_deg`` that night (or for a
+        non-finite time). Computed with ephem, no refraction.
     """
+    s = site(observatory)
     obs = ephem.Observer()
-    obs.lat, obs.lon, obs.elevation = APO_LAT, APO_LON, APO_HEIGHT
+    obs.lat, obs.lon, obs.elevation = s.lat_dms, s.lon_dms, s.height_m
     obs.pressure = 0.0
     obs.horizon = str(horizon_deg)
     sun = ephem.Sun()
     t = np.atleast_1d(np.asarray(t_utc_mjd, dtype=float))
-    uniq, inverse = np.unique(t, return_inverse=True)
-    since = np.empty(uniq.size)
-    until = np.empty(uniq.size)
-    for i, mjd in enumerate(uniq):
-        obs.date = ephem.Date(mjd - _EPHEM_MJD0)
+    # local mean noon before each time: UT noon shifted by the longitude (east positive)
+    shift = s.lon_deg / 360.0
+    noon = np.floor(t + shift - 0.5) + 0.5 - shift
+    uniq, inverse = np.unique(noon, return_inverse=True)
+    evening = np.full(uniq.size, np.nan)
+    morning = np.full(uniq.size, np.nan)
+    for i, n in enumerate(uniq):
+        if not np.isfinite(n):
+            continue
+        obs.date = ephem.Date(n - EPHEM_MJD0)
         try:
-            prev = float(obs.previous_setting(sun, use_center=True)) + _EPHEM_MJD0
-            nxt = float(obs.next_rising(sun, use_center=True)) + _EPHEM_MJD0
+            evening[i] = float(obs.next_setting(sun, use_center=True)) + EPHEM_MJD0
+            obs.date = ephem.Date(evening[i] - EPHEM_MJD0)
+            morning[i] = float(obs.next_rising(sun, use_center=True)) + EPHEM_MJD0
         except (ephem.AlwaysUpError, ephem.NeverUpError):
-            prev, nxt = np.nan, np.nan
-        since[i] = (mjd - prev) * 24.0
-        until[i] = (nxt - mjd) * 24.0
-    return since[inverse], until[inverse]
+            evening[i], morning[i] = np.nan, np.nan
+        if morning[i] - n > 1.0:  # the crossing belongs to a later night
+            evening[i], morning[i] = np.nan, np.nan
+    return evening[inverse].reshape(t.shape), morning[inverse].reshape(t.shape)
 
 
-def _moon_phase(sun, moon):
-    """Phase angle (rad, 0 = full) and illuminated fraction from geocentric Sun and Moon."""
-    elong = sun.separation(moon, origin_mismatch="ignore").rad
-    rs = sun.distance.to_value(u.km)
-    rm = moon.distance.to_value(u.km)
-    phase = np.arctan2(rs * np.sin(elong), rm - rs * np.cos(elong))
-    return phase, (1.0 + np.cos(phase)) / 2.0
+def twilight_hours(
+    t_utc_mjd: np.ndarray, horizon_deg: float = -18.0, observatory: str = "apo"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hours since the end of the evening twilight and until the start of the morning twilight.
+
+    Both refer to the night holding the time (:func:`night_twilights`), so they never wrap:
+    ``since`` is negative for an exposure taken before the evening twilight ended (the Sun
+    still above ``horizon_deg``), ``until`` is negative after the morning twilight began, and
+    ``since + until`` is the length of that night's dark time.
+
+    Parameters
+    ----------
+    t_utc_mjd : numpy.ndarray
+        Times, MJD (UTC).
+    horizon_deg : float
+        Sun-centre altitude defining twilight (-18 = astronomical).
+    observatory : str
+        ``apo`` or ``lco``.
+
+    Returns
+    -------
+    since, until : numpy.ndarray
+        Hours; NaN where the Sun does not reach ``horizon_deg`` that night.
+
+    Examples
+    --------
+    >>> since, until = twilight_hours(np.array([55500.25]))  # 2010-11-02 06:00 UT, APO
+    >>> bool(0 < since[0] < 12 and 0 < until[0] < 12)
+    True
+    """
+    t = np.asarray(t_utc_mjd, dtype=float)
+    evening, morning = night_twilights(t, horizon_deg, observatory)
+    return (t - evening) * 24.0, (morning - t) * 24.0
 
 
 def observing_conditions(
-    tai_beg: np.ndarray, tai_end: np.ndarray, ra_deg: np.ndarray, dec_deg: np.ndarray
+    tai_beg: np.ndarray, tai_end: np.ndarray, ra_deg: np.ndarray, dec_deg: np.ndarray, observatory: str = "apo"
 ) -> dict[str, np.ndarray]:
     """Moon, Sun, airmass and sky coordinates of each fibre at mid-exposure.
 
@@ -116,12 +157,12 @@ def observing_conditions(
     -------
     dict of column -> numpy.ndarray, shape (n,)
         ``MJD_MID`` (TAI), ``ALT_FIB``, ``AZ_FIB``, ``AIRMASS_FIB`` (sec z; NaN below the horizon),
-        ``MOON_ALT``, ``MOON_AZ``, ``MOON_SEP`` (topocentric, deg), ``MOON_DIST`` (km),
+        ``MOON_ALT``, ``MOON_AZ``, ``MOON_SEP`` (topocentric, deg), ``MOON_DIST`` (geocentric, km),
         ``MOON_PHASE`` (phase angle, rad, 0 = full), ``MOON_ILL`` (fraction), ``SUN_ALT``,
         ``SUN_AZ``, ``SUN_SEP``, ``SUN_MOON_SEP`` (deg), ``ECL_LON``, ``ECL_LAT``,
         ``HELIO_ECL_LON`` (ecliptic longitude minus the Sun's, wrapped to -180..180),
         ``GAL_L``, ``GAL_B`` (deg), ``MONTH``, ``SEASON`` (0 = Dec-Feb, 1 = Mar-May, ...),
-        ``HOURS_SINCE_TWILIGHT``, ``HOURS_UNTIL_TWILIGHT``.
+        ``HOURS_SINCE_TWILIGHT``, ``HOURS_UNTIL_TWILIGHT`` (:func:`twilight_hours`, -18 deg).
 
     Raises
     ------
@@ -133,26 +174,24 @@ def observing_conditions(
     if not (np.all(np.isfinite(ra)) and np.all(np.isfinite(dec))):
         raise ValueError("fibre RA/DEC: non-finite positions")
     t = mid_exposure(tai_beg, tai_end)
+    loc = location(observatory)
     with iers.conf.set_temp("auto_download", False), iers.conf.set_temp("auto_max_age", None):
         # Sun and Moon once per distinct time, then broadcast to the fibres.
         uniq, inverse = np.unique(t.mjd, return_inverse=True)
         tu = Time(uniq, format="mjd", scale="tai")
-        frame_u = AltAz(obstime=tu, location=APO)
-        moon_g = get_body("moon", tu, APO)
-        sun_g = get_body("sun", tu, APO)
-        moon_h = moon_g.transform_to(frame_u)
-        sun_h = sun_g.transform_to(frame_u)
-        phase, ill = _moon_phase(get_body("sun", tu), get_body("moon", tu))
+        frame_u = AltAz(obstime=tu, location=loc)
+        moon = moon_table(uniq, observatory)
+        sun_h = get_body("sun", tu, loc).transform_to(frame_u)
         sun_ecl = get_body("sun", tu).transform_to(GeocentricTrueEcliptic(equinox=tu))
-        moon_dist = moon_g.distance.to_value(u.km)
-        frame = AltAz(obstime=t, location=APO)
+        frame = AltAz(obstime=t, location=loc)
         fib = SkyCoord(ra=ra * u.deg, dec=dec * u.deg, frame="icrs")
         fib_h = fib.transform_to(frame)
-        moon_f = SkyCoord(az=moon_h.az[inverse], alt=moon_h.alt[inverse], frame=frame)
+        moon_f = SkyCoord(az=moon["MOON_AZ"][inverse] * u.deg, alt=moon["MOON_ALT"][inverse] * u.deg, frame=frame)
+        moon_u = SkyCoord(az=moon["MOON_AZ"] * u.deg, alt=moon["MOON_ALT"] * u.deg, frame=frame_u)
         sun_f = SkyCoord(az=sun_h.az[inverse], alt=sun_h.alt[inverse], frame=frame)
         ecl = fib.transform_to(GeocentricTrueEcliptic(equinox=t))
         gal = fib.galactic
-        since, until = twilight_hours(tu.utc.mjd)
+        since, until = twilight_hours(tu.utc.mjd, observatory=observatory)
     alt = fib_h.alt.deg
     month = np.array([int(s[5:7]) for s in t.utc.isot])
     return {
@@ -160,16 +199,16 @@ def observing_conditions(
         "ALT_FIB": alt,
         "AZ_FIB": fib_h.az.deg,
         "AIRMASS_FIB": np.where(alt > 0, 1.0 / np.sin(np.radians(np.clip(alt, 1e-3, 90))), np.nan),
-        "MOON_ALT": moon_h.alt.deg[inverse],
-        "MOON_AZ": moon_h.az.deg[inverse],
+        "MOON_ALT": moon["MOON_ALT"][inverse],
+        "MOON_AZ": moon["MOON_AZ"][inverse],
         "MOON_SEP": fib_h.separation(moon_f).deg,
-        "MOON_DIST": moon_dist[inverse],
-        "MOON_PHASE": phase[inverse],
-        "MOON_ILL": ill[inverse],
+        "MOON_DIST": moon["MOON_DIST"][inverse],
+        "MOON_PHASE": moon["MOON_PHASE"][inverse],
+        "MOON_ILL": moon["MOON_ILL"][inverse],
         "SUN_ALT": sun_h.alt.deg[inverse],
         "SUN_AZ": sun_h.az.deg[inverse],
         "SUN_SEP": fib_h.separation(sun_f).deg,
-        "SUN_MOON_SEP": moon_h.separation(sun_h).deg[inverse],
+        "SUN_MOON_SEP": moon_u.separation(SkyCoord(az=sun_h.az, alt=sun_h.alt, frame=frame_u)).deg[inverse],
         "ECL_LON": ecl.lon.deg,
         "ECL_LAT": ecl.lat.deg,
         "HELIO_ECL_LON": (ecl.lon.deg - sun_ecl.lon.deg[inverse] + 180.0) % 360.0 - 180.0,

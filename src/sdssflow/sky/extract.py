@@ -45,7 +45,7 @@ HEADER_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("DEC", "DEC", "f"),
     ("AIRMASS", "AIRMASS", "f"),
     ("ALT", "ALT", "f"),
-    ("AZ", "AZ", "f"),
+    ("AZ", "AZ_TCC", "f"),  # TCC convention: South = 0, East = 90 (AZ_FIB is North through East)
     ("SEEING20", "SEEING20", "f"),
     ("SEEING50", "SEEING50", "f"),
     ("SEEING80", "SEEING80", "f"),

@@ -31,11 +31,11 @@ from sdssflow.sky.lines import DEFAULT_LINE_LIST, column_units, line_table, read
 from sdssflow.sky.mean import rebin_mean
 from sdssflow.steps import StepError, base_parser, run_step
 
-__all__ = ["parse", "main", "fiber_area", "broadband_magnitudes", "DEFAULT_FILTERS"]
+__all__ = ["parse", "main", "fiber_area", "arm_groups", "merge_arms", "broadband_magnitudes", "DEFAULT_FILTERS", "MIN_BAND_COVER"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_FILTERS = ("sdss_g", "sdss_r", "sdss_i", "sdss_z")
+DEFAULT_FILTERS = ("sdss_u", "sdss_g", "sdss_r", "sdss_i", "sdss_z")
 #: First MJD of BOSS (2" fibres); SDSS-I/II spectrographs had 3" fibres.
 BOSS_FIRST_MJD = 55000
 
@@ -62,12 +62,84 @@ def fiber_area(mjd: np.ndarray) -> np.ndarray:
     return np.where(mjd >= BOSS_FIRST_MJD, np.pi * 1.0**2, np.pi * 1.5**2)
 
 
-def broadband_magnitudes(wave, flux, ivar, area, filters, dloglam: float = 2e-4) -> dict[str, np.ndarray]:
-    """AB surface-brightness magnitudes (mag/arcsec2) of sky spectra through filters.
+def arm_groups(meta) -> np.ndarray:
+    """Label of the b+r pair of each row: the rows of one exposure, fibre and spectrograph.
 
-    The spectra are first averaged into log-lambda bins of ``dloglam`` dex, conserving flux
+    Parameters
+    ----------
+    meta : astropy.table.Table or mapping of column -> array, length nspec
+        Needs ``CAMERA`` (b1, r1, b2, r2); uses ``PLATE``, ``MJD``, ``EXPID`` and ``FIBERID``
+        where present (mean spectra have no fibre).
+
+    Returns
+    -------
+    numpy.ndarray of int, shape (nspec,)
+        Equal labels for the rows to merge (0, 1, ... in order of first appearance).
+
+    Examples
+    --------
+    >>> arm_groups({"EXPID": [5, 5, 6], "CAMERA": ["b1", "r1", "b1"]}).tolist()
+    [0, 0, 1]
+    """
+    cams = [str(c).strip().lower() for c in np.asarray(meta["CAMERA"])]
+    keys = [k for k in ("PLATE", "MJD", "EXPID", "FIBERID") if k in meta.keys()]
+    cols = [np.asarray(meta[k]).tolist() for k in keys]
+    labels = [tuple(c[i] for c in cols) + (cam[1:],) for i, cam in enumerate(cams)]
+    index: dict[tuple, int] = {}
+    return np.array([index.setdefault(lab, len(index)) for lab in labels], dtype=np.int64)
+
+
+def merge_arms(binned: np.ndarray, cover: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Merge the b and r spectra of each group on a common grid (bin by bin, cover-weighted).
+
+    Parameters
+    ----------
+    binned, cover : numpy.ndarray, shape (nspec, nbin)
+        Bin-averaged flux density and good-pixel cover (:func:`sdssflow.sky.mean.rebin_mean`).
+    groups : numpy.ndarray of int, shape (nspec,)
+        :func:`arm_groups` labels.
+
+    Returns
+    -------
+    merged : numpy.ndarray, shape (ngroup, nbin)
+        Where both arms cover a bin (the dichroic overlap) the cover-weighted mean, else the one
+        arm's value; 0 where neither covers it.
+    merged_cover : numpy.ndarray, shape (ngroup, nbin)
+        The larger of the arms' covers (0..1).
+    """
+    ngroup = int(groups.max()) + 1 if groups.size else 0
+    num = np.zeros((ngroup, binned.shape[1]))
+    den = np.zeros_like(num)
+    best = np.zeros_like(num)
+    np.add.at(num, groups, cover * binned)
+    np.add.at(den, groups, cover)
+    np.maximum.at(best, groups, cover)
+    return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0), best
+
+
+#: Least fraction of a band's throughput (ln-lambda weighted) that must fall on good bins.
+MIN_BAND_COVER = 0.9
+
+
+def broadband_magnitudes(
+    wave, flux, ivar, area, filters, groups=None, dloglam: float = 2e-4
+) -> dict[str, np.ndarray]:
+    """AB surface-brightness magnitudes (mag/arcsec2) of sky spectra through filters, b+r merged.
+
+    Each spectrum is first averaged into log-lambda bins of ``dloglam`` dex, conserving flux
     (:func:`sdssflow.sky.mean.rebin_mean`: narrow lines keep their flux, masked pixels are left
-    out), then :func:`sdssflow.photometry.ab_magnitude` integrates them.
+    out); the b and r spectra of one exposure and fibre (``groups``) are merged on that grid
+    (:func:`merge_arms`), so a band straddling the dichroic (SDSS r, about 5400-7000 A, which
+    neither arm covers alone) gets a value; then :func:`sdssflow.photometry.ab_magnitude`
+    integrates the merged spectrum. Both rows of a pair get the pair's magnitude.
+
+    A band is NaN, on purpose, when the merged spectrum covers it only in part: (1) its good
+    bins do not reach both ends of the band's 1 %-of-peak range (SDSS u below 3600 A on every
+    BOSS spectrum, and below 3800 A on SDSS-I/II ones; SDSS z above 9200 A on SDSS-I/II ones;
+    a band of an arm that is missing or was not selected), or (2) less than
+    :data:`MIN_BAND_COVER` of the band's ln-lambda throughput falls on good bins (masked
+    stretches inside the band). A partial band would need an extrapolated spectrum, which is
+    a model, not a measurement.
 
     Parameters
     ----------
@@ -76,36 +148,48 @@ def broadband_magnitudes(wave, flux, ivar, area, filters, dloglam: float = 2e-4)
     area : numpy.ndarray, shape (nspec,)
         Fibre area, arcsec2.
     filters : sequence of str
-        Filter names for :func:`sdssflow.photometry.load_filter`.
+        Filter names (or curve paths) for :func:`sdssflow.photometry.load_filter`.
+    groups : numpy.ndarray of int, shape (nspec,), optional
+        :func:`arm_groups` labels; None = every spectrum alone.
     dloglam : float
         Bin width, dex.
 
     Returns
     -------
     dict ``MAG_<filter>`` -> numpy.ndarray, shape (nspec,)
-        NaN where a spectrum's good pixels do not span the filter (1 %-of-peak range).
+        NaN where a band is not covered (see above).
     """
     from sdssflow.photometry import ab_magnitude, load_filter
 
     nspec = wave.shape[0]
+    names = {f: f"MAG_{load_filter(f).name}" for f in filters}
     if not len(filters) or nspec == 0:
-        return {f"MAG_{f}": np.full(nspec, np.nan) for f in filters}
+        return {names[f]: np.full(nspec, np.nan) for f in filters}
+    groups = np.arange(nspec) if groups is None else np.asarray(groups, dtype=np.int64)
     edges = 10.0 ** np.arange(3.54, 4.03, dloglam)
     centres = np.sqrt(edges[1:] * edges[:-1])
     good_pix = (ivar > 0) & np.isfinite(flux)
     binned, cover = rebin_mean(wave, flux, good_pix, edges)
+    binned, cover = merge_arms(binned, cover, groups)
+    # one fibre area per group (the rows of a pair share it)
+    garea = np.zeros(binned.shape[0])
+    garea[groups] = np.asarray(area, dtype=float)
     good = cover > 0.5
     first = np.where(good.any(axis=1), centres[np.argmax(good, axis=1)], np.inf)
     last = np.where(good.any(axis=1), centres[centres.size - 1 - np.argmax(good[:, ::-1], axis=1)], -np.inf)
+    lnw = np.gradient(np.log(centres))
     out = {}
     for name in filters:
-        mags = np.full(nspec, np.nan)
-        lo, hi = load_filter(name).support()
-        cover_f = (first <= lo) & (last >= hi)
+        filt = load_filter(name)
+        mags = np.full(binned.shape[0], np.nan)
+        lo, hi = filt.support()
+        thr = np.interp(centres, filt.wave, filt.throughput, left=0.0, right=0.0) * lnw
+        frac = (good * thr).sum(axis=1) / thr.sum()
+        cover_f = (first <= lo) & (last >= hi) & (frac >= MIN_BAND_COVER)
         if cover_f.any():
-            sb = binned[cover_f] / np.asarray(area)[cover_f, None]
-            mags[cover_f] = ab_magnitude(centres, sb, name, flux_scale=1e-17, good=good[cover_f], allow_partial=True)
-        out[f"MAG_{name}"] = mags
+            sb = binned[cover_f] / garea[cover_f, None]
+            mags[cover_f] = ab_magnitude(centres, sb, filt, flux_scale=1e-17, good=good[cover_f], allow_partial=True)
+        out[names[name]] = mags[groups]
     return out
 
 
@@ -125,7 +209,10 @@ def main(argv=None) -> int:
             out[k].unit = units[k]
     out["FIBER_AREA"] = fiber_area(np.asarray(out["MJD"]))
     filters = [f for f in args.filters.split(",") if f]
-    for k, v in broadband_magnitudes(spectra.wave, spectra.flux, spectra.ivar, np.asarray(out["FIBER_AREA"]), filters).items():
+    mags = broadband_magnitudes(
+        spectra.wave, spectra.flux, spectra.ivar, np.asarray(out["FIBER_AREA"]), filters, groups=arm_groups(out)
+    )
+    for k, v in mags.items():
         out[k] = v
         out[k].unit = "mag"  # AB mag per arcsec2
     out["FIBER_AREA"].unit = "arcsec2"

@@ -19,7 +19,7 @@ import numpy as np
 from astropy.table import Table
 
 from sdssflow.io.sky import read_product, write_table
-from sdssflow.sky.line_sum import DEFAULT_FILTERS, broadband_magnitudes, fiber_area
+from sdssflow.sky.line_sum import DEFAULT_FILTERS, arm_groups, broadband_magnitudes, fiber_area
 from sdssflow.sky.lines import DEFAULT_LINE_LIST, column_units, line_table, read_line_list
 from sdssflow.steps import StepError, base_parser, run_step
 
@@ -56,8 +56,12 @@ def main(argv=None) -> int:
             out[k].unit = units[k]
     out["FIBER_AREA"] = fiber_area(np.asarray(out["MJD"]))
     filters = [f for f in args.filters.split(",") if f]
-    for k, v in broadband_magnitudes(np.ascontiguousarray(wave), flux, ivar, np.asarray(out["FIBER_AREA"]), filters).items():
+    mags = broadband_magnitudes(
+        np.ascontiguousarray(wave), flux, ivar, np.asarray(out["FIBER_AREA"]), filters, groups=arm_groups(out)
+    )
+    for k, v in mags.items():
         out[k] = v
+        out[k].unit = "mag"  # AB mag per arcsec2
     log.info("%d mean spectra measured", len(out))
     write_table(out, args.out, version=args.version_name, inputs=[args.mean, args.line_list], step="mean_line_sum")
     return 0

@@ -24,7 +24,7 @@ Sky fibres are the plug-map rows with OBJTYPE SKY. Total light = spFrame flux + 
 * ``bosz``: the flux-calibration step's ``calib-{expid}.fits`` (``cal_factor`` HDUs).
 
 Output (:func:`sdssflow.io.sky.write_skyflux`): WAVE, FLUX, IVAR, DISP, MASK images
-(nspec, npix), the raw META table (one row per sky spectrum) and, on the BOSS route, a STATUS
+(nspec, npix), the raw META table (one row per sky spectrum) and, a STATUS
 table (one row per frame: ok / failed with the reason / no_sky_fibres). A failing frame does not
 stop the plate (the original aborted the whole run on one missing file).
 """
@@ -312,8 +312,13 @@ def boss_sky_spectra(args, selection) -> tuple[SkySpectra, list[Path], Table]:
     return out, inputs, status_table
 
 
-def spec_sky_spectra(args, selection) -> tuple[SkySpectra, list[Path]]:
-    """Sky spectra of the spec full files of one plate (input route 2)."""
+def spec_sky_spectra(args, selection) -> tuple[SkySpectra, list[Path], Table]:
+    """Sky spectra of the spec full files of one plate (input route 2), and a STATUS table.
+
+    A lite file (no per-exposure HDUs: its coadd holds no per-exposure sky) is named in a
+    warning and in STATUS (``lite_file``, EXPID -1) instead of dropping out silently; a full file
+    gives one ``ok`` row per exposure and camera used.
+    """
     from sdssflow.io.specfile import find_spec_files, read_specfile
     from sdssflow.sky.specroute import specfile_sky_spectra
 
@@ -324,23 +329,32 @@ def spec_sky_spectra(args, selection) -> tuple[SkySpectra, list[Path]]:
     keep_exp = None
     if selection is not None:
         keep_exp = set(int(e) for e in selection["exposure"])
-    parts, used = [], []
+    parts, used, status = [], [], []
     for path in paths:
         spec = read_specfile(path)
         if not spec.is_full:
-            log.warning("%s: not a full spec file (no per-exposure tables); skipped", path)
+            reason = f"{path.name}: lite spec file (no per-exposure HDUs), no per-exposure sky; skipped"
+            log.warning("%s", reason)
+            status.append((spec.mjd, -1, "", "lite_file", reason, 0))
             continue
         keep = None if keep_exp is None else {(e.expid, e.camera) for e in spec.exposures if e.expid in keep_exp}
         part = specfile_sky_spectra(spec, bad_bits, keep)
         part.meta["FLAGS"] = np.full(part.nspec, "", dtype="U64")
         part.meta["CALMODE"] = np.full(part.nspec, "pipeline", dtype="U12")
+        for expid, cam in zip(part.meta["EXPID"], part.meta["CAMERA"]):
+            status.append((spec.mjd, int(expid), str(cam), "ok", path.name, 1))
         parts.append(part)
         used.append(path)
+    status_table = Table(
+        rows=status or None, names=("MJD", "EXPID", "CAMERA", "STATUS", "MESSAGE", "NSKY"),
+        dtype=(np.int64, np.int64, "U2", "U16", "U200", np.int32),
+    )
     if not parts:
-        raise StepError(f"{args.spec_dir}: plate {args.plate} has no full spec file")
+        lites = ", ".join(p.name for p in paths)
+        raise StepError(f"{args.spec_dir}: plate {args.plate} has no full spec file (lite files only: {lites})")
     out = concatenate(parts)
     out.meta["SOURCE"] = np.full(out.nspec, "spec_sky", dtype="U12")
-    return out, used
+    return out, used, status_table
 
 
 def main(argv=None) -> int:
@@ -352,8 +366,10 @@ def main(argv=None) -> int:
         if nfail:
             log.warning("plate %d: %d of %d frames failed (see the STATUS table)", args.plate, nfail, len(status))
     else:
-        spectra, inputs = spec_sky_spectra(args, selection)
-        status = None
+        spectra, inputs, status = spec_sky_spectra(args, selection)
+        nlite = int(np.sum(status["STATUS"] == "lite_file"))
+        if nlite:
+            log.warning("plate %d: %d lite spec file(s) skipped (see the STATUS table)", args.plate, nlite)
     ngood = int((spectra.ivar > 0).any(axis=1).sum())
     log.info("plate %d: %d sky spectra (%d with data), calibration %s", args.plate, spectra.nspec, ngood, args.calibration)
     write_skyflux(

@@ -5,8 +5,10 @@ Fixes of the original (SkyModelling ``get_rich_meta_data.py``): the tables were 
 interpolators (``interp2d`` no longer exists); here they are CSV files read with the csv module and
 interpolated with numpy/scipy. ISL longitude wraps at 360 deg (the original did not) and is
 evaluated per fibre (the original took row 0 of ``interp2d``'s sorted output). The F10.7 lookup
-uses the day's value and gives NaN outside the table instead of the original's invalid
-``fill_value='interpolate'`` (a ValueError for every MJD outside it). The zodiacal-light table
+uses the day's noon value (Penticton 20:00 UT, 1998-07 on, :func:`read_penticton` for a newer
+table) and gives NaN outside the table instead of the original's invalid
+``fill_value='interpolate'`` (a ValueError for every MJD outside it); the 81-day centred mean
+is computed here from the daily values. The zodiacal-light table
 depends only on |ecliptic latitude| as in the source; the helio-ecliptic longitude is written
 beside it (``HELIO_ECL_LON``) so that models can use the solar elongation.
 """
@@ -25,6 +27,9 @@ __all__ = [
     "zodi",
     "isl",
     "f107",
+    "f107_mean81",
+    "f107_table",
+    "read_penticton",
     "photometric_flag",
 ]
 
@@ -117,20 +122,148 @@ def isl(gal_l_deg: np.ndarray, gal_b_deg: np.ndarray, path: Path = DATA_DIR / "i
     return out
 
 
-def f107(mjd: np.ndarray, path: Path = DATA_DIR / "f107_daily.csv") -> np.ndarray:
-    """Daily observed F10.7 (solar flux units) of the civil day holding each MJD; NaN if absent.
+#: Penticton flux-table columns (``fluxtable.txt``) that :func:`read_penticton` needs.
+PENTICTON_COLUMNS = ("fluxdate", "fluxtime", "fluxobsflux", "fluxadjflux")
+#: Local noon at Penticton: the daily value is the measurement at (or nearest to) 20:00 UT.
+PENTICTON_NOON_UT_H = 20.0
+#: Half width of the centred F10.7 mean (days) and the least number of daily values it needs.
+F107_HALF_WINDOW = 40
+F107_MIN_DAYS = 61
+
+
+def read_penticton(path: str | Path) -> dict[str, np.ndarray]:
+    """Daily noon F10.7 from a Penticton flux table (``fluxtable.txt`` format).
+
+    The table has a header line of column names (``fluxdate fluxtime fluxjulian
+    fluxcarrington fluxobsflux fluxadjflux fluxursi``), a dashed line, then one row per
+    measurement (about three a day): ``fluxdate`` YYYYMMDD, ``fluxtime`` HHMMSS (UT), fluxes in
+    sfu (zero-padded). The daily value is the measurement nearest to 20:00 UT (local noon,
+    the one the NOAA daily series publishes).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+
+    Returns
+    -------
+    dict
+        ``mjd`` (int64, civil date at 0h UT), ``f107_obs`` and ``f107_adj`` (sfu), sorted by MJD.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        If a column is missing or a row does not parse (the message names the line).
+    """
+    from astropy.time import Time
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: Penticton flux table not found")
+    with open(path) as fh:
+        lines = [ln.split() for ln in fh if ln.strip()]
+    if not lines:
+        raise ValueError(f"{path}: empty Penticton flux table")
+    header = [h.lower() for h in lines[0]]
+    missing = [c for c in PENTICTON_COLUMNS if c not in header]
+    if missing:
+        raise ValueError(f"{path}: not a Penticton flux table (missing column(s) {missing})")
+    col = {c: header.index(c) for c in PENTICTON_COLUMNS}
+    best: dict[str, tuple[float, float, float]] = {}
+    for lineno, cells in enumerate(lines[1:], start=2):
+        if set("".join(cells)) <= set("-"):
+            continue
+        try:
+            date, hhmmss = cells[col["fluxdate"]], cells[col["fluxtime"]]
+            hours = int(hhmmss[:-4] or 0) + int(hhmmss[-4:-2]) / 60.0 + int(hhmmss[-2:]) / 3600.0
+            obs, adj = float(cells[col["fluxobsflux"]]), float(cells[col["fluxadjflux"]])
+        except (IndexError, ValueError) as err:
+            raise ValueError(f"{path}, line {lineno}: cannot parse {' '.join(cells)!r} ({err})") from None
+        if len(date) != 8 or not date.isdigit():
+            raise ValueError(f"{path}, line {lineno}: fluxdate {date!r} is not YYYYMMDD")
+        dist = abs(hours - PENTICTON_NOON_UT_H)
+        if date not in best or dist < best[date][0]:
+            best[date] = (dist, obs, adj)
+    dates = sorted(best)
+    mjd = np.rint(Time([f"{d[:4]}-{d[4:6]}-{d[6:]}" for d in dates], scale="utc").mjd).astype(np.int64)
+    return {
+        "mjd": mjd,
+        "f107_obs": np.array([best[d][1] for d in dates]),
+        "f107_adj": np.array([best[d][2] for d in dates]),
+    }
+
+
+def f107_table(user_table: str | Path | None = None, path: Path = DATA_DIR / "f107_daily.csv") -> dict[str, np.ndarray]:
+    """The daily F10.7 table: the package's ``f107_daily.csv``, extended by a user table.
+
+    Parameters
+    ----------
+    user_table : str or pathlib.Path, optional
+        A newer Penticton flux table (``fluxtable.txt`` format, config ``sky.solar_flux_table``);
+        its noon values replace the package's on the days it covers.
+    path : pathlib.Path
+        The package table (``mjd, date, f107_obs, ...``).
+
+    Returns
+    -------
+    dict
+        ``mjd`` (int64) and ``f107_obs`` (sfu), sorted, one row per day.
+    """
+    t = _read(path)
+    days = dict(zip(t["mjd"].astype(np.int64).tolist(), t["f107_obs"].tolist()))
+    if user_table:
+        u = read_penticton(user_table)
+        days.update(zip(u["mjd"].tolist(), u["f107_obs"].tolist()))
+    mjd = np.array(sorted(days), dtype=np.int64)
+    return {"mjd": mjd, "f107_obs": np.array([days[m] for m in mjd.tolist()], dtype=np.float64)}
+
+
+def _day_lookup(table: dict[str, np.ndarray], day: np.ndarray) -> np.ndarray:
+    days, vals = table["mjd"], table["f107_obs"]
+    i = np.clip(np.searchsorted(days, day), 0, max(days.size - 1, 0))
+    return np.where((days.size > 0) & (days[i] == day), vals[i], np.nan)
+
+
+def f107(mjd: np.ndarray, table: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """Observed noon F10.7 (sfu) of the UT civil day holding each MJD; NaN past the table.
+
+    Parameters
+    ----------
+    mjd : numpy.ndarray
+        Times, MJD.
+    table : dict, optional
+        :func:`f107_table` output (default: the package table).
 
     Examples
     --------
-    >>> round(float(f107(np.array([55500.3]))[0]), 1) > 0
-    True
+    >>> float(f107(np.array([55197.9]))[0])  # 2010-01-01, Penticton 20:00 UT
+    75.2
     """
-    t = _read(path)
+    table = f107_table() if table is None else table
+    return _day_lookup(table, np.floor(np.asarray(mjd, dtype=float)))
+
+
+def f107_mean81(mjd: np.ndarray, table: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """81-day centred mean of the daily observed F10.7 (sfu) around each MJD's day.
+
+    The mean of the daily values of days d-40 ... d+40 present in the table; NaN when fewer
+    than :data:`F107_MIN_DAYS` of those days are present (the last 40 days of the table have
+    no complete window; 61 of 81 keeps the mean within about 1 sfu of the full one).
+
+    Examples
+    --------
+    >>> round(float(f107_mean81(np.array([55197.9]))[0]), 1)  # CelesTrak publishes 78.9
+    78.9
+    """
+    table = f107_table() if table is None else table
     day = np.floor(np.asarray(mjd, dtype=float))
-    order = np.argsort(t["mjd"])
-    days, vals = t["mjd"][order], t["f107_obs"][order]
-    i = np.clip(np.searchsorted(days, day), 0, days.size - 1)
-    return np.where(days[i] == day, vals[i], np.nan)
+    offsets = np.arange(-F107_HALF_WINDOW, F107_HALF_WINDOW + 1)
+    vals = _day_lookup(table, (day[..., None] + offsets).ravel()).reshape(day.shape + offsets.shape)
+    n = np.isfinite(vals).sum(axis=-1)
+    with np.errstate(invalid="ignore"):
+        mean = np.nanmean(np.where(n[..., None] > 0, vals, 0.0), axis=-1)
+    return np.where(n >= F107_MIN_DAYS, mean, np.nan)
 
 
 def photometric_flag(tai_beg: np.ndarray, tai_end: np.ndarray, windows=None) -> np.ndarray:

@@ -294,7 +294,7 @@ def frame_header(exposure, camera: str, flat: int, arc: int) -> fits.Header:
         ("DECDEG", round(e.dec, 6), "plate centre Dec, deg"),
         ("EQUINOX", 2000.0, ""),
         ("ALT", round(e.alt, 4), "altitude at mid-exposure, deg"),
-        ("AZ", round(e.az, 4), "azimuth at mid-exposure, deg (N through E)"),
+        ("AZ", round((180.0 - e.az) % 360.0, 4), "azimuth at mid-exposure, deg (TCC: S = 0, E = 90)"),
         ("AIRMASS", round(e.airmass, 5), "airmass at mid-exposure"),
         ("QUALITY", "excellent", "observer quality flag"),
         ("SEEING20", round(e.seeing * 0.9, 3), "seeing 20th percentile, arcsec"),

@@ -14,6 +14,7 @@ import numpy as np
 from astropy.time import Time
 
 from sdssflow.photometry import FILTER_NAMES, ab_magnitude
+from sdssflow.sites import SITES
 from sdssflow.synth.layout import FIBERS_PER_SPECTROGRAPH, DemoPlan, DemoSource, demo_sources
 from sdssflow.synth.stellar import C_KMS, StarParams, surface_flux
 
@@ -32,7 +33,8 @@ __all__ = [
     "PHOT_GRID",
 ]
 
-APO_LAT, APO_LON, APO_HEIGHT = "32:46:49.30", "-105:49:13.50", 2788.0
+#: Apache Point as ephem wants it (from the one site table, :mod:`sdssflow.sites`).
+APO_LAT, APO_LON, APO_HEIGHT = SITES["apo"].lat_dms, SITES["apo"].lon_dms, SITES["apo"].height_m
 _TAG = {
     "star": 1,
     "visit": 2,
