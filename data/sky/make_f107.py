@@ -64,7 +64,7 @@ def main(argv: list[str]) -> int:
         w.writerow(["mjd", "date", "f107_obs", "f107_adj", "source"])
         for mjd in sorted(days):
             obs, adj, src = days[mjd]
-            w.writerow([mjd, Time(mjd, format="mjd").iso[:10], f"{obs:.1f}", f"{adj:.1f}", src])
+            w.writerow([mjd, Time(mjd, format="mjd").iso[:10], f"{obs:g}", f"{adj:g}", src])
     print(f"{OUT}: {len(days)} days, MJD {min(days)}-{max(days)}")
     return 0
 
