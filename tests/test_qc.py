@@ -180,3 +180,37 @@ def test_benchmark_figure_step(tmp_path):
     assert table.loc[table.rule == "sky_flux", "wall_total_s"].item() == 8.0
     with pytest.raises(Exception, match="no benchmark files"):
         report_main(["benchmarks", "--bench-dir", str(tmp_path / "empty"), "--out", str(out)])
+
+
+def test_sky_and_fluxcal_figures_with_nothing_to_show_are_placeholders(tmp_path):
+    """Empty inputs give a captioned placeholder PNG, not a failed run."""
+    from astropy.table import Table
+
+    empty = tmp_path / "fluxcal" / "4100" / "55500"
+    empty.mkdir(parents=True)
+    mega = tmp_path / "sky_meta_all.fits"
+    Table({"OI5579": [np.nan, np.nan], "MOON_SEP": [1.0, 2.0], "MOON_ILL": [0.1, 0.2], "SOLARFLUX": [70.0, 80.0]}).write(mega)
+    for kind, extra in (("calibration", ["--fluxcal-dir", str(empty)]), ("calibration", []),
+                        ("mean-sky", []), ("mean-sky", ["--contfit", str(tmp_path / "missing.fits")]),
+                        ("sky-lines", ["--mega", str(mega)]), ("sky-lines", ["--mega", str(tmp_path / "none.fits")])):
+        out = tmp_path / f"{kind}-{len(extra)}.png"
+        report_main([kind, *extra, "--out", str(out)])
+        assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", kind
+    fig = figures.plot_placeholder("mean sky spectra", "no sky plate in this run")
+    assert "nothing to show" in fig.axes[0].get_title() and "no sky plate" in fig.axes[0].texts[0].get_text()
+
+
+def test_sky_and_fluxcal_figure_axes_have_units():
+    wave = np.linspace(3600, 10000, 200)
+    cal = {"00000001": {"b1": (wave, np.ones(200))}}
+    table = pd.DataFrame({"OI5579": [1.0, 2.0], "MOON_SEP": [10.0, 50.0], "MOON_ILL": [0.1, 0.9], "SOLARFLUX": [70.0, 150.0]})
+    figs = [figures.plot_calibration_vectors(cal), figures.plot_line_sums_vs_conditions(table),
+            figures.plot_mean_sky_with_continuum(wave, np.ones((1, 200)), np.ones((1, 200)), ["a"])]
+    for fig in figs:
+        for ax in fig.axes:
+            if not ax.get_visible():
+                continue
+            for label in (ax.get_xlabel(), ax.get_ylabel()):
+                if label:
+                    assert "(" in label and label.endswith(")"), label
+            assert ax.get_ylabel() or ax.get_xlabel()

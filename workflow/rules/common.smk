@@ -531,6 +531,8 @@ def get_mwm_status_input(wildcards):
 # ---------------------------------------------------------------- report (QC figures of --report)
 #: The report shows examples, not the survey: the first plate-MJDs, spectra and buckets.
 REPORT_N_PLATE_MJDS = 2
+#: Candidates handed to the sky/fluxcal figures, which show the first that hold data.
+REPORT_N_CANDIDATES = 8
 REPORT_MAX_SPECTRA = 4
 REPORT_N_BUCKETS = 2
 REPORT_MAX_STARS = 3
@@ -542,19 +544,21 @@ def report_dir():
 
 
 def get_report_calibration_input(wildcards):
-    """flux_calibration directories of the first plate-MJDs."""
+    """flux_calibration directories of the first plate-MJDs (candidates: the figure shows
+    the first REPORT_N_PLATE_MJDS that hold calibration files)."""
     fv = step_version("flux_calibration")
     return [
         f"results/{fv}/fluxcal/{p}/{m}"
-        for p, m in fluxcal_plate_mjds()[:REPORT_N_PLATE_MJDS]
+        for p, m in fluxcal_plate_mjds()[:REPORT_N_CANDIDATES]
     ]
 
 
 def get_report_mean_sky_input(wildcards):
-    """Continuum fits of the first sky plates."""
+    """Continuum fits of the first sky plates (candidates: the figure shows the first
+    spectra with data, up to REPORT_MAX_SPECTRA)."""
     return [
         f"{sky_dir()}/{plate}/contfit-{plate}.fits"
-        for plate in SKY_PLATES[:REPORT_N_PLATE_MJDS]
+        for plate in SKY_PLATES[:REPORT_N_CANDIDATES]
     ]
 
 

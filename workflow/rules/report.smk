@@ -26,8 +26,10 @@ rule report_calibration:
         runtime=10,
     params:
         code=CODE_VERSION,
+        max_dirs=REPORT_N_PLATE_MJDS,
     shell:
         "python -m sdssflow.qc.report_figures calibration --fluxcal-dir {input.fluxcal}"
+        " --max-dirs {params.max_dirs}"
         " --out {output.figure} --version-name {wildcards.version} > {log} 2>&1"
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "CONDITIONS",
     "DEFAULT_LINES",
     "new_figure",
+    "plot_placeholder",
     "plot_calibration_vectors",
     "plot_line_sums_vs_conditions",
     "plot_mean_sky_with_continuum",
@@ -43,6 +44,31 @@ def new_figure(width: float, height: float) -> Figure:
     return fig
 
 
+def plot_placeholder(title: str, reason: str) -> Figure:
+    """A figure that says why there is nothing to show (instead of failing the run).
+
+    Parameters
+    ----------
+    title : str
+        What the figure would have shown.
+    reason : str
+        Why it is empty (which inputs were looked at and what they lacked).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One empty panel (no axes drawn) with the title and the wrapped reason as its caption.
+    """
+    import textwrap
+
+    fig = new_figure(8.0, 2.5)
+    ax = fig.subplots()
+    ax.set_axis_off()
+    ax.set_title(f"{title}: nothing to show", fontsize=10)
+    ax.text(0.5, 0.5, "\n".join(textwrap.wrap(reason, 100)), transform=ax.transAxes, ha="center", va="center", fontsize=8)
+    return fig
+
+
 def plot_calibration_vectors(calibrations: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]]) -> Figure:
     """Calibration vectors of every exposure, one panel per camera.
 
@@ -50,8 +76,8 @@ def plot_calibration_vectors(calibrations: Mapping[str, Mapping[str, tuple[np.nd
     ----------
     calibrations : mapping
         ``{exposure label: {camera: (wave, cal_factor)}}`` with ``wave`` (npix,) in A and
-        ``cal_factor`` (npix,) or (nfiber, npix) in flux per electron (the median over
-        fibres is drawn for 2-d vectors).
+        ``cal_factor`` (npix,) or (nfiber, npix) in 1e-17 erg/s/cm2/A per (electron per
+        native pixel) (the median over fibres is drawn for 2-d vectors).
 
     Returns
     -------
@@ -74,7 +100,7 @@ def plot_calibration_vectors(calibrations: Mapping[str, Mapping[str, tuple[np.nd
         ax.set_title(f"camera {cam}")
         ax.set_yscale("log")  # the response falls by orders of magnitude at the arm edges
         ax.set_xlabel("wavelength (A)")
-        ax.set_ylabel("cal_factor (flux / electron)")
+        ax.set_ylabel("cal_factor (1e-17 erg/s/cm2/A per e-/pix)")
         ax.legend(fontsize=6, ncol=2)
     for ax in axes[len(cameras):]:
         ax.set_visible(False)
@@ -88,7 +114,7 @@ def plot_line_sums_vs_conditions(table: pd.DataFrame, lines: Sequence[str] = DEF
     ----------
     table : pandas.DataFrame
         One row per sky fibre-exposure with the line-sum columns (flux,
-        1e-17 erg/s/cm2/arcsec2 as written by ``line_sum``) and the condition columns of
+        1e-17 erg/s/cm2 per fibre, as written by ``line_sum``) and the condition columns of
         :data:`CONDITIONS`.
     lines : sequence of str
         Line columns; those absent from ``table`` are skipped.
@@ -117,7 +143,7 @@ def plot_line_sums_vs_conditions(table: pd.DataFrame, lines: Sequence[str] = DEF
                 ax.text(0.5, 0.5, "no finite values", transform=ax.transAxes, ha="center")
             ax.set_xlabel(label)
             if j == 0:
-                ax.set_ylabel(f"{line} line sum")
+                ax.set_ylabel(f"{line} (1e-17 erg/s/cm2)")
     return fig
 
 
@@ -131,7 +157,7 @@ def plot_mean_sky_with_continuum(
     wave : numpy.ndarray, (npix,)
         Wavelength, A.
     flux, continuum : numpy.ndarray, (nspec, npix)
-        Mean sky spectra and continuum fits, 1e-17 erg/s/cm2/A (per arcsec2).
+        Mean sky spectra and continuum fits, 1e-17 erg/s/cm2/A per fibre.
     labels : sequence of str, (nspec,)
         Legend of each spectrum (exposure / camera).
     """
@@ -150,7 +176,7 @@ def plot_mean_sky_with_continuum(
         top = np.nanpercentile(f[good], 99) if good.any() else 1.0
         ax.set_ylim(min(0.0, np.nanmin(c) if np.isfinite(c).any() else 0.0), 1.2 * top)
         ax.set_title(label, fontsize=8)
-        ax.set_ylabel("flux")
+        ax.set_ylabel("flux (1e-17 erg/s/cm2/A)")
         ax.legend(fontsize=6, loc="upper left")
     axes[-1].set_xlabel("wavelength (A)")
     return fig
