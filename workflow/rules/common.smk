@@ -177,7 +177,8 @@ def sky_plates():
     """Plates of the sky jobs: every plate, except on the spec_files route where only
     plates with at least one spec "full" file (per-exposure HDUs) have sky spectra. Lite
     files (coadd only) are named in one warning with the reason (they hold no per-exposure
-    sky); the sky_flux step lists them again in the STATUS table of plates that it runs."""
+    sky); the sky_flux step lists them again in the STATUS table of plates that it runs.
+    """
     if config["input"] != "spec_files":
         return PLATES
     import fitsio
