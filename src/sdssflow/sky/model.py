@@ -1,0 +1,466 @@
+"""Sky-brightness model: weighted least squares of line sums, continuum bands and spectra on the
+observing conditions (:mod:`sdssflow.sky.model_terms`), with the Krisciunas-Schaefer baseline.
+
+Per target (a line sum or a continuum band of the mean sky spectra, per arcsec2):
+
+* **Terms** are chosen by forward selection on the Bayesian information criterion as statsmodels
+  defines it for WLS, ``BIC = n log(WRSS / n) + p log n`` (+ a constant): starting from
+  ``airglow`` (always kept), the term that lowers BIC most is added until none does. A term is
+  not a candidate if its column is zero on every row or if it makes the scaled normal matrix
+  ill-conditioned (condition number > 1e10), and the fit keeps at least 3 rows per term, so a
+  small survey (the demo) falls back to fewer terms by the same rule.
+* **Fit**: ``statsmodels.api.WLS`` with weights ``ivar`` and heteroskedasticity-robust HC3
+  standard errors (HC0 if a row has leverage 1).
+* **Cross-validation** holds out whole nights (MJD): ``min(5, n_nights)`` folds of nights,
+  term selection redone inside each fold. ``CV_RMS`` is the RMS held-out residual (target
+  units), ``CV_NRMS`` the RMS of residual x sqrt(ivar) (1 = the measurement noise).
+* **Baseline**: ``dark + moon`` (a constant plus the Krisciunas-Schaefer moonlight), fitted by
+  the same WLS on the same rows and cross-validated on the same folds.
+
+Spectra: every pixel of the common grid is fitted by WLS (its own ivar as weights) on the union
+of the terms selected for the lines and bands, with per-pixel extinction in the terms; the
+coefficient variances are ``diag((X'WX)^-1) WRSS / (n - p)``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from astropy.table import Table
+
+from sdssflow.sky.model_terms import BASELINE_TERMS, MODEL_TERMS, TERMS, term_features
+
+__all__ = [
+    "ALWAYS",
+    "select_terms",
+    "fit_wls",
+    "night_folds",
+    "fit_target",
+    "fit_targets",
+    "fit_spectra",
+    "SkyModel",
+    "predict_targets",
+    "predict_spectrum",
+    "write_model",
+    "read_model",
+]
+
+log = logging.getLogger(__name__)
+
+#: Terms every model keeps.
+ALWAYS = ("airglow",)
+TERM_NAMES = tuple(TERMS)
+_MAX_COND = 1e10
+_ROWS_PER_TERM = 3
+
+
+def _normal(x, y, w):
+    xw = x * w[:, None]
+    return xw.T @ x, xw.T @ y, float(np.sum(w * y * y))
+
+
+def _solve(a, b):
+    """Solve a small SPD system with column scaling; None if ill-conditioned."""
+    d = np.sqrt(np.clip(np.diag(a), 1e-300, None))
+    an = a / np.outer(d, d)
+    if not np.all(np.isfinite(an)) or np.linalg.cond(an) > _MAX_COND:
+        return None
+    return np.linalg.solve(an, b / d) / d
+
+
+def _bic(wrss, n, p):
+    return n * np.log(max(wrss, 1e-300) / n) + p * np.log(n)
+
+
+def select_terms(x: np.ndarray, y: np.ndarray, w: np.ndarray, names: Sequence[str], always: Sequence[str] = ALWAYS) -> list[int]:
+    """Forward selection of columns of ``x`` by BIC (see the module docstring).
+
+    Parameters
+    ----------
+    x : numpy.ndarray, shape (n, p)
+        Term values.
+    y, w : numpy.ndarray, shape (n,)
+        Target and weights (ivar).
+    names : sequence of str, length p
+        Term names.
+    always : sequence of str
+        Terms kept regardless (those present in ``names``).
+
+    Returns
+    -------
+    list of int
+        Selected column indices, in order of selection.
+    """
+    n = y.size
+    xtx, xty, yty = _normal(x, y, w)
+    chosen = [i for i, nm in enumerate(names) if nm in always and np.any(x[:, i] != 0)]
+
+    def score(idx):
+        if not idx:
+            return _bic(yty, n, 0)
+        b = _solve(xtx[np.ix_(idx, idx)], xty[idx])
+        if b is None:
+            return None
+        wrss = yty - 2 * b @ xty[idx] + b @ xtx[np.ix_(idx, idx)] @ b
+        return _bic(wrss, n, len(idx))
+
+    best = score(chosen)
+    if best is None:
+        chosen, best = [], score([])
+    candidates = [i for i in range(len(names)) if i not in chosen and np.any(x[:, i] != 0)]
+    while candidates and n >= _ROWS_PER_TERM * (len(chosen) + 1):
+        trial = [(score(chosen + [c]), c) for c in candidates]
+        trial = [(s, c) for s, c in trial if s is not None]
+        if not trial:
+            break
+        s, c = min(trial)
+        if s >= best:
+            break
+        best = s
+        chosen.append(c)
+        candidates.remove(c)
+    return chosen
+
+
+def fit_wls(x: np.ndarray, y: np.ndarray, w: np.ndarray):
+    """statsmodels WLS with HC3 robust covariance (HC0 when a leverage is 1).
+
+    Returns
+    -------
+    params : numpy.ndarray, shape (p,)
+    cov : numpy.ndarray, shape (p, p)
+    stats : dict
+        ``BIC``, ``R2`` (weighted), ``COVTYPE``.
+    """
+    import statsmodels.api as sm
+
+    model = sm.WLS(y, x, weights=w)
+    res = model.fit(cov_type="HC3")
+    cov = np.asarray(res.cov_params())
+    covtype = "HC3"
+    if not np.all(np.isfinite(cov)):
+        res = model.fit(cov_type="HC0")
+        cov = np.asarray(res.cov_params())
+        covtype = "HC0"
+    return np.asarray(res.params), cov, {"BIC": float(res.bic), "R2": float(res.rsquared), "COVTYPE": covtype}
+
+
+def night_folds(nights: np.ndarray, max_folds: int = 5) -> np.ndarray:
+    """Fold number of every row, whole nights per fold (nights sorted, dealt round-robin).
+
+    Returns
+    -------
+    numpy.ndarray of int, shape (n,)
+        -1 for every row when there are fewer than 2 nights (no cross-validation).
+    """
+    uniq = np.unique(nights)
+    if uniq.size < 2:
+        return np.full(np.shape(nights), -1)
+    nf = min(max_folds, uniq.size)
+    fold_of = {u: i % nf for i, u in enumerate(uniq)}
+    return np.array([fold_of[v] for v in np.asarray(nights)])
+
+
+def _cv(x, y, w, folds, names, select):
+    pred = np.full(y.size, np.nan)
+    for f in np.unique(folds[folds >= 0]):
+        train, test = folds != f, folds == f
+        idx = select_terms(x[train], y[train], w[train], names) if select else list(range(x.shape[1]))
+        if not idx:
+            continue
+        xtx, xty, _ = _normal(x[train][:, idx], y[train], w[train])
+        b = _solve(xtx, xty)
+        if b is not None:
+            pred[test] = x[test][:, idx] @ b
+    ok = np.isfinite(pred)
+    if not ok.any():
+        return np.nan, np.nan, pred
+    r = y[ok] - pred[ok]
+    return float(np.sqrt(np.mean(r**2))), float(np.sqrt(np.mean(w[ok] * r**2))), pred
+
+
+def fit_target(cond: Mapping[str, np.ndarray], y, ivar, nights, wave: float, max_folds: int = 5) -> dict:
+    """Model and baseline fits of one target.
+
+    Parameters
+    ----------
+    cond : mapping column -> numpy.ndarray, shape (n,)
+        Observing conditions (:data:`sdssflow.sky.model_terms.CONDITION_COLUMNS`).
+    y, ivar : numpy.ndarray, shape (n,)
+        Target values (per arcsec2) and inverse variances (0 = unusable row).
+    nights : numpy.ndarray, shape (n,)
+        Night of every row (MJD), for the cross-validation.
+    wave : float
+        Target wavelength, Angstrom.
+    max_folds : int
+        Most cross-validation folds.
+
+    Returns
+    -------
+    dict
+        ``TERMS`` (selected names), ``COEFF``, ``COEFF_ERR`` (length of
+        :data:`sdssflow.sky.model_terms.TERMS`, 0 / NaN where unselected), ``COV`` (nterm x nterm,
+        NaN outside the selected block), ``N``, ``NNIGHT``, ``BIC``, ``R2``, ``COVTYPE``, ``CV_RMS``,
+        ``CV_NRMS``, ``BASE_COEFF`` (dark, moon), ``BASE_COEFF_ERR``, ``BASE_CV_RMS``, ``BASE_CV_NRMS``,
+        ``CV_RATIO`` (model / baseline CV_RMS), ``PRED``, ``BASE_PRED`` (held-out predictions, (n,)).
+    """
+    y = np.asarray(y, dtype=float)
+    ivar = np.asarray(ivar, dtype=float)
+    nterm = len(TERM_NAMES)
+    xm = term_features(cond, MODEL_TERMS, wave)
+    xb = term_features(cond, BASELINE_TERMS, wave)
+    ok = np.isfinite(y) & (ivar > 0) & np.all(np.isfinite(xm), axis=1) & np.all(np.isfinite(xb), axis=1)
+    out = {
+        "TERMS": "",
+        "COEFF": np.zeros(nterm),
+        "COEFF_ERR": np.full(nterm, np.nan),
+        "COV": np.full((nterm, nterm), np.nan),
+        "N": int(ok.sum()),
+        "NNIGHT": int(np.unique(np.asarray(nights)[ok]).size),
+        "BIC": np.nan,
+        "R2": np.nan,
+        "COVTYPE": "",
+        "CV_RMS": np.nan,
+        "CV_NRMS": np.nan,
+        "BASE_COEFF": np.full(2, np.nan),
+        "BASE_COEFF_ERR": np.full(2, np.nan),
+        "BASE_CV_RMS": np.nan,
+        "BASE_CV_NRMS": np.nan,
+        "CV_RATIO": np.nan,
+        "PRED": np.full(y.size, np.nan),
+        "BASE_PRED": np.full(y.size, np.nan),
+    }
+    if out["N"] < 2:
+        return out
+    x, yy, w, nt = xm[ok], y[ok], ivar[ok], np.asarray(nights)[ok]
+    idx = select_terms(x, yy, w, MODEL_TERMS)
+    if idx:
+        params, cov, stats = fit_wls(x[:, idx], yy, w)
+        full = [TERM_NAMES.index(MODEL_TERMS[i]) for i in idx]
+        out["TERMS"] = " ".join(MODEL_TERMS[i] for i in idx)
+        out["COEFF"][full] = params
+        out["COEFF_ERR"][full] = np.sqrt(np.diag(cov))
+        out["COV"][np.ix_(full, full)] = cov
+        out.update(stats)
+    xbo = xb[ok]
+    if out["N"] > 2:
+        bp, bcov, _ = fit_wls(xbo, yy, w)
+        out["BASE_COEFF"], out["BASE_COEFF_ERR"] = bp, np.sqrt(np.diag(bcov))
+    folds = night_folds(nt, max_folds)
+    if np.any(folds >= 0):
+        out["CV_RMS"], out["CV_NRMS"], pm = _cv(x, yy, w, folds, MODEL_TERMS, True)
+        out["BASE_CV_RMS"], out["BASE_CV_NRMS"], pb = _cv(xbo, yy, w, folds, BASELINE_TERMS, False)
+        out["PRED"][ok], out["BASE_PRED"][ok] = pm, pb
+        if out["BASE_CV_RMS"] > 0:
+            out["CV_RATIO"] = out["CV_RMS"] / out["BASE_CV_RMS"]
+    return out
+
+
+def fit_targets(
+    cond: Mapping[str, np.ndarray], targets: Mapping[str, tuple], nights, max_folds: int = 5
+) -> tuple[Table, dict[str, dict]]:
+    """:func:`fit_target` for every target.
+
+    Parameters
+    ----------
+    cond : mapping column -> numpy.ndarray, shape (n,)
+    targets : mapping name -> (kind, wave_A, y, ivar, unit)
+        ``kind`` is ``line`` or ``cont``.
+    nights : numpy.ndarray, shape (n,)
+
+    Returns
+    -------
+    table : astropy.table.Table
+        One row per target: NAME, KIND, WAVE, UNIT and the scalar/array results of
+        :func:`fit_target` (COV flattened to nterm**2).
+    results : dict name -> dict
+        The full results (including the held-out predictions).
+    """
+    rows, results = [], {}
+    for name, (kind, wave, y, ivar, unit) in targets.items():
+        r = fit_target(cond, y, ivar, nights, wave, max_folds)
+        results[name] = r
+        rows.append(
+            {
+                "NAME": name,
+                "KIND": kind,
+                "WAVE": float(wave),
+                "UNIT": unit,
+                **{k: (v.ravel() if k == "COV" else v) for k, v in r.items() if k not in ("PRED", "BASE_PRED")},
+            }
+        )
+        log.info("%s: terms [%s], CV RMS %.4g vs baseline %.4g (ratio %.3f)", name, r["TERMS"], r["CV_RMS"], r["BASE_CV_RMS"], r["CV_RATIO"])
+    table = Table(rows=rows) if rows else Table()
+    return table, results
+
+
+def fit_spectra(cond, wave, flux, ivar, terms: Sequence[str], max_elements: float = 2e7) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel WLS of spectra on the terms (see the module docstring).
+
+    Parameters
+    ----------
+    cond : mapping column -> numpy.ndarray, shape (n,)
+    wave : numpy.ndarray, shape (npix,)
+        Grid, Angstrom.
+    flux, ivar : numpy.ndarray, shape (n, npix)
+        Spectra per arcsec2 and their ivar.
+    terms : sequence of str
+    max_elements : float
+        Pixels are processed in chunks of at most this many feature values.
+
+    Returns
+    -------
+    coeff, var : numpy.ndarray, shape (nterm, npix)
+        Coefficients and their variances; NaN where a pixel has too few rows or an ill-posed fit.
+    """
+    n, npix = flux.shape
+    p = len(terms)
+    coeff = np.full((p, npix), np.nan)
+    var = np.full((p, npix), np.nan)
+    if p == 0 or n == 0:
+        return coeff, var
+    chunk = max(1, int(max_elements // max(1, n * p)))
+    for start in range(0, npix, chunk):
+        sl = slice(start, min(npix, start + chunk))
+        x = term_features(cond, terms, wave[sl])  # (n, p, m)
+        f = np.asarray(flux[:, sl], dtype=float)
+        w = np.where(np.isfinite(f) & np.all(np.isfinite(x), axis=1), np.asarray(ivar[:, sl], dtype=float), 0.0)
+        f = np.where(w > 0, f, 0.0)
+        x = np.where(np.isfinite(x), x, 0.0)
+        a = np.einsum("npm,nqm,nm->mpq", x, x, w)
+        b = np.einsum("npm,nm,nm->mp", x, w, f)
+        nobs = (w > 0).sum(axis=0)
+        d = np.sqrt(np.clip(np.einsum("mpp->mp", a), 1e-300, None))
+        an = a / (d[:, :, None] * d[:, None, :])
+        good = (nobs > p + 1) & np.all(np.isfinite(an), axis=(1, 2))
+        good[good] &= np.linalg.cond(an[good]) < _MAX_COND
+        if not good.any():
+            continue
+        inv = np.linalg.inv(an[good]) / (d[good][:, :, None] * d[good][:, None, :])
+        beta = np.einsum("mpq,mq->mp", inv, b[good])
+        resid = f[:, good] - np.einsum("npm,mp->nm", x[:, :, good], beta)
+        s2 = np.sum(w[:, good] * resid**2, axis=0) / (nobs[good] - p)
+        idx = np.arange(sl.start, sl.stop)[good]
+        coeff[:, idx] = beta.T
+        var[:, idx] = (np.einsum("mpp->mp", inv) * s2[:, None]).T
+    return coeff, var
+
+
+@dataclass
+class SkyModel:
+    """A fitted sky model (the content of the model file).
+
+    Attributes
+    ----------
+    wave : numpy.ndarray, shape (npix,)
+        Vacuum wavelength grid, Angstrom.
+    spec_terms : list of str
+        Terms of the spectral fit.
+    coeff, coeff_var : numpy.ndarray, shape (nspec_term, npix)
+        Per-pixel coefficients (1e-17 erg/s/cm2/A/arcsec2 per unit term) and variances.
+    targets : astropy.table.Table
+        The line and band fits (:func:`fit_targets`).
+    """
+
+    wave: np.ndarray
+    spec_terms: list[str]
+    coeff: np.ndarray
+    coeff_var: np.ndarray
+    targets: Table
+
+
+def predict_targets(targets: Table, cond: Mapping[str, np.ndarray], baseline: bool = False) -> dict[str, np.ndarray]:
+    """Predicted line sums / band levels for arrays of conditions.
+
+    Parameters
+    ----------
+    targets : astropy.table.Table
+        The TARGETS table of a model.
+    cond : mapping column -> numpy.ndarray, shape (n,)
+    baseline : bool
+        Predict with the baseline instead of the model.
+
+    Returns
+    -------
+    dict name -> numpy.ndarray, shape (n,)
+    """
+    out = {}
+    for row in targets:
+        if baseline:
+            x = term_features(cond, BASELINE_TERMS, float(row["WAVE"]))
+            out[row["NAME"]] = x @ np.asarray(row["BASE_COEFF"], dtype=float)
+            continue
+        names = [t for t in str(row["TERMS"]).split() if t]
+        if not names:
+            out[row["NAME"]] = np.full(len(next(iter(cond.values()))), np.nan)
+            continue
+        x = term_features(cond, names, float(row["WAVE"]))
+        coeff = np.asarray(row["COEFF"], dtype=float)[[TERM_NAMES.index(t) for t in names]]
+        out[row["NAME"]] = x @ coeff
+    return out
+
+
+def predict_spectrum(model: SkyModel, cond: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Predicted sky spectra, 1e-17 erg/s/cm2/A/arcsec2, shape (n, npix); NaN where unfitted."""
+    x = term_features(cond, model.spec_terms, model.wave)  # (n, p, npix)
+    return np.einsum("npm,pm->nm", x, model.coeff)
+
+
+def write_model(path, model: SkyModel, *, version: str, inputs=(), header_cards=None):
+    """Write a model file: WAVE, COEFF, COEFF_VAR images; TERMS and TARGETS tables.
+
+    TERMS has one row per term (NAME, DESCRIPTION, IN_SPECTRUM, INDEX: position in the
+    COEFF/COEFF_ERR/COV arrays of TARGETS); the primary header records the criterion and
+    covariance type.
+    """
+    from sdssflow.io.sky import FLUX_UNIT, write_product
+
+    terms = Table(
+        {
+            "NAME": list(TERM_NAMES),
+            "DESCRIPTION": [TERMS[t] for t in TERM_NAMES],
+            "IN_SPECTRUM": [t in model.spec_terms for t in TERM_NAMES],
+            "INDEX": np.arange(len(TERM_NAMES), dtype=np.int16),
+        }
+    )
+    cards = {
+        "CRITERI": ("BIC", "term selection: forward, statsmodels WLS BIC"),
+        "CV": ("nights", "cross-validation holds out whole nights"),
+        "SPTERMS": (" ".join(model.spec_terms), "terms of the spectral fit (COEFF rows)"),
+        **(header_cards or {}),
+    }
+    return write_product(
+        path,
+        {
+            "WAVE": (np.asarray(model.wave, dtype=np.float64), "Angstrom"),
+            "COEFF": (np.asarray(model.coeff, dtype=np.float32), f"{FLUX_UNIT} arcsec-2 per term unit"),
+            "COEFF_VAR": (np.asarray(model.coeff_var, dtype=np.float32), "square of COEFF unit"),
+        },
+        {"TERMS": terms, "TARGETS": model.targets},
+        version=version,
+        inputs=inputs,
+        step="sky_model",
+        header_cards=cards,
+    )
+
+
+def read_model(path) -> SkyModel:
+    """Read a model file written by :func:`write_model`.
+
+    Raises
+    ------
+    ValueError
+        If an HDU is missing.
+    """
+    from sdssflow.io.sky import read_product
+
+    images, tables, header = read_product(path)
+    missing = [h for h in ("WAVE", "COEFF", "COEFF_VAR") if h not in images] + [t for t in ("TERMS", "TARGETS") if t not in tables]
+    if missing:
+        raise ValueError(f"{path}: not a sky model file, missing HDU(s) {missing}")
+    spec_terms = str(header.get("SPTERMS", "")).split()
+    coeff = np.atleast_2d(images["COEFF"].astype(np.float64))
+    return SkyModel(images["WAVE"].astype(np.float64), spec_terms, coeff, np.atleast_2d(images["COEFF_VAR"].astype(np.float64)), tables["TARGETS"])
