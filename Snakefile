@@ -19,6 +19,7 @@ include: "workflow/rules/versions.smk"
 include: "workflow/rules/bosz.smk"
 include: "workflow/rules/fluxcal.smk"
 include: "workflow/rules/sky.smk"
+include: "workflow/rules/skymodel.smk"
 include: "workflow/rules/mwm.smk"
 include: "workflow/rules/report.smk"
 

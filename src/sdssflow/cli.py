@@ -1,4 +1,5 @@
-"""The ``sdssflow`` command: edit and query the QA flags (MuseRed's QAFlags API as a CLI).
+"""The ``sdssflow`` command: edit and query the QA flags (MuseRed's QAFlags API as a CLI), and
+predict the sky from a fitted sky model (``sdssflow sky predict``, :mod:`sdssflow.sky.model_predict`).
 
 Examples::
 
@@ -8,6 +9,7 @@ Examples::
     sdssflow flags list --plate 4100
     sdssflow flags find BAD_SEEING CLOUDY [--all]
     sdssflow flags registry
+    sdssflow sky predict --model results/v1/sky/sky_model.fits --mjd 55500.2 --ra 30 --dec 0 --out pred.fits
 
 The flags file, version and extra flag names default to those of config/config.yaml.
 """
@@ -65,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     find.add_argument("--all", action="store_true", help="require every named flag")
     find.add_argument("--min-severity", type=int, default=1)
     actions.add_parser("registry", help="list the known flag names")
+    from sdssflow.sky.model_predict import add_parser as add_sky_parser
+
+    add_sky_parser(sub)
     return parser
 
 
@@ -111,6 +116,10 @@ def main(argv=None) -> int:
     try:
         if args.command == "flags":
             return _flags_command(args)
+        if args.command == "sky":
+            from sdssflow.sky.model_predict import run as sky_predict
+
+            return sky_predict(args)
     except ValueError as err:
         print(f"sdssflow {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -294,6 +294,26 @@ def get_sky_tables(kind):
     return [f"{sky_dir()}/{plate}/{kind}-{plate}.fits" for plate in SKY_PLATES]
 
 
+# ---------------------------------------------------------------- sky model (issue 14)
+SKY_MODEL = config["sky_model"]
+
+
+def get_sky_spectra_means(wildcards):
+    """Mean spectra of every sky plate (one edge per plate)."""
+    return [f"{sky_dir(wildcards.version)}/{plate}/mean-{plate}.fits" for plate in SKY_PLATES]
+
+
+def get_skymodel_targets():
+    """The survey sky spectra and the sky model (when enabled and there are sky plates)."""
+    if not (SKY_PLATES and SKY_MODEL["enabled"]):
+        return []
+    return [
+        f"{sky_dir()}/sky_spectra",
+        f"{sky_dir()}/sky_model.fits",
+        f"{sky_dir()}/sky_model_report",
+    ]
+
+
 # ---------------------------------------------------------------- bosz + fluxcal
 BOSZ = config.get("bosz", {})
 FLUXCAL = config.get("fluxcal", {})
@@ -644,6 +664,7 @@ def get_final_output():
         get_catalog_targets()
         + get_selection_targets()
         + get_sky_targets()
+        + get_skymodel_targets()
         + get_fluxcal_targets()
         + get_mwm_targets()
         + get_report_targets()

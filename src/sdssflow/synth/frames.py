@@ -155,16 +155,7 @@ def build_frame(
     wave32 = wave.astype(f32)
     e_per_flux = fluxcalib / rfac32  # electrons per pixel per 1e-17 erg/s/cm2/A
 
-    cond = skymod.SkyConditions(
-        exposure.airmass,
-        exposure.hours_into_night,
-        exposure.moon_illumination,
-        exposure.moon_alt,
-        exposure.moon_sep,
-        exposure.night_factor,
-        exposure.exposure_factor,
-        exposure.lamp_factor,
-    )
+    cond = skymod.conditions_of(exposure)
     fibre_factor = 1.0 + 0.01 * rng.standard_normal(nfib)
     sky_true = skymod.sky_flux(
         wave32, sig_A.astype(f32), sky_lines, sky_strengths, cond, fibre_factor.astype(f32)

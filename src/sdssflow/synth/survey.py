@@ -113,16 +113,7 @@ def _write_plate_mjd(
     plug = {}
     for index, expid in enumerate(exps):
         e = exposure_conditions(plan, plate, mjd, expid, index)
-        cond = skymod.SkyConditions(
-            e.airmass,
-            e.hours_into_night,
-            e.moon_illumination,
-            e.moon_alt,
-            e.moon_sep,
-            e.night_factor,
-            e.exposure_factor,
-            e.lamp_factor,
-        )
+        cond = skymod.conditions_of(e)
         strengths = skymod.line_strengths(lines, cond)
         for camera in CAMERAS:
             sp = int(camera[1])

@@ -163,6 +163,11 @@ def collect(rows, plan, e, camera, sp, fr, fibres, lines, strengths, table, cond
             "moon_illumination": e.moon_illumination,
             "moon_alt": e.moon_alt,
             "moon_sep": e.moon_sep,
+            "sun_alt": cond.sun_alt,
+            "f107": cond.f107,
+            "f107_81": cond.f107_81,
+            "zodi": cond.zodi,
+            "isl": cond.isl,
             "continuum_5000": float(
                 skymod.continuum(np.array([5000.0]), cond)[0] * fr.fibre_factor[i]
             ),
@@ -265,6 +270,12 @@ def write_truth(plan, stars, rows, apogee_visits, table, version) -> list:
     out.append(
         write_hdulist(fits.HDUList([prim.copy(), _table_hdu(sky, "SKY")]), tdir / "sky.fits")
     )
+    coeffs = skymod.truth_coefficients(table)
+    out.append(
+        write_hdulist(
+            fits.HDUList([prim.copy(), _table_hdu(coeffs, "SKY_MODEL")]), tdir / "sky_model.fits"
+        )
+    )
 
     nv = max(len(s.v_visit) for s in stars)
     srows, vrows = [], []
@@ -343,9 +354,21 @@ flux densities are 1e-17 erg/s/cm2/A; RVs are km/s with no barycentric correctio
 | plate, mjd, expid, camera, fiberid | the sky spectrum |
 | fibre_factor | this fibre's multiplicative factor on the whole sky (1 + N(0, 0.01)) |
 | airmass, hours_into_night, moon_illumination, moon_alt, moon_sep | conditions that drove the sky (moon alt/sep in deg) |
+| sun_alt, f107, f107_81, zodi, isl | the other conditions of the sky-model terms (deg, sfu, sfu, table units) |
 | continuum_5000 | injected continuum at 5000 A (1e-17 erg/s/cm2/A), including fibre_factor |
 | <line name> (type line in data/sky/line_list.csv) | injected line flux inside the entry's window [lo, hi] (1e-17 erg/s/cm2), summed over every injected line (blend components and any other line) and including fibre_factor; NaN for entries of the other arm |
 | <cont name> (type cont) | injected continuum f_lambda at the entry's wavelength (1e-17 erg/s/cm2/A); NaN for the other arm |
+
+## sky_model.fits (HDU SKY_MODEL): the injected sky-model coefficients, one row per line-list entry
+
+The demo's sky is `sum_k c_k term_k(conditions)` with the terms of `sdssflow.sky.model_terms`
+(airglow = van Rhijn x extinction, airglow_f107, airglow_f107_81, airglow_twilight,
+airglow_season_cos/sin, zodi, isl, moon = Krisciunas-Schaefer in 100 nL, sun, dark).
+
+| column | meaning |
+| --- | --- |
+| name, type, wave | the line-list entry (A) |
+| <term> | its coefficient c_k per arcsec2: 1e-17 erg/s/cm2/arcsec2 per unit term for lines (total flux of the entry's components, before the window fraction and the per-night / per-exposure variability factors of OI5577, OH and lamps), 1e-17 erg/s/cm2/A/arcsec2 for continuum entries; 0 = not injected. Per fibre = x pi arcsec2 |
 
 The sky in a spFrame: (HDU0 + HDU6) x cal_factor = injected sky + noise for sky fibres; HDU6 is
 the noiseless injected sky in electrons.
