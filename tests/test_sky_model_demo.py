@@ -1,0 +1,122 @@
+"""sky_spectra and sky_model of the default demo run, and `sdssflow sky predict` on its model.
+
+These read results/v1 and resources/demo as written by `snakemake --cores 2` with the default
+config (CI runs the demo before the tests); they skip when the run is absent.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.table import Table
+
+from sdssflow import cli
+from sdssflow.io.sky import read_product
+from sdssflow.sky.line_sum import broadband_magnitudes
+from sdssflow.sky.lines import read_line_list
+from sdssflow.sky.model import read_model
+from sdssflow.sky.model_terms import TERMS
+from sdssflow.sky.sky_spectra import MASK_BITS, read_sky_spectra
+from sdssflow.synth.layout import demo_plan
+
+ROOT = Path(__file__).resolve().parents[1]
+PLAN = demo_plan({"root": str(ROOT / "resources" / "demo")})
+SKY = ROOT / "results" / "v1" / "sky"
+SPECTRA = SKY / "sky_spectra" / "sky_spectra.fits"
+MODEL = SKY / "sky_model.fits"
+
+pytestmark = pytest.mark.skipif(
+    not (PLAN.manifest.exists() and MODEL.exists() and SPECTRA.exists()),
+    reason="default demo run not done (snakemake --cores 2)",
+)
+
+
+def test_sky_spectra_layout_readers_and_truth():
+    import fitsio
+
+    with fits.open(SPECTRA) as hdul:
+        assert [h.name for h in hdul[1:]] == ["WAVELENGTH", "FLUX", "IVAR", "MASK", "DISP", "METADATA"]
+        assert hdul["FLUX"].header["BUNIT"] == "1e-17 erg/(s cm2 Angstrom arcsec2)"
+    wave, arrays, meta = read_sky_spectra([SPECTRA])
+    flux_fitsio = fitsio.read(str(SPECTRA), ext="FLUX")
+    meta_fitsio = fitsio.read(str(SPECTRA), ext="METADATA")
+    np.testing.assert_array_equal(flux_fitsio, arrays["FLUX"])
+    assert len(meta_fitsio) == len(meta) == arrays["FLUX"].shape[0]
+    # one row per good (exposure, spectrograph): every demo exposure x 2 spectrographs
+    good = Table.read(SKY / "mean_sky_meta_good.fits")
+    keys = {(int(e), str(c)[1]) for e, c in zip(good["EXPID"], good["CAMERA"])}
+    assert len(meta) == len(keys) == 2 * len(PLAN.exposures)
+    assert set(meta["CAMERAS"]) <= {"b1 r1", "b2 r2", "b1", "r1", "b2", "r2"}
+    assert np.all(np.diff(np.log10(wave)) == pytest.approx(5e-5, rel=1e-6))
+    assert np.all(meta["FIBER_AREA"] == pytest.approx(np.pi))  # 2" BOSS fibres
+    # both arms overlap near the dichroic, nothing is covered outside 3550-10400 A
+    both = (arrays["MASK"] >> MASK_BITS["BOTHARMS"]) & 1
+    assert np.any(both[:, (wave > 5900) & (wave < 6200)])
+    # the per-arcsec2 continuum at 5000 A against the injected one (truth/sky.fits, per fibre)
+    truth = Table.read(PLAN.truth / "sky.fits")
+    sel = (wave > 4985) & (wave < 5015)
+    for row in meta[:4]:
+        t = truth[(truth["expid"] == row["EXPID"]) & (truth["camera"] == f"b{row['SPECTROGRAPH']}")]
+        i = int(np.flatnonzero((meta["EXPID"] == row["EXPID"]) & (meta["SPECTROGRAPH"] == row["SPECTROGRAPH"]))[0])
+        obs = np.median(arrays["FLUX"][i, sel])
+        assert obs == pytest.approx(np.mean(t["continuum_5000"]) / np.pi, rel=0.05)
+
+
+def test_sky_model_of_the_demo_degrades_to_few_terms():
+    m = read_model(MODEL)
+    entries = read_line_list()
+    assert list(m.targets["NAME"]) == [e.name for e in entries]
+    images, tables, header = read_product(MODEL)
+    assert list(tables["TERMS"]["NAME"]) == list(TERMS)
+    assert header["CRITERI"] == "BIC" and header["NNIGHT"] == 2
+    n = int(header["NSPEC"])
+    for row in m.targets:
+        terms = row["TERMS"].split()
+        assert terms and terms[0] == "airglow"
+        assert len(terms) <= n // 3  # the BIC fallback on 2 nights x 12 spectra
+        assert np.isfinite(row["CV_RMS"]) and np.isfinite(row["BASE_CV_RMS"])
+        assert row["COV"].size == len(TERMS) ** 2
+    assert m.coeff.shape == (len(m.spec_terms), m.wave.size)
+    report = SKY / "sky_model_report"
+    assert {p.stem for p in report.glob("*.png")} == {e.name for e in entries}
+    summary = Table.read(report / "summary.csv", format="ascii.csv")
+    assert len(summary) == len(entries) and "BASE_CV_RMS" in summary.colnames
+
+
+def test_sky_predict_cli_magnitudes_match_line_sum(tmp_path, capsys):
+    _, arrays, meta = read_sky_spectra([SPECTRA])
+    row = meta[0]
+    out = tmp_path / "pred.fits"
+    argv = ["sky", "predict", "--model", str(MODEL), "--mjd", str(float(row["MJD_MID"])), "--ra", str(float(row["RA"])),
+            "--dec", str(float(row["DEC"])), "--filters", "sdss_g,sdss_r,sdss_i", "--out", str(out)]
+    assert cli.main(argv) == 0
+    printed = dict(line.split() for line in capsys.readouterr().out.strip().splitlines())
+    images, tables, _ = read_product(out)
+    flux = images["FLUX"].astype(float)
+    good = np.isfinite(flux)
+    mags = broadband_magnitudes(np.broadcast_to(images["WAVELENGTH"], flux.shape).copy(), np.where(good, flux, 0.0),
+                                good.astype(float), np.ones(1), ["sdss_g", "sdss_r", "sdss_i"])
+    for f in ("sdss_g", "sdss_r", "sdss_i"):
+        assert float(printed[f]) == pytest.approx(float(mags[f"MAG_{f}"][0]), abs=1e-3)
+        assert 17.0 < float(printed[f]) < 23.0  # a night-sky surface brightness
+    # the conditions recomputed at the plate centre are the metadata's (first sky fibre, < 1.5 deg away)
+    cond = tables["CONDITIONS"]
+    for c, tol in (("AIRMASS_FIB", 0.05), ("MOON_ALT", 1e-3), ("ZODI", 0.05), ("SOLARFLUX", 1e-6), ("SOLARFLUX_81", 1e-6)):
+        assert cond[c][0] == pytest.approx(float(row[c]), rel=tol, abs=1e-3)
+    # in-sample: the prediction follows the observed continuum of that exposure
+    sel = (images["WAVELENGTH"] > 4985) & (images["WAVELENGTH"] < 5015)
+    assert np.nanmedian(flux[0, sel]) == pytest.approx(np.median(arrays["FLUX"][0, sel]), rel=0.2)
+
+
+def test_sky_predict_cli_errors(tmp_path, capsys):
+    out = str(tmp_path / "p.fits")
+    assert cli.main(["sky", "predict", "--model", str(MODEL), "--mjd", "55500.2", "--out", out]) == 2
+    assert "give all of --mjd, --ra and --dec" in capsys.readouterr().err
+    assert cli.main(["sky", "predict", "--model", str(MODEL), "--mjd", "55500.2", "--ra", "1", "--dec", "1",
+                     "--observatory", "lco", "--out", out]) == 2
+    assert "knows only" in capsys.readouterr().err
+    assert cli.main(["sky", "predict", "--model", str(MODEL), "--set", "ZODI=1", "--out", out]) == 2
+    assert "conditions missing" in capsys.readouterr().err
