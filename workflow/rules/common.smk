@@ -300,7 +300,10 @@ SKY_MODEL = config["sky_model"]
 
 def get_sky_spectra_means(wildcards):
     """Mean spectra of every sky plate (one edge per plate)."""
-    return [f"{sky_dir(wildcards.version)}/{plate}/mean-{plate}.fits" for plate in SKY_PLATES]
+    return [
+        f"{sky_dir(wildcards.version)}/{plate}/mean-{plate}.fits"
+        for plate in SKY_PLATES
+    ]
 
 
 def get_skymodel_targets():
