@@ -1,11 +1,13 @@
 """sky_spectra and sky_model of the default demo run, and `sdssflow sky predict` on its model.
 
 These read results/v1 and resources/demo as written by `snakemake --cores 2` with the default
-config (CI runs the demo before the tests); they skip when the run is absent.
+config (CI runs the demo before the tests); they skip when the run is absent. Another run can be
+checked with SDSSFLOW_RUN_DIR (its working directory) and SDSSFLOW_DEMO_ROOT (its demo.root).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +24,8 @@ from sdssflow.sky.model_terms import TERMS
 from sdssflow.sky.sky_spectra import MASK_BITS, read_sky_spectra
 from sdssflow.synth.layout import demo_plan
 
-ROOT = Path(__file__).resolve().parents[1]
-PLAN = demo_plan({"root": str(ROOT / "resources" / "demo")})
+ROOT = Path(os.environ.get("SDSSFLOW_RUN_DIR", Path(__file__).resolve().parents[1]))
+PLAN = demo_plan({"root": os.environ.get("SDSSFLOW_DEMO_ROOT", str(ROOT / "resources" / "demo"))})
 SKY = ROOT / "results" / "v1" / "sky"
 SPECTRA = SKY / "sky_spectra" / "sky_spectra.fits"
 MODEL = SKY / "sky_model.fits"
@@ -48,21 +50,28 @@ def test_sky_spectra_layout_readers_and_truth():
     # one row per good (exposure, spectrograph): every demo exposure x 2 spectrographs
     good = Table.read(SKY / "mean_sky_meta_good.fits")
     keys = {(int(e), str(c)[1]) for e, c in zip(good["EXPID"], good["CAMERA"])}
-    assert len(meta) == len(keys) == 2 * len(PLAN.exposures)
+    truth = Table.read(PLAN.truth / "sky.fits")
+    injected = {(int(e), str(c)[1]) for e, c in zip(truth["expid"], truth["camera"])}
+    assert len(meta) == len(keys) == len(injected)
     assert set(meta["CAMERAS"]) <= {"b1 r1", "b2 r2", "b1", "r1", "b2", "r2"}
     assert np.all(np.diff(np.log10(wave)) == pytest.approx(5e-5, rel=1e-6))
     assert np.all(meta["FIBER_AREA"] == pytest.approx(np.pi))  # 2" BOSS fibres
     # both arms overlap near the dichroic, nothing is covered outside 3550-10400 A
     both = (arrays["MASK"] >> MASK_BITS["BOTHARMS"]) & 1
     assert np.any(both[:, (wave > 5900) & (wave < 6200)])
-    # the per-arcsec2 continuum at 5000 A against the injected one (truth/sky.fits, per fibre)
-    truth = Table.read(PLAN.truth / "sky.fits")
+    # blue of the overlap: exactly the b camera's mean spectrum / pi; at 5000 A close to the injected
+    # continuum (truth/sky.fits, per fibre; the ivar-weighted mean of Poisson-noisy fibres is a few % low)
     sel = (wave > 4985) & (wave < 5015)
-    for row in meta[:4]:
+    for i, row in enumerate(meta[:4]):
+        plate = int(row["PLATE"])
+        images, tables, _ = read_product(SKY / str(plate) / f"mean-{plate}.fits")
+        m = tables["META"]
+        j = int(np.flatnonzero((m["EXPID"] == row["EXPID"]) & (m["CAMERA"] == f"b{row['SPECTROGRAPH']}"))[0])
+        blue = (wave < 5600) & (images["IVAR"][j] > 0)
+        np.testing.assert_allclose(arrays["FLUX"][i, blue] * np.pi, images["FLUX"][j, blue], rtol=1e-5)
         t = truth[(truth["expid"] == row["EXPID"]) & (truth["camera"] == f"b{row['SPECTROGRAPH']}")]
-        i = int(np.flatnonzero((meta["EXPID"] == row["EXPID"]) & (meta["SPECTROGRAPH"] == row["SPECTROGRAPH"]))[0])
         obs = np.median(arrays["FLUX"][i, sel])
-        assert obs == pytest.approx(np.mean(t["continuum_5000"]) / np.pi, rel=0.05)
+        assert obs == pytest.approx(np.mean(t["continuum_5000"]) / np.pi, rel=0.1)
 
 
 def test_sky_model_of_the_demo_degrades_to_few_terms():
@@ -90,7 +99,10 @@ def test_sky_predict_cli_magnitudes_match_line_sum(tmp_path, capsys):
     _, arrays, meta = read_sky_spectra([SPECTRA])
     row = meta[0]
     out = tmp_path / "pred.fits"
-    argv = ["sky", "predict", "--model", str(MODEL), "--mjd", str(float(row["MJD_MID"])), "--ra", str(float(row["RA"])),
+    from astropy.time import Time
+
+    mjd_utc = Time(float(row["MJD_MID"]), format="mjd", scale="tai").utc.mjd  # MJD_MID is TAI, --mjd UTC
+    argv = ["sky", "predict", "--model", str(MODEL), "--mjd", str(float(mjd_utc)), "--ra", str(float(row["RA"])),
             "--dec", str(float(row["DEC"])), "--filters", "sdss_g,sdss_r,sdss_i", "--out", str(out)]
     assert cli.main(argv) == 0
     printed = dict(line.split() for line in capsys.readouterr().out.strip().splitlines())
@@ -99,9 +111,13 @@ def test_sky_predict_cli_magnitudes_match_line_sum(tmp_path, capsys):
     good = np.isfinite(flux)
     mags = broadband_magnitudes(np.broadcast_to(images["WAVELENGTH"], flux.shape).copy(), np.where(good, flux, 0.0),
                                 good.astype(float), np.ones(1), ["sdss_g", "sdss_r", "sdss_i"])
+    wave = np.broadcast_to(images["WAVELENGTH"], (1, flux.shape[1])).copy()
+    observed = broadband_magnitudes(wave, arrays["FLUX"][:1].astype(float), arrays["IVAR"][:1].astype(float), np.ones(1),
+                                    ["sdss_g", "sdss_r", "sdss_i"])
     for f in ("sdss_g", "sdss_r", "sdss_i"):
         assert float(printed[f]) == pytest.approx(float(mags[f"MAG_{f}"][0]), abs=1e-3)
-        assert 17.0 < float(printed[f]) < 23.0  # a night-sky surface brightness
+        # in-sample, the predicted sky is the observed one of that exposure within 0.15 mag
+        assert float(printed[f]) == pytest.approx(float(observed[f"MAG_{f}"][0]), abs=0.15)
     # the conditions recomputed at the plate centre are the metadata's (first sky fibre, < 1.5 deg away)
     cond = tables["CONDITIONS"]
     for c, tol in (("AIRMASS_FIB", 0.05), ("MOON_ALT", 1e-3), ("ZODI", 0.05), ("SOLARFLUX", 1e-6), ("SOLARFLUX_81", 1e-6)):

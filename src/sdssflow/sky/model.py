@@ -168,7 +168,10 @@ def _cv(x, y, w, folds, names, select):
     pred = np.full(y.size, np.nan)
     for f in np.unique(folds[folds >= 0]):
         train, test = folds != f, folds == f
-        idx = select_terms(x[train], y[train], w[train], names) if select else list(range(x.shape[1]))
+        if select:
+            idx = select_terms(x[train], y[train], w[train], names)
+        else:  # every column that is not zero on the training rows (no Moon up: no moon term)
+            idx = [i for i in range(x.shape[1]) if np.any(x[train][:, i] != 0)]
         if not idx:
             continue
         xtx, xty, _ = _normal(x[train][:, idx], y[train], w[train])
@@ -204,7 +207,8 @@ def fit_target(cond: Mapping[str, np.ndarray], y, ivar, nights, wave: float, max
         ``TERMS`` (selected names), ``COEFF``, ``COEFF_ERR`` (length of
         :data:`sdssflow.sky.model_terms.TERMS`, 0 / NaN where unselected), ``COV`` (nterm x nterm,
         NaN outside the selected block), ``N``, ``NNIGHT``, ``BIC``, ``R2``, ``COVTYPE``, ``CV_RMS``,
-        ``CV_NRMS``, ``BASE_COEFF`` (dark, moon), ``BASE_COEFF_ERR``, ``BASE_CV_RMS``, ``BASE_CV_NRMS``,
+        ``CV_NRMS``, ``BASE_COEFF`` (dark, moon; 0 for a term that is zero on every row, e.g. no
+        Moon up), ``BASE_COEFF_ERR``, ``BASE_CV_RMS``, ``BASE_CV_NRMS``,
         ``CV_RATIO`` (model / baseline CV_RMS), ``PRED``, ``BASE_PRED`` (held-out predictions, (n,)).
     """
     y = np.asarray(y, dtype=float)
@@ -246,9 +250,12 @@ def fit_target(cond: Mapping[str, np.ndarray], y, ivar, nights, wave: float, max
         out["COV"][np.ix_(full, full)] = cov
         out.update(stats)
     xbo = xb[ok]
-    if out["N"] > 2:
-        bp, bcov, _ = fit_wls(xbo, yy, w)
-        out["BASE_COEFF"], out["BASE_COEFF_ERR"] = bp, np.sqrt(np.diag(bcov))
+    bcols = np.any(xbo != 0, axis=0)
+    if out["N"] > bcols.sum():
+        bp, bcov, _ = fit_wls(xbo[:, bcols], yy, w)
+        out["BASE_COEFF"] = np.zeros(2)
+        out["BASE_COEFF"][bcols] = bp
+        out["BASE_COEFF_ERR"][bcols] = np.sqrt(np.diag(bcov))
     folds = night_folds(nt, max_folds)
     if np.any(folds >= 0):
         out["CV_RMS"], out["CV_NRMS"], pm = _cv(x, yy, w, folds, MODEL_TERMS, True)

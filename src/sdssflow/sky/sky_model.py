@@ -33,7 +33,7 @@ from sdssflow.sky.model_terms import CONDITION_COLUMNS, TERMS
 from sdssflow.sky.sky_spectra import read_sky_spectra
 from sdssflow.steps import StepError, base_parser, run_step
 
-__all__ = ["parse", "main", "measure_targets", "conditions_of", "plot_target"]
+__all__ = ["parse", "main", "measure_targets", "conditions_of", "TargetFigure"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,7 @@ def measure_targets(wave, flux, ivar, disp, entries) -> dict[str, tuple]:
     Returns
     -------
     dict name -> (kind, wave_A, y, ivar, unit)
+        In the order of the line list.
     """
     n = flux.shape[0]
     w2 = np.broadcast_to(wave, flux.shape)
@@ -81,42 +82,69 @@ def measure_targets(wave, flux, ivar, disp, entries) -> dict[str, tuple]:
         for e in sub:
             unit = units.get(e.name, "").replace(")", " arcsec2)")
             out[e.name] = (e.kind, e.wave, cols[e.name], cols[e.name + "_IVAR"], unit)
-    return out
+    return {e.name: out[e.name] for e in entries if e.name in out}  # line-list order
 
 
 _PLOT_CONDITIONS = ("AIRMASS_FIB", "MOON_ALT", "MOON_SEP", "MOON_PHASE", "SUN_ALT", "HOURS_SINCE_TWILIGHT", "ZODI", "ISL", "SOLARFLUX", "SOLARFLUX_81")
 
 
-def plot_target(name, y, result, cond, path) -> None:
-    """Report figure of one target: held-out predictions vs observed, residuals vs conditions."""
-    import matplotlib
+class TargetFigure:
+    """The report figure of a target, drawn once and refilled for every target (fast).
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Panel 1: held-out-night prediction vs observed, model (blue) beside the baseline (grey);
+    the other panels: residual (observed - held-out prediction) vs each condition.
+    """
 
-    fig, axes = plt.subplots(3, 4, figsize=(12, 8))
-    ax = axes.flat[0]
-    pm, pb = result["PRED"], result["BASE_PRED"]
-    ax.plot(y, pb, ".", color="0.6", ms=3, label=f"baseline (CV RMS {result['BASE_CV_RMS']:.3g})")
-    ax.plot(y, pm, ".", color="C0", ms=3, label=f"model (CV RMS {result['CV_RMS']:.3g})")
-    fin = np.isfinite(y)
-    if fin.any():
-        lo, hi = np.nanmin(y[fin]), np.nanmax(y[fin])
-        ax.plot([lo, hi], [lo, hi], "k-", lw=0.5)
-    ax.set_xlabel("observed")
-    ax.set_ylabel("held-out prediction")
-    ax.legend(fontsize=6)
-    ax.set_title(f"{name}: {result['TERMS']}", fontsize=7)
-    for ax, c in zip(axes.flat[1:], _PLOT_CONDITIONS):
-        ax.plot(cond[c], y - pb, ".", color="0.6", ms=2)
-        ax.plot(cond[c], y - pm, ".", color="C0", ms=2)
-        ax.axhline(0, color="k", lw=0.5)
-        ax.set_xlabel(c, fontsize=7)
-        ax.tick_params(labelsize=6)
-    axes.flat[-1].axis("off")
-    fig.tight_layout()
-    fig.savefig(path, dpi=60)
-    plt.close(fig)
+    def __init__(self):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        self.plt = plt
+        self.fig, axes = plt.subplots(3, 4, figsize=(12, 8))
+        self.fig.subplots_adjust(left=0.06, right=0.98, bottom=0.07, top=0.95, wspace=0.3, hspace=0.35)
+        self.axes = list(axes.flat)
+        ax = self.axes[0]
+        (self.base,) = ax.plot([], [], ".", color="0.6", ms=3, label="baseline")
+        (self.model,) = ax.plot([], [], ".", color="C0", ms=3, label="model")
+        (self.diag,) = ax.plot([], [], "k-", lw=0.5)
+        ax.set_xlabel("observed")
+        ax.set_ylabel("held-out prediction")
+        self.legend = ax.legend(fontsize=7)
+        self.res = []
+        for ax, c in zip(self.axes[1:], _PLOT_CONDITIONS):
+            (b,) = ax.plot([], [], ".", color="0.6", ms=2)
+            (m,) = ax.plot([], [], ".", color="C0", ms=2)
+            ax.axhline(0, color="k", lw=0.5)
+            ax.set_xlabel(c, fontsize=7)
+            ax.tick_params(labelsize=6)
+            ax.locator_params(nbins=4)
+            self.res.append((b, m, c))
+        self.axes[-1].axis("off")
+
+    def draw(self, name, y, result, cond, path) -> None:
+        """Fill the panels with one target's values and write ``path`` (PNG)."""
+        pm, pb = result["PRED"], result["BASE_PRED"]
+        self.base.set_data(y, pb)
+        self.model.set_data(y, pm)
+        fin = np.isfinite(y)
+        lo, hi = (np.nanmin(y[fin]), np.nanmax(y[fin])) if fin.any() else (0.0, 1.0)
+        self.diag.set_data([lo, hi], [lo, hi])
+        texts = self.legend.get_texts()
+        texts[0].set_text(f"baseline (CV RMS {result['BASE_CV_RMS']:.3g})")
+        texts[1].set_text(f"model (CV RMS {result['CV_RMS']:.3g})")
+        self.axes[0].set_title(f"{name}: {result['TERMS']}", fontsize=8)
+        for b, m, c in self.res:
+            b.set_data(cond[c], y - pb)
+            m.set_data(cond[c], y - pm)
+        for ax in self.axes[:-1]:
+            ax.relim()
+            ax.autoscale_view()
+        self.fig.savefig(path, dpi=50)
+
+    def close(self) -> None:
+        self.plt.close(self.fig)
 
 
 def main(argv=None) -> int:
@@ -150,8 +178,10 @@ def main(argv=None) -> int:
     rdir.mkdir(parents=True, exist_ok=True)
     summary = table["NAME", "KIND", "WAVE", "TERMS", "N", "NNIGHT", "CV_RMS", "CV_NRMS", "BASE_CV_RMS", "BASE_CV_NRMS", "CV_RATIO"]
     summary.write(rdir / "summary.csv", format="ascii.csv", overwrite=True)
+    figure = TargetFigure()
     for name, (_, _, y, _, _) in targets.items():
-        plot_target(name, np.asarray(y, float), results[name], cond, rdir / f"{name}.png")
+        figure.draw(name, np.asarray(y, float), results[name], cond, rdir / f"{name}.png")
+    figure.close()
     log.info("%d spectra, %d nights; %d targets; spectral terms %s", len(meta), np.unique(nights).size, len(table), spec_terms)
     return 0
 

@@ -194,7 +194,6 @@ def main(argv=None) -> int:
     merged = {k: np.concatenate(v) for k, v in arrays.items()}
     meta = stack_tables(metas)
     meta["SOLARFLUX_81"] = f107_mean(np.asarray(meta["MJD_MID"], float)) if "MJD_MID" in meta.colnames else np.nan
-    meta["SOLARFLUX_81"].unit = "sfu"
     year = np.array([int(y) for y in Time(np.asarray(meta["MJD"], float), format="mjd").to_value("decimalyear") // 1]) if len(meta) else np.zeros(0, int)
     meta["YEAR"] = year.astype(np.int16)
     size = bytes_per_spectrum(wave.size) * len(meta)
