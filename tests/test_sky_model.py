@@ -223,3 +223,43 @@ def test_merge_arms_per_arcsec2_and_good_only():
     assert a2["FLUX"][0][0] == pytest.approx(2.0 / (2.25 * np.pi))
     with pytest.raises(ValueError, match="lacks column"):
         merge_arms(flux, ivar, disp, meta["PLATE", "MJD"], set())
+
+
+def test_sky_spectra_step_splits_by_year_and_reads_back(tmp_path):
+    import fitsio
+
+    from sdssflow.io.sky import write_product, write_table
+    from sdssflow.sky import sky_spectra
+    from sdssflow.sky.mean import common_grid
+    from sdssflow.steps import StepError
+
+    grid = common_grid(3.55, 3.56, 5e-5)
+    means, good = [], []
+    for plate, mjd in ((4100, 55500), (4200, 56000)):  # 2010 and 2012
+        meta = Table({"PLATE": [plate] * 3, "MJD": [mjd] * 3, "EXPID": [1, 1, 2], "CAMERA": ["b1", "r1", "b1"],
+                      "MJD_MID": [mjd + 0.2] * 3, "NFIBER_USED": [40] * 3})
+        flux = np.full((3, grid.size), float(plate))
+        write_product(tmp_path / f"mean-{plate}.fits", {"WAVE": (grid, "Angstrom"), "FLUX": (flux, ""), "IVAR": (np.ones_like(flux), ""),
+                      "DISP": (np.ones_like(flux), "")}, {"META": meta}, version="t")
+        means.append(str(tmp_path / f"mean-{plate}.fits"))
+        good += [(plate, 1, "b1"), (plate, 1, "r1")]  # exposure 2 is not good
+    write_table(Table(rows=good, names=("PLATE", "EXPID", "CAMERA")), tmp_path / "good.fits", version="t")
+    out = tmp_path / "spectra"
+    sky_spectra.main(["--mean", *means, "--good", str(tmp_path / "good.fits"), "--max-gb", "1e-9", "--out-dir", str(out)])
+    files = sorted(p.name for p in out.glob("*.fits"))
+    assert files == ["sky_spectra-2010.fits", "sky_spectra-2012.fits"]
+    wave, arrays, meta = sky_spectra.read_sky_spectra(sorted(out.glob("*.fits")))
+    assert list(meta["PLATE"]) == [4100, 4200] and list(meta["YEAR"]) == [2010, 2012]
+    np.testing.assert_allclose(arrays["FLUX"][:, 0], np.array([4100.0, 4200.0]) / np.pi, rtol=1e-6)
+    assert fitsio.read(str(out / "sky_spectra-2012.fits"), ext="FLUX").shape == (1, grid.size)
+    # one file below the threshold
+    one = tmp_path / "one"
+    sky_spectra.main(["--mean", *means, "--good", str(tmp_path / "good.fits"), "--out-dir", str(one)])
+    assert [p.name for p in one.glob("*.fits")] == ["sky_spectra.fits"]
+    # errors name the file
+    write_table(Table({"PLATE": [1]}), tmp_path / "bad.fits", version="t")
+    with pytest.raises(StepError, match="bad.fits: no EXPID column"):
+        sky_spectra.main(["--mean", *means, "--good", str(tmp_path / "bad.fits"), "--out-dir", str(one)])
+    write_table(Table(rows=[(1, 1, "b1")], names=("PLATE", "EXPID", "CAMERA")), tmp_path / "none.fits", version="t")
+    with pytest.raises(StepError, match="no good mean spectra"):
+        sky_spectra.main(["--mean", *means, "--good", str(tmp_path / "none.fits"), "--out-dir", str(one)])

@@ -10,8 +10,8 @@ Every line sum and continuum band of the line list is measured on the merged spe
 (:func:`sdssflow.sky.lines.line_table`, per arcsec2) and fitted on the observing conditions of
 METADATA (:mod:`sdssflow.sky.model`: BIC term selection, WLS with HC3 errors, night-held-out
 cross-validation, Krisciunas-Schaefer + constant baseline); then every pixel of the grid is
-fitted on the union of the selected terms. Rows whose conditions are not finite (e.g. no F10.7
-in ``data/sky/f107_daily.csv``) are left out of the fits that need them.
+fitted on the union of the selected terms. Rows with a non-finite condition (e.g. no F10.7 in
+``data/sky/f107_daily.csv``) are left out of the fits (the log says how many rows each used).
 
 Outputs: the model file (:func:`sdssflow.sky.model.write_model`: WAVE, COEFF, COEFF_VAR, TERMS,
 TARGETS with coefficients, covariance, fit statistics and the model's and baseline's
