@@ -94,9 +94,13 @@ def select_terms(x: np.ndarray, y: np.ndarray, w: np.ndarray, names: Sequence[st
     list of int
         Selected column indices, in order of selection.
     """
-    n = y.size
     xtx, xty, yty = _normal(x, y, w)
-    chosen = [i for i, nm in enumerate(names) if nm in always and np.any(x[:, i] != 0)]
+    return _select(xtx, xty, yty, y.size, np.any(x != 0, axis=0), names, always)
+
+
+def _select(xtx, xty, yty, n, nonzero, names, always=ALWAYS) -> list[int]:
+    """:func:`select_terms` from the normal equations (X'WX, X'Wy, y'Wy, n, nonzero columns)."""
+    chosen = [i for i, nm in enumerate(names) if nm in always and nonzero[i]]
 
     def score(idx):
         if not idx:
@@ -110,7 +114,7 @@ def select_terms(x: np.ndarray, y: np.ndarray, w: np.ndarray, names: Sequence[st
     best = score(chosen)
     if best is None:
         chosen, best = [], score([])
-    candidates = [i for i in range(len(names)) if i not in chosen and np.any(x[:, i] != 0)]
+    candidates = [i for i in range(len(names)) if i not in chosen and nonzero[i]]
     while candidates and n >= _ROWS_PER_TERM * (len(chosen) + 1):
         trial = [(score(chosen + [c]), c) for c in candidates]
         trial = [(s, c) for s, c in trial if s is not None]
@@ -165,18 +169,25 @@ def night_folds(nights: np.ndarray, max_folds: int = 5) -> np.ndarray:
 
 
 def _cv(x, y, w, folds, names, select):
+    """Held-out predictions per fold; the training normal equations are the total minus the fold's."""
     pred = np.full(y.size, np.nan)
-    for f in np.unique(folds[folds >= 0]):
-        train, test = folds != f, folds == f
+    uniq = np.unique(folds[folds >= 0])
+    stats = {f: _normal(x[folds == f], y[folds == f], w[folds == f]) for f in uniq}
+    nz = {f: np.any(x[folds == f] != 0, axis=0) for f in uniq}
+    counts = {f: int(np.sum(folds == f)) for f in uniq}
+    total = [sum(stats[f][k] for f in uniq) for k in range(3)]
+    for f in uniq:
+        xtx, xty, yty = (total[k] - stats[f][k] for k in range(3))
+        nonzero = np.any([nz[g] for g in uniq if g != f], axis=0)
         if select:
-            idx = select_terms(x[train], y[train], w[train], names)
+            idx = _select(xtx, xty, yty, y.size - counts[f], nonzero, names)
         else:  # every column that is not zero on the training rows (no Moon up: no moon term)
-            idx = [i for i in range(x.shape[1]) if np.any(x[train][:, i] != 0)]
+            idx = [i for i in range(x.shape[1]) if nonzero[i]]
         if not idx:
             continue
-        xtx, xty, _ = _normal(x[train][:, idx], y[train], w[train])
-        b = _solve(xtx, xty)
+        b = _solve(xtx[np.ix_(idx, idx)], xty[idx])
         if b is not None:
+            test = folds == f
             pred[test] = x[test][:, idx] @ b
     ok = np.isfinite(pred)
     if not ok.any():

@@ -443,7 +443,7 @@ def truth_coefficients(table: pd.DataFrame):
 def training_table(n_nights: int = 60, per_night: int = 8, noise: float = 0.03, seed: int = 0, line_list=DEFAULT_LINE_LIST):
     """Conditions and noisy line sums / continuum levels of many exposures (no frames).
 
-    Each night has one MJD (2010-2014, random), so F10.7 (drawn: 81-day mean uniform 70-160 sfu,
+    Each night has one MJD (from 2010 on, random), so F10.7 (drawn: 81-day mean uniform 70-160 sfu,
     daily = that + N(0, 20)), the season and the Moon phase angle are per night; within a night
     every exposure draws airmass (1-2), Moon altitude (-30..70 deg) and separation (10-150 deg),
     Sun altitude (-60..-15 deg), hours since twilight (0-9), ecliptic latitude (ZODI) and galactic
@@ -466,7 +466,7 @@ def training_table(n_nights: int = 60, per_night: int = 8, noise: float = 0.03, 
     truth = truth_coefficients(lt)
     rng = np.random.default_rng(seed)
     n = n_nights * per_night
-    night_mjd = np.sort(rng.choice(np.arange(55200, 57000), n_nights, replace=False))
+    night_mjd = np.sort(rng.choice(np.arange(55200, 55200 + max(1800, n_nights)), n_nights, replace=False))
     mjd = np.repeat(night_mjd, per_night) + 0.1 + rng.uniform(0, 0.35, n)
     f81 = np.repeat(rng.uniform(70, 160, n_nights), per_night)
     f107 = f81 + np.repeat(rng.normal(0, 20, n_nights), per_night)
