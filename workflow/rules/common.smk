@@ -605,6 +605,7 @@ def get_report_benchmarks_input(wildcards):
         get_catalog_targets()
         + get_selection_targets()
         + get_sky_targets()
+        + get_skymodel_targets()
         + get_fluxcal_targets()
         + get_mwm_targets()
     )
