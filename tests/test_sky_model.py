@@ -39,8 +39,8 @@ def test_krisciunas_schaefer_moon_published_behaviour():
     expect = f * istar * 10 ** (-0.4 * 0.172 * xm) * (1 - 10 ** (-0.4 * 0.172 * xf))
     got = ks(0.0, 45.0, 90.0, 1 / np.cos(np.radians(30.0)), 0.172)
     assert got == pytest.approx(expect, rel=1e-10)
-    # full Moon 45 deg up, field at the zenith 45 deg away, V dark sky 21.6 mag/arcsec2 (the paper's
-    # Mauna Kea value): the sky is about 18-19 mag/arcsec2 in V (K&S 1991 Fig. 2 range)
+    # full Moon 45 deg up, field at the zenith 45 deg away, V dark sky 21.6 mag/arcsec2 (about the
+    # paper's Mauna Kea value): the full-Moon sky is 2-4 mag brighter, 17.5-19.5 mag/arcsec2 in V
     dark_nl = 34.08 * np.exp(20.7233 - 0.92104 * 21.6)
     v = model_terms.nanolambert_to_vmag(dark_nl + ks(0.0, 45.0, 45.0, 1.0, 0.172))
     assert 17.5 < v < 19.5
@@ -106,7 +106,9 @@ def test_injected_coefficients_recovered_within_3_sigma(fitted):
                 spurious += int(np.isfinite(err))
     pulls = np.array(pulls)
     assert pulls.size > 150
-    assert np.all(np.abs(pulls) < 3.0 + 0.1), np.max(np.abs(pulls))
+    # within 3 sigma of the stated (HC3) error: with 190 injected coefficients, 0.5 are expected
+    # beyond 3 sigma by chance alone, so allow 1 % of them there and none beyond 4 sigma
+    assert np.mean(np.abs(pulls) > 3.0) <= 0.01 and np.max(np.abs(pulls)) < 4.0, np.sort(np.abs(pulls))[-3:]
     # the HC3 errors are the right size: pulls look like N(0, 1)
     assert 0.8 < pulls.std() < 1.2 and abs(pulls.mean()) < 0.2
     # BIC adds a term that was not injected rarely (a false positive per ~60 candidate slots)
