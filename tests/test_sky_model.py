@@ -50,17 +50,6 @@ def test_krisciunas_schaefer_moon_published_behaviour():
     assert ks(30.0, 40, 100, 1.2, 0.17) < ks(30.0, 40, 20, 1.2, 0.17)
 
 
-def test_f107_mean_is_the_centred_81_day_mean():
-    daily = lambda mjd: 100.0 + (np.asarray(mjd) - 55000.0)  # noqa: E731  linear: centred mean = centre
-    assert model_terms.f107_mean([55000.4], daily=daily)[0] == pytest.approx(100.0)
-    from sdssflow.sky import tables
-
-    m = 55500.2
-    days = np.floor(m) + np.arange(-40, 41)
-    assert model_terms.f107_mean([m])[0] == pytest.approx(np.nanmean(tables.f107(days)))
-    assert np.isnan(model_terms.f107_mean([40000.0])[0])  # outside the table
-
-
 def test_term_features_shapes_and_errors():
     tab = synth_sky.training_table(n_nights=2, per_night=3, seed=1)
     cond = {c: np.asarray(tab[c]) for c in model_terms.CONDITION_COLUMNS}

@@ -23,7 +23,7 @@ from astropy.time import Time
 
 from sdssflow.sky.line_sum import DEFAULT_FILTERS, broadband_magnitudes
 from sdssflow.sky.model import predict_spectrum, read_model
-from sdssflow.sky.model_terms import CONDITION_COLUMNS, f107_mean
+from sdssflow.sky.model_terms import CONDITION_COLUMNS
 
 __all__ = ["OBSERVATORIES", "conditions_at", "predict", "add_parser", "run"]
 
@@ -63,9 +63,7 @@ def conditions_at(mjd, ra, dec, observatory: str = "apo") -> dict[str, np.ndarra
     tai = Time(t, format="mjd", scale="utc").tai.mjd * 86400.0
     meta = Table({"TAI_BEG": tai, "TAI_END": tai, "FIBER_RA": ra, "FIBER_DEC": dec, "RA": ra, "DEC": dec, "MJD": np.floor(t).astype(int)})
     rich = rich_metadata(meta)
-    cond = {c: np.asarray(rich[c], dtype=float) for c in CONDITION_COLUMNS if c in rich.colnames}
-    cond["SOLARFLUX_81"] = f107_mean(cond["MJD_MID"])
-    return cond
+    return {c: np.asarray(rich[c], dtype=float) for c in CONDITION_COLUMNS if c in rich.colnames}
 
 
 def predict(model, cond, filters=DEFAULT_FILTERS) -> tuple[np.ndarray, dict[str, np.ndarray]]:

@@ -8,7 +8,8 @@ each component at that wavelength, so an ordinary weighted least-squares fit rec
 Conditions are columns of the rich metadata (:mod:`sdssflow.sky.rich_metadata`):
 ``AIRMASS_FIB``, ``MOON_ALT``, ``MOON_SEP``, ``MOON_PHASE`` (rad, 0 = full), ``SUN_ALT`` (deg),
 ``HOURS_SINCE_TWILIGHT`` (h), ``ZODI``, ``ISL`` (table units of ``data/sky``), ``SOLARFLUX``
-(daily F10.7, sfu), ``SOLARFLUX_81`` (81-day centred mean, :func:`f107_mean`) and ``MJD_MID``.
+(daily F10.7, sfu), ``SOLARFLUX_81`` (81-day centred mean, :func:`sdssflow.sky.tables.f107_mean81`)
+and ``MJD_MID``.
 Ecliptic and galactic latitude enter through ``ZODI`` (a function of ecliptic latitude) and
 ``ISL`` (of galactic l, b).
 
@@ -48,7 +49,6 @@ __all__ = [
     "van_rhijn",
     "ks_moon_brightness",
     "nanolambert_to_vmag",
-    "f107_mean",
     "term_features",
     "check_conditions",
 ]
@@ -201,41 +201,6 @@ def nanolambert_to_vmag(b_nl) -> np.ndarray:
     21.0
     """
     return (20.7233 - np.log(np.asarray(b_nl, dtype=float) / 34.08)) / 0.92104
-
-
-def f107_mean(mjd, days: int = 81, min_days: int | None = None, daily=None) -> np.ndarray:
-    """Centred running mean of the daily F10.7 over ``days`` days (sfu).
-
-    Parameters
-    ----------
-    mjd : array_like
-        Times, MJD.
-    days : int
-        Window length (odd), days.
-    min_days : int, optional
-        Fewest valid daily values for a result (default: half the window); NaN otherwise.
-    daily : callable, optional
-        MJD -> daily F10.7 (default :func:`sdssflow.sky.tables.f107`).
-
-    Returns
-    -------
-    numpy.ndarray
-        Same shape as ``mjd``.
-    """
-    if daily is None:
-        from sdssflow.sky.tables import f107 as daily
-    t = np.atleast_1d(np.asarray(mjd, dtype=float))
-    need = days // 2 + 1 if min_days is None else min_days
-    day = np.floor(t)
-    uniq, inverse = np.unique(day[np.isfinite(day)], return_inverse=True)
-    out = np.full(t.shape, np.nan)
-    if uniq.size:
-        offsets = np.arange(days) - days // 2
-        vals = np.asarray(daily((uniq[:, None] + offsets[None, :]).ravel()), dtype=float).reshape(uniq.size, days)
-        n = np.isfinite(vals).sum(axis=1)
-        mean = np.where(n >= need, np.nansum(vals, axis=1) / np.maximum(n, 1), np.nan)
-        out[np.isfinite(day)] = mean[inverse]
-    return out.reshape(np.shape(mjd))
 
 
 def check_conditions(cond: Mapping[str, np.ndarray], terms=None) -> None:

@@ -41,7 +41,6 @@ from astropy.time import Time
 from sdssflow.io.sky import read_product, read_table, write_product
 from sdssflow.sky.line_sum import fiber_area
 from sdssflow.sky.mega import stack_tables
-from sdssflow.sky.model_terms import f107_mean
 from sdssflow.steps import StepError, base_parser, run_step
 
 __all__ = ["parse", "main", "merge_arms", "MASK_BITS", "read_sky_spectra", "bytes_per_spectrum"]
@@ -193,7 +192,6 @@ def main(argv=None) -> int:
         raise StepError(f"{args.good}: no good mean spectra in {len(args.mean)} mean file(s)")
     merged = {k: np.concatenate(v) for k, v in arrays.items()}
     meta = stack_tables(metas)
-    meta["SOLARFLUX_81"] = f107_mean(np.asarray(meta["MJD_MID"], float)) if "MJD_MID" in meta.colnames else np.nan
     year = np.array([int(y) for y in Time(np.asarray(meta["MJD"], float), format="mjd").to_value("decimalyear") // 1]) if len(meta) else np.zeros(0, int)
     meta["YEAR"] = year.astype(np.int16)
     size = bytes_per_spectrum(wave.size) * len(meta)

@@ -247,13 +247,13 @@ def conditions_of(e) -> SkyConditions:
     """
     import ephem
 
+    from sdssflow.sites import SITES
     from sdssflow.sky import tables
-    from sdssflow.sky.ephemeris import APO_HEIGHT, APO_LAT, APO_LON
-    from sdssflow.sky.model_terms import f107_mean
 
     mid = e.mjd_beg_utc + 0.5 * e.exptime / 86400.0
+    apo = SITES["apo"]
     obs = ephem.Observer()
-    obs.lat, obs.lon, obs.elevation = APO_LAT, APO_LON, APO_HEIGHT
+    obs.lat, obs.lon, obs.elevation = apo.lat_dms, apo.lon_dms, apo.height_m
     obs.pressure = 0
     obs.date = ephem.Date(mid - 15019.5)
     sun = ephem.Sun(obs)
@@ -261,7 +261,7 @@ def conditions_of(e) -> SkyConditions:
     ecl = ephem.Ecliptic(eq)
     gal = ephem.Galactic(eq)
     f107 = float(tables.f107(np.array([mid]))[0])
-    f81 = float(f107_mean(np.array([mid]))[0])
+    f81 = float(tables.f107_mean81(np.array([mid]))[0])
     return SkyConditions(
         e.airmass,
         e.hours_into_night,
