@@ -412,6 +412,24 @@ def mwm_templates(version=None):
     return sdss_config.expand_path(MWM["templates"])
 
 
+def get_mwm_visit_templates_input(wildcards=None):
+    """Input of mwm_visit for the APOGEE RV templates (mwm.apogee_templates): the
+    bosz_download manifest (its folder is the mirror), a mirror directory, or none."""
+    value = MWM.get("apogee_templates", "bosz")
+    if not value:
+        return {}
+    path = bosz_manifest() if value == "bosz" else sdss_config.expand_path(value)
+    return {"apogee_templates": path}
+
+
+def get_mwm_apogee_templates_arg(wildcards, input):
+    """--apogee-templates DIR for mwm_visit (the mirror folder), or nothing."""
+    if "apogee_templates" not in input.keys():
+        return ""
+    path = Path(input.apogee_templates)
+    return f"--apogee-templates {path.parent if path.suffix == '.csv' else path}"
+
+
 def mwm_apogee_dirs():
     """Directories searched for apVisit / apStar files by mwm_index."""
     dirs = []

@@ -19,6 +19,7 @@ Usage::
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 import time
@@ -29,10 +30,11 @@ import numpy as np
 import pandas as pd
 
 from sdssflow.io.mwm import nmf_cards, read_nmf_basis, write_mwm, write_status
+from sdssflow.mwm.apogee_rv import apogee_templates
 from sdssflow.mwm.build import build_source
 from sdssflow.mwm.continuum import basis_id
 from sdssflow.mwm.flags import STATUS_FLAGS, bits_set
-from sdssflow.mwm.sources import NON_STELLAR_CLASSES, gather_bucket
+from sdssflow.mwm.sources import gather_bucket, stellar_like
 from sdssflow.steps import base_parser, run_step
 
 __all__ = ["parse", "main", "mwm_path", "process_bucket"]
@@ -48,7 +50,17 @@ def parse(argv: Sequence[str] | None = None):
     p.add_argument("--basis", help="NMF basis FITS (nmf_basis); no continuum without it")
     p.add_argument("--spectra-dir", required=True, help="results/{version}/spectra")
     p.add_argument("--status", required=True, help="status table of this bucket (FITS)")
-    p.add_argument("--skip-non-stellar", action="store_true", help="skip GALAXY / QSO sources")
+    p.add_argument(
+        "--skip-non-stellar",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="skip sources that are not stellar-like (class GALAXY / QSO; astra's rule)",
+    )
+    p.add_argument(
+        "--apogee-templates",
+        help="BOSZ mirror directory with H-band models: APOGEE RV templates (without it, "
+        "apVisits are measured against the co-add of the source's apStar rows only)",
+    )
     p.add_argument("--wd-ids", nargs="*", type=int, default=[], help="sdss_ids of mwm_wd targets")
     return p.parse_args(argv)
 
@@ -71,10 +83,16 @@ def process_bucket(
     basis_name,
     spectra_dir,
     version,
-    skip_non_stellar=False,
+    skip_non_stellar=True,
     wd_ids=(),
+    apogee_templates=None,
 ):
     """Build and write the mwmVisit files of a bucket; return its status rows.
+
+    A source that is not stellar-like (:func:`sdssflow.mwm.sources.stellar_like`) is
+    skipped when ``skip_non_stellar`` (SKIPPED_BECAUSE_NOT_STELLAR_LIKE, its class in
+    the message). ``apogee_templates``: an HBandTemplates, or a callable returning one
+    (called once, at the first source with an apVisit), for the APOGEE velocities.
 
     The primary header carries each HDU's co-add NMF fit (:func:`sdssflow.io.mwm.nmf_cards`),
     which mwm_star reuses instead of fitting it again.
@@ -85,17 +103,22 @@ def process_bucket(
         t0 = time.perf_counter()
         row = {"sdss_id": src.sdss_id, "gg": gg, "hh": hh, "v_astra": version, "n_boss": len(src.boss),
                "n_apogee": len(src.apogee), "flags": 0}  # fmt: skip
-        if skip_non_stellar and src.objtypes and src.objtypes <= NON_STELLAR_CLASSES:
+        ok, why = stellar_like(src.objtypes, src.cartons, has_apogee=bool(src.apogee))
+        if skip_non_stellar and not ok:
             row["flags"] = bits_set("SKIPPED_BECAUSE_NOT_STELLAR_LIKE")
-            row["message"] = "class " + ",".join(sorted(src.objtypes))
+            row["message"] = why
+            log.info("sdss_id %d skipped: %s", src.sdss_id, why)
             rows.append(row)
             continue
         try:
             if src.error:
                 raise _InputError(src.error)
+            if callable(apogee_templates) and any(v.chips for v in src.apogee):
+                apogee_templates = apogee_templates()
             prod = build_source(
-                src.sdss_id, src.boss, src.apogee, basis, is_wd=src.sdss_id in set(wd_ids)
-            )
+                src.sdss_id, src.boss, src.apogee, basis, is_wd=src.sdss_id in set(wd_ids),
+                apogee_templates=None if callable(apogee_templates) else apogee_templates,
+            )  # fmt: skip
             if prod.visit:
                 path = mwm_path(spectra_dir, "visit", version, src.sdss_id, gg, hh)
                 header = {**src.header, **prod.summary}
@@ -132,8 +155,17 @@ def main(argv: Sequence[str] | None = None) -> Path:
     if args.basis:
         basis, hdr = read_nmf_basis(args.basis)
         basis_name = str(hdr.get("NMFBASIS", Path(args.basis).name))
+    templates = None
+    if args.apogee_templates:
+
+        def templates():
+            lib = apogee_templates(args.apogee_templates)
+            log.info("%d APOGEE RV templates (R = %.0f) from %s", lib.library.flux.shape[0],
+                     lib.resolution, args.apogee_templates)  # fmt: skip
+            return lib
+
     rows = process_bucket(index, args.gg, args.hh, basis, basis_name, args.spectra_dir, args.version_name,
-                          args.skip_non_stellar, args.wd_ids)  # fmt: skip
+                          args.skip_non_stellar, args.wd_ids, templates)  # fmt: skip
     out = write_status(
         args.status, rows, args.version_name, "mwm_visit", [csv] if csv.exists() else []
     )
