@@ -158,8 +158,8 @@ _HELP = {
     "xcsao_v_rad": "Radial velocity from XCSAO-like fit [km/s]",
     "xcsao_e_v_rad": "Error on XCSAO radial velocity [km/s]",
     "xcsao_rxc": "Tonry & Davis cross-correlation peak ratio",
-    "v_rad_header": "Heliocentric RV in the input file's header [km/s]",
-    "rv_method": "How v_rad was obtained (template, apstar_coadd, apstar_row, header)",
+    "v_rad_header": "Input file's header RV [km/s]",
+    "rv_method": "How v_rad was obtained",
 }
 
 #: Primary-header groups in astra's order: (title, [keywords]).
