@@ -18,13 +18,14 @@ import pytest
 from astropy.io import fits
 
 from sdssflow.io.apogee import read_apstar
-from sdssflow.io.mwm import read_mwm, read_status
-from sdssflow.mwm import boss_visits, mwm_index, mwm_star, mwm_visit
+from sdssflow.io.mwm import read_mwm, read_status, write_status
+from sdssflow.mwm import boss_visits, mwm_index, mwm_star, mwm_status, mwm_visit
 from sdssflow.mwm.apogee_rv import _rv_ivar, barycentric_correction, pixel_offset
 from sdssflow.mwm.build import build_source
 from sdssflow.mwm.flags import APOGEE_STARFLAG, STATUS_FLAGS
 from sdssflow.mwm.grids import bucket
 from sdssflow.mwm.sources import gather_bucket, stellar_like
+from sdssflow.qc import report_figures
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "data" / "real"
@@ -174,6 +175,20 @@ def test_real_apogee_source_through_the_steps(tmp_path):
         for ext, t in tables.items():
             if t is not None and len(t):
                 assert set(np.char.strip(t["v_astra"].astype(str))) == {"t1"}, ext
+    # the report figure finds the star through the survey status table; a run without
+    # any mwmStar (here: a status table of skipped sources only) gets a placeholder
+    survey = tmp_path / "mwm_status.fits"
+    mwm_status.main(["--status", str(sstat), "--output", str(survey)])
+    for table, n_axes in ((survey, 1), (vstat, 1)):
+        out = tmp_path / f"fig-{table.stem}.png"
+        fig_rows = read_status(table)
+        report_figures.main(["mwm-star", "--status", str(table), "--out", str(out)])
+        assert out.stat().st_size > 1000 and len(fig_rows) == n_axes
+    empty = tmp_path / "skipped.fits"
+    write_status(empty, [{"sdss_id": 1, "flags": 2, "message": "not stellar-like: class QSO"}], "t1", "x")
+    fig = report_figures._mwm_star(None, [], 3, str(empty))
+    assert "1 skipped_because_not_stellar_like" in fig.axes[0].texts[0].get_text()
+    assert report_figures._mwm_star(None, [], 3, str(survey)).axes[0].get_title().startswith("sdss_id")
     _, visit = read_mwm(next(spectra.glob("visit/*/*/mwmVisit*.fits")))
     t = visit["APOGEE/APO"]
     j = int(np.flatnonzero(np.char.strip(t["filetype"].astype(str)) == "apVisit")[0])
@@ -248,3 +263,13 @@ def test_apstar_alone_reproduces_the_drp_statistics():
     assert a["v_rad"][0] == pytest.approx(6.73279, abs=0.01) and a["n_visits"] == [3]
     assert a["mean_fiber"][0] == pytest.approx(129.033, abs=0.01)
     assert a["std_fiber"][0] == pytest.approx(3.4641, abs=1e-3)
+
+
+def test_spec_class_of_the_real_files():
+    from sdssflow.io.specfile import read_specfile
+
+    got = {p.name: read_specfile(p, exposures=False).spec_class for p in (REAL / "sdss_spec").glob("*.fits")}
+    # SDSS-I/II SPECOBJ and BOSS SPALL (OBJTYPE 'NA' there): CLASS wins
+    assert got == {"spec-0266-51602-0013.fits": "GALAXY", "spec-0295-51585-0596.fits": "GALAXY",
+                   "spec-1325-52762-0133.fits": "QSO", "spec-6717-56397-0534.fits": "QSO",
+                   "spec-7338-56660-0733.fits": "QSO"}  # fmt: skip

@@ -553,7 +553,6 @@ REPORT_N_PLATE_MJDS = 2
 #: Candidates handed to the sky/fluxcal figures, which show the first that hold data.
 REPORT_N_CANDIDATES = 8
 REPORT_MAX_SPECTRA = 4
-REPORT_N_BUCKETS = 2
 REPORT_MAX_STARS = 3
 
 
@@ -581,17 +580,10 @@ def get_report_mean_sky_input(wildcards):
     ]
 
 
-def report_buckets():
-    """GGHH of the MWM buckets the example mwmStar spectra come from."""
-    return [f"{gg}{hh}" for gg, hh in MWM_BUCKETS[:REPORT_N_BUCKETS]]
-
-
 def get_report_mwm_input(wildcards):
-    """Star status tables of the example buckets (the mwmStar files are written beside)."""
-    return [
-        f"results/{VERSION}/spectra/status/{b[:2]}/{b[2:]}/star-status-{b}.fits"
-        for b in report_buckets()
-    ]
+    """The survey's MWM status table: the example mwmStar files are taken from the sources
+    it lists as created (the first buckets may hold none on real data)."""
+    return f"results/{VERSION}/spectra/mwm_status.fits"
 
 
 def get_report_benchmarks_input(wildcards):
