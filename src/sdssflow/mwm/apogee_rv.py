@@ -59,6 +59,7 @@ __all__ = [
     "RV_MASK_BITS",
     "SITES",
     "HBandTemplates",
+    "LazyTemplates",
     "apogee_templates",
     "smooth_to",
     "reference_library",
@@ -107,6 +108,26 @@ class HBandTemplates:
 
     library: TemplateLibrary
     resolution: float
+
+
+class LazyTemplates:
+    """H-band templates read from ``path`` (:func:`apogee_templates`) on first use, once.
+
+    Reading a BOSZ mirror takes about 0.1 s per model file, so a bucket whose apVisits all
+    have apStar rows of other visits as references never pays for it.
+    """
+
+    def __init__(self, path):
+        self.path = path
+        self._lib: HBandTemplates | None = None
+
+    def get(self) -> HBandTemplates:
+        """The templates (read now if not yet)."""
+        if self._lib is None:
+            self._lib = apogee_templates(self.path)
+            log.info("%d APOGEE RV templates (R = %.0f) from %s", self._lib.library.flux.shape[0],
+                     self._lib.resolution, self.path)  # fmt: skip
+        return self._lib
 
 
 def apogee_templates(path, resolution: float = APOGEE_R) -> HBandTemplates:
@@ -308,7 +329,9 @@ def _header_vhelio(meta: dict) -> float:
     return float(v) if v is not None else np.nan
 
 
-def measure_source_rvs(visits, templates: HBandTemplates | None, v_max: float = 1000.0) -> None:
+def measure_source_rvs(
+    visits, templates: HBandTemplates | LazyTemplates | None, v_max: float = 1000.0
+) -> None:
     """Measure and check the velocities of one source's APOGEE visits, in place.
 
     Parameters
@@ -318,8 +341,8 @@ def measure_source_rvs(visits, templates: HBandTemplates | None, v_max: float = 
         (km/s, NaN if unknown), ``telescope``, ``jd`` and ``ra``/``dec`` for astropy's bc.
         Visits with ``chips`` are measured; visits with only ``rest`` (apStar rows) keep
         their v_rad.
-    templates : HBandTemplates or None
-        H-band templates (:func:`apogee_templates`).
+    templates : HBandTemplates, LazyTemplates or None
+        H-band templates (:func:`apogee_templates`), read only if a visit needs them.
     v_max : float
         Largest |velocity| searched, km/s.
 
@@ -347,6 +370,8 @@ def measure_source_rvs(visits, templates: HBandTemplates | None, v_max: float = 
                              np.ones(len(others), bool))  # fmt: skip
             lib, method = reference_library(np.nan_to_num(f), iv), "apstar_coadd"
         elif templates is not None:
+            if isinstance(templates, LazyTemplates):
+                templates = templates.get()
             lib, method = templates.library, "template"
         bc = m.get("bc", np.nan)
         if bc is None or not np.isfinite(bc):

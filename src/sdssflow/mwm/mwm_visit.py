@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from sdssflow.io.mwm import nmf_cards, read_nmf_basis, write_mwm, write_status
-from sdssflow.mwm.apogee_rv import apogee_templates
+from sdssflow.mwm.apogee_rv import LazyTemplates
 from sdssflow.mwm.build import build_source
 from sdssflow.mwm.continuum import basis_id
 from sdssflow.mwm.flags import STATUS_FLAGS, bits_set
@@ -91,8 +91,8 @@ def process_bucket(
 
     A source that is not stellar-like (:func:`sdssflow.mwm.sources.stellar_like`) is
     skipped when ``skip_non_stellar`` (SKIPPED_BECAUSE_NOT_STELLAR_LIKE, its class in
-    the message). ``apogee_templates``: an HBandTemplates, or a callable returning one
-    (called once, at the first source with an apVisit), for the APOGEE velocities.
+    the message). ``apogee_templates``: the H-band templates of the APOGEE velocities
+    (HBandTemplates, or LazyTemplates, read at the first visit that needs them).
 
     The primary header carries each HDU's co-add NMF fit (:func:`sdssflow.io.mwm.nmf_cards`),
     which mwm_star reuses instead of fitting it again.
@@ -113,11 +113,9 @@ def process_bucket(
         try:
             if src.error:
                 raise _InputError(src.error)
-            if callable(apogee_templates) and any(v.chips for v in src.apogee):
-                apogee_templates = apogee_templates()
             prod = build_source(
                 src.sdss_id, src.boss, src.apogee, basis, is_wd=src.sdss_id in set(wd_ids),
-                apogee_templates=None if callable(apogee_templates) else apogee_templates,
+                apogee_templates=apogee_templates,
             )  # fmt: skip
             if prod.visit:
                 path = mwm_path(spectra_dir, "visit", version, src.sdss_id, gg, hh)
@@ -155,15 +153,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
     if args.basis:
         basis, hdr = read_nmf_basis(args.basis)
         basis_name = str(hdr.get("NMFBASIS", Path(args.basis).name))
-    templates = None
-    if args.apogee_templates:
-
-        def templates():
-            lib = apogee_templates(args.apogee_templates)
-            log.info("%d APOGEE RV templates (R = %.0f) from %s", lib.library.flux.shape[0],
-                     lib.resolution, args.apogee_templates)  # fmt: skip
-            return lib
-
+    templates = LazyTemplates(args.apogee_templates) if args.apogee_templates else None
     rows = process_bucket(index, args.gg, args.hh, basis, basis_name, args.spectra_dir, args.version_name,
                           args.skip_non_stellar, args.wd_ids, templates)  # fmt: skip
     out = write_status(
