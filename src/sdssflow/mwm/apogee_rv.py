@@ -67,6 +67,7 @@ __all__ = [
     "barycentric_correction",
     "measure_source_rvs",
     "pixel_offset",
+    "usable",
 ]
 
 log = logging.getLogger(__name__)
@@ -177,6 +178,17 @@ def smooth_to(flux, ivar, resolution: float, data_resolution: float = APOGEE_R):
     return out, float(np.sqrt(2.0 * np.sqrt(np.pi) * sigma))
 
 
+def usable(flux, ivar) -> np.ndarray:
+    """Pixels that can enter a velocity: finite flux, not exactly 0 (the fill of chip gaps),
+    and ivar above 1e-6 of the median (gaps filled with error 1e10 in apStar rows)."""
+    flux = np.asarray(flux, float)
+    ivar = np.asarray(ivar, float)
+    ok = (ivar > 0) & np.isfinite(flux) & np.isfinite(ivar) & (flux != 0)
+    if ok.any():
+        ok &= ivar > 1e-6 * np.median(ivar[ok])
+    return ok
+
+
 def reference_library(flux, ivar) -> TemplateLibrary:
     """A one-template library from a rest-frame spectrum on the APOGEE grid.
 
@@ -185,7 +197,7 @@ def reference_library(flux, ivar) -> TemplateLibrary:
     """
     flux = np.asarray(flux, float)
     ivar = np.asarray(ivar, float)
-    ok = (ivar > 0) & np.isfinite(flux)
+    ok = usable(flux, ivar)
     norm = np.where(ok, normalise(np.where(ok, flux, 0.0), np.where(ok, ivar, 0.0)), 1.0)
     return prepare_templates(APOGEE.wavelength, norm[None, :], np.zeros((1, 3)), APOGEE.cdelt,
                              None, oversample=4)  # fmt: skip
@@ -227,7 +239,7 @@ def measure_velocity(
     flux = np.asarray(flux, float)
     ivar = np.asarray(ivar, float)
     loglam = np.log10(wave)
-    good = (ivar > 0) & np.isfinite(flux) & (loglam > lib.loglam[0]) & (loglam < lib.loglam[-1])
+    good = usable(flux, ivar) & (loglam > lib.loglam[0]) & (loglam < lib.loglam[-1])
     if good.sum() < 100:
         return out
     ratio = normalise(np.where(good, flux, 0.0), np.where(good, ivar, 0.0))
@@ -307,8 +319,8 @@ def pixel_offset(flux, ivar, ref_flux, ref_ivar, max_lag: int = 10) -> float:
     Both are normalised (:func:`sdssflow.mwm.rv.normalise`); the correlation at integer
     lags (pixels where both have data) gets a parabola through its peak.
     """
-    a_ok = (np.asarray(ivar) > 0) & np.isfinite(flux)
-    b_ok = (np.asarray(ref_ivar) > 0) & np.isfinite(ref_flux)
+    a_ok = usable(flux, ivar)
+    b_ok = usable(ref_flux, ref_ivar)
     a = np.where(a_ok, normalise(np.where(a_ok, flux, 0.0), np.where(a_ok, ivar, 0.0)) - 1.0, 0.0)
     b = np.where(
         b_ok, normalise(np.where(b_ok, ref_flux, 0.0), np.where(b_ok, ref_ivar, 0.0)) - 1.0, 0.0
