@@ -19,6 +19,7 @@ from astropy.table import Table
 
 from sdssflow.io.mwm import read_mwm, read_status
 from sdssflow.mwm import boss_visits, mwm_index, mwm_star, mwm_status, mwm_visit
+from sdssflow.mwm.apogee_rv import _rv_ivar, pixel_offset
 from sdssflow.mwm.grids import bucket
 from sdssflow.synth.layout import demo_plan, demo_sources
 
@@ -122,6 +123,11 @@ def test_demo_coadds_against_truth(demo_products):
                 methods = set(np.char.strip(visit[ext]["rv_method"].astype(str)))
                 assert methods <= {"template", "apstar_coadd", "apstar_row"}, methods
                 assert methods & {"template", "apstar_coadd"}
+                # after resampling, each in-stack visit lines up with the co-add (0.1 px)
+                v = visit[ext]
+                for k in np.flatnonzero(v["in_stack"]):
+                    ivar = _rv_ivar(v["ivar"][k], v["pixel_flags"][k])
+                    assert abs(pixel_offset(v["flux"][k], ivar, r["flux"], r["ivar"])) < 0.1
     # APOGEE: RVs measured from the apVisit spectra (H-band templates of the BOSZ mirror,
     # or the apStar rows of the other visits) within 1 km/s of the truth
     assert len(dv["APOGEE/APO"]) == PLAN.get("n_apogee_sources")
