@@ -23,7 +23,6 @@ __all__ = [
     "plot_line_sums_vs_conditions",
     "plot_mean_sky_with_continuum",
     "plot_mwm_stars",
-    "placeholder_figure",
     "summarize_benchmarks",
     "plot_benchmarks",
 ]
@@ -204,27 +203,6 @@ def plot_mwm_stars(spectra: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarr
         ax.set_ylabel("flux")
         ax.legend(fontsize=6, loc="upper right")
     axes[-1].set_xlabel("wavelength (A)")
-    return fig
-
-
-def placeholder_figure(title: str, caption: str) -> Figure:
-    """A figure that says why there is nothing to show (the report still gets its PNG).
-
-    Parameters
-    ----------
-    title : str
-        What the figure would have shown.
-    caption : str
-        Why it is empty (wrapped to the figure width).
-    """
-    import textwrap
-
-    fig = new_figure(8.0, 2.5)
-    ax = fig.add_subplot(1, 1, 1)
-    ax.set_axis_off()
-    ax.set_title(title, fontsize=10)
-    ax.text(0.5, 0.5, textwrap.fill(caption, 90), ha="center", va="center", fontsize=9,
-            transform=ax.transAxes)  # fmt: skip
     return fig
 
 

@@ -208,7 +208,7 @@ def _mwm_star(star_dir: str | None, buckets: Sequence[str], max_stars: int, stat
     if not spectra:
         why = f"No mwmStar file in this run ({_status_summary(status)})."
         log.warning("mwm-star figure: %s", why)
-        return figures.placeholder_figure("mwmStar spectra", why)
+        return figures.plot_placeholder("mwmStar spectra", why)
     return figures.plot_mwm_stars(spectra)
 
 
