@@ -57,7 +57,6 @@ __all__ = [
     "RV_DISAGREE_KMS",
     "RV_DISAGREE_SIGMA",
     "RV_MASK_BITS",
-    "SITES",
     "HBandTemplates",
     "LazyTemplates",
     "apogee_templates",
@@ -87,11 +86,6 @@ RV_MASK_BITS = (
     | (1 << APOGEE_PIXMASK["SIG_SKYLINE"])
     | (1 << APOGEE_PIXMASK["SIG_TELLURIC"])
 )
-#: Geodetic (longitude E deg, latitude deg, height m) of the APOGEE telescopes' sites.
-SITES = {
-    "apo": (-105.820417, 32.780361, 2788.0),  # Apache Point Observatory
-    "lco": (-70.692611, -29.015806, 2380.0),  # Las Campanas Observatory (du Pont)
-}
 
 
 @dataclass(frozen=True)
@@ -287,8 +281,8 @@ def measure_velocity(
 def barycentric_correction(ra: float, dec: float, jd: float, telescope: str) -> float:
     """Barycentric velocity correction (km/s) of an observation, from astropy.
 
-    v_bary = v_topo + bc. ``telescope`` starting with ``apo`` or ``lco`` picks the site of
-    :data:`SITES`; ``jd`` is the UTC Julian date of the mid-exposure.
+    v_bary = v_topo + bc. ``telescope`` starting with ``apo`` or ``lco`` picks the site
+    (:func:`sdssflow.sites.location`); ``jd`` is the UTC Julian date of the mid-exposure.
 
     Raises
     ------
@@ -296,14 +290,17 @@ def barycentric_correction(ra: float, dec: float, jd: float, telescope: str) -> 
         If the site is unknown or a value is not finite.
     """
     import astropy.units as u
-    from astropy.coordinates import EarthLocation, SkyCoord
+    from astropy.coordinates import SkyCoord
     from astropy.time import Time
 
-    site = SITES.get(str(telescope).lower()[:3])
-    if site is None or not np.all(np.isfinite([ra, dec, jd])):
-        raise ValueError(f"no barycentric correction for telescope {telescope!r}, "
-                         f"RA {ra}, Dec {dec}, JD {jd}")  # fmt: skip
-    loc = EarthLocation.from_geodetic(site[0] * u.deg, site[1] * u.deg, site[2] * u.m)
+    from sdssflow.sites import location
+
+    try:
+        loc = location(telescope)
+    except KeyError as err:
+        raise ValueError(f"no barycentric correction: {err}") from err
+    if not np.all(np.isfinite([ra, dec, jd])):
+        raise ValueError(f"no barycentric correction for RA {ra}, Dec {dec}, JD {jd}")
     coord = SkyCoord(ra * u.deg, dec * u.deg)
     t = Time(jd, format="jd", scale="utc")
     return float(
