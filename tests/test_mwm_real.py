@@ -168,6 +168,9 @@ def test_real_apogee_source_through_the_steps(tmp_path):
                    "--status", str(sstat), "--version-name", "t1"])  # fmt: skip
     status = read_status(sstat)
     assert list(status["flags"]) == [24]
+    assert str(status["message"][0]).strip() == (
+        "APOGEE: 1 of 3 visits RV_REJECT (header and measured RV disagree)"
+    )
     for kind in ("visit", "star"):
         path = next(spectra.glob(f"{kind}/*/*/mwm*.fits"))
         header, tables = read_mwm(path)

@@ -33,7 +33,7 @@ from sdssflow.io.mwm import nmf_cards, read_nmf_basis, write_mwm, write_status
 from sdssflow.mwm.apogee_rv import LazyTemplates
 from sdssflow.mwm.build import build_source
 from sdssflow.mwm.continuum import basis_id
-from sdssflow.mwm.flags import STATUS_FLAGS, bits_set
+from sdssflow.mwm.flags import APOGEE_STARFLAG, STATUS_FLAGS, bits_set
 from sdssflow.mwm.sources import gather_bucket, stellar_like
 from sdssflow.steps import base_parser, run_step
 
@@ -67,6 +67,14 @@ def parse(argv: Sequence[str] | None = None):
 
 class _InputError(ValueError):
     """A source's input files could not be read (message already names the error type)."""
+
+
+def _rv_reject_note(hdus: dict) -> str:
+    """'APOGEE: k of n visits RV_REJECT (header and measured RV disagree)', or ''."""
+    flags = [int(f) for ext, cols in hdus.items() if ext.startswith("APOGEE")
+             for f in cols.get("spectrum_flags", [])]  # fmt: skip
+    k = sum(f >> APOGEE_STARFLAG["RV_REJECT"] & 1 for f in flags)
+    return f"APOGEE: {k} of {len(flags)} visits RV_REJECT (header and measured RV disagree)" if k else ""
 
 
 def mwm_path(spectra_dir, kind: str, version: str, sdss_id: int, gg: str, hh: str) -> Path:
@@ -128,6 +136,7 @@ def process_bucket(
                           cards, drop_unknown=True)  # fmt: skip
                 row["flags"] |= 1 << STATUS_FLAGS["CREATED_MWM_VISIT"]
                 row["path"] = str(path)
+                row["message"] = _rv_reject_note(prod.visit)
             else:
                 row["message"] = "no visit"
         except Exception as err:  # noqa: BLE001 - one source never stops its bucket
