@@ -1,10 +1,13 @@
 """Step mwm_visit: the mwmVisit files of one GG/HH bucket.
 
 For every source of the bucket (from the mwm_index CSV ``--index-dir/{GG}/{HH}.csv``):
-gather its BOSS visits (bossVisits rows) and APOGEE visits (apVisit / apStar), move every
-visit to the source rest frame on the standard grid, set in_stack, fit the NMF continuum
-of each co-add and the visit continua (:func:`sdssflow.mwm.build.build_source`), and
-write ``{spectra_dir}/visit/{GG}/{HH}/mwmVisit-{version}-{sdss_id}.fits``.
+skip it unless stellar-like (default; ``--no-skip-non-stellar`` keeps it), gather its BOSS
+visits (bossVisits rows) and APOGEE visits (apVisit / apStar), measure the APOGEE visit
+velocities (:mod:`sdssflow.mwm.apogee_rv`; ``--apogee-templates`` a BOSZ mirror for the
+H-band templates), move every visit to the source rest frame on the standard grid, set
+in_stack, fit the NMF continuum of each co-add and the visit continua
+(:func:`sdssflow.mwm.build.build_source`), and write
+``{spectra_dir}/visit/{GG}/{HH}/mwmVisit-{version}-{sdss_id}.fits``.
 
 The declared output is the bucket's status table ``--status`` (one row per source, flags
 of :data:`sdssflow.mwm.flags.STATUS_FLAGS`): a source that fails is recorded with
@@ -14,7 +17,8 @@ Usage::
 
     python -m sdssflow.mwm.mwm_visit --index-dir results/v1/mwm/index --gg 12 --hh 34 \\
         --basis results/v1/mwm/nmf/nmf-basis.fits --spectra-dir results/v1/spectra \\
-        --status results/v1/spectra/status/12/34/visit-status-1234.fits --version-name v1
+        --status results/v1/spectra/status/12/34/visit-status-1234.fits --version-name v1 \
+        --apogee-templates resources/bosz2024
 """
 
 from __future__ import annotations
