@@ -435,6 +435,24 @@ def mwm_templates(version=None):
     return sdss_config.expand_path(MWM["templates"])
 
 
+def get_mwm_visit_templates_input(wildcards=None):
+    """Input of mwm_visit for the APOGEE RV templates (mwm.apogee_templates): the
+    bosz_download manifest (its folder is the mirror), a mirror directory, or none."""
+    value = MWM.get("apogee_templates", "bosz")
+    if not value:
+        return {}
+    path = bosz_manifest() if value == "bosz" else sdss_config.expand_path(value)
+    return {"apogee_templates": path}
+
+
+def get_mwm_apogee_templates_arg(wildcards, input):
+    """--apogee-templates DIR for mwm_visit (the mirror folder), or nothing."""
+    if "apogee_templates" not in input.keys():
+        return ""
+    path = Path(input.apogee_templates)
+    return f"--apogee-templates {path.parent if path.suffix == '.csv' else path}"
+
+
 def mwm_apogee_dirs():
     """Directories searched for apVisit / apStar files by mwm_index."""
     dirs = []
@@ -558,7 +576,6 @@ REPORT_N_PLATE_MJDS = 2
 #: Candidates handed to the sky/fluxcal figures, which show the first that hold data.
 REPORT_N_CANDIDATES = 8
 REPORT_MAX_SPECTRA = 4
-REPORT_N_BUCKETS = 2
 REPORT_MAX_STARS = 3
 
 
@@ -586,17 +603,10 @@ def get_report_mean_sky_input(wildcards):
     ]
 
 
-def report_buckets():
-    """GGHH of the MWM buckets the example mwmStar spectra come from."""
-    return [f"{gg}{hh}" for gg, hh in MWM_BUCKETS[:REPORT_N_BUCKETS]]
-
-
 def get_report_mwm_input(wildcards):
-    """Star status tables of the example buckets (the mwmStar files are written beside)."""
-    return [
-        f"results/{VERSION}/spectra/status/{b[:2]}/{b[2:]}/star-status-{b}.fits"
-        for b in report_buckets()
-    ]
+    """The survey's MWM status table: the example mwmStar files are taken from the sources
+    it lists as created (the first buckets may hold none on real data)."""
+    return f"results/{VERSION}/spectra/mwm_status.fits"
 
 
 def get_report_benchmarks_input(wildcards):

@@ -119,6 +119,7 @@ rule nmf_basis:
 
 rule mwm_visit:
     input:
+        unpack(get_mwm_visit_templates_input),
         index="results/{version}/mwm/index",
         basis="results/{version}/mwm/nmf/nmf-basis.fits",
     output:
@@ -135,11 +136,17 @@ rule mwm_visit:
         runtime=120,
     params:
         code=CODE_VERSION,
-        skip="--skip-non-stellar" if MWM.get("skip_non_stellar", False) else "",
+        skip=(
+            "--skip-non-stellar"
+            if MWM.get("skip_non_stellar", True)
+            else "--no-skip-non-stellar"
+        ),
+        templates=get_mwm_apogee_templates_arg,
     shell:
         "python -m sdssflow.mwm.mwm_visit --index-dir {input.index} --gg {wildcards.gg}"
         " --hh {wildcards.hh} --basis {input.basis} --spectra-dir results/{wildcards.version}/spectra"
-        " {params.skip} --status {output.status} --version-name {wildcards.version} > {log} 2>&1"
+        " {params.skip} {params.templates} --status {output.status}"
+        " --version-name {wildcards.version} > {log} 2>&1"
 
 
 rule mwm_star:

@@ -111,11 +111,9 @@ rule report_mwm_stars:
         runtime=10,
     params:
         code=CODE_VERSION,
-        buckets=report_buckets(),
         max_stars=REPORT_MAX_STARS,
     shell:
-        "python -m sdssflow.qc.report_figures mwm-star"
-        " --star-dir results/{wildcards.version}/spectra/star --bucket {params.buckets}"
+        "python -m sdssflow.qc.report_figures mwm-star --status {input.status}"
         " --max-stars {params.max_stars}"
         " --out {output.figure} --version-name {wildcards.version} > {log} 2>&1"
 

@@ -41,7 +41,8 @@ class ApVisit:
         APOGEE_PIXMASK.
     meta : dict
         obj, telescope, mjd, fiber, plate, field, snr, starflag, date_obs, jd, exptime,
-        v_rel, e_v_rel, v_helio, bc (km/s; NaN if absent), sdss_id, catalogid (-1 if absent),
+        v_rel, e_v_rel, v_helio, bc (km/s; NaN if absent), ra, dec (deg; NaN if absent),
+        sdss_id, catalogid (-1 if absent),
         filename (the DRP name, from the table FILE column when present).
     """
 
@@ -147,8 +148,8 @@ def read_apvisit(path: str | os.PathLike) -> ApVisit:
         "telescope": _s(h, "TELESCOP", default="apo25m"),
         "mjd": int(_f(h, "MJD5", "MJD", default=-1)),
         "fiber": int(_f(h, "FIBERID", "FIBER", default=-1)),
-        "plate": _s(h, "PLATE"),
-        "field": _s(h, "FIELD", "LOCID"),
+        "plate": _s(h, "PLATE", default=str(table.get("PLATE", "")).strip()),
+        "field": _s(h, "FIELD", "LOCID", default=str(table.get("LOCATION_ID", "")).strip()),
         "snr": _f(h, "SNR"),
         "starflag": int(_f(h, "STARFLAG", default=0)),
         "date_obs": _s(h, "DATE-OBS"),
@@ -158,6 +159,8 @@ def read_apvisit(path: str | os.PathLike) -> ApVisit:
         "e_v_rel": tab("VRELERR", _f(h, "VRELERR", "VRADERR")),
         "v_helio": tab("VHELIO", _f(h, "VHELIO")),
         "bc": tab("BC", _f(h, "BC")),
+        "ra": _f(h, "RA", default=tab("RA")),
+        "dec": _f(h, "DEC", default=tab("DEC")),
         "sdss_id": int(_f(h, "SDSS_ID", default=-1)),
         "catalogid": int(_f(h, "CATID", "CATALOGID", default=-1)),
         "filename": str(table.get("FILE", "")).strip() or os.path.basename(str(path)),

@@ -37,6 +37,8 @@ from sdssflow.mwm.grids import GRIDS, HDU_NAMES
 
 __all__ = [
     "COLUMNS",
+    "EXTRA_COLUMNS",
+    "layout",
     "write_mwm",
     "read_mwm",
     "empty_columns",
@@ -106,13 +108,23 @@ _APOGEE_VISIT = _cols(
     "flux:pix ivar:pix pixel_flags:pix continuum:pix nmf_rchi2:E nmf_flags:K"
 )
 
-#: Column (name, kind) lists in file order, by (filetype, instrument).
+#: Column (name, kind) lists in file order, by (filetype, instrument): the datamodel's.
 COLUMNS = {
     ("star", "boss"): _BOSS_STAR,
     ("star", "apogee"): _APOGEE_STAR,
     ("visit", "boss"): _BOSS_VISIT,
     ("visit", "apogee"): _APOGEE_VISIT,
 }
+
+#: sdssflow columns written after the datamodel's ones: the APOGEE visit's heliocentric
+#: RV as its input file's header gives it (``v_rad`` is the one measured here) and how
+#: ``v_rad`` was obtained (:mod:`sdssflow.mwm.apogee_rv`).
+EXTRA_COLUMNS = {("visit", "apogee"): _cols("v_rad_header:E rv_method:A")}
+
+
+def layout(filetype: str, instrument: str) -> list[tuple[str, str]]:
+    """(name, kind) of every column written: the datamodel's, then :data:`EXTRA_COLUMNS`."""
+    return COLUMNS[(filetype, instrument)] + EXTRA_COLUMNS.get((filetype, instrument), [])
 
 _HELP = {
     "sdss_id": "SDSS-5 unique identifier",
@@ -146,6 +158,8 @@ _HELP = {
     "xcsao_v_rad": "Radial velocity from XCSAO-like fit [km/s]",
     "xcsao_e_v_rad": "Error on XCSAO radial velocity [km/s]",
     "xcsao_rxc": "Tonry & Davis cross-correlation peak ratio",
+    "v_rad_header": "Input file's header RV [km/s]",
+    "rv_method": "How v_rad was obtained",
 }
 
 #: Primary-header groups in astra's order: (title, [keywords]).
@@ -224,14 +238,20 @@ def _as_array(name: str, kind: str, values, nrows: int, npix: int) -> np.ndarray
     dtype = {"K": np.int64, "J": np.int32, "E": np.float32, "L": bool}[kind]
     if values is None:
         return np.full(nrows, _fill(kind), dtype=dtype)
+    if not isinstance(values, np.ndarray):
+        # a value unknown for some rows (None: e.g. a visit known only from an apStar row)
+        # takes the column's fill value instead of failing the whole file
+        values = [_fill(kind) if v is None else v for v in values]
     arr = np.asarray(values)
     if kind in ("K", "J") and arr.dtype.kind == "f":
         arr = np.where(np.isfinite(arr), arr, _fill(kind))
     return arr.astype(dtype).reshape(nrows)
 
 
-def _table(filetype: str, instrument: str, extname: str, data, drop_unknown: bool) -> np.ndarray:
-    spec = COLUMNS[(filetype, instrument)]
+def _table(
+    filetype: str, instrument: str, extname: str, data, drop_unknown: bool, v_astra: str = ""
+) -> np.ndarray:
+    spec = layout(filetype, instrument)
     grid = GRIDS[instrument]
     data = dict(data or {})
     unknown = set(data) - {n for n, _ in spec}
@@ -242,6 +262,7 @@ def _table(filetype: str, instrument: str, extname: str, data, drop_unknown: boo
             f"{extname}: unknown column(s) {sorted(unknown)} for mwm{filetype.title()}"
         )
     nrows = len(data["sdss_id"]) if "sdss_id" in data else 0
+    data["v_astra"] = [v_astra] * nrows  # every row names the version that wrote it
     if filetype == "star" and nrows and "wavelength" not in data:
         data["wavelength"] = np.tile(grid.wavelength, (nrows, 1))
     arrays = [(n, _as_array(n, k, data.get(n), nrows, grid.npix)) for n, k in spec]
@@ -368,7 +389,7 @@ def write_mwm(
             extname,
             instrument,
             observatory,
-            _table(filetype, instrument, extname, hdus.get(extname), drop_unknown),
+            _table(filetype, instrument, extname, hdus.get(extname), drop_unknown, str(version)),
         )
         for extname, instrument, observatory in HDU_NAMES
     ]
@@ -384,7 +405,7 @@ def write_mwm(
                     header=_table_header(extname, instrument, observatory, str(version), created),
                 )
                 hdu = f[-1]
-                spec = COLUMNS[(filetype, instrument)]
+                spec = layout(filetype, instrument)
                 for i, (name, kind) in enumerate(spec, start=1):
                     if kind == _P:
                         hdu.write_key(

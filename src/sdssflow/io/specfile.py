@@ -102,8 +102,22 @@ class SpecFile:
 
     @property
     def is_full(self) -> bool:
-        """True when the file carries per-exposure tables."""
+        """True when the file carries per-exposure tables ("full"); False for "lite" files
+        (COADD, SPECOBJ/SPALL and SPZLINE only), which still hold the visit's coadd."""
         return bool(self.exposures)
+
+    @property
+    def spec_class(self) -> str:
+        """The object's spectroscopic class: CLASS (STAR, GALAXY, QSO), else OBJTYPE.
+
+        Empty, 'NA' and missing values fall through to the next; '' when neither is known.
+        """
+        for key in ("CLASS", "OBJTYPE"):
+            value = self.specobj.get(key, "")
+            value = value.decode() if isinstance(value, bytes) else str(value)
+            if value.strip() and value.strip().upper() != "NA":
+                return value.strip()
+        return ""
 
 
 def parse_spec_name(path: str | Path) -> tuple[int, int, int]:

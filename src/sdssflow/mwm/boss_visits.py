@@ -6,9 +6,10 @@ Two routes:
   exposures of ``--mjd`` listed in ``--selection`` (cameras in ``excluded_cameras``
   dropped); every fibre whose plug map has SDSS_ID > 0 (and OBJTYPE not SKY) is merged
   (b + r, all exposures) by :func:`sdssflow.mwm.visits.combine_pieces`;
-- spec files (``--spec-files``): the COADD table of each SDSS spec file of this plate-MJD,
-  resampled onto the BOSS grid (no velocity shift); legacy files get the identifier of
-  :func:`sdssflow.mwm.grids.legacy_spec_sdss_id`.
+- spec files (``--spec-files``): the COADD table of each SDSS spec file of this plate-MJD
+  ("full" or "lite": a visit needs only the coadd), resampled onto the BOSS grid (no
+  velocity shift), with the file's class (CLASS, else OBJTYPE) as ``objtype``; legacy files
+  get the identifier of :func:`sdssflow.mwm.grids.legacy_spec_sdss_id`.
 
 Then every visit's radial velocity is measured against the BOSZ templates
 (:func:`sdssflow.mwm.rv.measure_rv`). Output: ``bossVisits-{plate}-{mjd}.fits``
@@ -158,7 +159,7 @@ def _spec_route(args):
             "fiberid": spec.fiberid,
             "ra": float(so.get("PLUG_RA", h.get("PLUG_RA", np.nan))),
             "dec": float(so.get("PLUG_DEC", h.get("PLUG_DEC", np.nan))),
-            "objtype": str(so.get("CLASS", so.get("OBJTYPE", ""))).strip(),
+            "objtype": spec.spec_class,
             "n_exp": int(h.get("NEXP", -1)),
             "exptime": float(h.get("EXPTIME", np.nan)),
             "airmass": float(h.get("AIRMASS", np.nan)),

@@ -10,10 +10,10 @@ is moved to the source rest frame, in the stack or not.
 - BOSS (input frame barycentric): the visit's own xcsao_v_rad when it is RV-good,
   otherwise the source's mean RV of its RV-good visits, otherwise 0 (then the visit's
   ``nmf_flags`` are left as they are and it cannot be in the stack, since rxc <= 6).
-- APOGEE (apVisit, input frame topocentric): v_rel = v_helio - bc of the visit (from the
-  apStar header when the apStar lists it, else the apVisit); without one, the source's
-  mean v_helio minus the visit's bc. Visits that exist only as apStar rows (already rest
-  frame) are copied as they are.
+- APOGEE (apVisit, input frame topocentric): v_rel measured from the spectrum
+  (:func:`sdssflow.mwm.apogee_rv.measure_source_rvs`; the header value when it cannot
+  be measured); without any, the source's mean v_helio minus the visit's bc. Visits that
+  exist only as apStar rows (already rest frame) are copied as they are.
 - ``wresl`` (BOSS) is shifted with the flux (quirk 14 fixed).
 """
 
@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sdssflow.io.apogee import APOGEE_NRES
+from sdssflow.mwm.apogee_rv import measure_source_rvs
 from sdssflow.mwm.continuum import visit_continuum
 from sdssflow.mwm.flags import NMF_FLAGS
 from sdssflow.mwm.grids import APOGEE, BOSS
@@ -78,7 +79,8 @@ class ApogeeVisit:
     chips : list of (wave, flux, ivar, mask, nres), optional
         From :func:`sdssflow.io.apogee.read_apvisit` (blue chip first).
     rest : tuple of (flux, ivar, mask) on the APOGEE grid, optional
-        The apStar row, used when there are no chips.
+        The visit's apStar row (rest frame): the spectrum when there are no chips, and a
+        velocity reference for the other visits (:mod:`sdssflow.mwm.apogee_rv`).
     """
 
     meta: dict
@@ -165,8 +167,9 @@ def _boss_rows(sdss_id: int, visits: list[BossVisit], is_wd: bool) -> dict[str, 
     return rows
 
 
-def _apogee_rows(sdss_id: int, visits: list[ApogeeVisit]) -> dict[str, list]:
+def _apogee_rows(sdss_id: int, visits: list[ApogeeVisit], templates=None) -> dict[str, list]:
     grid = APOGEE.wavelength
+    measure_source_rvs(visits, templates)
     vh = np.array([v.meta.get("v_rad", np.nan) for v in visits], float)
     mean_vh = np.nanmean(vh) if np.isfinite(vh).any() else 0.0
     rows: dict[str, list] = {}
@@ -212,6 +215,7 @@ def build_source(
     apogee: list[ApogeeVisit],
     basis: dict[str, np.ndarray] | None,
     is_wd: bool = False,
+    apogee_templates=None,
 ) -> SourceProducts:
     """Build the mwmVisit and mwmStar HDU columns of one source.
 
@@ -225,6 +229,8 @@ def build_source(
         continuum.
     is_wd : bool
         The source is an ``mwm_wd`` target (BOSS in_stack ignores rxc).
+    apogee_templates : sdssflow.mwm.apogee_rv.HBandTemplates or LazyTemplates, optional
+        H-band templates for the APOGEE velocities (:mod:`sdssflow.mwm.apogee_rv`).
 
     Returns
     -------
@@ -234,7 +240,7 @@ def build_source(
     """
     basis = basis or {}
     rows = _boss_rows(sdss_id, boss, is_wd) if boss else {}
-    for k, v in (_apogee_rows(sdss_id, apogee) if apogee else {}).items():
+    for k, v in (_apogee_rows(sdss_id, apogee, apogee_templates) if apogee else {}).items():
         rows[k] = v
     out = SourceProducts()
     for extname, vrows in rows.items():

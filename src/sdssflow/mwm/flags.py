@@ -13,6 +13,7 @@ __all__ = [
     "BOSS_PIXMASK",
     "APOGEE_PIXMASK",
     "APOGEE_BAD_PIXEL_BITS",
+    "APOGEE_STARFLAG",
     "NMF_FLAGS",
     "STATUS_FLAGS",
     "bits_set",
@@ -38,6 +39,13 @@ APOGEE_PIXMASK = {
 
 #: The "bad" level of APOGEE_PIXMASK: bits 0-7 and 14.
 APOGEE_BAD_PIXEL_BITS = sum(1 << b for b in (0, 1, 2, 3, 4, 5, 6, 7, 14))
+
+#: APOGEE STARFLAG bits (the visit ``spectrum_flags``) used here. RV_REJECT is also set
+#: by :mod:`sdssflow.mwm.apogee_rv` on a visit whose header and measured RVs disagree.
+APOGEE_STARFLAG = {
+    "BAD_PIXELS": 0, "BRIGHT_NEIGHBOR": 2, "VERY_BRIGHT_NEIGHBOR": 3, "LOW_SNR": 4,
+    "BAD_RV_COMBINATION": 18, "RV_REJECT": 19, "RV_SUSPECT": 20, "RV_FAIL": 22,
+}  # fmt: skip
 
 #: nmf_flags bits. astra always writes 0; here every bit means something.
 NMF_FLAGS = {

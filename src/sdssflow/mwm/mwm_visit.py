@@ -1,10 +1,13 @@
 """Step mwm_visit: the mwmVisit files of one GG/HH bucket.
 
 For every source of the bucket (from the mwm_index CSV ``--index-dir/{GG}/{HH}.csv``):
-gather its BOSS visits (bossVisits rows) and APOGEE visits (apVisit / apStar), move every
-visit to the source rest frame on the standard grid, set in_stack, fit the NMF continuum
-of each co-add and the visit continua (:func:`sdssflow.mwm.build.build_source`), and
-write ``{spectra_dir}/visit/{GG}/{HH}/mwmVisit-{version}-{sdss_id}.fits``.
+skip it unless stellar-like (default; ``--no-skip-non-stellar`` keeps it), gather its BOSS
+visits (bossVisits rows) and APOGEE visits (apVisit / apStar), measure the APOGEE visit
+velocities (:mod:`sdssflow.mwm.apogee_rv`; ``--apogee-templates`` a BOSZ mirror for the
+H-band templates), move every visit to the source rest frame on the standard grid, set
+in_stack, fit the NMF continuum of each co-add and the visit continua
+(:func:`sdssflow.mwm.build.build_source`), and write
+``{spectra_dir}/visit/{GG}/{HH}/mwmVisit-{version}-{sdss_id}.fits``.
 
 The declared output is the bucket's status table ``--status`` (one row per source, flags
 of :data:`sdssflow.mwm.flags.STATUS_FLAGS`): a source that fails is recorded with
@@ -14,11 +17,13 @@ Usage::
 
     python -m sdssflow.mwm.mwm_visit --index-dir results/v1/mwm/index --gg 12 --hh 34 \\
         --basis results/v1/mwm/nmf/nmf-basis.fits --spectra-dir results/v1/spectra \\
-        --status results/v1/spectra/status/12/34/visit-status-1234.fits --version-name v1
+        --status results/v1/spectra/status/12/34/visit-status-1234.fits --version-name v1 \
+        --apogee-templates resources/bosz2024
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 import time
@@ -29,10 +34,11 @@ import numpy as np
 import pandas as pd
 
 from sdssflow.io.mwm import nmf_cards, read_nmf_basis, write_mwm, write_status
+from sdssflow.mwm.apogee_rv import LazyTemplates
 from sdssflow.mwm.build import build_source
 from sdssflow.mwm.continuum import basis_id
-from sdssflow.mwm.flags import STATUS_FLAGS, bits_set
-from sdssflow.mwm.sources import NON_STELLAR_CLASSES, gather_bucket
+from sdssflow.mwm.flags import APOGEE_STARFLAG, STATUS_FLAGS, bits_set
+from sdssflow.mwm.sources import gather_bucket, stellar_like
 from sdssflow.steps import base_parser, run_step
 
 __all__ = ["parse", "main", "mwm_path", "process_bucket"]
@@ -48,13 +54,31 @@ def parse(argv: Sequence[str] | None = None):
     p.add_argument("--basis", help="NMF basis FITS (nmf_basis); no continuum without it")
     p.add_argument("--spectra-dir", required=True, help="results/{version}/spectra")
     p.add_argument("--status", required=True, help="status table of this bucket (FITS)")
-    p.add_argument("--skip-non-stellar", action="store_true", help="skip GALAXY / QSO sources")
+    p.add_argument(
+        "--skip-non-stellar",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="skip sources that are not stellar-like (class GALAXY / QSO; astra's rule)",
+    )
+    p.add_argument(
+        "--apogee-templates",
+        help="BOSZ mirror directory with H-band models: APOGEE RV templates (without it, "
+        "apVisits are measured against the co-add of the source's apStar rows only)",
+    )
     p.add_argument("--wd-ids", nargs="*", type=int, default=[], help="sdss_ids of mwm_wd targets")
     return p.parse_args(argv)
 
 
 class _InputError(ValueError):
     """A source's input files could not be read (message already names the error type)."""
+
+
+def _rv_reject_note(hdus: dict) -> str:
+    """'APOGEE: k of n visits RV_REJECT (header and measured RV disagree)', or ''."""
+    flags = [int(f) for ext, cols in hdus.items() if ext.startswith("APOGEE")
+             for f in cols.get("spectrum_flags", [])]  # fmt: skip
+    k = sum(f >> APOGEE_STARFLAG["RV_REJECT"] & 1 for f in flags)
+    return f"APOGEE: {k} of {len(flags)} visits RV_REJECT (header and measured RV disagree)" if k else ""
 
 
 def mwm_path(spectra_dir, kind: str, version: str, sdss_id: int, gg: str, hh: str) -> Path:
@@ -71,10 +95,16 @@ def process_bucket(
     basis_name,
     spectra_dir,
     version,
-    skip_non_stellar=False,
+    skip_non_stellar=True,
     wd_ids=(),
+    apogee_templates=None,
 ):
     """Build and write the mwmVisit files of a bucket; return its status rows.
+
+    A source that is not stellar-like (:func:`sdssflow.mwm.sources.stellar_like`) is
+    skipped when ``skip_non_stellar`` (SKIPPED_BECAUSE_NOT_STELLAR_LIKE, its class in
+    the message). ``apogee_templates``: the H-band templates of the APOGEE velocities
+    (HBandTemplates, or LazyTemplates, read at the first visit that needs them).
 
     The primary header carries each HDU's co-add NMF fit (:func:`sdssflow.io.mwm.nmf_cards`),
     which mwm_star reuses instead of fitting it again.
@@ -85,17 +115,20 @@ def process_bucket(
         t0 = time.perf_counter()
         row = {"sdss_id": src.sdss_id, "gg": gg, "hh": hh, "v_astra": version, "n_boss": len(src.boss),
                "n_apogee": len(src.apogee), "flags": 0}  # fmt: skip
-        if skip_non_stellar and src.objtypes and src.objtypes <= NON_STELLAR_CLASSES:
+        ok, why = stellar_like(src.objtypes, src.cartons, has_apogee=bool(src.apogee))
+        if skip_non_stellar and not ok:
             row["flags"] = bits_set("SKIPPED_BECAUSE_NOT_STELLAR_LIKE")
-            row["message"] = "class " + ",".join(sorted(src.objtypes))
+            row["message"] = why
+            log.info("sdss_id %d skipped: %s", src.sdss_id, why)
             rows.append(row)
             continue
         try:
             if src.error:
                 raise _InputError(src.error)
             prod = build_source(
-                src.sdss_id, src.boss, src.apogee, basis, is_wd=src.sdss_id in set(wd_ids)
-            )
+                src.sdss_id, src.boss, src.apogee, basis, is_wd=src.sdss_id in set(wd_ids),
+                apogee_templates=apogee_templates,
+            )  # fmt: skip
             if prod.visit:
                 path = mwm_path(spectra_dir, "visit", version, src.sdss_id, gg, hh)
                 header = {**src.header, **prod.summary}
@@ -107,6 +140,7 @@ def process_bucket(
                           cards, drop_unknown=True)  # fmt: skip
                 row["flags"] |= 1 << STATUS_FLAGS["CREATED_MWM_VISIT"]
                 row["path"] = str(path)
+                row["message"] = _rv_reject_note(prod.visit)
             else:
                 row["message"] = "no visit"
         except Exception as err:  # noqa: BLE001 - one source never stops its bucket
@@ -132,8 +166,9 @@ def main(argv: Sequence[str] | None = None) -> Path:
     if args.basis:
         basis, hdr = read_nmf_basis(args.basis)
         basis_name = str(hdr.get("NMFBASIS", Path(args.basis).name))
+    templates = LazyTemplates(args.apogee_templates) if args.apogee_templates else None
     rows = process_bucket(index, args.gg, args.hh, basis, basis_name, args.spectra_dir, args.version_name,
-                          args.skip_non_stellar, args.wd_ids)  # fmt: skip
+                          args.skip_non_stellar, args.wd_ids, templates)  # fmt: skip
     out = write_status(
         args.status, rows, args.version_name, "mwm_visit", [csv] if csv.exists() else []
     )

@@ -2,14 +2,16 @@
 
 Reads each bossVisits file once per bucket (only the rows needed), the apVisit and apStar
 files of the bucket's APOGEE sources, and returns per-source :class:`SourceInputs`.
-APOGEE velocities: a visit listed in an apStar of its telescope (matched by MJD and
-fiber) takes that apStar's per-visit VRADi (topocentric v_rel), BCi and VHELIOi, which
-are the DRP's combined-fit values; other visits take their apVisit header/table values.
+APOGEE: one visit list per source from its apVisit files and apStar rows
+(:func:`_apogee_visits`); the velocities of apVisits are measured later
+(:mod:`sdssflow.mwm.apogee_rv`), the header value kept as ``v_rad_header``.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,10 +20,48 @@ from sdssflow.io.apogee import read_apstar, read_apvisit
 from sdssflow.io.mwm import read_boss_visits
 from sdssflow.mwm.build import ApogeeVisit, BossVisit
 
-__all__ = ["SourceInputs", "gather_bucket", "NON_STELLAR_CLASSES"]
+__all__ = [
+    "SourceInputs",
+    "gather_bucket",
+    "apogee_id",
+    "stellar_like",
+    "NON_STELLAR_CLASSES",
+    "STELLAR_CARTON_PREFIXES",
+]
 
 #: Spectroscopic classes / OBJTYPEs that are not stellar-like.
 NON_STELLAR_CLASSES = {"GALAXY", "QSO"}
+#: SDSS-V cartons whose targets are stellar-like although their mapper is not MWM (after
+#: astra's STELLAR_LIKE_CARTON_NAMES, astra_mwm.md section 5.7), as name prefixes; every
+#: ``mwm_`` carton is stellar-like.
+STELLAR_CARTON_PREFIXES = ("mwm_", "bhm_csc_", "manual_", "openfibertargets_nov2020_", "ops_std_")
+
+
+def stellar_like(classes, cartons=(), has_apogee: bool = False) -> tuple[bool, str]:
+    """Is a source stellar-like (astra's rule), and why not.
+
+    Stellar-like: it has an APOGEE spectrum (a DR17-style APOGEE id), or one of its
+    SDSS-V cartons is stellar-like (:data:`STELLAR_CARTON_PREFIXES`), or not every one of
+    its spectroscopic classes (spec-file CLASS, else OBJTYPE) is GALAXY or QSO.
+
+    Returns
+    -------
+    (bool, str)
+        The answer and, when False, the reason naming the class(es).
+
+    Examples
+    --------
+    >>> stellar_like({"QSO"})
+    (False, 'not stellar-like: class QSO')
+    >>> stellar_like({"QSO"}, cartons=["mwm_yso_cmz"])[0], stellar_like({"STAR"})[0]
+    (True, True)
+    """
+    classes = {str(c).strip().upper() for c in classes if str(c).strip()}
+    if has_apogee or any(str(c).startswith(STELLAR_CARTON_PREFIXES) for c in cartons):
+        return True, ""
+    if classes and classes <= NON_STELLAR_CLASSES:
+        return False, "not stellar-like: class " + ",".join(sorted(classes))
+    return True, ""
 
 _BOSS_META = (
     "catalogid", "mjd", "telescope", "run2d", "plateid", "fieldid", "n_exp", "exptime", "airmass",
@@ -40,6 +80,7 @@ class SourceInputs:
     apogee: list = field(default_factory=list)
     header: dict = field(default_factory=dict)
     objtypes: set = field(default_factory=set)
+    cartons: set = field(default_factory=set)
     inputs: list = field(default_factory=list)
     error: str = ""
 
@@ -69,49 +110,130 @@ def _boss_visits(entries: pd.DataFrame) -> dict[tuple[str, int], BossVisit]:
     return out
 
 
+#: apVisit name: DR17/SDSS-V ``apVisit-{apred}-[{tel}-]{plate}-{mjd}-{fiber}.fits``.
+_VISIT_NAME = re.compile(r"^a[ps]Visit-[^-]+-(?:(?:apo|lco)\d+m-)?([^-]+)-(\d{5})-(\d+)\.fits")
+#: A 2MASS-style APOGEE identifier in a file name.
+_APOGEE_ID = re.compile(r"2M\d{8}[+-]\d{7}")
+
+#: APOGEE visit metadata and the value meaning "unknown" (filled from another file).
+_APOGEE_UNKNOWN = {
+    "plate": "", "field": "", "exptime": np.nan, "catalogid": -1, "date_obs": "",
+    "jd": np.nan, "snr": np.nan, "fiber": -1, "obj": "", "bc": np.nan, "ra": np.nan,
+    "dec": np.nan,
+}  # fmt: skip
+
+
+def _unknown(value, empty) -> bool:
+    if value is None:
+        return True
+    if isinstance(empty, float):
+        try:
+            return not np.isfinite(float(value))
+        except (TypeError, ValueError):
+            return True
+    return value == empty
+
+
+def _fill_meta(meta: dict, *sources: dict) -> dict:
+    """Fill the unknown metadata of ``meta`` from the first source that knows it."""
+    for key, empty in _APOGEE_UNKNOWN.items():
+        if not _unknown(meta.get(key), empty):
+            continue
+        meta[key] = empty
+        for src in sources:
+            if not _unknown(src.get(key), empty):
+                meta[key] = src[key]
+                break
+    return meta
+
+
+def apogee_id(*candidates: str) -> str:
+    """The APOGEE identifier: the first non-empty OBJID, else a 2MASS id in a file name.
+
+    Examples
+    --------
+    >>> apogee_id("", "/x/apVisit-2M00452143+1634446-0.fits")
+    '2M00452143+1634446'
+    """
+    for c in candidates:
+        c = str(c or "").strip()
+        if c and "/" not in c and not c.endswith(".fits"):
+            return c
+    for c in candidates:
+        m = _APOGEE_ID.search(str(c or ""))
+        if m:
+            return m.group(0)
+    return ""
+
+
 def _apogee_visits(entries: pd.DataFrame) -> tuple[list[ApogeeVisit], dict]:
-    stars = [read_apstar(p) for p in entries.loc[entries["kind"] == "apstar", "path"]]
-    header = {}
-    if stars:
-        m = stars[0].meta
-        header = {"APOGEEID": m["obj"], "RA": m["ra"], "DEC": m["dec"]}
-    lookup = {}
+    """One list of APOGEE visits from a source's apVisit files and apStar rows.
+
+    A visit is identified by its apVisit file name (apStar SFILEi; the apVisit table FILE
+    column or its own name), else by (telescope, MJD, fiber). An apVisit brings its chips
+    (observed frame, measured by :mod:`sdssflow.mwm.apogee_rv`); an apStar row whose visit
+    has no apVisit is used as a rest-frame visit (a single-visit apStar's one row too).
+    Metadata unknown to one file (plate, field, exptime, catalogid, ...) is taken from the
+    other: the apStar header and its per-visit cards, the SFILE name.
+    """
+    star_paths = list(entries.loc[entries["kind"] == "apstar", "path"])
+    stars = [read_apstar(p) for p in star_paths]
+    by_name, by_key = {}, {}
     for s in stars:
         for v in s.visits:
-            lookup[(s.meta["telescope"], v["mjd"], v["fiber"])] = (s, v)
+            key = (s.meta["telescope"], v["mjd"], v["fiber"])
+            if key in by_key:  # the same visit in two apStars: keep the first
+                continue
+            by_key[key] = (s, v)
+            if v["sfile"]:
+                by_name[Path(v["sfile"]).name] = key
     visits, seen = [], set()
+    ids = [s.meta["obj"] for s in stars] + star_paths
     for path in entries.loc[entries["kind"] == "apvisit", "path"]:
         av = read_apvisit(path)
         m = av.meta
-        key = (m["telescope"], m["mjd"], m["fiber"])
-        v_rel, e_v, bc, v_helio = m["v_rel"], m["e_v_rel"], m["bc"], m["v_helio"]
-        if key in lookup:
-            _, sv = lookup[key]
-            seen.add(key)
-            v_rel, bc, v_helio = sv["v_rel"], sv["bc"], sv["v_helio"]
-            e_v = sv["e_v_rel"] if np.isfinite(sv["e_v_rel"]) else e_v
-        if not np.isfinite(v_helio) and np.isfinite(v_rel):
-            v_helio = v_rel + (bc if np.isfinite(bc) else 0.0)
+        key = by_name.get(Path(m["filename"]).name, (m["telescope"], m["mjd"], m["fiber"]))
+        if key in seen:
+            continue  # the same visit twice (two copies of one apVisit)
+        seen.add(key)
+        ids[:0] = [m["obj"]]
+        ids.append(path)
         meta = {
             "telescope": m["telescope"], "mjd": m["mjd"], "fiber": m["fiber"], "snr": m["snr"],
-            "spectrum_flags": m["starflag"], "v_rad": v_helio, "v_rel": v_rel, "e_v_rel": e_v, "bc": bc,
-            "obj": m["obj"], "plate": m["plate"], "field": m["field"], "date_obs": m["date_obs"],
-            "jd": m["jd"], "exptime": m["exptime"], "catalogid": m["catalogid"],
+            "spectrum_flags": m["starflag"], "v_rad_header": m["v_helio"], "v_rad": m["v_helio"],
+            "v_rel": m["v_rel"], "e_v_rel": m["e_v_rel"], "bc": m["bc"], "obj": m["obj"],
+            "plate": m["plate"], "field": m["field"], "date_obs": m["date_obs"], "jd": m["jd"],
+            "exptime": m["exptime"], "catalogid": m["catalogid"], "ra": m["ra"], "dec": m["dec"],
             "release": "sdssflow", "filetype": "apVisit", "prefix": "ap",
         }  # fmt: skip
+        rest = None
+        if key in by_key:
+            s, sv = by_key[key]
+            _fill_meta(meta, sv, s.meta)
+            rest = (s.flux[sv["row"]], s.ivar[sv["row"]], s.mask[sv["row"]])
         chips = [(av.wave[c], av.flux[c], av.ivar[c], av.mask[c]) for c in range(av.wave.shape[0])]
-        visits.append(ApogeeVisit(meta, chips=chips))
-    for key, (s, sv) in lookup.items():
-        if key in seen or s.flux.shape[0] == 1:
+        visits.append(ApogeeVisit(_fill_meta(meta), chips=chips, rest=rest))
+    for key, (s, sv) in by_key.items():
+        if key in seen:
             continue
+        seen.add(key)
         r = sv["row"]
+        name = _VISIT_NAME.match(Path(sv["sfile"]).name)
         meta = {
             "telescope": key[0], "mjd": sv["mjd"], "fiber": sv["fiber"], "snr": sv["snr"],
-            "spectrum_flags": sv["flag"], "v_rad": sv["v_helio"], "v_rel": sv["v_rel"],
-            "e_v_rel": sv["e_v_rel"], "bc": sv["bc"], "obj": s.meta["obj"], "date_obs": sv["date_obs"],
-            "jd": sv["jd"], "release": "sdssflow", "filetype": "apStar", "prefix": "ap",
+            "spectrum_flags": sv["flag"], "v_rad": sv["v_helio"], "v_rad_header": sv["v_helio"],
+            "v_rel": sv["v_rel"], "e_v_rel": sv["e_v_rel"], "bc": sv["bc"],
+            "date_obs": sv["date_obs"], "jd": sv["jd"], "plate": name.group(1) if name else "",
+            "release": "sdssflow", "filetype": "apStar", "prefix": "ap", "rv_method": "apstar_row",
         }  # fmt: skip
-        visits.append(ApogeeVisit(meta, rest=(s.flux[r], s.ivar[r], s.mask[r])))
+        visits.append(ApogeeVisit(_fill_meta(meta, s.meta), rest=(s.flux[r], s.ivar[r], s.mask[r])))
+    header = {}
+    if visits:
+        header["APOGEEID"] = apogee_id(*ids)
+        first = stars[0].meta if stars else visits[0].meta
+        header["RA"], header["DEC"] = first.get("ra"), first.get("dec")
+        for v in visits:
+            v.meta["obj"] = v.meta["obj"] or header["APOGEEID"]
     return visits, header
 
 
@@ -135,7 +257,9 @@ def gather_bucket(index: pd.DataFrame) -> list[SourceInputs]:
         boss, boss_error = {}, str(err)
     for sdss_id, part in index.groupby("sdss_id", sort=True):
         src = SourceInputs(int(sdss_id), inputs=sorted(set(part["path"])))
-        src.objtypes = {str(o) for o in part["objtype"].fillna("")}
+        src.objtypes = {str(o).strip() for o in part["objtype"].fillna("") if str(o).strip()}
+        if "carton" in part:
+            src.cartons = {str(c) for c in part["carton"].fillna("") if str(c)}
         try:
             for path, row in part.loc[part["kind"] == "boss", ["path", "row"]].itertuples(
                 index=False

@@ -29,8 +29,9 @@ __all__ = [
 ]
 
 #: APOGEE STARFLAG bits that keep a visit out of the stack: BAD_PIXELS (0),
-#: VERY_BRIGHT_NEIGHBOR (3), BAD_RV_COMBINATION (18), RV_FAIL (22).
-APOGEE_STARFLAG_BAD = (1 << 0) | (1 << 3) | (1 << 18) | (1 << 22)
+#: VERY_BRIGHT_NEIGHBOR (3), BAD_RV_COMBINATION (18), RV_REJECT (19: set on a visit whose
+#: header and measured RVs disagree, :mod:`sdssflow.mwm.apogee_rv`), RV_FAIL (22).
+APOGEE_STARFLAG_BAD = (1 << 0) | (1 << 3) | (1 << 18) | (1 << 19) | (1 << 22)
 
 
 def boss_in_stack(snr, rxc, zwarning, is_wd=False) -> np.ndarray:
