@@ -4,7 +4,7 @@ Target (issue 6): >= 5 sources/s per core for a source with 3 BOSS and 3 APOGEE 
 including reading the inputs and writing both files; < 2 GB peak memory per bucket job.
 The bucket here holds N_SOURCES such sources (all in bucket 12/34), read from real-size
 bossVisits files (3 plate-MJDs) and apVisit files (3 x 4096 px x 3 chips), with the
-stand-in NMF basis of data/mwm (C = 12).
+stand-in NMF basis of sdssflow/data/mwm (C = 12).
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from harness import Benchmark
 from sdssflow.io.mwm import write_boss_visits
 from sdssflow.mwm import mwm_index, mwm_star, mwm_visit
 from sdssflow.mwm import synthetic as S
+from sdssflow.resources import data_path
 
 N_SOURCES = 20
 N_FIBRES = 60  # BOSS visits of one MJD are read as rows of a 60-fibre bossVisits file
-BASIS = Path(__file__).resolve().parents[1] / "data" / "mwm" / "nmf-basis-synthetic-C12.fits.gz"
+BASIS = data_path("mwm/nmf-basis-synthetic-C12.fits.gz")
 PARAMS = (5500.0, 4.5, 0.0)
 
 

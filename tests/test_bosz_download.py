@@ -12,6 +12,7 @@ from bosz_server import FaultServer, make_mirror
 from sdssflow.fluxcal import bosz_download
 from sdssflow.fluxcal.download import download_file, read_manifest
 from sdssflow.io.bosz import load_subgrid_spec, subgrid_models, wave_grid_relpath
+from sdssflow.resources import data_path
 from sdssflow.steps import run_step
 
 
@@ -93,7 +94,7 @@ def test_file_url_and_kspecdr_subgrid(tmp_path):
     spec, rels = make_mirror(mirror)
     results = bosz_download.main(_args(spec, mirror.resolve().as_uri(), tmp_path / "d"))
     assert [r.status for r in results] == ["ok"] * (len(rels) - 1) + ["not_found"]
-    default = load_subgrid_spec(Path(__file__).parents[1] / "data/fluxcal/subgrid_kspecdr_fstar.yaml")
+    default = load_subgrid_spec(data_path("fluxcal/subgrid_kspecdr_fstar.yaml"))
     assert len(subgrid_models(default)) == 520
 
 

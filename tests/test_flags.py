@@ -97,7 +97,7 @@ def test_rows_for_plate_is_canonical_and_version_scoped(tmp_path):
 
 def test_cli_add_list_find_remove(tmp_path, capsys):
     path = tmp_path / "flags.csv"
-    base = ["flags", "--file", str(path), "--version", "v1"]
+    base = ["flags", "--file", str(path), "--version-name", "v1"]
     exp = ["--mjd", "55500", "--plate", "4100", "--exposure", "120001"]
     assert cli.main(base + ["add", *exp, "CLOUDY", "SATELLITE", "--note", "thin cirrus"]) == 0
     assert cli.main(base + ["add", *exp, "--camera", "b1", "BAD_CAMERA", "--severity", "2"]) == 0

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -29,13 +27,12 @@ from sdssflow.mwm.grids import (
 from sdssflow.mwm.resample import resample_chip, resample_spectrum, wave_to_pixel
 from sdssflow.mwm.rv import measure_rv
 from sdssflow.mwm.stack import apogee_in_stack, boss_in_stack, coadd, rv_summary
+from sdssflow.resources import data_path
 
 PARAMS = (5500.0, 4.5, 0.0)
 
 
-BASIS_FILE = (
-    Path(__file__).resolve().parents[1] / "data" / "mwm" / "nmf-basis-synthetic-C12.fits.gz"
-)
+BASIS_FILE = data_path("mwm/nmf-basis-synthetic-C12.fits.gz")
 
 
 @pytest.fixture(scope="module")

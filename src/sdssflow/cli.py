@@ -10,6 +10,7 @@ Examples::
     sdssflow flags find BAD_SEEING CLOUDY [--all]
     sdssflow flags registry
     sdssflow sky predict --model results/v1/sky/sky_model.fits --mjd 55500.2 --ra 30 --dec 0 --out pred.fits
+    sdssflow --version
 
 The flags file, version and extra flag names default to those of config/config.yaml.
 """
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import yaml
 
+from sdssflow import __version__
 from sdssflow import flags as qa_flags
 
 __all__ = ["main"]
@@ -38,11 +40,12 @@ def _load_config(path: str) -> dict:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sdssflow", description="sdssflow command-line tools")
+    parser.add_argument("--version", action="version", version=f"sdssflow {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     flags = sub.add_parser("flags", help="edit and query per-exposure QA flags (config/flags.csv)")
     flags.add_argument("--config", default=_DEFAULT_CONFIG, help="config file giving the defaults")
     flags.add_argument("--file", help="flags CSV (default: flags_file of the config)")
-    flags.add_argument("--version", dest="reduction_version", help="reduction version (default: the config's)")
+    flags.add_argument("--version-name", help="reduction version (default: the config's version)")
     actions = flags.add_subparsers(dest="action", required=True)
 
     def exposure_options(p, required=True):
@@ -77,7 +80,7 @@ def _flags_command(args) -> int:
     config = _load_config(args.config)
     registry = qa_flags.load_registry(config.get("flags"))
     path = args.file or config.get("flags_file", "config/flags.csv")
-    version = args.reduction_version or str(config.get("version", "v1"))
+    version = args.version_name or str(config.get("version", "v1"))
     table = qa_flags.read_flags_csv(path, registry)
     if args.action == "registry":
         for name, text in sorted(registry.items()):

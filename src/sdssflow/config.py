@@ -18,6 +18,7 @@ import pandas as pd
 from sdssflow import flags as qa_flags
 from sdssflow.catalog.model import empty_exposure_table
 from sdssflow.catalog.query import QueryError, evaluate_query, parse_query
+from sdssflow.resources import PKG_PREFIX, resolve_data_reference
 from sdssflow.synth.layout import demo_plan
 from sdssflow.versions import REUSE_PATTERNS
 
@@ -39,7 +40,7 @@ log = logging.getLogger(__name__)
 #: Config keys naming a directory below a root: one relative path, without ``..``.
 NAME_PATH_KEYS = (("boss", "run2d"), ("apogee", "apred"), ("demo", "run2d"), ("demo", "apred"))
 
-#: Config keys holding paths that default to files shipped in the repository.
+#: Config keys holding paths that default to files shipped in the repository or package.
 REPOSITORY_PATH_KEYS = (("flags_file",), ("fluxcal", "telluric"), ("spec_files", "dir"))
 
 #: Steps whose products `reuse:` may take from an older version.
@@ -175,14 +176,26 @@ def resolve_repository_paths(config: dict, basedir: str | os.PathLike) -> dict:
 
     A relative path of :data:`REPOSITORY_PATH_KEYS` that does not exist below the working
     directory but does below ``basedir`` (the directory of the Snakefile) is replaced by
-    the latter, so ``snakemake -d elsewhere`` still finds ``config/flags.csv`` and the
-    tables in ``data/``. The config is changed in place and returned.
+    the latter, so ``snakemake -d elsewhere`` still finds ``config/flags.csv``. A value
+    ``pkg:<relative>`` names a file shipped in the package (``sdssflow/data/<relative>``)
+    and is replaced by its absolute path. The config is changed in place and returned.
+
+    Raises
+    ------
+    ConfigError
+        A ``pkg:`` value names no packaged file (the message gives the key).
     """
     for keys in REPOSITORY_PATH_KEYS:
         block = config
         for key in keys[:-1]:
             block = block.get(key, {})
         value = block.get(keys[-1])
+        if isinstance(value, str) and value.startswith(PKG_PREFIX):
+            try:
+                block[keys[-1]] = resolve_data_reference(value)
+            except FileNotFoundError as err:
+                raise ConfigError(f"{'.'.join(keys)}: {err}") from None
+            continue
         if not value or os.path.isabs(expand_path(value)):
             continue
         here, there = Path(expand_path(value)), Path(basedir) / expand_path(value)

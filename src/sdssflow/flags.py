@@ -1,6 +1,6 @@
 """QA flags after MuseRed: a registry of names and per-exposure assignments in a CSV.
 
-The registry (``data/flags.yaml``, extended by ``flags:`` in the config) says which
+The registry (``sdssflow/data/flags.yaml``, extended by ``flags:`` in the config) says which
 names exist; ``config/flags.csv`` says which exposure (optionally which camera) carries
 which flag, in which reduction version, with a severity (> 0 means set). Unknown flag
 names are refused everywhere, so a typo fails early instead of excluding nothing.
@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
+
+from sdssflow.resources import data_path
 
 __all__ = [
     "FLAG_COLUMNS",
@@ -43,8 +45,8 @@ _KEY = ["version", "observatory", "mjd", "plate", "exposure", "camera", "flag"]
 _INT_COLUMNS = ["mjd", "plate", "exposure", "severity"]
 _CAMERAS = {"", "b1", "r1", "b2", "r2"}
 
-#: The packaged registry (``data/flags.yaml`` at the repository root).
-REGISTRY_PATH = Path(__file__).resolve().parents[2] / "data" / "flags.yaml"
+#: The packaged registry (``sdssflow/data/flags.yaml``).
+REGISTRY_PATH = data_path("flags.yaml")
 
 
 def load_registry(extra: Mapping[str, str] | None = None, path: str | os.PathLike | None = None) -> dict[str, str]:

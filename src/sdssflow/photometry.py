@@ -1,7 +1,7 @@
 """Filter curves and photon-counting synthetic AB magnitudes.
 
-The project's own filter curves live in ``data/filters/<name>.dat`` (analytic
-approximations of the published passbands, see ``data/filters/make_filters.py``);
+The project's own filter curves live in ``sdssflow/data/filters/<name>.dat`` (analytic
+approximations of the published passbands, see ``sdssflow/data/filters/make_filters.py``);
 :func:`load_filter` also reads a speclite-style ECSV curve (``wavelength`` with a unit,
 ``response``) or a two-column ``.dat`` file (Angstrom, or micron when every wavelength
 is below 30, as kspecdr's files).
@@ -23,6 +23,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from sdssflow.resources import data_path
 
 __all__ = [
     "Filter",
@@ -48,12 +50,11 @@ _trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy < 2 has only tr
 #: Speed of light in Angstrom per second.
 C_ANGSTROM_PER_S = 2.99792458e18
 
-#: Directory of the project's filter curves (``data/filters`` of the repository).
-FILTER_DIR = Path(
-    os.environ.get("SDSSFLOW_FILTER_DIR", Path(__file__).resolve().parents[2] / "data" / "filters")
-)
+#: Directory of the project's filter curves (packaged ``sdssflow/data/filters``;
+#: ``$SDSSFLOW_FILTER_DIR`` overrides it).
+FILTER_DIR = Path(os.environ.get("SDSSFLOW_FILTER_DIR") or data_path("filters"))
 
-#: Names of the project's filter curves (``data/filters/<name>.dat``).
+#: Names of the project's filter curves (``sdssflow/data/filters/<name>.dat``).
 FILTER_NAMES = (
     "gaia_g",
     "gaia_bp",

@@ -1,8 +1,9 @@
 """Shared plumbing of the step modules (``python -m sdssflow.<family>.<step>``).
 
 A step's ``main(argv=None)`` parses its options, reads, calls the science, writes and
-logs. :func:`run_step` turns any exception into one logged line naming the problem and a
-non-zero exit status, which is the only place where the package exits.
+logs. :func:`run_step` turns an input error into one logged line naming the problem (any
+other exception into its full traceback) and a non-zero exit status, which is the only
+place where the package exits.
 """
 
 from __future__ import annotations
@@ -54,12 +55,18 @@ def run_step(main: Callable[[Sequence[str] | None], object], argv: Sequence[str]
     Returns
     -------
     int
-        0 on success, 1 on any error (the error is logged on one line).
+        0 on success, 1 on any error. A :class:`StepError`, ``ValueError`` or ``OSError``
+        (bad input: the message names the file and the problem) is logged on one line;
+        anything else is a bug and is logged with its full traceback.
     """
     configure_logging()
+    log = logging.getLogger(getattr(main, "__module__", "sdssflow"))
     try:
         main(argv)
-    except (StepError, ValueError, OSError, KeyError, TypeError) as err:
-        logging.getLogger(getattr(main, "__module__", "sdssflow")).error("%s: %s", type(err).__name__, err)
+    except (StepError, ValueError, OSError) as err:
+        log.error("%s: %s", type(err).__name__, err)
+        return 1
+    except Exception as err:  # a bug: keep the traceback in the job log
+        log.exception("unexpected %s: %s", type(err).__name__, err)
         return 1
     return 0

@@ -335,7 +335,7 @@ def bosz_base_url():
 
 def bosz_subgrid():
     """bosz.subgrid spec, or 'auto': the demo mirror's subgrid for input demo, else
-    kspecdr's F-star subgrid of 520 files (data/fluxcal/subgrid_kspecdr_fstar.yaml)."""
+    kspecdr's F-star subgrid of 520 files (sdssflow/data/fluxcal/subgrid_kspecdr_fstar.yaml)."""
     spec = BOSZ.get("subgrid", "auto")
     if spec != "auto":
         return sdss_config.expand_path(spec)

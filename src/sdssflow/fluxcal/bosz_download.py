@@ -44,7 +44,7 @@ def parse(argv=None):
         "--base-url", default=MAST_BASE_URL, help="BOSZ 2024 base URL (http(s):// or file://)"
     )
     parser.add_argument(
-        "--subgrid", required=True, help="subgrid spec YAML (data/fluxcal/subgrid_*.yaml)"
+        "--subgrid", required=True, help="subgrid spec YAML (sdssflow/data/fluxcal/subgrid_*.yaml)"
     )
     parser.add_argument("--dest", required=True, help="destination root (MAST layout below it)")
     parser.add_argument("--manifest", help="manifest CSV path (default <dest>/manifest.csv)")

@@ -76,7 +76,7 @@ class Settings:
         Telluric intervals, vacuum A.
     cores : numpy.ndarray, (nline, 2), optional
         Strong-line cores (rest vacuum A, half-width A) left out of the template
-        matching and of the response fits (``data/fluxcal/line_cores.csv``).
+        matching and of the response fits (``sdssflow/data/fluxcal/line_cores.csv``).
     degree : int
         Per-camera response polynomial degree used in template matching.
     knot_spacing : float

@@ -2,8 +2,8 @@
 
 ``python -m sdssflow.fluxcal.flux_calibration --plate-dir DIR --selection CSV
 --library bosz_library.h5 --photometry refcat2.csv --plate P --mjd M --outdir DIR
-[--telluric data/fluxcal/telluric_regions.csv] [--bands gaia_g,...] [--knot-spacing 0.02]
-[--line-cores data/fluxcal/line_cores.csv] [--degree 15] [--rv-max 500] [--rv-step 10] [--nsigma 4] [--min-snr 5]
+[--telluric sdssflow/data/fluxcal/telluric_regions.csv] [--bands gaia_g,...] [--knot-spacing 0.02]
+[--line-cores sdssflow/data/fluxcal/line_cores.csv] [--degree 15] [--rv-max 500] [--rv-step 10] [--nsigma 4] [--min-snr 5]
 [--match-radius 1.0] [--mag-floor 0.01] [--no-qc] --version-name V``
 
 Writes into ``--outdir``: ``calib-{expid:08d}.fits`` for every exposure with at least one

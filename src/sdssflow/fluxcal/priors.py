@@ -3,7 +3,7 @@
 Fixes of kspecdr (``../shared/reference/kspecdr_fluxcal.md`` section 7):
 
 - W11: the Gaia RP Vega-to-AB offset is +0.3561 (Riello et al. 2021), not -0.3958, and
-  BP is +0.0155; the table is ``data/fluxcal/photometric_bands.csv``.
+  BP is +0.0155; the table is ``sdssflow/data/fluxcal/photometric_bands.csv``.
 - W18: the colour-Teff relation works on the *native* (Vega) Gaia BP-RP colour, and the
   template prior compares AB magnitudes of the observed star with synthetic AB
   magnitudes of every template (an SED chi^2), so no offset can "cancel".
@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sdssflow.resources import data_path
+
 __all__ = [
     "DATA_DIR",
     "BandTable",
@@ -32,8 +34,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: ``data/fluxcal`` of the repository (band table, telluric regions, subgrid specs).
-DATA_DIR = Path(__file__).resolve().parents[3] / "data" / "fluxcal"
+#: The packaged ``sdssflow/data/fluxcal`` (band table, telluric regions, subgrid specs).
+DATA_DIR = data_path("fluxcal")
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ class BandTable:
 
 
 def load_band_table(path=None) -> BandTable:
-    """Read ``data/fluxcal/photometric_bands.csv`` (or ``path``).
+    """Read ``sdssflow/data/fluxcal/photometric_bands.csv`` (or ``path``).
 
     Examples
     --------

@@ -191,7 +191,7 @@ _SPEC_KEYS = {
 
 
 def load_subgrid_spec(path: str | os.PathLike) -> dict:
-    """Read a subgrid specification (YAML; see ``data/fluxcal/subgrid_kspecdr_fstar.yaml``).
+    """Read a subgrid specification (YAML; see ``sdssflow/data/fluxcal/subgrid_kspecdr_fstar.yaml``).
 
     Raises
     ------
@@ -238,8 +238,8 @@ def subgrid_models(spec: dict) -> list[BoszModel]:
 
     Examples
     --------
-    >>> from pathlib import Path
-    >>> spec = load_subgrid_spec(Path(__file__).parents[3] / "data/fluxcal/subgrid_kspecdr_fstar.yaml")
+    >>> from sdssflow.resources import data_path
+    >>> spec = load_subgrid_spec(data_path("fluxcal/subgrid_kspecdr_fstar.yaml"))
     >>> models = subgrid_models(spec)
     >>> len(models), sum(m.atmos == "ap" for m in models)
     (520, 120)

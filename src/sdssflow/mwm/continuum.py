@@ -3,7 +3,7 @@
 After astra's ``nmf_rectify`` (astra_mwm.md section 4). H (C × P) is a fixed
 non-negative basis of absorption depths (trained by :func:`train_nmf_basis` from the BOSZ
 library, or from :func:`line_forest_library` when no library is given, see
-``data/mwm/README.md``); W ≥ 0 are the amplitudes. The continuum is, per region, the
+``sdssflow/data/mwm/README.md``); W ≥ 0 are the amplitudes. The continuum is, per region, the
 Fourier series 1, cos(2πoλ/L), sin(2πoλ/L), o = 1..deg, in absolute λ (Å).
 
 Fit: astra runs one bounded ``curve_fit`` over W and θ. Here the same model is fitted by

@@ -14,7 +14,7 @@ Training set (``--source``):
 H is trained by multiplicative-update NMF (:func:`sdssflow.mwm.continuum.train_nmf_basis`)
 with ``--n-components`` rows per instrument. Output: FITS with HDUs ``BOSS`` (C × 4648)
 and ``APOGEE`` (C × 8575) and the card ``NMFBASIS`` = ``sdssflow-<source>-C<n>``
-(recorded in every mwm file). Not astra's pickled bases: see data/mwm/README.md.
+(recorded in every mwm file). Not astra's pickled bases: see sdssflow/data/mwm/README.md.
 
 Usage::
 

@@ -13,7 +13,7 @@ Fixes of the original (SkyModelling ``fit_blue_mean_cont.py`` / ``fit_red_mean_c
 original fitted each line separately in a hand-tuned window with lmfit and replaced the window by
 a fitted constant (continuum steps at window edges, overlapping windows overwriting each other,
 weights from the flux itself instead of the ivar, a try/except hiding failed red fits); here one
-joint linear fit per spectrum uses the ivar, and every line list comes from ``data/sky`` with the
+joint linear fit per spectrum uses the ivar, and every line list comes from ``sdssflow/data/sky`` with the
 close-line merge done on a sorted list (the original's unsorted walk dropped real lines).
 """
 
@@ -25,11 +25,12 @@ import numpy as np
 from scipy import sparse
 from scipy.interpolate import BSpline
 
+from sdssflow.resources import data_path
 from sdssflow.sky.calibration import CAMERA_WINDOWS
 
 __all__ = ["DEFAULT_AIRGLOW", "read_airglow_lines", "merge_lines", "spline_basis_sparse", "fit_continuum"]
 
-DEFAULT_AIRGLOW = Path(__file__).resolve().parents[3] / "data" / "sky" / "airglow_lines.csv"
+DEFAULT_AIRGLOW = data_path("sky/airglow_lines.csv")
 
 
 def read_airglow_lines(path: str | Path = DEFAULT_AIRGLOW) -> dict[str, np.ndarray]:

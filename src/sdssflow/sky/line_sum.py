@@ -3,7 +3,7 @@
 Usage::
 
     python -m sdssflow.sky.line_sum --skyflux results/v1/sky/4100/skyflux-4100.fits \\
-        --rich results/v1/sky/4100/rich-4100.fits [--line-list data/sky/line_list.csv] \\
+        --rich results/v1/sky/4100/rich-4100.fits [--line-list sdssflow/data/sky/line_list.csv] \\
         [--filters sdss_g,sdss_r,sdss_i] --out results/v1/sky/4100/lines-{plate}.fits
 
 Output: one table (``META``): the rich metadata plus, for every entry of the line list,

@@ -1,4 +1,4 @@
-"""Line sums and continuum levels of sky spectra, from the line list in ``data/sky/line_list.csv``.
+"""Line sums and continuum levels of sky spectra, from the line list in ``sdssflow/data/sky/line_list.csv``.
 
 For each line entry (one line or an unresolved blend) and each spectrum of the entry's arm:
 
@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sdssflow.resources import data_path
+
 __all__ = [
     "LineEntry",
     "DEFAULT_LINE_LIST",
@@ -45,7 +47,7 @@ LINE_UNIT = "1e-17 erg / (s cm2)"
 CONT_UNIT = "1e-17 erg / (s cm2 Angstrom)"
 
 #: The project's line list (vacuum Angstrom).
-DEFAULT_LINE_LIST = Path(__file__).resolve().parents[3] / "data" / "sky" / "line_list.csv"
+DEFAULT_LINE_LIST = data_path("sky/line_list.csv")
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ class LineEntry:
 
 
 def read_line_list(path: str | Path = DEFAULT_LINE_LIST) -> list[LineEntry]:
-    """Read the line list CSV (``#`` comments; see ``data/sky/line_list.csv``).
+    """Read the line list CSV (``#`` comments; see ``sdssflow/data/sky/line_list.csv``).
 
     Raises
     ------

@@ -3,7 +3,7 @@
 Usage::
 
     python -m sdssflow.sky.mean_line_sum --mean results/v1/sky/4100/mean-4100.fits \\
-        [--line-list data/sky/line_list.csv] [--filters sdss_g,...] \\
+        [--line-list sdssflow/data/sky/line_list.csv] [--filters sdss_g,...] \\
         --out results/v1/sky/4100/meanlines-4100.fits
 
 Same columns as :mod:`sdssflow.sky.line_sum`, one row per exposure and camera, measured with

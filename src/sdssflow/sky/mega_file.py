@@ -6,7 +6,7 @@ Usage::
         --out-all results/v1/sky/sky_meta_all.fits --out-good results/v1/sky/sky_meta_good.fits \\
         --out-removed results/v1/sky/sky_meta_removed.fits \\
         [--bad-plates 5745,6138,7258] [--exclude-flags NAME,...] [--bad-quality bad,test] \\
-        [--range AIRMASS_FIB:1:2] [--range MOON_SEP:20:] [--line-list data/sky/line_list.csv]
+        [--range AIRMASS_FIB:1:2] [--range MOON_SEP:20:] [--line-list sdssflow/data/sky/line_list.csv]
 
 This is the aggregation point of the sky family (every plate feeds one job), the candidate for
 Snakemake's ``--batch mega_file=1/N`` when a survey's DAG is too large to evaluate at once.

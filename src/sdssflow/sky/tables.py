@@ -1,4 +1,4 @@
-"""Interpolation of the small sky tables in ``data/sky/``: zodiacal light, integrated
+"""Interpolation of the small sky tables in ``sdssflow/data/sky/``: zodiacal light, integrated
 starlight (ISL), daily F10.7 solar flux, and photometric-night windows.
 
 Fixes of the original (SkyModelling ``get_rich_meta_data.py``): the tables were pickled SciPy
@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 from scipy.interpolate import RegularGridInterpolator
 
+from sdssflow.resources import data_path
+
 __all__ = [
     "DATA_DIR",
     "read_csv",
@@ -33,8 +35,8 @@ __all__ = [
     "photometric_flag",
 ]
 
-#: The project's ``data/sky`` directory.
-DATA_DIR = Path(__file__).resolve().parents[3] / "data" / "sky"
+#: The packaged ``sdssflow/data/sky`` directory.
+DATA_DIR = data_path("sky")
 
 
 def read_csv(path: str | Path) -> dict[str, np.ndarray]:

@@ -1,8 +1,8 @@
 """The demo's night sky: airglow and light-pollution lines plus a condition-dependent continuum.
 
-Lines are those of the project's sky line list (``data/sky/line_list.csv``, the list the
+Lines are those of the project's sky line list (``sdssflow/data/sky/line_list.csv``, the list the
 ``line_sum`` step measures; blends inject each component), plus extra red OH lines from
-``data/sky/airglow_lines.csv`` kept away from every listed window and side band, so that
+``sdssflow/data/sky/airglow_lines.csv`` kept away from every listed window and side band, so that
 ``line_sum`` of a listed line measures exactly the injected flux inside its window.
 
 The sky depends on the observing conditions through the terms of the sky model
@@ -34,6 +34,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sdssflow.resources import data_path
+
 __all__ = [
     "SkyLine",
     "DEFAULT_LINE_LIST",
@@ -53,7 +55,7 @@ __all__ = [
     "training_table",
 ]
 
-_DATA = Path(__file__).resolve().parents[3] / "data" / "sky"
+_DATA = data_path("sky")
 DEFAULT_LINE_LIST = _DATA / "line_list.csv"
 DEFAULT_AIRGLOW = _DATA / "airglow_lines.csv"
 

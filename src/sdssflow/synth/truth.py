@@ -356,7 +356,7 @@ flux densities are 1e-17 erg/s/cm2/A; RVs are km/s with no barycentric correctio
 | airmass, hours_into_night, moon_illumination, moon_alt, moon_sep | conditions that drove the sky (moon alt/sep in deg) |
 | sun_alt, f107, f107_81, zodi, isl | the other conditions of the sky-model terms (deg, sfu, sfu, table units) |
 | continuum_5000 | injected continuum at 5000 A (1e-17 erg/s/cm2/A), including fibre_factor |
-| <line name> (type line in data/sky/line_list.csv) | injected line flux inside the entry's window [lo, hi] (1e-17 erg/s/cm2), summed over every injected line (blend components and any other line) and including fibre_factor; NaN for entries of the other arm |
+| <line name> (type line in sdssflow/data/sky/line_list.csv) | injected line flux inside the entry's window [lo, hi] (1e-17 erg/s/cm2), summed over every injected line (blend components and any other line) and including fibre_factor; NaN for entries of the other arm |
 | <cont name> (type cont) | injected continuum f_lambda at the entry's wavelength (1e-17 erg/s/cm2/A); NaN for the other arm |
 
 ## sky_model.fits (HDU SKY_MODEL): the injected sky-model coefficients, one row per line-list entry
@@ -387,7 +387,7 @@ HDU STARS, one row per target:
 | apogee | whether the star has apVisit/apStar files |
 | ra, dec | deg, J2000 |
 | flux_scale | f_lambda at Earth (1e-17 erg/s/cm2/A) = flux_scale x model surface flux (erg/s/cm2/A) |
-| mag_<filter> | AB magnitude through the project's filter curve data/filters/<filter>.dat |
+| mag_<filter> | AB magnitude through the project's filter curve sdssflow/data/filters/<filter>.dat |
 
 HDU VISITS, one row per (sdss_id, mjd, instrument): v_rad (km/s) of that visit; instrument is
 boss or apogee (the same v_rad for both on the same MJD).
@@ -405,7 +405,7 @@ error 1e10) per visit.
 
 photometry/refcat2.csv: Refcat2 columns; Gaia G/BP/RP and 2MASS J/H/K in Vega magnitudes
 (AB minus sdssflow.photometry.VEGA_TO_AB), PS1 g/r/i/z in AB, all noiseless synthetic magnitudes
-of the injected spectra through data/filters/; about 20 % of the stars miss one band (99.9 as
+of the injected spectra through sdssflow/data/filters/; about 20 % of the stars miss one band (99.9 as
 magnitude and error). bosz_mirror/: the toy model at R = 10000 in the BOSZ 2024 layout
 (demo_subgrid.yaml lists the grid).
 """

@@ -1,8 +1,8 @@
-"""Write ``data/sky/f107_daily.csv``: daily noon F10.7 from the Penticton record, 1998-07-01 on.
+"""Write ``src/sdssflow/data/sky/f107_daily.csv``: daily noon F10.7 from the Penticton record, 1998-07-01 on.
 
 Usage::
 
-    python data/sky/make_f107.py PENTICTON_FLUXTABLE [CELESTRAK_SW_CSV]
+    python src/sdssflow/data/sky/make_f107.py PENTICTON_FLUXTABLE [CELESTRAK_SW_CSV]
 
 The daily value is the Penticton (DRAO, NRCan) measurement at 20:00 UT, local noon, which is
 the value the NOAA/CelesTrak daily series carry; on a day without a 20:00 UT row the row nearest
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from astropy.time import Time
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the checkout's src/
 from sdssflow.sky.tables import read_penticton  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "f107_daily.csv"

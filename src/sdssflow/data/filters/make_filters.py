@@ -1,4 +1,4 @@
-"""Write the project's own broad-band filter curves (data/filters/<name>.dat).
+"""Write the project's own broad-band filter curves (src/sdssflow/data/filters/<name>.dat).
 
 These are smooth analytic approximations, NOT the official transmission curves: a
 flat top with tanh edges, T(l) = 0.25 * peak * (1 + tanh((l - blue)/w)) * (1 + tanh((red - l)/w)),
@@ -16,7 +16,7 @@ the project reads but does not ship). The band definitions are:
 The shapes are approximations good to a few hundredths of a magnitude in colour for
 stellar spectra (tests/test_photometry.py compares them with the published curves).
 
-Run ``python data/filters/make_filters.py`` to regenerate; the output is deterministic.
+Run ``python src/sdssflow/data/filters/make_filters.py`` to regenerate; the output is deterministic.
 """
 
 from pathlib import Path
