@@ -14,20 +14,20 @@ rule bosz_download:
         f"benchmarks/{VERSION}/bosz_download/bosz_download.tsv"
     conda:
         "../../envs/sdssflow.yaml"
-    threads: BOSZ.get("threads", 8)
+    threads: BOSZ["threads"]
     resources:
-        mem_mb=1000,
-        runtime=240,
+        mem_mb=grow(1000),
+        runtime=grow(240),
     params:
         code=CODE_VERSION,
         base_url=bosz_base_url(),
         subgrid=bosz_subgrid(),
         dest=get_bosz_dest,
-        retries=BOSZ.get("retries", 4),
-        backoff=BOSZ.get("backoff", 1.0),
-        timeout=BOSZ.get("timeout", 60.0),
-        file_timeout=BOSZ.get("file_timeout", 900.0),
-        refetch="--force" if BOSZ.get("refetch", False) else "",
+        retries=BOSZ["retries"],
+        backoff=BOSZ["backoff"],
+        timeout=BOSZ["timeout"],
+        file_timeout=BOSZ["file_timeout"],
+        refetch="--force" if BOSZ["refetch"] else "",
         version=VERSION,
     shell:
         "python -m sdssflow.fluxcal.bosz_download --base-url {params.base_url:q}"
@@ -50,13 +50,13 @@ rule bosz_library:
         "../../envs/sdssflow.yaml"
     threads: 4
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=grow(4000),
+        runtime=grow(60),
     params:
         code=CODE_VERSION,
-        wave_min=BOSZ.get("wave_min", 3000.0),
-        wave_max=BOSZ.get("wave_max", 11000.0),
-        air=("" if BOSZ.get("air_to_vacuum", True) else "--no-air-to-vacuum"),
+        wave_min=BOSZ["wave_min"],
+        wave_max=BOSZ["wave_max"],
+        air=("" if BOSZ["air_to_vacuum"] else "--no-air-to-vacuum"),
     shell:
         "python -m sdssflow.fluxcal.bosz_library --manifest {input.manifest}"
         " --output {output.library} --wave-min {params.wave_min} --wave-max {params.wave_max}"

@@ -14,8 +14,8 @@ rule exposure_catalog:
         "../../envs/sdssflow.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=120,
+        mem_mb=grow(2000),
+        runtime=grow(120),
     params:
         code=CODE_VERSION,
         source=get_catalog_source_args(),
@@ -39,8 +39,8 @@ rule select_exposures:
         "../../envs/sdssflow.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=grow(1000),
+        runtime=grow(10),
     params:
         code=CODE_VERSION,
         steps=get_selection_steps(),

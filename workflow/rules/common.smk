@@ -11,6 +11,7 @@ import sdssflow
 from sdssflow import config as sdss_config
 from sdssflow import flags as sdss_flags
 from sdssflow import versions as sdss_versions
+from sdssflow.resources import data_path
 from sdssflow.synth.layout import demo_plan
 
 validate(config, "../schemas/config.schema.yaml", set_default=True)
@@ -19,13 +20,21 @@ sdss_config.check_config(config)
 
 VERSION = config["version"]
 CODE_VERSION = sdssflow.__version__
-FLAG_REGISTRY = sdss_flags.load_registry(config.get("flags"))
+FLAG_REGISTRY = sdss_flags.load_registry(config["flags"])
 FLAGS_TABLE = sdss_flags.read_flags_csv(config["flags_file"], FLAG_REGISTRY)
 validate(FLAGS_TABLE, "../schemas/flags.schema.yaml")
 PLATE_MJDS = sdss_config.plate_mjds(config)
 PLATES = sorted({plate for plate, _ in PLATE_MJDS})
 DEMO = demo_plan(config["demo"])
 STEPS_WITH_SELECTION = ["sky", "fluxcal", "mwm"]
+
+
+def grow(base):
+    """A resource (mem_mb in MB, runtime in minutes) that grows with the attempt.
+
+    Attempt n (1 on the first run, n > 1 on the retries of `--retries`/profile `retries`)
+    asks for n * base, so a job killed for memory or time is retried with more."""
+    return lambda wildcards, attempt: base * attempt
 
 
 wildcard_constraints:
@@ -101,7 +110,7 @@ def get_catalog_source_args():
         source = f"--spec-dir {sdss_config.expand_path(config['spec_files']['dir'])}"
     else:
         source = f"--boss-dir {boss_redux_root()}"
-        plates = config["boss"].get("plates") if config["input"] == "sdss" else []
+        plates = config["boss"]["plates"] if config["input"] == "sdss" else []
         if plates:
             source += " --plates " + ",".join(str(p) for p in plates)
     apogee = apogee_apred_dir_str()
@@ -117,7 +126,7 @@ def apogee_apred_dir_str():
 
 # ---------------------------------------------------------------- flags and selections
 def _step_block(step):
-    return config.get(step, {})
+    return config[step]
 
 
 def get_selection_steps():
@@ -130,7 +139,8 @@ def get_selection_steps():
     steps = {}
     for step in STEPS_WITH_SELECTION:
         block = _step_block(step)
-        name = block.get("selection", "all")
+        name = block["selection"]
+        # <step>.exclude_flags has no schema default on purpose: unset = the global list
         setting = block.get("exclude_flags", config["exclude_flags"])
         steps[step] = {
             "selection": name,
@@ -170,7 +180,7 @@ def get_selection(step):
 
 
 # ---------------------------------------------------------------- sky (issue: sky-flux dataset)
-SKY = config.get("sky", {})
+SKY = config["sky"]
 
 
 def sky_plates():
@@ -241,7 +251,7 @@ def sky_reference_calib():
     """Path pattern ({camera}) of the fixed spFluxcalib of sky.calibration: reference.
 
     Default on the demo survey: the first exposure of its first plate."""
-    ref = SKY.get("reference_calib", "")
+    ref = SKY["reference_calib"]
     if ref:
         return sdss_config.expand_path(ref)
     if config["input"] == "demo":
@@ -318,14 +328,13 @@ def get_skymodel_targets():
 
 
 # ---------------------------------------------------------------- bosz + fluxcal
-BOSZ = config.get("bosz", {})
-FLUXCAL = config.get("fluxcal", {})
-FLUXCAL_DATA = Path(workflow.basedir) / "data" / "fluxcal"
+BOSZ = config["bosz"]
+FLUXCAL = config["fluxcal"]
 
 
 def bosz_base_url():
     """bosz.base_url, or 'auto': the demo mirror (file://) for input demo, MAST otherwise."""
-    url = BOSZ.get("base_url", "auto")
+    url = BOSZ["base_url"]
     if url != "auto":
         return url
     if config["input"] == "demo":
@@ -335,18 +344,19 @@ def bosz_base_url():
 
 def bosz_subgrid():
     """bosz.subgrid spec, or 'auto': the demo mirror's subgrid for input demo, else
-    kspecdr's F-star subgrid of 520 files (sdssflow/data/fluxcal/subgrid_kspecdr_fstar.yaml)."""
-    spec = BOSZ.get("subgrid", "auto")
+    kspecdr's F-star subgrid of 520 files (sdssflow/data/fluxcal/subgrid_kspecdr_fstar.yaml).
+    """
+    spec = BOSZ["subgrid"]
     if spec != "auto":
         return sdss_config.expand_path(spec)
     if config["input"] == "demo":
         return str(DEMO.bosz_mirror / "demo_subgrid.yaml")
-    return str(FLUXCAL_DATA / "subgrid_kspecdr_fstar.yaml")
+    return str(data_path("fluxcal/subgrid_kspecdr_fstar.yaml"))
 
 
 def bosz_manifest():
     """The manifest bosz_download writes (its only declared output)."""
-    return f"{BOSZ.get('dest', 'resources/bosz2024')}/manifest.csv"
+    return f"{BOSZ['dest']}/manifest.csv"
 
 
 def get_bosz_dest(wildcards, output):
@@ -356,14 +366,14 @@ def get_bosz_dest(wildcards, output):
 
 def get_bosz_download_input(wildcards=None):
     """The demo survey (its mirror and subgrid spec) for input demo; the spec otherwise."""
-    if config["input"] == "demo" and BOSZ.get("subgrid", "auto") == "auto":
+    if config["input"] == "demo" and BOSZ["subgrid"] == "auto":
         return {"survey": get_survey_inputs()}
     return {"survey": get_survey_inputs(), "subgrid": bosz_subgrid()}
 
 
 def fluxcal_photometry():
     """fluxcal.photometry, or 'auto': the demo's Refcat2-like CSV for input demo."""
-    path = FLUXCAL.get("photometry", "auto")
+    path = FLUXCAL["photometry"]
     if path != "auto":
         return sdss_config.expand_path(path)
     if config["input"] == "demo":
@@ -383,7 +393,7 @@ def get_flux_calibration_input(wildcards):
         "library": f"results/{step_version('bosz_library')}/bosz/bosz_library.h5",
         "survey": get_survey_inputs(),
     }
-    if config["input"] != "demo" or FLUXCAL.get("photometry", "auto") != "auto":
+    if config["input"] != "demo" or FLUXCAL["photometry"] != "auto":
         out["photometry"] = fluxcal_photometry()
     return out
 
@@ -393,17 +403,13 @@ def get_flux_calibration_args(wildcards):
     f = FLUXCAL
     args = [
         f"--plate-dir {plate_dir(wildcards)}",
-        f"--bands {','.join(f.get('bands', []))}" if f.get("bands") else "",
-        (
-            f"--telluric {sdss_config.expand_path(f['telluric'])}"
-            if f.get("telluric")
-            else ""
-        ),
-        f"--knot-spacing {f.get('knot_spacing', 0.02)} --degree {f.get('degree', 15)}",
-        f"--rv-max {f.get('rv_max', 500.0)} --rv-step {f.get('rv_step', 10.0)}",
-        f"--nsigma {f.get('nsigma', 4.0)} --min-snr {f.get('min_snr', 5.0)}",
-        f"--match-radius {f.get('match_radius', 1.0)} --mag-floor {f.get('mag_floor', 0.01)}",
-        "" if f.get("qc", True) else "--no-qc",
+        f"--bands {','.join(f['bands'])}",
+        f"--telluric {sdss_config.expand_path(f['telluric'])}" if f["telluric"] else "",
+        f"--knot-spacing {f['knot_spacing']} --degree {f['degree']}",
+        f"--rv-max {f['rv_max']} --rv-step {f['rv_step']}",
+        f"--nsigma {f['nsigma']} --min-snr {f['min_snr']}",
+        f"--match-radius {f['match_radius']} --mag-floor {f['mag_floor']}",
+        "" if f["qc"] else "--no-qc",
     ]
     return " ".join(a for a in args if a)
 
@@ -412,7 +418,7 @@ def fluxcal_plate_mjds():
     """(plate, mjd) jobs of flux_calibration: none for input spec_files (no frames)."""
     if config["input"] == "spec_files":
         return []
-    if config["input"] != "demo" and FLUXCAL.get("photometry", "auto") == "auto":
+    if config["input"] != "demo" and FLUXCAL["photometry"] == "auto":
         return []
     return PLATE_MJDS
 
@@ -425,12 +431,12 @@ def get_fluxcal_summary_input(wildcards):
 
 
 # ---------------------------------------------------------------- mwm
-MWM = config.get("mwm", {})
+MWM = config["mwm"]
 
 
 def mwm_templates(version=None):
     """RV templates / NMF training set: the bosz_library product or a configured path."""
-    if MWM.get("templates", "bosz") == "bosz":
+    if MWM["templates"] == "bosz":
         return f"results/{step_version('bosz_library') if version is None else version}/bosz/bosz_library.h5"
     return sdss_config.expand_path(MWM["templates"])
 
@@ -458,11 +464,11 @@ def mwm_apogee_dirs():
     dirs = []
     if config["input"] == "demo":
         dirs.append(str(DEMO.apogee_redux / DEMO.apred))
-    elif config["input"] == "sdss" and config.get("apogee", {}).get("redux"):
+    elif config["input"] == "sdss" and config["apogee"]["redux"]:
         root = apogee_redux_root()
         if root and Path(root).is_dir():
             dirs.append(root)
-    dirs += [str(sdss_config.expand_path(d)) for d in MWM.get("apogee_dirs", [])]
+    dirs += [str(sdss_config.expand_path(d)) for d in MWM["apogee_dirs"]]
     return dirs
 
 
@@ -481,13 +487,13 @@ def mwm_source_ids():
     elif config["input"] == "spec_files":
         spec_dir = Path(sdss_config.expand_path(config["spec_files"]["dir"]))
         ids |= {legacy_spec_sdss_id(p.name) for p in spec_dir.rglob("spec-*.fits")}
-    if MWM.get("sources"):
+    if MWM["sources"]:
         import pandas as pd
 
         ids |= set(
             pd.read_csv(sdss_config.expand_path(MWM["sources"]))["sdss_id"].astype(int)
         )
-    for d in MWM.get("apogee_dirs", []):
+    for d in MWM["apogee_dirs"]:
         for p in Path(sdss_config.expand_path(d)).rglob("a?[SV]*-*2M*.fits"):
             m = re.search(r"2M\d{8}[+-]\d{7}", p.name)
             if m:
@@ -552,11 +558,7 @@ def get_mwm_index_args(wildcards=None):
 
 
 def get_mwm_basis_input(wildcards):
-    return (
-        {"templates": mwm_templates()}
-        if MWM.get("nmf_source", "bosz") == "bosz"
-        else {}
-    )
+    return {"templates": mwm_templates()} if MWM["nmf_source"] == "bosz" else {}
 
 
 def get_mwm_status_input(wildcards):

@@ -13,8 +13,8 @@ rule demo_survey:
         "../../envs/sdssflow.yaml"
     threads: 1
     resources:
-        mem_mb=3000,
-        runtime=30,
+        mem_mb=grow(3000),
+        runtime=grow(30),
     params:
         code=CODE_VERSION,
         settings=json.dumps(config["demo"], sort_keys=True),

@@ -16,8 +16,8 @@ rule flux_calibration:
         "../../envs/sdssflow.yaml"
     threads: 1
     resources:
-        mem_mb=3000,
-        runtime=30,
+        mem_mb=grow(3000),
+        runtime=grow(30),
     params:
         code=CODE_VERSION,
         args=get_flux_calibration_args,
@@ -42,8 +42,8 @@ rule fluxcal_summary:
         "../../envs/sdssflow.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=grow(1000),
+        runtime=grow(10),
     params:
         code=CODE_VERSION,
     shell:

@@ -27,12 +27,12 @@ rule boss_visits:
         "../../envs/sdssflow.yaml"
     threads: 1
     resources:
-        mem_mb=3000,
-        runtime=60,
+        mem_mb=grow(3000),
+        runtime=grow(60),
     params:
         code=CODE_VERSION,
         args=get_boss_visits_args,
-        resolution=MWM.get("resolution", "auto"),
+        resolution=MWM["resolution"],
     shell:
         "python -m sdssflow.mwm.boss_visits {params.args} --plate {wildcards.plate}"
         " --mjd {wildcards.mjd} --templates {input.templates}"
@@ -58,8 +58,8 @@ rule boss_visits_list:
         "../../envs/sdssflow.yaml"
     threads: 1
     resources:
-        mem_mb=500,
-        runtime=5,
+        mem_mb=grow(500),
+        runtime=grow(5),
     params:
         code=CODE_VERSION,
     shell:
@@ -79,8 +79,8 @@ rule mwm_index:
         "../../envs/sdssflow.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=120,
+        mem_mb=grow(4000),
+        runtime=grow(120),
     params:
         code=CODE_VERSION,
         apogee=get_mwm_index_args,
@@ -102,15 +102,15 @@ rule nmf_basis:
         "../../envs/sdssflow.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=grow(4000),
+        runtime=grow(30),
     params:
         code=CODE_VERSION,
-        source=MWM.get("nmf_source", "bosz"),
+        source=MWM["nmf_source"],
         templates=lambda wildcards, input: (
             f"--templates {input.templates}" if "templates" in input.keys() else ""
         ),
-        n=MWM.get("n_components", 12),
+        n=MWM["n_components"],
     shell:
         "python -m sdssflow.mwm.nmf_basis --source {params.source} {params.templates}"
         " --n-components {params.n} --output {output.basis}"
@@ -132,13 +132,13 @@ rule mwm_visit:
         "../../envs/sdssflow.yaml"
     threads: 1
     resources:
-        mem_mb=MWM.get("bucket_mem_mb", 2000),
-        runtime=120,
+        mem_mb=grow(MWM["bucket_mem_mb"]),
+        runtime=grow(120),
     params:
         code=CODE_VERSION,
         skip=(
             "--skip-non-stellar"
-            if MWM.get("skip_non_stellar", True)
+            if MWM["skip_non_stellar"]
             else "--no-skip-non-stellar"
         ),
         templates=get_mwm_apogee_templates_arg,
@@ -163,8 +163,8 @@ rule mwm_star:
         "../../envs/sdssflow.yaml"
     threads: 1
     resources:
-        mem_mb=MWM.get("bucket_mem_mb", 2000),
-        runtime=120,
+        mem_mb=grow(MWM["bucket_mem_mb"]),
+        runtime=grow(120),
     params:
         code=CODE_VERSION,
     shell:
@@ -186,8 +186,8 @@ rule mwm_status:
         "../../envs/sdssflow.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=30,
+        mem_mb=grow(2000),
+        runtime=grow(30),
     params:
         code=CODE_VERSION,
     shell:

@@ -22,8 +22,8 @@ rule report_calibration:
         "../../envs/sdssflow.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=grow(1000),
+        runtime=grow(10),
     params:
         code=CODE_VERSION,
         max_dirs=REPORT_N_PLATE_MJDS,
@@ -51,8 +51,8 @@ rule report_sky_lines:
         "../../envs/sdssflow.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=grow(2000),
+        runtime=grow(10),
     params:
         code=CODE_VERSION,
     shell:
@@ -78,8 +78,8 @@ rule report_mean_sky:
         "../../envs/sdssflow.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=grow(1000),
+        runtime=grow(10),
     params:
         code=CODE_VERSION,
         max_spectra=REPORT_MAX_SPECTRA,
@@ -107,8 +107,8 @@ rule report_mwm_stars:
         "../../envs/sdssflow.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=grow(1000),
+        runtime=grow(10),
     params:
         code=CODE_VERSION,
         max_stars=REPORT_MAX_STARS,
@@ -141,8 +141,8 @@ rule report_benchmarks:
         "../../envs/sdssflow.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=grow(1000),
+        runtime=grow(10),
     params:
         code=CODE_VERSION,
     shell:

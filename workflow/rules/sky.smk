@@ -16,8 +16,8 @@ rule sky_flux:
         "../../envs/sdssflow.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=30,
+        mem_mb=grow(2000),
+        runtime=grow(30),
     params:
         code=CODE_VERSION,
         args=get_sky_flux_args,
@@ -40,8 +40,8 @@ rule rich_metadata:
         "../../envs/sdssflow.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=20,
+        mem_mb=grow(1000),
+        runtime=grow(20),
     params:
         code=CODE_VERSION,
         phot=(
@@ -73,8 +73,8 @@ rule line_sum:
         "../../envs/sdssflow.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=20,
+        mem_mb=grow(2000),
+        runtime=grow(20),
     params:
         code=CODE_VERSION,
         line_list=f"--line-list {SKY['line_list']}" if SKY["line_list"] else "",
@@ -100,8 +100,8 @@ rule mega_file:
         "../../envs/sdssflow.yaml"
     threads: 1
     resources:
-        mem_mb=8000,
-        runtime=60,
+        mem_mb=grow(8000),
+        runtime=grow(60),
     params:
         code=CODE_VERSION,
         cuts=get_sky_mega_args(),
@@ -126,8 +126,8 @@ rule mean_spectra:
         "../../envs/sdssflow.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=20,
+        mem_mb=grow(2000),
+        runtime=grow(20),
     params:
         code=CODE_VERSION,
         dloglam=SKY["mean_dloglam"],
@@ -150,8 +150,8 @@ rule mean_line_sum:
         "../../envs/sdssflow.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=20,
+        mem_mb=grow(1000),
+        runtime=grow(20),
     params:
         code=CODE_VERSION,
         line_list=f"--line-list {SKY['line_list']}" if SKY["line_list"] else "",
@@ -177,8 +177,8 @@ rule mean_mega_file:
         "../../envs/sdssflow.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=grow(4000),
+        runtime=grow(30),
     params:
         code=CODE_VERSION,
         cuts=get_sky_mega_args(),
@@ -202,8 +202,8 @@ rule continuum_fit:
         "../../envs/sdssflow.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=30,
+        mem_mb=grow(2000),
+        runtime=grow(30),
     params:
         code=CODE_VERSION,
         airglow=(f"--airglow {SKY['airglow_lines']}" if SKY["airglow_lines"] else ""),

@@ -17,8 +17,8 @@ rule link_reused:
         "../../envs/sdssflow.yaml"
     threads: 1
     resources:
-        mem_mb=200,
-        runtime=5,
+        mem_mb=grow(200),
+        runtime=grow(5),
     params:
         code=CODE_VERSION,
         # A param, not an input: the older version is taken as it is, never rebuilt.
