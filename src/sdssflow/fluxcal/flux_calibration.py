@@ -30,6 +30,7 @@ from sdssflow.fluxcal.qc import plot_exposure
 from sdssflow.io.boss import find_plate_files, read_spframe
 from sdssflow.io.bosz import read_library
 from sdssflow.io.fluxcal import write_calibration, write_summary
+from sdssflow.progress import track
 from sdssflow.steps import StepError, base_parser, run_step
 
 log = logging.getLogger(__name__)
@@ -132,7 +133,7 @@ def main(argv=None):
     )
     exp_rows, star_rows = [], []
     star_cache: dict = {}  # template choice per standard, shared by the night's exposures
-    for _, ex in sel.iterrows():
+    for _, ex in track(sel.iterrows(), f"flux_calibration {args.plate}-{args.mjd}", log, total=len(sel)):
         expid = int(ex["exposure"])
         excluded = set(str(ex.get("excluded_cameras", "") or "").replace(",", " ").split()) - {
             "nan"

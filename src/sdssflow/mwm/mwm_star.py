@@ -42,6 +42,7 @@ from sdssflow.mwm.flags import STATUS_FLAGS
 from sdssflow.mwm.grids import GRIDS
 from sdssflow.mwm.mwm_visit import mwm_path
 from sdssflow.mwm.stack import star_row
+from sdssflow.progress import track
 from sdssflow.steps import base_parser, run_step
 
 __all__ = ["parse", "main", "star_from_visit_file"]
@@ -108,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
     ids = {name: basis_id(H) for name, H in (basis or {}).items()}
     rows = []
     n_star = 0
-    for rec in status:
+    for rec in track(status, f"mwm_star {args.status}", log):
         row = {
             name: (rec[name].decode().strip() if isinstance(rec[name], bytes) else rec[name])
             for name in rec.dtype.names

@@ -39,6 +39,7 @@ from sdssflow.mwm.build import build_source
 from sdssflow.mwm.continuum import basis_id
 from sdssflow.mwm.flags import APOGEE_STARFLAG, STATUS_FLAGS, bits_set
 from sdssflow.mwm.sources import gather_bucket, stellar_like
+from sdssflow.progress import track
 from sdssflow.steps import base_parser, run_step
 
 __all__ = ["parse", "main", "mwm_path", "process_bucket"]
@@ -111,7 +112,7 @@ def process_bucket(
     """
     ids = {name: basis_id(H) for name, H in (basis or {}).items()}
     rows = []
-    for src in gather_bucket(index):
+    for src in track(gather_bucket(index), f"mwm_visit {gg}/{hh}", log):
         t0 = time.perf_counter()
         row = {"sdss_id": src.sdss_id, "gg": gg, "hh": hh, "v_astra": version, "n_boss": len(src.boss),
                "n_apogee": len(src.apogee), "flags": 0}  # fmt: skip
