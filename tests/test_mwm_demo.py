@@ -21,6 +21,7 @@ from sdssflow.io.mwm import read_mwm, read_status
 from sdssflow.mwm import boss_visits, mwm_index, mwm_star, mwm_status, mwm_visit
 from sdssflow.mwm.apogee_rv import _rv_ivar, pixel_offset
 from sdssflow.mwm.grids import bucket
+from sdssflow.resources import data_path
 from sdssflow.synth.layout import demo_plan, demo_sources
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO_ROOT = Path(os.environ.get("SDSSFLOW_DEMO_ROOT", ROOT / "resources" / "demo"))
 PLAN = demo_plan({"root": str(DEMO_ROOT)})
 LIBRARY = ROOT / "results" / "v1" / "bosz" / "bosz_library.h5"
-BASIS = ROOT / "data" / "mwm" / "nmf-basis-synthetic-C12.fits.gz"
+BASIS = data_path("mwm/nmf-basis-synthetic-C12.fits.gz")
 
 pytestmark = [
     pytest.mark.slow,

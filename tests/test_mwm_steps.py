@@ -18,9 +18,10 @@ from sdssflow.mwm import boss_visits, mwm_index, mwm_star, mwm_status, mwm_visit
 from sdssflow.mwm import synthetic as S
 from sdssflow.mwm.flags import STATUS_FLAGS
 from sdssflow.mwm.grids import bucket
+from sdssflow.resources import data_path
 
 ROOT = Path(__file__).resolve().parents[1]
-BASIS = ROOT / "data" / "mwm" / "nmf-basis-synthetic-C12.fits.gz"
+BASIS = data_path("mwm/nmf-basis-synthetic-C12.fits.gz")
 REAL = ROOT.parent / "shared" / "data" / "real"
 PARAMS = (5500.0, 4.5, 0.0)
 GOOD, BROKEN, OTHER = 100001234, 100011234, 100002345  # two in bucket 12/34, one in 23/45

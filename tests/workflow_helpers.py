@@ -82,7 +82,7 @@ def frozen_workflow(dest: Path) -> tuple[Path, dict]:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".snakemake")
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy2(ROOT / "Snakefile", dest / "Snakefile")
-    for sub in ("workflow", "config", "data", "profiles", "envs", "src/sdssflow"):
+    for sub in ("workflow", "config", "profiles", "envs", "src/sdssflow"):
         if (ROOT / sub).exists():
             shutil.copytree(ROOT / sub, dest / sub, ignore=ignore, dirs_exist_ok=True)
     pythonpath = [str(dest / "src"), os.environ.get("PYTHONPATH", "")]
