@@ -24,13 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
+from sdssflow.constants import C_ANGSTROM_PER_S
 from sdssflow.resources import data_path
 
 __all__ = [
     "Filter",
     "FILTER_NAMES",
     "VEGA_TO_AB",
-    "C_ANGSTROM_PER_S",
     "FILTER_DIR",
     "load_filter",
     "flambda_to_fnu",
@@ -47,8 +47,6 @@ log = logging.getLogger(__name__)
 
 _trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy < 2 has only trapz
 
-#: Speed of light in Angstrom per second.
-C_ANGSTROM_PER_S = 2.99792458e18
 
 #: Directory of the project's filter curves (packaged ``sdssflow/data/filters``;
 #: ``$SDSSFLOW_FILTER_DIR`` overrides it).

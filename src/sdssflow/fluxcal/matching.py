@@ -23,6 +23,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from numpy.polynomial import legendre
 
+from sdssflow.constants import C_KMS
+
 __all__ = [
     "C_KMS",
     "Segment",
@@ -33,8 +35,6 @@ __all__ = [
     "interpolation_weights",
 ]
 
-#: Speed of light, km/s.
-C_KMS = 299792.458
 
 
 @dataclass

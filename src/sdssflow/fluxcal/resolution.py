@@ -24,7 +24,8 @@ FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 def bosz_sigma_ln(resolution: float) -> float:
     """Gaussian sigma in ln(lambda) of a model of resolving power R (FWHM = lambda / R).
 
-    >>> round(float(bosz_sigma_ln(10000)) * 299792.458, 2)  # km/s
+    >>> from sdssflow.constants import C_KMS
+    >>> round(float(bosz_sigma_ln(10000)) * C_KMS, 2)  # km/s
     12.73
     """
     if resolution <= 0:

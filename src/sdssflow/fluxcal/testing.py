@@ -18,13 +18,13 @@ from astropy.table import Table
 from scipy.ndimage import gaussian_filter1d
 
 from sdssflow import photometry
+from sdssflow.constants import C_KMS
 from sdssflow.fluxcal.priors import BandTable
 from sdssflow.io.boss import BossFrame
 from sdssflow.io.bosz import TemplateLibrary
 
 __all__ = ["toy_library", "toy_response", "ToyExposure", "toy_exposure", "CAMERA_RANGES"]
 
-C_KMS = 299792.458
 #: (lambda_min, lambda_max, npix) of the toy BOSS cameras (native pixels ~0.6e-4 dex).
 CAMERA_RANGES = {"b": (3600.0, 6350.0, 4112), "r": (5800.0, 10400.0, 4128)}
 _BALMER = (6564.61, 4862.68, 4341.68, 4102.89, 3971.20)

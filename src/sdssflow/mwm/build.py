@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sdssflow.constants import C_KMS
 from sdssflow.io.apogee import APOGEE_NRES
 from sdssflow.mwm.apogee_rv import measure_source_rvs
 from sdssflow.mwm.continuum import visit_continuum
@@ -151,7 +152,7 @@ def _boss_rows(sdss_id: int, visits: list[BossVisit], is_wd: bool) -> dict[str, 
         flux, ivar, mask = resample_spectrum(
             [(grid, vis.flux, vis.ivar, vis.pixel_flags, BOSS_NRES)], grid, v_use
         )
-        wresl = np.interp(grid * (1 + v_use / 299792.458), grid, np.asarray(vis.wresl, float))
+        wresl = np.interp(grid * (1 + v_use / C_KMS), grid, np.asarray(vis.wresl, float))
         row = {k: val for k, val in vis.meta.items()}
         row.update(
             sdss_id=sdss_id,

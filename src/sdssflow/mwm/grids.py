@@ -23,12 +23,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sdssflow.constants import C_KMS
+
 __all__ = [
     "Grid",
     "GRIDS",
     "BOSS",
     "APOGEE",
-    "C_KMS",
     "wavelength",
     "bucket",
     "legacy_spec_sdss_id",
@@ -36,8 +37,6 @@ __all__ = [
     "HDU_NAMES",
 ]
 
-#: Speed of light, km/s.
-C_KMS = 299792.458
 
 
 @dataclass(frozen=True)

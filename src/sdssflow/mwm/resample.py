@@ -23,7 +23,7 @@ import numpy as np
 from scipy.interpolate import CubicSpline
 from scipy.ndimage import gaussian_filter1d, median_filter
 
-from sdssflow.mwm.grids import C_KMS
+from sdssflow.constants import C_KMS
 
 __all__ = ["wave_to_pixel", "smooth_patch", "sinc_kernel", "resample_chip", "resample_spectrum"]
 

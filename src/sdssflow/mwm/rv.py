@@ -32,7 +32,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d, median_filter
 from scipy.optimize import nnls
 
-from sdssflow.mwm.grids import C_KMS
+from sdssflow.constants import C_KMS
 
 __all__ = ["TemplateLibrary", "prepare_templates", "normalise", "measure_rv", "RV_FIELDS"]
 

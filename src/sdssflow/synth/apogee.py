@@ -27,8 +27,9 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.time import Time
 
+from sdssflow.constants import C_KMS
 from sdssflow.io.products import provenance_cards, write_hdulist
-from sdssflow.synth.stellar import C_KMS, surface_flux
+from sdssflow.synth.stellar import surface_flux
 
 __all__ = [
     "CHIP_RANGES",

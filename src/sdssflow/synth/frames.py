@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from astropy.io import fits
 
+from sdssflow.constants import C_KMS
 from sdssflow.io.boss import SPPIXMASK, evaluate_traceset, frame_npix
 from sdssflow.synth import instrument
 from sdssflow.synth import sky as skymod
@@ -168,7 +169,7 @@ def build_frame(
         s = stars[star_idx[i]]
         grid, fl = rest[(star_idx[i], arm)]
         v = s.v_visit[exposure.mjd]
-        obj[i] = s.scale * np.interp(loglam[i] - np.log10(1.0 + v / 299792.458), grid, fl)
+        obj[i] = s.scale * np.interp(loglam[i] - np.log10(1.0 + v / C_KMS), grid, fl)
     galaxy = np.flatnonzero(objtype == "GALAXY")
     # faint featureless fillers: r ~ 20-21 power laws
     amp = 10 ** rng.uniform(-0.4, 0.0, galaxy.size)

@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.polynomial import legendre
 
+from sdssflow.constants import HC_ERG_ANGSTROM
+
 __all__ = [
     "CAMERA_RANGE",
     "TELESCOPE_AREA_CM2",
@@ -38,7 +40,7 @@ CAMERA_RANGE = {"b": (3560.0, 6330.0), "r": (5640.0, 10380.0)}
 TELESCOPE_AREA_CM2 = 3.6e4
 #: Read noise per extracted pixel, electrons (blue, red).
 READ_NOISE = {"b": 4.0, "r": 4.5}
-_HC = 6.62607015e-27 * 2.99792458e18  # erg A
+_HC = HC_ERG_ANGSTROM  # erg A
 _CURVATURE = {"b": -0.0030, "r": -0.0045}
 
 

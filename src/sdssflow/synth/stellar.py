@@ -33,6 +33,8 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from scipy.special import voigt_profile
 
+from sdssflow.constants import C_CM_PER_S, C_KMS, H_CGS, K_CGS
+
 __all__ = [
     "C_KMS",
     "FOREST_SEED",
@@ -44,12 +46,10 @@ __all__ = [
     "metal_forest",
 ]
 
-#: Speed of light, km/s.
-C_KMS = 299792.458
 #: Seed of the fixed metal-line list.
 FOREST_SEED = 19700101
 
-_H, _C, _K = 6.62607015e-27, 2.99792458e10, 1.380649e-16
+_H, _C, _K = H_CGS, C_CM_PER_S, K_CGS
 _BALMER_LIMIT = 3646.0
 _FLOOR = 0.03
 _MICRO_KMS = 3.0  # intrinsic (thermal + micro-turbulent) Gaussian sigma, km/s

@@ -13,10 +13,11 @@ import ephem
 import numpy as np
 from astropy.time import Time
 
+from sdssflow.constants import C_KMS
 from sdssflow.photometry import FILTER_NAMES, ab_magnitude
 from sdssflow.sites import SITES
 from sdssflow.synth.layout import FIBERS_PER_SPECTROGRAPH, DemoPlan, DemoSource, demo_sources
-from sdssflow.synth.stellar import C_KMS, StarParams, surface_flux
+from sdssflow.synth.stellar import StarParams, surface_flux
 
 __all__ = [
     "APO_LAT",
