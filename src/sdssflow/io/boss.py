@@ -40,6 +40,7 @@ from astropy.io import fits
 from astropy.table import Table
 from numpy.polynomial import legendre
 
+from sdssflow.io.bitmask import SPPIXMASK, has_flags
 from sdssflow.io.products import atomic_path, provenance_cards
 
 __all__ = [
@@ -61,36 +62,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: SPPIXMASK bit numbers (idlspec2d ``sdssMaskbits.par``): fibre bits 0-12, pixel bits 16-28.
-SPPIXMASK: dict[str, int] = {
-    "NOPLUG": 0,
-    "BADTRACE": 1,
-    "BADFLAT": 2,
-    "BADARC": 3,
-    "MANYBADCOLUMNS": 4,
-    "MANYREJECTED": 5,
-    "LARGESHIFT": 6,
-    "BADSKYFIBER": 7,
-    "NEARWHOPPER": 8,
-    "WHOPPER": 9,
-    "SMEARIMAGE": 10,
-    "SMEARHIGHSN": 11,
-    "SMEARMEDSN": 12,
-    "NEARBADPIXEL": 16,
-    "LOWFLAT": 17,
-    "FULLREJECT": 18,
-    "PARTIALREJECT": 19,
-    "SCATTEREDLIGHT": 20,
-    "CROSSTALK": 21,
-    "NOSKY": 22,
-    "BRIGHTSKY": 23,
-    "NODATA": 24,
-    "COMBINEREJ": 25,
-    "BADFLUXFACTOR": 26,
-    "BADSKYCHI": 27,
-    "REDMONSTER": 28,
-}
 
 #: Columns of a padded (blue and red) spCFrame.
 SPCFRAME_NPIX = 4128
@@ -202,12 +173,7 @@ def decode_mask(mask: np.ndarray, names: Iterable[str]) -> np.ndarray:
     >>> decode_mask(m, ["FULLREJECT", "NOSKY"]).tolist()
     [False, True, True, False]
     """
-    bits = 0
-    for name in names:
-        if name not in SPPIXMASK:
-            raise ValueError(f"unknown SPPIXMASK bit {name!r}; known: {sorted(SPPIXMASK)}")
-        bits |= 1 << SPPIXMASK[name]
-    return (np.asarray(mask).astype(np.int64) & bits) != 0
+    return has_flags(mask, names)
 
 
 # ---------------------------------------------------------------------- trace sets

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from sdssflow.io.bitmask import SPPIXMASK, flag_names, flag_value
+
 __all__ = [
     "BOSS_PIXMASK",
     "APOGEE_PIXMASK",
@@ -21,13 +23,7 @@ __all__ = [
 ]
 
 #: SDSS SPPIXMASK bit numbers (the specFull OR_MASK; astra_mwm.md section 3.3).
-BOSS_PIXMASK = {
-    "NOPLUG": 0, "BADTRACE": 1, "BADFLAT": 2, "BADARC": 3, "MANYBADCOLUMNS": 4,
-    "MANYREJECTED": 5, "LARGESHIFT": 6, "BADSKYFIBER": 7, "NEARWHOPPER": 8, "WHOPPER": 9,
-    "NEARBADPIXEL": 16, "LOWFLAT": 17, "FULLREJECT": 18, "PARTIALREJECT": 19,
-    "SCATTEREDLIGHT": 20, "CROSSTALK": 21, "NOSKY": 22, "BRIGHTSKY": 23, "NODATA": 24,
-    "COMBINEREJ": 25, "BADFLUXFACTOR": 26, "BADSKYCHI": 27, "REDMONSTER": 28,
-}  # fmt: skip
+BOSS_PIXMASK = SPPIXMASK
 
 #: APOGEE_PIXMASK bit numbers.
 APOGEE_PIXMASK = {
@@ -77,12 +73,7 @@ def bits_set(*names: str, table: dict[str, int] = STATUS_FLAGS) -> int:
     >>> bits_set("CREATED_MWM_VISIT", "CREATED_MWM_STAR")
     24
     """
-    value = 0
-    for name in names:
-        if name not in table:
-            raise ValueError(f"unknown flag {name!r}; known: {sorted(table)}")
-        value |= 1 << table[name]
-    return value
+    return flag_value(names, table, "flag", "STATUS_FLAGS" if table is STATUS_FLAGS else "flag table")
 
 
 def names_of(value: int, table: dict[str, int] = STATUS_FLAGS) -> list[str]:
@@ -93,8 +84,7 @@ def names_of(value: int, table: dict[str, int] = STATUS_FLAGS) -> list[str]:
     >>> names_of(24)
     ['CREATED_MWM_VISIT', 'CREATED_MWM_STAR']
     """
-    value = int(value)
-    return [name for name, bit in sorted(table.items(), key=lambda kv: kv[1]) if value >> bit & 1]
+    return flag_names(value, table)
 
 
 def as_int_mask(mask) -> np.ndarray:

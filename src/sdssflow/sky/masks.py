@@ -1,4 +1,7 @@
-"""SPPIXMASK bits of the BOSS pipeline and vectorised decoding.
+"""SPPIXMASK bits of the BOSS pipeline and vectorised decoding, with the sky's bad-bit set.
+
+The table and the bit helpers are those of :mod:`sdssflow.io.bitmask`; this module adds
+the SkyModelling default set of bad bits.
 
 The bit names and numbers are those of the SDSS ``sdssMaskbits.par`` SPPIXMASK definition
 (reference/skymodelling.md section 5.5). Bits 13-15 and 29-31 are undefined.
@@ -14,7 +17,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from sdssflow.io.boss import SPPIXMASK as BOSS_SPPIXMASK
+from sdssflow.io.bitmask import SPPIXMASK, flag_names, flag_value, has_flags
 
 __all__ = [
     "SPPIXMASK",
@@ -23,9 +26,6 @@ __all__ = [
     "bad_pixels",
     "decode_names",
 ]
-
-#: SPPIXMASK bit numbers: the one table lives with the BOSS file readers.
-SPPIXMASK = BOSS_SPPIXMASK
 
 #: The bad-bit set of SkyModelling: NOPLUG, BADTRACE, BADFLAT, BADSKYFIBER, FULLREJECT, NOSKY,
 #: COMBINEREJ (OR = 38011015).
@@ -63,13 +63,7 @@ def bits_value(names: Iterable[str]) -> int:
     >>> bits_value(DEFAULT_BAD_BITS)
     38011015
     """
-    value = 0
-    for name in names:
-        key = str(name).strip().upper()
-        if key not in SPPIXMASK:
-            raise ValueError(f"bad_mask_bits: {name!r} is not an SPPIXMASK bit (known: {sorted(SPPIXMASK)})")
-        value |= 1 << SPPIXMASK[key]
-    return value
+    return flag_value(names)
 
 
 def bad_pixels(mask: np.ndarray, names: Iterable[str] = DEFAULT_BAD_BITS) -> np.ndarray:
@@ -91,7 +85,7 @@ def bad_pixels(mask: np.ndarray, names: Iterable[str] = DEFAULT_BAD_BITS) -> np.
     >>> bad_pixels(np.array([0, 1 << 18, 1 << 16])).tolist()
     [False, True, False]
     """
-    return (np.asarray(mask).astype(np.int64) & bits_value(names)) != 0
+    return has_flags(mask, names)
 
 
 def decode_names(value: int) -> list[str]:
@@ -102,4 +96,4 @@ def decode_names(value: int) -> list[str]:
     >>> decode_names(38011015)
     ['NOPLUG', 'BADTRACE', 'BADFLAT', 'BADSKYFIBER', 'FULLREJECT', 'NOSKY', 'COMBINEREJ']
     """
-    return [name for name, bit in SPPIXMASK.items() if int(value) >> bit & 1]
+    return flag_names(value)
