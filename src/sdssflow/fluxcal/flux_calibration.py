@@ -30,8 +30,9 @@ from sdssflow.fluxcal.qc import plot_exposure
 from sdssflow.io.boss import find_plate_files, read_spframe
 from sdssflow.io.bosz import read_library
 from sdssflow.io.fluxcal import write_calibration, write_summary
+from sdssflow.io.selection import read_selection
 from sdssflow.progress import track
-from sdssflow.steps import StepError, base_parser, run_step
+from sdssflow.steps import base_parser, run_step
 
 log = logging.getLogger(__name__)
 
@@ -87,14 +88,8 @@ def parse(argv=None):
 
 
 def _exposures(selection: Path, plate: int, mjd: int) -> pd.DataFrame:
-    try:
-        sel = pd.read_csv(selection, dtype={"excluded_cameras": str, "flags": str})
-    except (OSError, pd.errors.ParserError) as err:
-        raise StepError(f"{selection}: cannot read selection ({err})") from err
-    missing = {"plate", "mjd", "exposure"} - set(sel.columns)
-    if missing:
-        raise StepError(f"{selection}: missing columns {sorted(missing)}")
-    return sel[(sel["plate"].astype(int) == plate) & (sel["mjd"].astype(int) == mjd)]
+    sel = read_selection(selection)
+    return sel[(sel["plate"] == plate) & (sel["mjd"] == mjd)]
 
 
 def main(argv=None):

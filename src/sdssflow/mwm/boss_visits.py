@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from sdssflow.io.mwm import BOSS_VISIT_COLUMNS, read_rv_templates, write_boss_visits
+from sdssflow.io.selection import read_selection
 from sdssflow.mwm.grids import BOSS, legacy_spec_sdss_id
 from sdssflow.mwm.rv import RV_FIELDS, measure_rv, prepare_templates
 from sdssflow.mwm.visits import combine_pieces, median_snr
@@ -80,10 +81,8 @@ def _frames_route(args):
     files = find_plate_files(args.plate_dir)["spCFrame"]
     if args.selection is None:
         raise StepError("--selection is required with --plate-dir")
-    sel = pd.read_csv(args.selection, dtype={"excluded_cameras": str}).fillna(
-        {"excluded_cameras": ""}
-    )
-    sel = sel[sel["mjd"].astype(int) == args.mjd]
+    sel = read_selection(args.selection, required=("mjd", "exposure", "excluded_cameras"))
+    sel = sel[sel["mjd"] == args.mjd]
     if sel.empty:
         raise StepError(f"{args.selection}: no selected exposure for MJD {args.mjd}")
     pieces: dict[int, list] = {}

@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
+from sdssflow.io.selection import read_selection
 from sdssflow.io.sky import write_skyflux
 from sdssflow.sky.calibration import (
     cal_factor_from_fluxcalib,
@@ -75,19 +76,11 @@ def parse(argv=None):
 
 def _read_selection(path: str | None) -> dict[str, np.ndarray] | None:
     """Selection CSV as columns (``exposure`` int; ``flags``, ``excluded_cameras`` str)."""
-    import csv
-
     if not path:
         return None
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    if rows and "exposure" not in rows[0] or not rows and "exposure" not in open(path).readline():
-        raise StepError(f"{path}: selection table lacks the 'exposure' column")
-    return {
-        "exposure": np.array([int(float(r["exposure"])) for r in rows], dtype=np.int64),
-        "flags": np.array([(r.get("flags") or "").strip() for r in rows], dtype=object),
-        "excluded_cameras": np.array([(r.get("excluded_cameras") or "").strip() for r in rows], dtype=object),
-    }
+    sel = read_selection(path, required=("exposure",))
+    text = {c: sel[c].to_numpy(object) if c in sel else np.full(len(sel), "", object) for c in ("flags", "excluded_cameras")}
+    return {"exposure": sel["exposure"].to_numpy(np.int64), **text}
 
 
 def plate_exposures(spplates: dict, selection: dict | None) -> list[tuple[int, int, str, str]]:
