@@ -51,7 +51,7 @@ def plot_exposure(cameras: dict, stars: list, title: str, path: str | os.PathLik
         top.set_title(
             f"{cam}: {c.meta.get('NUSED', '?')}/{c.meta.get('NSTARS', '?')} stars, rms {100 * c.meta.get('RMS', np.nan):.2f} %"
         )
-        top.set_ylabel("cal_factor")
+        top.set_ylabel("cal_factor (1e-17 erg/s/cm2/A per e-/pix)")
         bottom.set_ylabel("star / combined - 1 (%)")
         bottom.set_xlabel("vacuum wavelength (A)")
         bottom.set_ylim(-5, 5)

@@ -99,7 +99,7 @@ def plot_calibration_vectors(calibrations: Mapping[str, Mapping[str, tuple[np.nd
             ax.plot(wave, np.where(cal > 0, cal, np.nan), lw=0.8, label=f"exposure {label}")
         ax.set_title(f"camera {cam}")
         ax.set_yscale("log")  # the response falls by orders of magnitude at the arm edges
-        ax.set_xlabel("wavelength (A)")
+        ax.set_xlabel("vacuum wavelength (A)")
         ax.set_ylabel("cal_factor (1e-17 erg/s/cm2/A per e-/pix)")
         ax.legend(fontsize=6, ncol=2)
     for ax in axes[len(cameras):]:
@@ -178,7 +178,7 @@ def plot_mean_sky_with_continuum(
         ax.set_title(label, fontsize=8)
         ax.set_ylabel("flux (1e-17 erg/s/cm2/A)")
         ax.legend(fontsize=6, loc="upper left")
-    axes[-1].set_xlabel("wavelength (A)")
+    axes[-1].set_xlabel("vacuum wavelength (A)")
     return fig
 
 
@@ -200,9 +200,9 @@ def plot_mwm_stars(spectra: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarr
         ax.plot(wave[good], flux[good], lw=0.5, color="0.3", label="flux")
         ax.plot(wave, np.where(np.asarray(cont) > 0, cont, np.nan), lw=1.2, color="C3", label="continuum")
         ax.set_title(label, fontsize=8)
-        ax.set_ylabel("flux")
+        ax.set_ylabel("flux (1e-17 erg/s/cm2/A)")
         ax.legend(fontsize=6, loc="upper right")
-    axes[-1].set_xlabel("wavelength (A)")
+    axes[-1].set_xlabel("vacuum wavelength (A)")
     return fig
 
 
