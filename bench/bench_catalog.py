@@ -51,8 +51,8 @@ def _catalog_setup():
 
 
 def _selection_setup():
-    from sdssflow.catalog.model import records_to_frame
     from sdssflow.catalog.select_exposures import select_plate
+    from sdssflow.io.catalog_model import records_to_frame
 
     n = 15000  # 2,500 plates x 2 MJDs x 3 exposures
     rng = np.random.default_rng(1)

@@ -9,9 +9,9 @@ import pytest
 from astropy.io import fits
 
 from sdssflow.catalog import exposure_catalog, select_exposures
-from sdssflow.catalog.model import EXPOSURE_FIELDS, FIBER_FIELDS, coerce_record, records_to_frame
 from sdssflow.catalog.scan import moon_geometry, scan_plate_dir
 from sdssflow.io import catalog as io_catalog
+from sdssflow.io.catalog_model import EXPOSURE_FIELDS, FIBER_FIELDS, coerce_record, records_to_frame
 
 
 def test_coerce_record_almanac_rules():

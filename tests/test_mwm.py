@@ -6,6 +6,15 @@ import numpy as np
 import pytest
 
 from sdssflow.io.mwm import read_nmf_basis
+from sdssflow.io.mwm_flags import NMF_FLAGS, STATUS_FLAGS, bits_set, names_of
+from sdssflow.io.mwm_grids import (
+    APOGEE,
+    BOSS,
+    C_KMS,
+    bucket,
+    legacy_apogee_sdss_id,
+    legacy_spec_sdss_id,
+)
 from sdssflow.mwm import synthetic as S
 from sdssflow.mwm.build import build_source, hdu_of
 from sdssflow.mwm.continuum import (
@@ -14,15 +23,6 @@ from sdssflow.mwm.continuum import (
     fit_nmf_continuum,
     line_forest_library,
     train_nmf_basis,
-)
-from sdssflow.mwm.flags import NMF_FLAGS, STATUS_FLAGS, bits_set, names_of
-from sdssflow.mwm.grids import (
-    APOGEE,
-    BOSS,
-    C_KMS,
-    bucket,
-    legacy_apogee_sdss_id,
-    legacy_spec_sdss_id,
 )
 from sdssflow.mwm.resample import resample_chip, resample_spectrum, wave_to_pixel
 from sdssflow.mwm.rv import measure_rv

@@ -18,9 +18,9 @@ import pytest
 from astropy.table import Table
 
 from sdssflow.io.mwm import read_mwm, read_status
+from sdssflow.io.mwm_grids import bucket
 from sdssflow.mwm import boss_visits, mwm_index, mwm_star, mwm_status, mwm_visit
 from sdssflow.mwm.apogee_rv import _rv_ivar, pixel_offset
-from sdssflow.mwm.grids import bucket
 from sdssflow.resources import data_path
 from sdssflow.synth.layout import demo_plan, demo_sources
 

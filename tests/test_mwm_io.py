@@ -19,7 +19,7 @@ from sdssflow.io.mwm import (
     write_mwm,
     write_status,
 )
-from sdssflow.mwm.grids import APOGEE, BOSS
+from sdssflow.io.mwm_grids import APOGEE, BOSS
 
 specutils = pytest.importorskip("specutils")
 

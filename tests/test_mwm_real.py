@@ -19,11 +19,11 @@ from astropy.io import fits
 
 from sdssflow.io.apogee import read_apstar
 from sdssflow.io.mwm import read_mwm, read_status, write_status
+from sdssflow.io.mwm_flags import APOGEE_STARFLAG, STATUS_FLAGS
+from sdssflow.io.mwm_grids import bucket
 from sdssflow.mwm import boss_visits, mwm_index, mwm_star, mwm_status, mwm_visit
 from sdssflow.mwm.apogee_rv import _rv_ivar, barycentric_correction, pixel_offset
 from sdssflow.mwm.build import build_source
-from sdssflow.mwm.flags import APOGEE_STARFLAG, STATUS_FLAGS
-from sdssflow.mwm.grids import bucket
 from sdssflow.mwm.sources import gather_bucket, stellar_like
 from sdssflow.qc import report_figures
 
@@ -280,8 +280,8 @@ def test_spec_class_of_the_real_files():
 
 @pytest.mark.parametrize("v_true", [-437.2, 37.3, 829.6])
 def test_measure_velocity_recovers_a_known_shift_of_a_real_spectrum(v_true):
+    from sdssflow.io.mwm_grids import APOGEE, C_KMS
     from sdssflow.mwm.apogee_rv import measure_velocity, reference_library
-    from sdssflow.mwm.grids import APOGEE, C_KMS
     from sdssflow.mwm.resample import resample_spectrum
 
     s = read_apstar(APSTAR)

@@ -14,10 +14,10 @@ import pytest
 from astropy.io import fits
 
 from sdssflow.io.mwm import read_mwm, read_status, write_boss_visits
+from sdssflow.io.mwm_flags import STATUS_FLAGS
+from sdssflow.io.mwm_grids import bucket
 from sdssflow.mwm import boss_visits, mwm_index, mwm_star, mwm_status, mwm_visit
 from sdssflow.mwm import synthetic as S
-from sdssflow.mwm.flags import STATUS_FLAGS
-from sdssflow.mwm.grids import bucket
 from sdssflow.resources import data_path
 
 ROOT = Path(__file__).resolve().parents[1]

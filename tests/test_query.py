@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from sdssflow import config as sdss_config
-from sdssflow.catalog.model import empty_exposure_table, records_to_frame
 from sdssflow.catalog.query import QueryError, evaluate_query, parse_query
+from sdssflow.io.catalog_model import empty_exposure_table, records_to_frame
 
 
 def _table():

@@ -16,8 +16,8 @@ from pathlib import Path
 import pandas as pd
 
 from sdssflow import flags as qa_flags
-from sdssflow.catalog.model import empty_exposure_table
 from sdssflow.catalog.query import QueryError, evaluate_query, parse_query
+from sdssflow.io.catalog_model import empty_exposure_table
 from sdssflow.resources import PKG_PREFIX, resolve_data_reference
 from sdssflow.synth.layout import demo_plan
 from sdssflow.versions import REUSE_PATTERNS

@@ -478,7 +478,7 @@ def mwm_source_ids():
     demo: the demo plan; spec_files: legacy ids from spec-PLATE-MJD-FIBER names; sdss: the
     `mwm.sources` CSV; plus legacy ids of 2MASS-named files in `mwm.apogee_dirs`.
     """
-    from sdssflow.mwm.grids import legacy_apogee_sdss_id, legacy_spec_sdss_id
+    from sdssflow.io.mwm_grids import legacy_apogee_sdss_id, legacy_spec_sdss_id
     from sdssflow.synth.layout import demo_sources
 
     ids = set()
@@ -503,7 +503,7 @@ def mwm_source_ids():
 
 def mwm_buckets():
     """Sorted GG/HH buckets holding at least one source."""
-    from sdssflow.mwm.grids import bucket
+    from sdssflow.io.mwm_grids import bucket
 
     return sorted({bucket(i) for i in mwm_source_ids()})
 

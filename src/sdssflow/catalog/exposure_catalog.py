@@ -19,9 +19,9 @@ from pathlib import Path
 import h5py
 
 from sdssflow import __version__
-from sdssflow.catalog.model import records_to_frame
 from sdssflow.catalog.scan import scan_apogee_visits, scan_plate_dir, scan_spec_files
 from sdssflow.io.catalog import write_apogee_visits, write_night
+from sdssflow.io.catalog_model import records_to_frame
 from sdssflow.io.products import atomic_path
 from sdssflow.steps import StepError, base_parser, run_step
 

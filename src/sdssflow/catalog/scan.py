@@ -1,6 +1,6 @@
 """Scan reductions into exposure records: BOSS frame headers, plug maps, spec files, apVisits.
 
-Each scanner returns plain dict records for :func:`sdssflow.catalog.model.coerce_record`;
+Each scanner returns plain dict records for :func:`sdssflow.io.catalog_model.coerce_record`;
 an unreadable file becomes a record with ``flagged_bad = 1`` and a ``problem`` naming the
 file and the error, and the scan goes on.
 """
@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from astropy.io import fits
 
-from sdssflow.catalog.model import FIBER_FIELDS, exposure_string, records_to_frame
 from sdssflow.io.boss import find_plate_files
+from sdssflow.io.catalog_model import FIBER_FIELDS, exposure_string, records_to_frame
 from sdssflow.moon import moon_geometry
 
 __all__ = [

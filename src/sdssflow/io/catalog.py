@@ -6,7 +6,7 @@ Layout (one group per observatory and night)::
     /{observatory}/{mjd}/fibers/{plate_or_config}/{field}   one dataset per fibre field
 
 Every dataset carries ``description`` (and ``kind``) attributes from
-:mod:`sdssflow.catalog.model`. Strings are stored as fixed-length bytes sized to the
+:mod:`sdssflow.io.catalog_model`. Strings are stored as fixed-length bytes sized to the
 longest value (almanac's choice, made explicit here). Datasets longer than
 :data:`COMPRESS_ABOVE` rows are chunked and gzip-compressed (almanac declares but never
 applies compression). Writing a night deletes and rewrites its groups, so re-running is
@@ -23,7 +23,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from sdssflow.catalog.model import EXPOSURE_FIELDS, FIBER_FIELDS, Field, records_to_frame
+from sdssflow.io.catalog_model import EXPOSURE_FIELDS, FIBER_FIELDS, Field, records_to_frame
 
 __all__ = [
     "COMPRESS_ABOVE",

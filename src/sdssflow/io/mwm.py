@@ -32,8 +32,9 @@ import fitsio
 import numpy as np
 from astropy.io import fits
 
+from sdssflow.io.mwm_flags import STATUS_FLAGS
+from sdssflow.io.mwm_grids import GRIDS, HDU_NAMES
 from sdssflow.io.products import atomic_path, provenance_cards
-from sdssflow.mwm.grids import GRIDS, HDU_NAMES
 
 __all__ = [
     "COLUMNS",
@@ -867,8 +868,6 @@ def write_status(
     path, rows: Sequence[Mapping] | np.ndarray, version: str, step: str, inputs=()
 ) -> Path:
     """Write a status table (FITS, HDU 1 ``STATUS``; flag bits in the header comments)."""
-    from sdssflow.mwm.flags import STATUS_FLAGS
-
     arr = rows if isinstance(rows, np.ndarray) else status_table(rows)
     cards = [_card(k, v, c) for k, v, c in provenance_cards(version, inputs, step)]
     cards += [{"name": "COMMENT", "value": f"flags bit {b}: {n}"} for n, b in STATUS_FLAGS.items()]

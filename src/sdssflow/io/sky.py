@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ from astropy.table import Table
 from sdssflow.io.products import add_provenance, write_hdulist
 
 __all__ = [
+    "SkySpectra",
     "FLUX_UNIT",
     "write_product",
     "read_product",
@@ -46,6 +48,48 @@ _SKYFLUX_IMAGES = {
     "DISP": (np.float32, "Angstrom"),
     "MASK": (np.int32, ""),
 }
+
+
+
+@dataclass
+class SkySpectra:
+    """Sky spectra of one plate on their native grids (padded).
+
+    Attributes
+    ----------
+    wave : numpy.ndarray, shape (nspec, npix), float64
+        Vacuum wavelength, Angstrom (strictly increasing per row).
+    flux : numpy.ndarray, shape (nspec, npix), float64
+        Total light (object + sky), 1e-17 erg/s/cm2/A per fibre.
+    ivar : numpy.ndarray, shape (nspec, npix), float64
+        Inverse variance of ``flux``; 0 = no information (bad, outside the arm, padding).
+    mask : numpy.ndarray, shape (nspec, npix), int32
+        SPPIXMASK as read (bad bits already turned into ivar = 0).
+    disp : numpy.ndarray, shape (nspec, npix), float64
+        Gaussian line-spread sigma, Angstrom.
+    meta : astropy.table.Table, nspec rows
+        Raw metadata (one row per spectrum; ``SPECNO`` is the row index).
+    """
+
+    wave: np.ndarray
+    flux: np.ndarray
+    ivar: np.ndarray
+    mask: np.ndarray
+    disp: np.ndarray
+    meta: Table
+
+    def __post_init__(self) -> None:
+        shape = self.wave.shape
+        for name in ("flux", "ivar", "mask", "disp"):
+            if getattr(self, name).shape != shape:
+                raise ValueError(f"SkySpectra: {name} shape {getattr(self, name).shape} != wave shape {shape}")
+        if len(self.meta) != shape[0]:
+            raise ValueError(f"SkySpectra: meta has {len(self.meta)} rows for {shape[0]} spectra")
+
+    @property
+    def nspec(self) -> int:
+        """Number of spectra."""
+        return int(self.wave.shape[0])
 
 
 def _table_hdu(table: Table, extname: str) -> fits.BinTableHDU:
@@ -169,7 +213,7 @@ def read_table(path: str | os.PathLike, extname: str = "META") -> Table:
 def write_skyflux(
     spectra, path: str | os.PathLike, *, version: str, inputs=(), step: str = "sky_flux", header_cards=None, extra_tables=None
 ) -> Path:
-    """Write :class:`sdssflow.sky.extract.SkySpectra` as ``skyflux-{plate}.fits``.
+    """Write :class:`SkySpectra` as ``skyflux-{plate}.fits``.
 
     ``extra_tables`` (EXTNAME -> Table) are written after META, e.g. the per-frame STATUS table.
     """
@@ -182,15 +226,13 @@ def write_skyflux(
 
 
 def read_skyflux(path: str | os.PathLike):
-    """Read ``skyflux-{plate}.fits`` into :class:`sdssflow.sky.extract.SkySpectra` (float64 arrays).
+    """Read ``skyflux-{plate}.fits`` into :class:`SkySpectra` (float64 arrays).
 
     Raises
     ------
     ValueError
         If an HDU is missing.
     """
-    from sdssflow.sky.extract import SkySpectra
-
     images, tables, _ = read_product(path)
     missing = [n for n in _SKYFLUX_IMAGES if n not in images] + ([] if "META" in tables else ["META"])
     if missing:

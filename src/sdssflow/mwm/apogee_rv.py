@@ -37,8 +37,8 @@ from scipy.ndimage import gaussian_filter1d
 from scipy.optimize import nnls
 
 from sdssflow.io.apogee import APOGEE_NRES
-from sdssflow.mwm.flags import APOGEE_BAD_PIXEL_BITS, APOGEE_PIXMASK, APOGEE_STARFLAG
-from sdssflow.mwm.grids import APOGEE, C_KMS
+from sdssflow.io.mwm_flags import APOGEE_BAD_PIXEL_BITS, APOGEE_PIXMASK, APOGEE_STARFLAG
+from sdssflow.io.mwm_grids import APOGEE, C_KMS
 from sdssflow.mwm.resample import resample_spectrum
 from sdssflow.mwm.rv import (
     TemplateLibrary,

@@ -9,7 +9,7 @@ Two routes:
 - spec files (``--spec-files``): the COADD table of each SDSS spec file of this plate-MJD
   ("full" or "lite": a visit needs only the coadd), resampled onto the BOSS grid (no
   velocity shift), with the file's class (CLASS, else OBJTYPE) as ``objtype``; legacy files
-  get the identifier of :func:`sdssflow.mwm.grids.legacy_spec_sdss_id`.
+  get the identifier of :func:`sdssflow.io.mwm_grids.legacy_spec_sdss_id`.
 
 Then every visit's radial velocity is measured against the BOSZ templates
 (:func:`sdssflow.mwm.rv.measure_rv`). Output: ``bossVisits-{plate}-{mjd}.fits``
@@ -32,8 +32,8 @@ import numpy as np
 import pandas as pd
 
 from sdssflow.io.mwm import BOSS_VISIT_COLUMNS, read_rv_templates, write_boss_visits
+from sdssflow.io.mwm_grids import BOSS, legacy_spec_sdss_id
 from sdssflow.io.selection import read_selection
-from sdssflow.mwm.grids import BOSS, legacy_spec_sdss_id
 from sdssflow.mwm.rv import RV_FIELDS, measure_rv, prepare_templates
 from sdssflow.mwm.visits import combine_pieces, median_snr
 from sdssflow.steps import StepError, base_parser, run_step

@@ -25,10 +25,10 @@ import numpy as np
 
 from sdssflow.constants import C_KMS
 from sdssflow.io.apogee import APOGEE_NRES
+from sdssflow.io.mwm_flags import NMF_FLAGS
+from sdssflow.io.mwm_grids import APOGEE, BOSS
 from sdssflow.mwm.apogee_rv import measure_source_rvs
 from sdssflow.mwm.continuum import visit_continuum
-from sdssflow.mwm.flags import NMF_FLAGS
-from sdssflow.mwm.grids import APOGEE, BOSS
 from sdssflow.mwm.resample import resample_spectrum
 from sdssflow.mwm.stack import (
     apogee_in_stack,

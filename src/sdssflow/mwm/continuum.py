@@ -14,7 +14,7 @@ model. Deliberate differences (astra_mwm.md section 8):
 
 - quirk 5: the inputs are not cleaned in place; the co-add keeps its flux/ivar;
 - quirk 9: the continuum is NaN outside the regions in both mwmStar and mwmVisit;
-- ``nmf_flags`` carries meaningful bits (:data:`sdssflow.mwm.flags.NMF_FLAGS`), among them
+- ``nmf_flags`` carries meaningful bits (:data:`sdssflow.io.mwm_flags.NMF_FLAGS`), among them
   NON_PRODUCTION_BASIS, always set, because H is not astra's basis.
 """
 
@@ -27,7 +27,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from scipy.optimize import nnls
 
-from sdssflow.mwm.flags import NMF_FLAGS
+from sdssflow.io.mwm_flags import NMF_FLAGS
 
 __all__ = [
     "CONTINUUM_SETUP",
@@ -242,7 +242,7 @@ def synthetic_basis(
     -------
     ndarray, shape (n_components, npix)
     """
-    from sdssflow.mwm.grids import GRIDS
+    from sdssflow.io.mwm_grids import GRIDS
 
     grid = GRIDS[instrument]
     params = np.array(
@@ -272,7 +272,7 @@ class NMFResult:
     rchi2 : float
         Σ_used (model - flux)² ivar / (N_used - N_params - 1).
     flags : int
-        :data:`sdssflow.mwm.flags.NMF_FLAGS` bits.
+        :data:`sdssflow.io.mwm_flags.NMF_FLAGS` bits.
     """
 
     continuum: np.ndarray

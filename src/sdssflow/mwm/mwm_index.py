@@ -12,7 +12,7 @@ plus ``{outdir}/no_sdss_id.csv`` (inputs that have no identifier: status flag
 SKIPPED_BECAUSE_NO_SDSS_ID) and ``{outdir}/DONE`` written last. A bucket job whose CSV is
 absent has no source.
 
-APOGEE files without an SDSS_ID header card get :func:`sdssflow.mwm.grids.legacy_apogee_sdss_id`
+APOGEE files without an SDSS_ID header card get :func:`sdssflow.io.mwm_grids.legacy_apogee_sdss_id`
 of their 2MASS-style OBJID.
 
 Usage::
@@ -32,8 +32,8 @@ import fitsio
 import numpy as np
 import pandas as pd
 
+from sdssflow.io.mwm_grids import bucket, legacy_apogee_sdss_id
 from sdssflow.io.products import atomic_path
-from sdssflow.mwm.grids import bucket, legacy_apogee_sdss_id
 from sdssflow.steps import StepError, base_parser, run_step
 
 __all__ = ["parse", "main", "apogee_entries", "boss_entries"]

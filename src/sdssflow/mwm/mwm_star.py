@@ -37,9 +37,9 @@ from sdssflow.io.mwm import (
     write_mwm,
     write_status,
 )
+from sdssflow.io.mwm_flags import STATUS_FLAGS
+from sdssflow.io.mwm_grids import GRIDS
 from sdssflow.mwm.continuum import basis_id, nmf_from_parameters
-from sdssflow.mwm.flags import STATUS_FLAGS
-from sdssflow.mwm.grids import GRIDS
 from sdssflow.mwm.mwm_visit import mwm_path
 from sdssflow.mwm.stack import star_row
 from sdssflow.progress import track

@@ -2,7 +2,7 @@
 
 Concatenates the per-bucket status tables of ``mwm_star`` (which carry the ``mwm_visit``
 bits too) and the inputs without an identifier listed by ``mwm_index`` (flag
-SKIPPED_BECAUSE_NO_SDSS_ID, sdss_id = -1). Bits (:data:`sdssflow.mwm.flags.STATUS_FLAGS`):
+SKIPPED_BECAUSE_NO_SDSS_ID, sdss_id = -1). Bits (:data:`sdssflow.io.mwm_flags.STATUS_FLAGS`):
 0 skipped_because_no_sdss_id, 1 skipped_because_not_stellar_like, 2 attempted_but_exception,
 3 created_mwm_visit, 4 created_mwm_star. Unlike astra (quirk 12), an existing file is never
 reported as an exception: every run rebuilds its bucket.
@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from sdssflow.io.mwm import read_status, status_table, write_status
-from sdssflow.mwm.flags import STATUS_FLAGS, bits_set
+from sdssflow.io.mwm_flags import STATUS_FLAGS, bits_set
 from sdssflow.steps import base_parser, run_step
 
 __all__ = ["parse", "main"]

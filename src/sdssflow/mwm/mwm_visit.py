@@ -10,7 +10,7 @@ in_stack, fit the NMF continuum of each co-add and the visit continua
 ``{spectra_dir}/visit/{GG}/{HH}/mwmVisit-{version}-{sdss_id}.fits``.
 
 The declared output is the bucket's status table ``--status`` (one row per source, flags
-of :data:`sdssflow.mwm.flags.STATUS_FLAGS`): a source that fails is recorded with
+of :data:`sdssflow.io.mwm_flags.STATUS_FLAGS`): a source that fails is recorded with
 ATTEMPTED_BUT_EXCEPTION and its message, and the bucket goes on.
 
 Usage::
@@ -34,10 +34,10 @@ import numpy as np
 import pandas as pd
 
 from sdssflow.io.mwm import nmf_cards, read_nmf_basis, write_mwm, write_status
+from sdssflow.io.mwm_flags import APOGEE_STARFLAG, STATUS_FLAGS, bits_set
 from sdssflow.mwm.apogee_rv import LazyTemplates
 from sdssflow.mwm.build import build_source
 from sdssflow.mwm.continuum import basis_id
-from sdssflow.mwm.flags import APOGEE_STARFLAG, STATUS_FLAGS, bits_set
 from sdssflow.mwm.sources import gather_bucket, stellar_like
 from sdssflow.progress import track
 from sdssflow.steps import base_parser, run_step

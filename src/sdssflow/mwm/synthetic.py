@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from sdssflow.constants import C_KMS
+from sdssflow.io.mwm_grids import BOSS
 from sdssflow.mwm.build import ApogeeVisit, BossVisit
 from sdssflow.mwm.continuum import LINE_SEED, RESOLUTION, line_forest_library
-from sdssflow.mwm.grids import BOSS
 from sdssflow.mwm.rv import TemplateLibrary, prepare_templates
 
 __all__ = [

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sdssflow.mwm.grids import BOSS
+from sdssflow.io.mwm_grids import BOSS
 from sdssflow.mwm.resample import resample_chip
 
 __all__ = ["combine_pieces", "median_snr", "BOSS_PIECE_NRES"]

@@ -156,7 +156,7 @@ def _mean_sky(contfits: Sequence[str], max_spectra: int):
 def _star_paths(status: str | None, star_dir: str | None, buckets: Sequence[str]) -> list[Path]:
     """mwmStar files: those the status table says were created, then those of the buckets."""
     from sdssflow.io.mwm import read_status
-    from sdssflow.mwm.flags import STATUS_FLAGS
+    from sdssflow.io.mwm_flags import STATUS_FLAGS
 
     paths = []
     if status:
@@ -174,7 +174,7 @@ def _star_paths(status: str | None, star_dir: str | None, buckets: Sequence[str]
 def _status_summary(status: str | None) -> str:
     """'N sources: k created_mwm_star, ...' from the status table (its messages' classes)."""
     from sdssflow.io.mwm import read_status
-    from sdssflow.mwm.flags import names_of
+    from sdssflow.io.mwm_flags import names_of
 
     if not status or not Path(status).exists():
         return "no status table"
@@ -188,7 +188,7 @@ def _status_summary(status: str | None) -> str:
 
 def _mwm_star(star_dir: str | None, buckets: Sequence[str], max_stars: int, status: str | None = None):
     from sdssflow.io.mwm import read_mwm
-    from sdssflow.mwm.grids import wavelength
+    from sdssflow.io.mwm_grids import wavelength
 
     spectra = []
     for path in _star_paths(status, star_dir, buckets):

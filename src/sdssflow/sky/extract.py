@@ -15,11 +15,11 @@ NaN / -1 / '' instead of a silent -1 in float columns.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from astropy.table import Table, vstack
 
+from sdssflow.io.sky import SkySpectra
 from sdssflow.sky.calibration import calibrate, camera_window_mask
 from sdssflow.sky.masks import DEFAULT_BAD_BITS, bad_pixels
 
@@ -72,47 +72,6 @@ HEADER_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("QUALITY", "QUALITY", "s"),
     ("DATE-OBS", "DATE_OBS", "s"),
 )
-
-
-@dataclass
-class SkySpectra:
-    """Sky spectra of one plate on their native grids (padded).
-
-    Attributes
-    ----------
-    wave : numpy.ndarray, shape (nspec, npix), float64
-        Vacuum wavelength, Angstrom (strictly increasing per row).
-    flux : numpy.ndarray, shape (nspec, npix), float64
-        Total light (object + sky), 1e-17 erg/s/cm2/A per fibre.
-    ivar : numpy.ndarray, shape (nspec, npix), float64
-        Inverse variance of ``flux``; 0 = no information (bad, outside the arm, padding).
-    mask : numpy.ndarray, shape (nspec, npix), int32
-        SPPIXMASK as read (bad bits already turned into ivar = 0).
-    disp : numpy.ndarray, shape (nspec, npix), float64
-        Gaussian line-spread sigma, Angstrom.
-    meta : astropy.table.Table, nspec rows
-        Raw metadata (one row per spectrum; ``SPECNO`` is the row index).
-    """
-
-    wave: np.ndarray
-    flux: np.ndarray
-    ivar: np.ndarray
-    mask: np.ndarray
-    disp: np.ndarray
-    meta: Table
-
-    def __post_init__(self) -> None:
-        shape = self.wave.shape
-        for name in ("flux", "ivar", "mask", "disp"):
-            if getattr(self, name).shape != shape:
-                raise ValueError(f"SkySpectra: {name} shape {getattr(self, name).shape} != wave shape {shape}")
-        if len(self.meta) != shape[0]:
-            raise ValueError(f"SkySpectra: meta has {len(self.meta)} rows for {shape[0]} spectra")
-
-    @property
-    def nspec(self) -> int:
-        """Number of spectra."""
-        return int(self.wave.shape[0])
 
 
 def header_meta(header, n: int) -> dict[str, np.ndarray]:

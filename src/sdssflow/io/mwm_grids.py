@@ -38,7 +38,6 @@ __all__ = [
 ]
 
 
-
 @dataclass(frozen=True)
 class Grid:
     """A log-linear vacuum wavelength grid: λ_i = 10**(crval + cdelt·i), i = 0..npix-1."""
