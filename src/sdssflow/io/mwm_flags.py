@@ -7,8 +7,6 @@ astra_mwm.md section 8 quirk 4, fixed here).
 
 from __future__ import annotations
 
-import numpy as np
-
 from sdssflow.io.bitmask import SPPIXMASK, flag_names, flag_value
 
 __all__ = [
@@ -86,10 +84,3 @@ def names_of(value: int, table: dict[str, int] = STATUS_FLAGS) -> list[str]:
     """
     return flag_names(value, table)
 
-
-def as_int_mask(mask) -> np.ndarray:
-    """Pixel flags as int64 (float32 columns of DR19 files are cast back)."""
-    arr = np.asarray(mask)
-    if arr.dtype.kind == "f":
-        arr = np.where(np.isfinite(arr), arr, 0)
-    return arr.astype(np.int64)
