@@ -9,9 +9,9 @@ Output: one table (``META``), the raw metadata plus, per fibre at mid-exposure
 (:func:`sdssflow.sky.ephemeris.observing_conditions`): fibre alt/az and airmass, Moon alt/az,
 separation, distance, phase angle and illumination, Sun alt/az and separation, Sun-Moon
 separation, ecliptic and galactic coordinates, helio-ecliptic longitude, month and season,
-hours since/until astronomical twilight; ``ZODI`` and ``ISL`` from ``data/sky`` tables;
+hours since/until astronomical twilight; ``ZODI`` and ``ISL`` from ``sdssflow/data/sky`` tables;
 ``SOLARFLUX`` (observed noon F10.7 of the UT day, sfu, Penticton record from 1998-07 in
-``data/sky/f107_daily.csv``, extended by ``--solar-flux-table``; NaN past the table, with one
+``sdssflow/data/sky/f107_daily.csv``, extended by ``--solar-flux-table``; NaN past the table, with one
 warning listing the MJDs) and ``SOLARFLUX_81`` (its 81-day centred mean, sfu); ``AZ_TCC``
 (the frame header's telescope azimuth in the TCC convention, South = 0, East = 90, kept as
 read) beside ``AZ_FIB`` (North through East, the one convention of the computed azimuths);
