@@ -26,13 +26,14 @@ from sdssflow.mwm.apogee_rv import _rv_ivar, barycentric_correction, pixel_offse
 from sdssflow.mwm.build import build_source
 from sdssflow.mwm.sources import gather_bucket, stellar_like
 from sdssflow.qc import report_figures
+from sdssflow.resources import data_path
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "data" / "real"
 APOGEE_DIR = REAL / "apogee"
 APSTAR = APOGEE_DIR / "apStar-r6-2M00452143+1634446.fits"
 APVISITS = [APOGEE_DIR / f"apVisit-2M00452143+1634446-{i}.fits" for i in range(3)]
-BASIS = ROOT / "data" / "mwm" / "nmf-basis-synthetic-C12.fits.gz"
+BASIS = data_path("mwm/nmf-basis-synthetic-C12.fits.gz")
 RV_REJECT = 1 << APOGEE_STARFLAG["RV_REJECT"]
 
 pytestmark = pytest.mark.skipif(not APSTAR.exists(), reason="../shared/data/real not available")

@@ -444,7 +444,7 @@ def mwm_templates(version=None):
 def get_mwm_visit_templates_input(wildcards=None):
     """Input of mwm_visit for the APOGEE RV templates (mwm.apogee_templates): the
     bosz_download manifest (its folder is the mirror), a mirror directory, or none."""
-    value = MWM.get("apogee_templates", "bosz")
+    value = MWM["apogee_templates"]
     if not value:
         return {}
     path = bosz_manifest() if value == "bosz" else sdss_config.expand_path(value)

@@ -16,8 +16,8 @@ rule sky_spectra:
         "../../envs/sdssflow.yaml"
     threads: 1
     resources:
-        mem_mb=16000,
-        runtime=120,
+        mem_mb=grow(16000),
+        runtime=grow(120),
     params:
         code=CODE_VERSION,
         max_gb=SKY_MODEL["max_gb"],
@@ -41,8 +41,8 @@ rule sky_model:
         "../../envs/sdssflow.yaml"
     threads: 1
     resources:
-        mem_mb=16000,
-        runtime=120,
+        mem_mb=grow(16000),
+        runtime=grow(120),
     params:
         code=CODE_VERSION,
         folds=SKY_MODEL["folds"],

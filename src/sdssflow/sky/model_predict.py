@@ -8,7 +8,7 @@ Usage (through the ``sdssflow`` command)::
 The conditions at (MJD, RA, Dec) come from :func:`sdssflow.sky.rich_metadata.rich_metadata`
 (the same Moon, Sun, airmass, ZODI, ISL and F10.7 as the survey's metadata) plus the 81-day
 F10.7 mean; ``--set COLUMN=VALUE`` overrides or supplies any condition (e.g. an F10.7 outside
-``data/sky/f107_daily.csv``). The output FITS holds WAVELENGTH and FLUX (1, ngrid) per arcsec2
+``sdssflow/data/sky/f107_daily.csv``). The output FITS holds WAVELENGTH and FLUX (1, ngrid) per arcsec2
 on the model's grid and a CONDITIONS table; the AB magnitudes per arcsec2 through the filters
 (:func:`sdssflow.sky.line_sum.broadband_magnitudes`) are printed and written to the table.
 """
@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     used = sorted({t for t in model.spec_terms})
     bad = [c for c in CONDITION_COLUMNS if not np.all(np.isfinite(cond[c]))]
     if bad:
-        raise ValueError(f"conditions not finite: {bad} (e.g. no F10.7 in data/sky/f107_daily.csv for this MJD; --set them)")
+        raise ValueError(f"conditions not finite: {bad} (e.g. no F10.7 in sdssflow/data/sky/f107_daily.csv for this MJD; --set them)")
     filters = [f for f in args.filters.split(",") if f]
     flux, mags = predict(model, cond, filters)
     table = Table({c: cond[c] for c in CONDITION_COLUMNS})

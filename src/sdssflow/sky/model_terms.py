@@ -7,7 +7,7 @@ each component at that wavelength, so an ordinary weighted least-squares fit rec
 
 Conditions are columns of the rich metadata (:mod:`sdssflow.sky.rich_metadata`):
 ``AIRMASS_FIB``, ``MOON_ALT``, ``MOON_SEP``, ``MOON_PHASE`` (rad, 0 = full), ``SUN_ALT`` (deg),
-``HOURS_SINCE_TWILIGHT`` (h), ``ZODI``, ``ISL`` (table units of ``data/sky``), ``SOLARFLUX``
+``HOURS_SINCE_TWILIGHT`` (h), ``ZODI``, ``ISL`` (table units of ``sdssflow/data/sky``), ``SOLARFLUX``
 (daily F10.7, sfu), ``SOLARFLUX_81`` (81-day centred mean, :func:`sdssflow.sky.tables.f107_mean81`)
 and ``MJD_MID``.
 Ecliptic and galactic latitude enter through ``ZODI`` (a function of ecliptic latitude) and

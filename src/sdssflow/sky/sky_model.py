@@ -3,7 +3,7 @@
 Usage::
 
     python -m sdssflow.sky.sky_model --spectra-dir results/v1/sky/sky_spectra \\
-        [--line-list data/sky/line_list.csv] [--folds 5] \\
+        [--line-list sdssflow/data/sky/line_list.csv] [--folds 5] \\
         --out results/v1/sky/sky_model.fits --report-dir results/v1/sky/sky_model_report
 
 Every line sum and continuum band of the line list is measured on the merged spectra
@@ -11,7 +11,7 @@ Every line sum and continuum band of the line list is measured on the merged spe
 METADATA (:mod:`sdssflow.sky.model`: BIC term selection, WLS with HC3 errors, night-held-out
 cross-validation, Krisciunas-Schaefer + constant baseline); then every pixel of the grid is
 fitted on the union of the selected terms. Rows with a non-finite condition (e.g. no F10.7 in
-``data/sky/f107_daily.csv``) are left out of the fits (the log says how many rows each used).
+``sdssflow/data/sky/f107_daily.csv``) are left out of the fits (the log says how many rows each used).
 
 Outputs: the model file (:func:`sdssflow.sky.model.write_model`: WAVE, COEFF, COEFF_VAR, TERMS,
 TARGETS with coefficients, covariance, fit statistics and the model's and baseline's

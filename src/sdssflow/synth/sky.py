@@ -203,7 +203,7 @@ class SkyConditions:
     f107, f107_81 : float
         Daily and 81-day mean F10.7 solar flux, sfu.
     zodi, isl : float
-        Zodiacal light and integrated starlight, ``data/sky`` table units.
+        Zodiacal light and integrated starlight, ``sdssflow/data/sky`` table units.
     mjd : float
         Mid-exposure MJD (the season terms).
     """
@@ -245,7 +245,7 @@ def conditions_of(e) -> SkyConditions:
     """SkyConditions of a demo exposure (:class:`sdssflow.synth.targets.Exposure`).
 
     The Sun altitude, ecliptic and galactic coordinates come from ephem at mid-exposure for the
-    plate centre; ZODI, ISL and F10.7 (daily, 81-day mean) from the ``data/sky`` tables.
+    plate centre; ZODI, ISL and F10.7 (daily, 81-day mean) from the ``sdssflow/data/sky`` tables.
     """
     import ephem
 
