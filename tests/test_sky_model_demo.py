@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from astropy.io import fits
 from astropy.table import Table
@@ -47,12 +48,17 @@ def test_sky_spectra_layout_readers_and_truth():
     meta_fitsio = fitsio.read(str(SPECTRA), ext="METADATA")
     np.testing.assert_array_equal(flux_fitsio, arrays["FLUX"])
     assert len(meta_fitsio) == len(meta) == arrays["FLUX"].shape[0]
-    # one row per good (exposure, spectrograph): every demo exposure x 2 spectrographs
+    # one row per good (exposure, spectrograph): every selected demo exposure (config/flags.csv
+    # excludes some) x 2 spectrographs
     good = Table.read(SKY / "mean_sky_meta_good.fits")
     keys = {(int(e), str(c)[1]) for e, c in zip(good["EXPID"], good["CAMERA"])}
     truth = Table.read(PLAN.truth / "sky.fits")
-    injected = {(int(e), str(c)[1]) for e, c in zip(truth["expid"], truth["camera"])}
-    assert len(meta) == len(keys) == len(injected)
+    selected = set()
+    for path in (SKY.parent / "selection" / "sky").glob("selection-sky-*.csv"):
+        selected |= set(pd.read_csv(path, comment="#")["exposure"].astype(int))
+    injected = {(int(e), str(c)[1]) for e, c in zip(truth["expid"], truth["camera"]) if int(e) in selected}
+    assert selected and len(meta) == len(keys) == len(injected)
+    assert {(int(e), str(s)) for e, s in zip(meta["EXPID"], meta["SPECTROGRAPH"])} == injected
     assert set(meta["CAMERAS"]) <= {"b1 r1", "b2 r2", "b1", "r1", "b2", "r2"}
     assert np.all(np.diff(np.log10(wave)) == pytest.approx(5e-5, rel=1e-6))
     assert np.all(meta["FIBER_AREA"] == pytest.approx(np.pi))  # 2" BOSS fibres
