@@ -4,16 +4,27 @@ A step's ``main(argv=None)`` parses its options, reads, calls the science, write
 logs. :func:`run_step` turns an input error into one logged line naming the problem (any
 other exception into its full traceback) and a non-zero exit status, which is the only
 place where the package exits.
+
+Threads: :func:`run_step` is also the one place where a step's BLAS/OpenMP thread pools
+are pinned to the rule's ``threads``. Snakemake exports ``OMP_NUM_THREADS`` (and the
+OpenBLAS/MKL variables) equal to ``{threads}`` for every shell job; ``SDSSFLOW_THREADS``
+overrides it. :func:`step_threads` reads that value (1 when neither is set, e.g. a step run
+by hand) and ``threadpoolctl`` applies it to every pool already loaded, so a library that
+ignores the variables (or a user who exported others) cannot oversubscribe a shared node.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
-__all__ = ["StepError", "configure_logging", "run_step", "base_parser"]
+__all__ = ["StepError", "configure_logging", "run_step", "base_parser", "step_threads"]
+
+#: Environment variables read by :func:`step_threads`, first match wins.
+THREAD_VARIABLES = ("SDSSFLOW_THREADS", "OMP_NUM_THREADS")
 
 
 class StepError(RuntimeError):
@@ -42,6 +53,44 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
+def step_threads(environ: dict | None = None) -> int:
+    """Threads a step may use: ``SDSSFLOW_THREADS``, else ``OMP_NUM_THREADS``, else 1.
+
+    Parameters
+    ----------
+    environ : mapping, optional
+        Environment to read (default ``os.environ``).
+
+    Returns
+    -------
+    int
+        A positive thread count.
+
+    Raises
+    ------
+    ValueError
+        If the variable is set but is not a positive integer (the message names it).
+
+    Examples
+    --------
+    >>> step_threads({"OMP_NUM_THREADS": "4"}), step_threads({}), step_threads({"SDSSFLOW_THREADS": "2", "OMP_NUM_THREADS": "8"})
+    (4, 1, 2)
+    """
+    env = os.environ if environ is None else environ
+    for name in THREAD_VARIABLES:
+        value = str(env.get(name, "")).strip()
+        if not value:
+            continue
+        try:
+            n = int(value)
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise ValueError(f"environment variable {name}={value!r} is not a positive thread count")
+        return n
+    return 1
+
+
 def run_step(main: Callable[[Sequence[str] | None], object], argv: Sequence[str] | None = None) -> int:
     """Run a step's ``main`` and map failures to a one-line error and exit status 1.
 
@@ -59,10 +108,17 @@ def run_step(main: Callable[[Sequence[str] | None], object], argv: Sequence[str]
         (bad input: the message names the file and the problem) is logged on one line;
         anything else is a bug and is logged with its full traceback.
     """
+    from threadpoolctl import threadpool_limits
+
     configure_logging()
     log = logging.getLogger(getattr(main, "__module__", "sdssflow"))
     try:
-        main(argv)
+        threads = step_threads()
+        # pools loaded later (scipy's OpenBLAS on first use) read these at load time
+        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[name] = str(threads)
+        with threadpool_limits(limits=threads):
+            main(argv)
     except (StepError, ValueError, OSError) as err:
         log.error("%s: %s", type(err).__name__, err)
         return 1
