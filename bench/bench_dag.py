@@ -4,11 +4,13 @@ Builds the empty-file layout of ``bench/make_scale_layout.py`` (2,500 plates x 2
 1,000,000 MWM sources by default; reused when present), then times ``snakemake -n`` on it
 pinned to one core (``taskset -c 0``) and reports the wall time, the CPU time (user +
 system: the honest number on a shared machine), the peak RSS of the snakemake process and
-the number of jobs. Target: < 60 s and < 4 GB.
+the number of jobs. Target (issue 13): < 30 s of CPU and < 1 GB, with ``mwm.bucket: gg``
+(``--bucket``; one mwm_bucket job per GG) as a survey-scale run would set it.
 
 Usage::
 
     python bench/bench_dag.py                               # full survey, 1 repeat
+    python bench/bench_dag.py --bucket gghh                 # one job per GG/HH bucket
     python bench/bench_dag.py --plates 250 --sources 100000  # a tenth
     python bench/bench_dag.py --profile                      # + cProfile top functions
 
@@ -33,6 +35,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
+import yaml  # noqa: E402
 from make_scale_layout import write_layout  # noqa: E402
 
 BENCHMARKS: list = []
@@ -74,6 +77,7 @@ def main(argv=None) -> int:
     parser.add_argument("--exposures", type=int, default=3)
     parser.add_argument("--sources", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--bucket", choices=["gg", "gghh"], default="gg", help="mwm.bucket of the run")
     parser.add_argument("--all-cores", action="store_true", help="do not pin to one core")
     parser.add_argument("--profile", action="store_true", help="also write a cProfile of one dry run")
     parser.add_argument("--json", type=Path, help="write the results here")
@@ -88,14 +92,17 @@ def main(argv=None) -> int:
         print(f"layout: {info['files']:,} files, {info['sources']:,} sources, "
               f"{info['buckets']:,} buckets in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
         stamp.write_text(json.dumps(want))
-    config = args.root / "config.yaml"
+    base = yaml.safe_load((args.root / "config.yaml").read_text())
+    base.setdefault("mwm", {})["bucket"] = args.bucket
+    config = args.root / f"config-{args.bucket}.yaml"
+    config.write_text(yaml.safe_dump(base, sort_keys=False))
     workdir = args.root / "run"
 
     rows = []
     for _ in range(args.repeat):
         shutil.rmtree(workdir / ".snakemake", ignore_errors=True)
         rows.append(dry_run(config, workdir, one_core=not args.all_cores))
-    size = f"{args.plates} plates x {args.mjds} MJDs, {args.sources:,} sources"
+    size = f"{args.plates} plates x {args.mjds} MJDs, {args.sources:,} sources, mwm.bucket {args.bucket}"
     print("| case | jobs | wall s | CPU s | peak RSS MB |")
     print("| --- | --- | --- | --- | --- |")
     for r in rows:

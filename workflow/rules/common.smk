@@ -44,6 +44,7 @@ wildcard_constraints:
     step="|".join(STEPS_WITH_SELECTION),
     gg=r"\d{2}",
     hh=r"\d{2}",
+    bucket=r"\d{2}(/\d{2})?",
 
 
 # ---------------------------------------------------------------- inputs of the survey
@@ -256,7 +257,7 @@ def sky_reference_calib():
         return sdss_config.expand_path(ref)
     if config["input"] == "demo":
         plate, _, expid = DEMO.exposures[0]
-        return str(DEMO.plate_dir(plate) / f"spFluxcalib-{{camera}}-{expid:08d}.fits")
+        return str(DEMO.frame_path("spFluxcalib", plate, "{camera}", expid))
     raise ValueError(
         "sky.reference_calib must be set when sky.calibration is 'reference'"
     )
@@ -511,6 +512,16 @@ def mwm_buckets():
 MWM_BUCKETS = mwm_buckets()
 
 
+def mwm_bucket_jobs():
+    """The mwm_bucket jobs: 'GG/HH' per bucket (mwm.bucket: gghh) or 'GG' (mwm.bucket: gg)."""
+    if MWM["bucket"] == "gg":
+        return sorted({gg for gg, _ in MWM_BUCKETS})
+    return [f"{gg}/{hh}" for gg, hh in MWM_BUCKETS]
+
+
+MWM_JOBS = mwm_bucket_jobs()
+
+
 def mwm_spec_files(plate, mjd):
     """Spec files of one plate-MJD (input: spec_files)."""
     spec_dir = Path(sdss_config.expand_path(config["spec_files"]["dir"]))
@@ -562,11 +573,11 @@ def get_mwm_basis_input(wildcards):
 
 
 def get_mwm_status_input(wildcards):
-    """Star status tables of every bucket (one edge per bucket) and the index."""
+    """Status tables of every mwm_bucket job (one edge per job) and the index."""
     return {
         "status": [
-            f"results/{wildcards.version}/spectra/status/{gg}/{hh}/star-status-{gg}{hh}.fits"
-            for gg, hh in MWM_BUCKETS
+            f"results/{wildcards.version}/spectra/status/{job}/status.fits"
+            for job in MWM_JOBS
         ],
         "index": f"results/{wildcards.version}/mwm/index",
     }

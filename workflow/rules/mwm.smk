@@ -2,16 +2,16 @@
 #
 # DAG shape (scales to 2,500 plates x 2 MJDs and 1e6 sources in 10,000 GG/HH buckets):
 #
-#   boss_visits (plate-MJD) --> mwm_index (one job) --> mwm_visit (bucket) --> mwm_star (bucket) --> mwm_status
-#   apVisit/apStar files ------------^                   nmf_basis (one job) --^-------------^
+#   boss_visits (plate-MJD) --> mwm_index (one job) --> mwm_bucket (GG/HH or GG) --> mwm_status
+#   apVisit/apStar files ------------^                   nmf_basis (one job) --^
 #
 # mwm_index is the one aggregation job between the plate-MJD and the bucket jobs: it reads
 # only the VISITS tables of the bossVisits files and the APOGEE headers and writes one CSV
 # per bucket into a directory output, so the DAG has N_plate-MJD + 2 N_bucket edges instead
 # of N_plate-MJD x N_bucket. The bucket list comes from the config at parse time (demo plan,
-# spec-file names, or the mwm.sources CSV), never from per-source files. A bucket rule
-# declares its status table as output; the mwm{Visit,Star} files are written beside it
-# under results/{version}/spectra/{visit,star}/{gg}/{hh}/ (not every source yields a file).
+# spec-file names, or the mwm.sources CSV), never from per-source files. A bucket job
+# declares its status table and the directories results/{version}/spectra/{visit,star}/{bucket}
+# that hold its mwm{Visit,Star} files (not every source yields a file).
 
 
 rule boss_visits:
@@ -117,23 +117,30 @@ rule nmf_basis:
         " --version-name {wildcards.version} > {log} 2>&1"
 
 
-rule mwm_visit:
+# One job per bucket does both products (as astra's single task does): mwm_visit then mwm_star
+# (sdssflow.mwm.mwm_bucket). mwm.bucket sets the job granularity: gghh = one job per GG/HH
+# bucket (10,000 at survey scale), gg = one job per GG (100 jobs of up to 100 HH each), which
+# keeps the full-survey DAG within its CPU budget. The mwmVisit/mwmStar files are declared as
+# one directory per job (which sources yield a file is known only after the job).
+rule mwm_bucket:
     input:
         unpack(get_mwm_visit_templates_input),
         index="results/{version}/mwm/index",
         basis="results/{version}/mwm/nmf/nmf-basis.fits",
     output:
-        status="results/{version}/spectra/status/{gg}/{hh}/visit-status-{gg}{hh}.fits",
+        visit=directory("results/{version}/spectra/visit/{bucket}"),
+        star=directory("results/{version}/spectra/star/{bucket}"),
+        status="results/{version}/spectra/status/{bucket}/status.fits",
     log:
-        "logs/{version}/mwm_visit/{gg}-{hh}.log",
+        "logs/{version}/mwm_bucket/{bucket}.log",
     benchmark:
-        "benchmarks/{version}/mwm_visit/{gg}-{hh}.tsv"
+        "benchmarks/{version}/mwm_bucket/{bucket}.tsv"
     conda:
         "../../envs/sdssflow.yaml"
     threads: 1
     resources:
         mem_mb=grow(MWM["bucket_mem_mb"]),
-        runtime=grow(120),
+        runtime=grow(120 if MWM["bucket"] == "gghh" else 240),
     params:
         code=CODE_VERSION,
         skip=(
@@ -143,33 +150,9 @@ rule mwm_visit:
         ),
         templates=get_mwm_apogee_templates_arg,
     shell:
-        "python -m sdssflow.mwm.mwm_visit --index-dir {input.index} --gg {wildcards.gg}"
-        " --hh {wildcards.hh} --basis {input.basis} --spectra-dir results/{wildcards.version}/spectra"
+        "python -m sdssflow.mwm.mwm_bucket --index-dir {input.index} --bucket {wildcards.bucket}"
+        " --basis {input.basis} --visit-dir {output.visit} --star-dir {output.star}"
         " {params.skip} {params.templates} --status {output.status}"
-        " --version-name {wildcards.version} > {log} 2>&1"
-
-
-rule mwm_star:
-    input:
-        status="results/{version}/spectra/status/{gg}/{hh}/visit-status-{gg}{hh}.fits",
-        basis="results/{version}/mwm/nmf/nmf-basis.fits",
-    output:
-        status="results/{version}/spectra/status/{gg}/{hh}/star-status-{gg}{hh}.fits",
-    log:
-        "logs/{version}/mwm_star/{gg}-{hh}.log",
-    benchmark:
-        "benchmarks/{version}/mwm_star/{gg}-{hh}.tsv"
-    conda:
-        "../../envs/sdssflow.yaml"
-    threads: 1
-    resources:
-        mem_mb=grow(MWM["bucket_mem_mb"]),
-        runtime=grow(120),
-    params:
-        code=CODE_VERSION,
-    shell:
-        "python -m sdssflow.mwm.mwm_star --visit-status {input.status} --basis {input.basis}"
-        " --spectra-dir results/{wildcards.version}/spectra --status {output.status}"
         " --version-name {wildcards.version} > {log} 2>&1"
 
 
@@ -191,6 +174,6 @@ rule mwm_status:
     params:
         code=CODE_VERSION,
     shell:
-        "python -m sdssflow.mwm.mwm_status --status-dir results/{wildcards.version}/spectra/status"
+        "python -m sdssflow.mwm.mwm_status --status {input.status}"
         " --index-dir {input.index} --output {output.status}"
         " --version-name {wildcards.version} > {log} 2>&1"

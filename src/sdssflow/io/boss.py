@@ -30,7 +30,7 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,10 +106,10 @@ class BossFrame:
         500 rows sorted by FIBERID (strings stripped).
     sky : numpy.ndarray, float32, (500, npix)
         The subtracted sky model, same units as ``flux``.
-    x : numpy.ndarray, float32, (500, npix)
-        Trace x position on the CCD (pixels).
-    superflat : numpy.ndarray, float32, (500, npix)
-        Superflat vector (about 1).
+    x : numpy.ndarray, float32, (500, npix), or None
+        Trace x position on the CCD (pixels); None when read with ``extras=False``.
+    superflat : numpy.ndarray, float32, (500, npix), or None
+        Superflat vector (about 1); None when read with ``extras=False``.
     header : astropy.io.fits.Header
         Primary header (PLATEID, MJD, EXPOSURE, CAMERAS, EXPTIME, TAI-BEG, ...).
     camera : str
@@ -118,6 +118,9 @@ class BossFrame:
         Exposure number.
     path : pathlib.Path
         File read.
+    rows : numpy.ndarray of int, (nrow,), optional
+        Frame rows held (:func:`read_spframe` with ``rows``/``objtype``); the arrays and the
+        plug map have one row per entry. None: every row of the file.
     """
 
     flux: np.ndarray
@@ -133,6 +136,7 @@ class BossFrame:
     camera: str
     expid: int
     path: Path
+    rows: np.ndarray | None = None
 
     @property
     def wave(self) -> np.ndarray:
@@ -357,50 +361,82 @@ def _read_table(fobj: fitsio.FITS, ext: int, path: Path) -> np.ndarray:
         raise ValueError(f"{path}: HDU{ext} table is unreadable or truncated: {err}") from err
 
 
-def read_spframe(path: str | os.PathLike) -> BossFrame:
-    """Read an spFrame (``.fits`` or ``.fits.gz``).
+def _select_rows(tset, rows: np.ndarray | None):
+    """A trace-set row as a dict, its COEFF restricted to ``rows`` (all when None)."""
+    out = {k: tset[k] for k in tset.dtype.names}
+    if rows is not None:
+        out["COEFF"] = np.atleast_2d(np.asarray(out["COEFF"], dtype=np.float64))[rows]
+    return out
+
+
+def read_spframe(
+    path: str | os.PathLike,
+    rows: Sequence[int] | np.ndarray | None = None,
+    objtype: str | Sequence[str] | None = None,
+    extras: bool = True,
+) -> BossFrame:
+    """Read an spFrame (``.fits`` or ``.fits.gz``), all fibres or some of them.
+
+    A gzipped file is decompressed once, in memory, when it is opened (cfitsio); the HDUs
+    are then read from memory.
 
     Parameters
     ----------
     path : str or os.PathLike
         ``spFrame-{camera}-{expid:08d}.fits[.gz]``.
+    rows : sequence of int, optional
+        Frame rows (0-based) to keep; default all 500.
+    objtype : str or sequence of str, optional
+        Keep only the plug-map rows of these OBJTYPEs (e.g. ``"SKY"``; blank padding and
+        case ignored); combined with ``rows`` when both are given.
+    extras : bool
+        Also read HDU7 (x) and HDU8 (superflat); False leaves them None and accepts a file
+        of 7 HDUs (the sky step needs only HDUs 0-6).
 
     Returns
     -------
     BossFrame
         ``flux``/``sky`` in electrons per native pixel, ``loglam`` evaluated from the
-        HDU3 Legendre trace set, ``disp`` (pixels) from the HDU4 trace set.
+        HDU3 Legendre trace set, ``disp`` (pixels) from the HDU4 trace set, for the rows
+        kept (``BossFrame.rows``), in frame order.
 
     Raises
     ------
     FileNotFoundError
         If the file does not exist.
     ValueError
-        If the file is not FITS, has fewer than 9 HDUs, or an HDU is truncated or
-        has the wrong shape; the message names the file.
+        If the file is not FITS, has too few HDUs, an HDU is truncated or has the wrong
+        shape, or a row is out of range; the message names the file.
     """
     path = Path(path)
-    with _open_checked(path, 9, "spFrame") as fobj:
+    with _open_checked(path, 9 if extras else 7, "spFrame") as fobj:
         header = _as_header(fobj[0].read_header())
         camera, expid = _camera_expid(path, header)
+        plug = _plugmap_table(_read_table(fobj, 5, path))
+        keep = _frame_rows(path, plug, rows, objtype)
         flux = _read_image(fobj, 0, path, np.float32)
         shape = flux.shape
-        ivar = _read_image(fobj, 1, path, np.float32, shape)
-        mask = _read_image(fobj, 2, path, np.int32, shape)
-        wset = _read_table(fobj, 3, path)[0]
-        dset = _read_table(fobj, 4, path)[0]
-        plug = _read_table(fobj, 5, path)
-        sky = _read_image(fobj, 6, path, np.float32, shape)
-        xpos = _read_image(fobj, 7, path, np.float32, shape)
-        superflat = _read_image(fobj, 8, path, np.float32, shape)
+        if shape[0] != len(plug):
+            raise ValueError(f"{path}: HDU0 has {shape[0]} rows, the plug map (HDU5) {len(plug)}")
+
+        def image(ext, dtype):
+            data = _read_image(fobj, ext, path, dtype, shape)
+            return data if keep is None else np.ascontiguousarray(data[keep])
+
+        flux = flux if keep is None else np.ascontiguousarray(flux[keep])
+        ivar, mask, sky = image(1, np.float32), image(2, np.int32), image(6, np.float32)
+        xpos = image(7, np.float32) if extras else None
+        superflat = image(8, np.float32) if extras else None
+        wset = _select_rows(_read_table(fobj, 3, path)[0], keep)
+        dset = _select_rows(_read_table(fobj, 4, path)[0], keep)
     try:
         loglam = evaluate_traceset(wset, shape[1])
         disp = evaluate_traceset(dset, shape[1])
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from err
-    if loglam.shape != shape:
+    if loglam.shape != flux.shape:
         raise ValueError(
-            f"{path}: wavelength trace set has {loglam.shape[0]} traces for {shape[0]} rows"
+            f"{path}: wavelength trace set has {loglam.shape[0]} traces for {flux.shape[0]} rows"
         )
     return BossFrame(
         flux,
@@ -408,7 +444,7 @@ def read_spframe(path: str | os.PathLike) -> BossFrame:
         mask,
         loglam,
         disp,
-        _plugmap_table(plug),
+        plug if keep is None else plug[keep],
         sky,
         xpos,
         superflat,
@@ -416,7 +452,23 @@ def read_spframe(path: str | os.PathLike) -> BossFrame:
         camera,
         expid,
         path,
+        keep,
     )
+
+
+def _frame_rows(path: Path, plug: Table, rows, objtype) -> np.ndarray | None:
+    """Frame rows selected by ``rows`` and ``objtype`` (None = every row)."""
+    if rows is None and objtype is None:
+        return None
+    n = len(plug)
+    keep = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64).ravel()
+    if keep.size and (keep.min() < 0 or keep.max() >= n):
+        raise ValueError(f"{path}: rows outside 0..{n - 1} requested")
+    if objtype is not None:
+        wanted = {objtype.upper()} if isinstance(objtype, str) else {str(t).upper() for t in objtype}
+        types = np.char.upper(np.char.strip(np.asarray(plug["OBJTYPE"]).astype(str)))
+        keep = keep[np.isin(types[keep], sorted(wanted))]
+    return keep
 
 
 def read_spcframe(path: str | os.PathLike, npix: int | None = None) -> BossFrame:

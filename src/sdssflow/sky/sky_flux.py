@@ -38,13 +38,14 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
+from sdssflow.io.boss import read_spframe
 from sdssflow.io.selection import read_selection
 from sdssflow.io.sky import write_skyflux
 from sdssflow.sky.calibration import (
     cal_factor_from_fluxcalib,
     pixel_disp_to_sigma,
 )
-from sdssflow.sky.extract import SkySpectra, concatenate, frame_sky_spectra, sky_rows
+from sdssflow.sky.extract import SkySpectra, concatenate, frame_sky_spectra
 from sdssflow.sky.masks import DEFAULT_BAD_BITS, bits_value
 from sdssflow.steps import StepError, base_parser, run_step
 
@@ -179,81 +180,31 @@ def _spcframe_mask(path: Path, rows: np.ndarray, npix: int) -> np.ndarray:
         raise StepError(f"{path}: cannot read the spCFrame mask (HDU2): {err}") from err
 
 
-def read_frame_sky_rows(path: Path) -> dict:
-    """The sky rows of an spFrame: only the HDUs and trace-set rows the sky step needs.
-
-    Reads HDU0 (flux and header), 1 (ivar), 2 (mask), 3/4 (trace sets, evaluated for the sky
-    rows only with :func:`sdssflow.io.boss.evaluate_traceset`), 5 (plug map) and 6 (sky), about
-    twice as fast as :func:`sdssflow.io.boss.read_spframe` on a 500-fibre frame.
-
-    Returns
-    -------
-    dict
-        ``rows`` (frame rows of the SKY fibres), ``header`` (dict), ``plugmap`` (Table, sky rows),
-        ``flux``, ``ivar``, ``mask``, ``sky``, ``loglam``, ``disp`` (nsky, npix) and ``npix``.
-
-    Raises
-    ------
-    ValueError
-        If the file is not a readable spFrame (the message names it).
-    """
-    import fitsio
-    from astropy.table import Table
-
-    from sdssflow.io.boss import evaluate_traceset
-
-    try:
-        with fitsio.FITS(str(path)) as f:
-            if len(f) < 7:
-                raise ValueError(f"has {len(f)} HDUs, an spFrame has 9")
-            header = {r["name"]: r.get("value") for r in f[0].read_header().records() if r.get("name")}
-            plug = Table(f[5].read())
-            objtype = np.char.strip(np.asarray(plug["OBJTYPE"]).astype(str))
-            plug["OBJTYPE"] = objtype
-            rows = sky_rows(objtype)
-            out = {"rows": rows, "header": header, "plugmap": plug[rows]}
-            for name, ext, dtype in (("flux", 0, np.float32), ("ivar", 1, np.float32), ("mask", 2, np.int32), ("sky", 6, np.float32)):
-                image = f[ext].read()
-                if image is None or image.ndim != 2 or image.shape[0] != len(plug):
-                    raise ValueError(f"HDU{ext} has shape {None if image is None else image.shape}, expected ({len(plug)}, npix)")
-                out[name] = np.asarray(image[rows], dtype=dtype)
-            npix = out["flux"].shape[1]
-            for name, ext in (("loglam", 3), ("disp", 4)):
-                tset = f[ext].read()[0]
-                row = {k: tset[k] for k in tset.dtype.names}
-                row["COEFF"] = np.atleast_2d(np.asarray(row["COEFF"], dtype=np.float64))[rows]
-                out[name] = evaluate_traceset(row, npix)
-            out["npix"] = npix
-    except (OSError, KeyError, IndexError, ValueError) as err:
-        raise ValueError(f"{path}: not a readable spFrame ({err})") from err
-    return out
-
-
 def _one_frame(args, files, mjd, expid, cam, flags, bad_bits):
     """Sky spectra of one frame (None if it has no sky fibre) and the spFrame path."""
     path = files["spFrame"].get((cam, expid))
     if path is None:
         raise StepError(f"{args.plate_dir}: spFrame-{cam}-{expid:08d} listed in the spPlate is missing")
-    fr = read_frame_sky_rows(path)
-    rows = fr["rows"]
+    fr = read_spframe(path, objtype="SKY", extras=False)
+    rows = fr.rows
     if rows.size == 0:
         log.warning("%s: no SKY fibre in the plug map", path)
         return None, path
-    mask = fr["mask"]
+    mask = fr.mask
     cpath = files["spCFrame"].get((cam, expid))
     if cpath is not None and not args.no_spcframe_mask:
-        mask = mask | _spcframe_mask(cpath, rows, fr["npix"])
-    cal = _cal_factor(args.calibration, args, files, cam, expid, mjd, fr["loglam"], rows)
+        mask = mask | _spcframe_mask(cpath, rows, fr.flux.shape[1])
+    cal = _cal_factor(args.calibration, args, files, cam, expid, mjd, fr.loglam, rows)
     part = frame_sky_spectra(
-        flux_e=fr["flux"],
-        sky_e=fr["sky"],
-        ivar_e=fr["ivar"],
+        flux_e=fr.flux,
+        sky_e=fr.sky,
+        ivar_e=fr.ivar,
         mask=mask,
-        loglam=fr["loglam"],
-        sigma_A=pixel_disp_to_sigma(fr["loglam"], fr["disp"]),
+        loglam=fr.loglam,
+        sigma_A=pixel_disp_to_sigma(fr.loglam, fr.disp),
         cal_factor=cal,
-        plugmap=fr["plugmap"],
-        header=fr["header"],
+        plugmap=fr.plugmap,
+        header=fr.header,
         camera=cam,
         bad_bits=bad_bits,
         fiber_loss_factor=args.fiber_loss_factor,

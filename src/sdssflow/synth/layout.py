@@ -114,6 +114,28 @@ class DemoPlan:
         """``$BOSS_SPECTRO_REDUX/<run2d>/<PLATE4>``."""
         return self.boss_redux / self.run2d / f"{plate:04d}"
 
+    def frame_path(self, kind: str, plate: int, camera: str, expid: int) -> Path:
+        """Path of a demo frame file, gzipped as in the real tree (:func:`frame_suffix`)."""
+        return self.plate_dir(plate) / f"{kind}-{camera}-{expid:08d}{frame_suffix(kind, self.run2d)}"
+
+
+#: Frame files the real BOSS trees store gzipped: the plate-era v5 tree (DR12-DR17) gzips
+#: spFrame and spFluxcalib (spCFrame and spPlate are plain); the v6 (SDSS-V) tree also
+#: gzips spCFrame.
+GZIPPED_FRAMES = {"v5": ("spFrame", "spFluxcalib"), "v6": ("spFrame", "spFluxcalib", "spCFrame")}
+
+
+def frame_suffix(kind: str, run2d: str) -> str:
+    """``.fits.gz`` or ``.fits``: how a reduction ``run2d`` stores a frame file ``kind``.
+
+    Examples
+    --------
+    >>> frame_suffix("spFrame", "v5_7_0"), frame_suffix("spCFrame", "v5_7_0"), frame_suffix("spCFrame", "v6_1_3")
+    ('.fits.gz', '.fits', '.fits.gz')
+    """
+    major = "v6" if str(run2d).startswith("v6") else "v5"
+    return ".fits.gz" if kind in GZIPPED_FRAMES[major] else ".fits"
+
 
 def demo_plan(settings: dict | None = None) -> DemoPlan:
     """Build the plan of the demo survey from the ``demo:`` config block.

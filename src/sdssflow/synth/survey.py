@@ -123,10 +123,9 @@ def _write_plate_mjd(
             rng = rng_for(seed, "noise", expid, CAMERAS.index(camera))
             fr = frames.build_frame(camera, sp, e, fibres, stars, rest, lines, strengths, rng)
             hdr = frames.frame_header(e, camera, flat, arc)
-            name = f"{camera}-{expid:08d}"
             written.append(
                 boss.write_spframe(
-                    pdir / f"spFrame-{name}.fits",
+                    plan.frame_path("spFrame", plate, camera, expid),
                     flux=fr.flux,
                     ivar=fr.ivar,
                     mask=fr.mask,
@@ -144,7 +143,7 @@ def _write_plate_mjd(
             chdr = hdr.copy()
             written.append(
                 boss.write_spcframe(
-                    pdir / f"spCFrame-{name}.fits",
+                    plan.frame_path("spCFrame", plate, camera, expid),
                     flux=fr.cflux,
                     ivar=fr.civar,
                     mask=fr.cmask,
@@ -164,7 +163,7 @@ def _write_plate_mjd(
             fhdr["WAVEMAX"] = (float(10 ** fr.loglam[:, -1].max()), "maximum wavelength, A")
             written.append(
                 boss.write_spfluxcalib(
-                    pdir / f"spFluxcalib-{name}.fits", fr.fluxcalib, fhdr, version
+                    plan.frame_path("spFluxcalib", plate, camera, expid), fr.fluxcalib, fhdr, version
                 )
             )
             coadd_frames.append((sp, _coadd_inputs(fr)))

@@ -1,0 +1,59 @@
+"""mwm_bucket: one job writes the mwmVisit and mwmStar files of a GG/HH bucket or of a whole GG,
+the same files and status rows as mwm_visit followed by mwm_star (tests/test_mwm_steps.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sdssflow.io.mwm import read_mwm, read_status
+from sdssflow.mwm import mwm_bucket, mwm_status
+from sdssflow.steps import StepError
+from test_mwm_steps import BASIS, BROKEN, GOOD, OTHER, _flag, synthetic_survey  # noqa: F401
+
+
+def _run(root, index, bucket):
+    spectra = root / "spectra"
+    status = spectra / "status" / bucket / "status.fits"
+    mwm_bucket.main(["--index-dir", str(index), "--bucket", bucket, "--basis", str(BASIS),
+                     "--visit-dir", str(spectra / "visit" / bucket), "--star-dir", str(spectra / "star" / bucket),
+                     "--status", str(status), "--version-name", "v1"])  # fmt: skip
+    return spectra, status
+
+
+@pytest.mark.parametrize("granularity", ["gghh", "gg"])
+def test_mwm_bucket_matches_the_two_steps(synthetic_survey, tmp_path, granularity):  # noqa: F811
+    index = synthetic_survey["root"] / "index"
+    buckets = ["12/34", "23/45"] if granularity == "gghh" else ["12", "23"]
+    statuses = []
+    for b in buckets:
+        spectra, status = _run(tmp_path, index, b)
+        statuses.append(status)
+    # the job's directories hold exactly the files the two separate steps wrote
+    ref = synthetic_survey["spectra"]
+    names = sorted(p.relative_to(spectra).as_posix() for p in spectra.glob("*/*/*/mwm*.fits"))
+    assert names == sorted(p.relative_to(ref).as_posix() for p in ref.glob("*/*/*/mwm*.fits"))
+    assert len(names) == 4
+    _, star = read_mwm(spectra / "star" / "12" / "34" / f"mwmStar-v1-{GOOD}.fits")
+    _, star_ref = read_mwm(ref / "star" / "12" / "34" / f"mwmStar-v1-{GOOD}.fits")
+    for hdu in ("BOSS/APO", "APOGEE/APO"):
+        np.testing.assert_allclose(star[hdu][0]["flux"], star_ref[hdu][0]["flux"], rtol=1e-6)
+        assert star[hdu][0]["v_rad"] == pytest.approx(star_ref[hdu][0]["v_rad"], abs=1e-6)
+    # mwm_status takes the job status tables: same rows and flags as from the two-step tables
+    out = tmp_path / "mwm_status.fits"
+    mwm_status.main(["--status", *map(str, statuses), "--index-dir", str(index), "--output", str(out)])
+    got = {int(r["sdss_id"]): int(r["flags"]) for r in read_status(out)}
+    want = {int(r["sdss_id"]): int(r["flags"]) for r in read_status(synthetic_survey["status"])}
+    assert got == want and set(got) >= {GOOD, BROKEN, OTHER}
+    assert _flag(got[GOOD], "CREATED_MWM_STAR") and _flag(got[BROKEN], "ATTEMPTED_BUT_EXCEPTION")
+
+
+def test_mwm_bucket_empty_gg_and_bad_arguments(synthetic_survey, tmp_path):  # noqa: F811
+    index = synthetic_survey["root"] / "index"
+    spectra, status = _run(tmp_path, index, "99")  # no source in GG 99: empty outputs, no error
+    assert (spectra / "visit" / "99").is_dir() and (spectra / "star" / "99").is_dir()
+    assert len(read_status(status)) == 0
+    with pytest.raises(StepError, match="expected GG or GG/HH"):
+        mwm_bucket.bucket_hh(index, "1/2")
+    with pytest.raises(StepError, match="must end with visit/12/34"):
+        mwm_bucket.spectra_root(tmp_path / "visit" / "12", "visit", "12/34")
