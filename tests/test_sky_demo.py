@@ -42,7 +42,7 @@ def _bosz_dir(plan, plate, mjd, expid, cal, out):
     cams = {}
     for row in cal[(cal["plate"] == plate) & (cal["expid"] == expid)]:
         cam = str(row["camera"]).strip()
-        frame = read_spframe(plan.plate_dir(plate) / f"spFrame-{cam}-{expid:08d}.fits")
+        frame = read_spframe(plan.frame_path("spFrame", plate, cam, expid))
         n = int(row["npix"])
         w = 10.0**frame.loglam
         c = np.interp(w, np.asarray(row["wave"][:n], float), np.asarray(row["cal_factor"][:n], float))
@@ -59,7 +59,7 @@ def test_demo_calibrated_sky_matches_truth(demo, mode):
     argv = ["--plate", str(plate), "--plate-dir", str(plan.plate_dir(plate)), "--calibration", mode,
             "--out", str(out / f"skyflux-{mode}.fits")]
     if mode == "reference":
-        argv += ["--reference-calib", str(plan.plate_dir(plate) / f"spFluxcalib-{{camera}}-{expid:08d}.fits")]
+        argv += ["--reference-calib", str(plan.frame_path("spFluxcalib", plate, "{camera}", expid))]
     if mode == "bosz":
         argv += ["--fluxcal-dir", str(_bosz_dir(plan, plate, mjd, expid, cal, out))]
     sky_flux.main(argv)
@@ -67,7 +67,7 @@ def test_demo_calibrated_sky_matches_truth(demo, mode):
     assert s.nspec == len(sky[(sky["plate"] == plate) & (sky["expid"] == expid)])
     chis = []
     for cam in ("b1", "r1", "b2", "r2"):
-        frame = read_spframe(plan.plate_dir(plate) / f"spFrame-{cam}-{expid:08d}.fits")
+        frame = read_spframe(plan.frame_path("spFrame", plate, cam, expid))
         row = cal[(cal["expid"] == expid) & (cal["camera"] == cam)][0]
         n = int(row["npix"])
         fib = {int(f): i for i, f in enumerate(frame.plugmap["FIBERID"])}

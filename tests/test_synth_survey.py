@@ -394,7 +394,10 @@ def test_plan_matches_generated_tree(small_demo):
     assert plan.exposures == small_demo.exposures
     for plate, _mjd, expid in plan.exposures:
         for cam in CAMERAS:
-            assert (plan.plate_dir(plate) / f"spFrame-{cam}-{expid:08d}.fits").exists()
+            # the v5 tree gzips spFrame and spFluxcalib, not spCFrame (reference/skymodelling.md)
+            assert (plan.plate_dir(plate) / f"spFrame-{cam}-{expid:08d}.fits.gz").exists()
+            assert (plan.plate_dir(plate) / f"spFluxcalib-{cam}-{expid:08d}.fits.gz").exists()
+            assert (plan.plate_dir(plate) / f"spCFrame-{cam}-{expid:08d}.fits").exists()
 
 
 def test_read_truth_helpers(small_demo, tmp_path):
@@ -477,7 +480,7 @@ def test_survey_files_are_deterministic(tmp_path, monkeypatch):
             ]
         )
         roots.append(root)
-    rel = "boss/redux/v5_7_0/4100/spFrame-r2-00120000.fits"
+    rel = "boss/redux/v5_7_0/4100/spFrame-r2-00120000.fits.gz"
     for ext in range(9):
         a, b = fitsio.read(str(roots[0] / rel), ext=ext), fitsio.read(str(roots[1] / rel), ext=ext)
         np.testing.assert_array_equal(a, b)

@@ -12,6 +12,7 @@ from sdssflow import config as sdss_config
 from sdssflow import flags as sdss_flags
 from sdssflow import versions as sdss_versions
 from sdssflow.resources import data_path
+from sdssflow.io.products import find_fits
 from sdssflow.synth.layout import demo_plan
 
 validate(config, "../schemas/config.schema.yaml", set_default=True)
@@ -487,7 +488,7 @@ def mwm_source_ids():
         ids |= {s.sdss_id for s in demo_sources(DEMO)}
     elif config["input"] == "spec_files":
         spec_dir = Path(sdss_config.expand_path(config["spec_files"]["dir"]))
-        ids |= {legacy_spec_sdss_id(p.name) for p in spec_dir.rglob("spec-*.fits")}
+        ids |= {legacy_spec_sdss_id(p.name) for p in find_fits(spec_dir, "spec-*")}
     if MWM["sources"]:
         import pandas as pd
 
@@ -495,7 +496,7 @@ def mwm_source_ids():
             pd.read_csv(sdss_config.expand_path(MWM["sources"]))["sdss_id"].astype(int)
         )
     for d in MWM["apogee_dirs"]:
-        for p in Path(sdss_config.expand_path(d)).rglob("a?[SV]*-*2M*.fits"):
+        for p in find_fits(sdss_config.expand_path(d), "a?[SV]*-*2M*"):
             m = re.search(r"2M\d{8}[+-]\d{7}", p.name)
             if m:
                 ids.add(legacy_apogee_sdss_id(m.group(0)))
@@ -525,9 +526,9 @@ MWM_JOBS = mwm_bucket_jobs()
 def mwm_spec_files(plate, mjd):
     """Spec files of one plate-MJD (input: spec_files)."""
     spec_dir = Path(sdss_config.expand_path(config["spec_files"]["dir"]))
-    return sorted(
-        str(p) for p in spec_dir.rglob(f"spec-{int(plate):04d}-{int(mjd):05d}-*.fits")
-    )
+    return [
+        str(p) for p in find_fits(spec_dir, f"spec-{int(plate):04d}-{int(mjd):05d}-*")
+    ]
 
 
 def get_boss_visits_input(wildcards):

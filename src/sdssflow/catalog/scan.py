@@ -20,6 +20,7 @@ from astropy.io import fits
 
 from sdssflow.io.boss import find_plate_files
 from sdssflow.io.catalog_model import FIBER_FIELDS, exposure_string, records_to_frame
+from sdssflow.io.products import find_fits
 from sdssflow.moon import moon_geometry
 
 __all__ = [
@@ -284,7 +285,7 @@ def scan_spec_files(spec_dir: str | os.PathLike) -> list[dict]:
 def scan_apogee_visits(apred_dir: str | os.PathLike) -> pd.DataFrame:
     """One row per apVisit file: observatory, mjd, plate, fiber, object, snr, vrad, path."""
     rows = []
-    for path in sorted(Path(apred_dir).rglob("apVisit-*.fits")):
+    for path in find_fits(apred_dir, "apVisit-*"):
         try:
             header = fits.getheader(path, 0)
         except Exception as err:

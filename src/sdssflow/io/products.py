@@ -19,7 +19,7 @@ from astropy.io import fits
 
 from sdssflow import __version__
 
-__all__ = ["atomic_path", "provenance_cards", "add_provenance", "write_hdulist"]
+__all__ = ["atomic_path", "provenance_cards", "add_provenance", "write_hdulist", "find_fits"]
 
 log = logging.getLogger(__name__)
 
@@ -126,3 +126,27 @@ def write_hdulist(hdus: fits.HDUList, path: str | os.PathLike, checksum: bool = 
         hdus.writeto(tmp, checksum=checksum)
     log.info("wrote %s in %.2f s", path, time.perf_counter() - start)
     return Path(path)
+
+
+def find_fits(root: str | os.PathLike, pattern: str) -> list[Path]:
+    """FITS files below ``root`` (recursive) named ``pattern + ".fits"`` or ``".fits.gz"``.
+
+    Real trees gzip some products (spFrame, spFluxcalib, ...), so every search for FITS
+    inputs accepts both; hidden (temporary) files are skipped.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        Directory searched recursively.
+    pattern : str
+        Glob of the name without the extension, e.g. ``"apVisit-*"``.
+
+    Returns
+    -------
+    list of pathlib.Path
+        Sorted.
+    """
+    root = Path(root)
+    found = set(root.rglob(f"{pattern}.fits")) | set(root.rglob(f"{pattern}.fits.gz"))
+    return sorted(p for p in found if not p.name.startswith("."))
+

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from sdssflow.io.mwm_grids import bucket, legacy_apogee_sdss_id
-from sdssflow.io.products import atomic_path
+from sdssflow.io.products import atomic_path, find_fits
 from sdssflow.steps import StepError, base_parser, run_step
 
 __all__ = ["parse", "main", "apogee_entries", "boss_entries"]
@@ -95,7 +95,7 @@ def apogee_entries(dirs: Sequence[str]) -> pd.DataFrame:
         d = Path(d)
         if not d.is_dir():
             raise StepError(f"{d}: APOGEE directory not found")
-        for path in sorted(d.rglob("a?Visit-*.fits")) + sorted(d.rglob("a?Star-*.fits")):
+        for path in find_fits(d, "a?Visit-*") + find_fits(d, "a?Star-*"):
             if path.name.startswith("."):
                 continue
             kind = "apvisit" if "Visit-" in path.name else "apstar"
