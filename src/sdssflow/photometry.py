@@ -304,23 +304,32 @@ def ab_magnitude(
     """
     filt = load_filter(filt) if not isinstance(filt, Filter) else filt
     wave = np.asarray(wave, dtype=float)
-    flux = np.asarray(flux, dtype=float) * flux_scale
+    flux = np.asarray(flux)
     if wave.ndim != 1 or flux.shape[-1] != wave.size:
         raise ValueError(
             f"wave must be 1-d with the length of flux's last axis; got {wave.shape} and {flux.shape}"
         )
     if np.any(np.diff(wave) <= 0):
         raise ValueError("wave must be strictly increasing")
+    # Beyond the tabulated filter curve the throughput is 0: integrate only over it plus
+    # one pixel on each side (the same sums; a template library is 10-50x wider than a band).
+    i0 = max(int(np.searchsorted(wave, filt.wave[0], side="left")) - 1, 0)
+    i1 = min(int(np.searchsorted(wave, filt.wave[-1], side="right")) + 1, wave.size)
+    full = (wave[0], wave[-1])
+    wave, flux = wave[i0:i1], flux[..., i0:i1]
+    if good is not None:
+        good = np.asarray(good)[..., i0:i1]
+    flux = np.asarray(flux, dtype=float) * flux_scale
     lo, hi = filt.support()
     out_shape = flux.shape[:-1]
-    if not allow_partial and (wave[0] > lo or wave[-1] < hi):
+    if not allow_partial and (full[0] > lo or full[1] < hi):
         log.debug(
             "filter %s (%.0f-%.0f A) not covered by %.0f-%.0f A",
             filt.name,
             lo,
             hi,
-            wave[0],
-            wave[-1],
+            full[0],
+            full[1],
         )
         return np.full(out_shape, np.nan)
     thr = np.interp(wave, filt.wave, filt.throughput, left=0.0, right=0.0)

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from sdssflow import photometry
+from sdssflow.fluxcal.interpolation import log_interpolate
 from sdssflow.fluxcal.matching import (
     C_KMS,
     ModelGrid,
@@ -35,7 +36,6 @@ from sdssflow.fluxcal.matching import (
     Segment,
     core_mask,
     fit_star,
-    log_interpolate,
 )
 from sdssflow.fluxcal.priors import BandTable, match_standards, sed_chi2, teff_from_bp_rp
 from sdssflow.fluxcal.resolution import bosz_sigma_ln, convolve_ln, frame_sigma_ln
@@ -95,7 +95,7 @@ class Settings:
         spectrum.
     interpolate : bool
         Interpolate the template between grid nodes (see
-        :func:`sdssflow.fluxcal.matching.interpolation_weights`); False uses the node.
+        :func:`sdssflow.fluxcal.interpolation.interpolation_weights`); False uses the node.
     cover_margin : float
         A star whose Teff from its native BP-RP lies more than this (K, at least two
         grid steps) outside the library's Teff range is "not covered by the grid".
@@ -118,6 +118,14 @@ class Settings:
     cover_margin: float = 500.0
     interpolate: bool = True
     sed_chi2_max: float = 25.0
+
+
+#: Relative LSF difference below which a convolved library cube is reused (see
+#: :meth:`PreparedLibrary.camera_grid`): 0.5 % of the LSF width changes a convolved line's
+#: depth by less than 0.5 % of that depth, far below what the smooth response fit resolves.
+GRID_SIGMA_TOLERANCE = 0.005
+#: Convolved cubes kept (one per camera of a 2-spectrograph exposure).
+MAX_GRIDS = 4
 
 
 @dataclass
@@ -163,21 +171,25 @@ class PreparedLibrary:
                 f"library ({np.exp(self.ln[0]):.0f}-{np.exp(self.ln[-1]):.0f} A) does not cover "
                 f"{np.exp(lnmin):.0f}-{np.exp(lnmax):.0f} A"
             )
-        key = (
-            i0,
-            i1,
-            tuple(np.round(np.interp(np.linspace(lnmin, lnmax, 7), ln_sigma, sigma) * 1e6, 1)),
+        # The exposures of a night share a camera's LSF to well under 1 %: a cube is reused
+        # while the LSF (at 7 wavelengths) stays within GRID_SIGMA_TOLERANCE of the one it
+        # was made for, so the library is convolved once per camera, not once per exposure.
+        probe = np.interp(np.linspace(lnmin, lnmax, 7), ln_sigma, sigma)
+        for (j0, j1, made), grid in self.grids.items():
+            if (j0, j1) == (i0, i1) and np.all(np.abs(probe / np.asarray(made) - 1.0) <= GRID_SIGMA_TOLERANCE):
+                return grid
+        target = np.interp(self.ln[i0:i1], ln_sigma, sigma)
+        cube = convolve_ln(
+            self.library.flux[:, i0:i1],
+            self.dln,
+            target,
+            bosz_sigma_ln(self.library.resolution),
         )
-        if key not in self.grids:
-            target = np.interp(self.ln[i0:i1], ln_sigma, sigma)
-            cube = convolve_ln(
-                self.library.flux[:, i0:i1],
-                self.dln,
-                target,
-                bosz_sigma_ln(self.library.resolution),
-            )
-            self.grids[key] = ModelGrid(ln=self.ln[i0:i1], cube=cube)
-        return self.grids[key]
+        while len(self.grids) >= MAX_GRIDS:  # bounded memory: ~ntemplate x npix x 4 B each
+            self.grids.pop(next(iter(self.grids)))
+        grid = ModelGrid(ln=self.ln[i0:i1], cube=cube)
+        self.grids[(i0, i1, tuple(probe))] = grid
+        return grid
 
 
 def prepare_library(library: TemplateLibrary, bands: BandTable) -> PreparedLibrary:

@@ -1,5 +1,7 @@
 """Template selection and radial velocity, vectorised over the whole library.
 
+(Interpolation between grid nodes lives in :mod:`sdssflow.fluxcal.interpolation`.)
+
 The observed counts of a standard in one camera are modelled as
 
     counts(lambda) = P_c(lambda) * T(lambda / (1 + v/c)),
@@ -24,6 +26,8 @@ import numpy as np
 from numpy.polynomial import legendre
 
 from sdssflow.constants import C_KMS
+from sdssflow.fluxcal.interpolation import AXES, log_interpolate, multilinear_matrix
+from sdssflow.fluxcal.priors import sed_chi2
 
 __all__ = [
     "C_KMS",
@@ -32,7 +36,6 @@ __all__ = [
     "response_chi2",
     "fit_star",
     "StarFit",
-    "interpolation_weights",
 ]
 
 
@@ -109,6 +112,7 @@ class ModelGrid:
         """
         i0, w, ok = self._index(np.asarray(lnlam) - np.log1p(rv / C_KMS))
         cube = self.cube if templates is None else self.cube[templates]
+        w = w.astype(cube.dtype)  # (ntemplate, npix) in the cube's precision (float32)
         return cube[:, i0] * (1 - w) + cube[:, i0 + 1] * w, ok
 
     def evaluate_velocities(
@@ -138,22 +142,25 @@ def _basis(lnlam: np.ndarray, degree: int) -> np.ndarray:
     return basis
 
 
+def _triu(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column indices of the upper triangle (with diagonal) of a k x k matrix."""
+    return np.triu_indices(k)
+
+
 def _basis_products(basis: np.ndarray, dtype) -> np.ndarray:
-    """basis_i basis_j per pixel, (npix, k*k), cached with the basis."""
+    """basis_i basis_j per pixel for i <= j, (npix, k(k+1)/2), cached with the basis.
+
+    The normal matrix is symmetric, so only its upper triangle is formed (half the work
+    of the full k*k products)."""
+    iu, ju = _triu(basis.shape[1])
     for entry in _BASIS_CACHE.values():
         if entry[1] is basis:
             prods = entry[2].get(np.dtype(dtype).str)
             if prods is None:
-                k = basis.shape[1]
-                prods = (
-                    (basis[:, :, None] * basis[:, None, :])
-                    .reshape(basis.shape[0], k * k)
-                    .astype(dtype)
-                )
+                prods = (basis[:, iu] * basis[:, ju]).astype(dtype)
                 entry[2][np.dtype(dtype).str] = prods
             return prods
-    k = basis.shape[1]
-    return (basis[:, :, None] * basis[:, None, :]).reshape(basis.shape[0], k * k).astype(dtype)
+    return (basis[:, iu] * basis[:, ju]).astype(dtype)
 
 
 def response_chi2(
@@ -191,8 +198,11 @@ def response_chi2(
     models = np.asarray(models, dtype=dtype)
     k = basis.shape[1]
     bb = _basis_products(basis, dtype)
-    normal = (((models**2) * weight.astype(dtype)) @ bb).astype(np.float64)
-    normal = normal.reshape(-1, k, k)
+    upper = (((models**2) * weight.astype(dtype)) @ bb).astype(np.float64)
+    iu, ju = _triu(k)
+    normal = np.empty((upper.shape[0], k, k))
+    normal[:, iu, ju] = upper
+    normal[:, ju, iu] = upper
     rhs = ((models * (weight * data).astype(dtype)) @ basis.astype(dtype)).astype(np.float64)
     scale = np.einsum("mii->mi", normal).max(axis=1)
     normal += (1e-12 * np.maximum(scale, 1e-300))[:, None, None] * np.eye(k)
@@ -252,35 +262,6 @@ def _chi2_velocities(segments, grids, rvs, template, degree):
         w = seg.weights() * inside
         total = total + response_chi2(model, seg.flux, w, _basis(seg.lnlam, degree))
     return total
-
-
-def log_interpolate(models: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Templates interpolated in log flux: exp(weights @ log(models)).
-
-    Interpolating the flux itself between Teff nodes 250 K apart leaves a colour error
-    of up to ~1 % in the blue half-way between nodes (the curvature of the Planck
-    function); in log flux it is ~4x smaller.
-
-    Parameters
-    ----------
-    models : numpy.ndarray, (nnode, ...)
-        Node spectra (> 0; clipped at 1e-30 of their maximum).
-    weights : numpy.ndarray, (nnode,) or (npoint, nnode)
-
-    Returns
-    -------
-    numpy.ndarray, (...) or (npoint, ...)
-
-    Examples
-    --------
-    >>> log_interpolate(np.array([[1.0, 4.0], [4.0, 16.0]]), np.array([0.5, 0.5])).round(9).tolist()
-    [2.0, 8.0]
-    """
-    models = np.asarray(models, float)
-    floor = 1e-30 * max(float(np.nanmax(np.abs(models))), 1e-300)
-    logm = np.log(np.clip(models, floor, None))
-    w = np.asarray(weights, float)
-    return np.exp(np.tensordot(w, logm, axes=([w.ndim - 1], [0])))
 
 
 def _chi2_velocities_combo(segments, grids, rvs, weights, degree):
@@ -495,83 +476,6 @@ class ParameterSpace:
     floor: float = 0.02
 
 
-_AXES = ("teff", "logg", "feh")
-
-
-def multilinear_matrix(params, points: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
-    """Weights of the grid nodes that interpolate templates at continuous points.
-
-    Parameters
-    ----------
-    params : pandas.DataFrame
-        teff, logg, feh, alpha of the nodes.
-    points : numpy.ndarray, (npoint, 3)
-        (Teff, log g, [M/H]) points inside the grid.
-    alpha : float
-        [alpha/M] of the nodes used.
-
-    Returns
-    -------
-    weights : numpy.ndarray, (npoint, ntemplate)
-        Multilinear weights (rows sum to 1).
-    valid : numpy.ndarray of bool, (npoint,)
-        False where a bracketing node is missing from the grid.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> p = pd.DataFrame({"teff": [6000., 6250., 6000., 6250.], "logg": [4., 4., 4.5, 4.5], "feh": 0., "alpha": 0.})
-    >>> w, ok = multilinear_matrix(p, np.array([[6125.0, 4.25, 0.0]]), 0.0)
-    >>> w.round(3).tolist(), ok.tolist()
-    ([[0.25, 0.25, 0.25, 0.25]], [True])
-    """
-    vals = params[list(_AXES)].to_numpy(float)
-    sel = np.flatnonzero(np.isclose(params["alpha"].to_numpy(float), alpha))
-    lookup = {tuple(np.round(vals[i], 4)): i for i in sel}
-    grids = [np.unique(vals[sel, j]) for j in range(3)]
-    points = np.atleast_2d(np.asarray(points, float))
-    npt = points.shape[0]
-    lo_val, hi_val, frac = [], [], []
-    for j, g in enumerate(grids):
-        x = np.clip(points[:, j], g[0], g[-1])
-        if g.size == 1:
-            lo_val.append(np.full(npt, g[0]))
-            hi_val.append(np.full(npt, g[0]))
-            frac.append(np.zeros(npt))
-            continue
-        lo = np.clip(np.searchsorted(g, x, side="right") - 1, 0, g.size - 2)
-        lo_val.append(g[lo])
-        hi_val.append(g[lo + 1])
-        frac.append((x - g[lo]) / (g[lo + 1] - g[lo]))
-    weights = np.zeros((npt, len(params)))
-    valid = np.ones(npt, bool)
-    for corner in np.ndindex(2, 2, 2):
-        w = np.ones(npt)
-        keys = np.empty((npt, 3))
-        for j, c in enumerate(corner):
-            keys[:, j] = hi_val[j] if c else lo_val[j]
-            w = w * (frac[j] if c else 1.0 - frac[j])
-        for i in np.flatnonzero(w > 0):
-            idx = lookup.get(tuple(np.round(keys[i], 4)))
-            if idx is None:
-                valid[i] = False
-            else:
-                weights[i, idx] += w[i]
-    return weights, valid
-
-
-def _sed_chi2(space, synmag):
-    w = 1.0 / (space.err**2 + space.floor**2)
-    d = space.mag[None, :] - synmag
-    ok = np.isfinite(d) & np.isfinite(w)[None, :]
-    w2 = np.where(ok, w[None, :], 0.0)
-    d = np.where(ok, d, 0.0)
-    sw = w2.sum(axis=1)
-    off = np.where(sw > 0, (w2 * d).sum(axis=1) / np.where(sw > 0, sw, 1.0), 0.0)
-    chi2 = (w2 * (d - off[:, None]) ** 2).sum(axis=1)
-    return np.where(ok.sum(axis=1) >= 2, chi2, 0.0)
-
-
 def _continuous_search(segments, evaluated, space, best, red, degree):
     """Minimise chi^2/red + SED prior over interpolated templates around a node.
 
@@ -584,7 +488,7 @@ def _continuous_search(segments, evaluated, space, best, red, degree):
     """
     params = space.params
     alpha = float(params.iloc[best]["alpha"])
-    vals = params[list(_AXES)].to_numpy(float)
+    vals = params[list(AXES)].to_numpy(float)
     same_alpha = np.isclose(params["alpha"].to_numpy(float), alpha)
     grids = [np.unique(vals[same_alpha, j]) for j in range(3)]
 
@@ -601,7 +505,7 @@ def _continuous_search(segments, evaluated, space, best, red, degree):
                 seg.weights() * inside,
                 _basis(seg.lnlam, degree),
             )
-        return points, w, total / red + _sed_chi2(space, w @ space.synmag)
+        return points, w, total / red + sed_chi2(space.mag, space.err, w @ space.synmag, space.floor)
 
     centre = vals[best]
     for _ in range(
@@ -635,7 +539,7 @@ def _continuous_search(segments, evaluated, space, best, red, degree):
     k = int(np.argmin(tot2))
     row = w2[k]
     weights = {int(t): float(row[t]) for t in np.flatnonzero(row > 1e-9)}
-    return weights, dict(zip(_AXES, map(float, pts2[k]))), float(tot2[k])
+    return weights, dict(zip(AXES, map(float, pts2[k]))), float(tot2[k])
 
 
 def core_mask(
@@ -663,85 +567,3 @@ def core_mask(
         h = half + centre * margin_kms / C_KMS
         out |= np.abs(wave - centre) <= h
     return out
-
-
-def interpolation_weights(
-    params, best: int, total: np.ndarray, axes=("teff", "logg", "feh")
-) -> tuple[dict, dict]:
-    """Continuous parameters around the best node and multilinear template weights.
-
-    Along each axis, a parabola through the minimised statistic at the best node and
-    its two neighbours (same other parameters) gives the continuous minimum, kept
-    within one step of the node (an axis at the grid edge stays at the node). The
-    template at that point is the multilinear interpolation of the bracketing nodes
-    (kspecdr W8 used the nearest node only, which leaves a colour error of several per
-    cent for a star half a Teff step away from a node).
-
-    Parameters
-    ----------
-    params : pandas.DataFrame
-        Library parameters (teff, logg, feh, alpha columns).
-    best : int
-        Best node.
-    total : numpy.ndarray, (ntemplate,)
-        The statistic minimised (chi^2 + prior).
-    axes : tuple of str
-        Axes interpolated; others (alpha) stay at the node's value.
-
-    Returns
-    -------
-    weights : dict of int to float
-        Template index -> weight (sum 1).
-    point : dict of str to float
-        Continuous parameter values.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> p = pd.DataFrame({"teff": [5000., 5250., 5500.], "logg": 4.0, "feh": 0.0, "alpha": 0.0})
-    >>> w, pt = interpolation_weights(p, 1, np.array([4.0, 0.0, 1.0]))
-    >>> round(pt["teff"], 1), sorted((k, round(float(v), 3)) for k, v in w.items())
-    (5325.0, [(1, 0.7), (2, 0.3)])
-    """
-    cols = list(axes) + ["alpha"]
-    values = params[cols].to_numpy(float)
-    lookup = {tuple(np.round(v, 4)): i for i, v in enumerate(values)}
-    node = values[best]
-    point, brackets = {}, []
-    for j, axis in enumerate(axes):
-        grid = np.unique(values[:, j])
-        k = int(np.searchsorted(grid, node[j]))
-        x = float(node[j])
-        if 0 < k < grid.size - 1:
-            nb = []
-            for kk in (k - 1, k + 1):
-                key = node.copy()
-                key[j] = grid[kk]
-                nb.append(lookup.get(tuple(np.round(key, 4))))
-            if None not in nb:
-                cm, c0, cp = total[nb[0]], total[best], total[nb[1]]
-                hm, hp = grid[k] - grid[k - 1], grid[k + 1] - grid[k]
-                # parabola through (-hm, cm), (0, c0), (hp, cp)
-                a = (cp - c0) / hp / (hm + hp) + (cm - c0) / hm / (hm + hp)
-                b = (cp - c0) / hp - a * hp
-                if a > 0:
-                    x = float(np.clip(node[j] - b / (2 * a), grid[k - 1], grid[k + 1]))
-        point[axis] = x
-        lo = int(np.clip(np.searchsorted(grid, x, side="right") - 1, 0, grid.size - 1))
-        hi = min(lo + 1, grid.size - 1)
-        frac = 0.0 if hi == lo else (x - grid[lo]) / (grid[hi] - grid[lo])
-        brackets.append(((grid[lo], 1 - frac), (grid[hi], frac)))
-    weights: dict = {}
-    for corner in np.ndindex(*(2,) * len(axes)):
-        key = node.copy()
-        w = 1.0
-        for j, c in enumerate(corner):
-            key[j], wj = brackets[j][c]
-            w *= wj
-        if w <= 0:
-            continue
-        idx = lookup.get(tuple(np.round(key, 4)))
-        if idx is None:  # missing corner: fall back to the best node
-            return {best: 1.0}, {a: float(node[j]) for j, a in enumerate(axes)}
-        weights[idx] = weights.get(idx, 0.0) + w
-    return weights, point

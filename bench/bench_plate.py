@@ -1,0 +1,200 @@
+"""Per-plate steps of a demo plate (gzipped frames) against their I/O floor.
+
+A demo survey of one plate (``DEMO``: 1 plate x 1 MJD x 3 exposures x 4 cameras; spFrame and
+spFluxcalib written ``.fits.gz`` as in the real v5 tree) is run once through the workflow
+(``snakemake --cores 2`` in ``--root``; reused when present, a few minutes the first
+time). Then, for each per-plate step, in fresh processes on one thread:
+
+- **floor**: the time to only read its input files: every HDU of every FITS file (gzipped
+  ones decompressed), every HDF5 dataset, every other file's bytes; directories are read
+  file by file. This is the least any implementation must spend.
+- **step**: the step's ``main`` with the exact arguments of the workflow's job (from
+  ``snakemake -n -p --forcerun``), after its imports (the imports and the interpreter
+  start of a job, the same for every step, are reported once, as ``start-up``).
+
+Reported: wall and CPU seconds of the step, the process's peak RSS, the floor, and the
+step/floor ratio. Targets (issue 13): sky_flux, line_sum, mean_spectra, rich_metadata
+within 2x of the floor; the per-plate chain within 3x; line_sum < 300 MB.
+
+Usage::
+
+    python bench/bench_plate.py [--root /tmp/sdssflow-bench-plate] [--steps sky_flux line_sum]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import multiprocessing as mp
+import os
+import re
+import resource
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+
+BENCHMARKS: list = []  # not a run.py Benchmark family: see run_table()
+
+#: The demo plate benchmarked (config ``demo:`` block).
+DEMO = {"n_plates": 1, "n_mjds": 1, "n_exposures": 3}
+#: Per-plate steps, in workflow order.
+STEPS = ("sky_flux", "rich_metadata", "line_sum", "mean_spectra", "mean_line_sum", "continuum_fit",
+         "flux_calibration", "boss_visits")  # fmt: skip
+#: Steps with a 2x target (the rest of the chain shares the 3x target).
+TARGET_2X = ("sky_flux", "rich_metadata", "line_sum", "mean_spectra")
+
+
+def ensure_run(root: Path) -> Path:
+    """The finished tiny demo run in ``root`` (made with snakemake when missing)."""
+    root.mkdir(parents=True, exist_ok=True)
+    config = root / "config.yaml"
+    want = json.dumps({"demo": {**DEMO, "root": str(root / "resources" / "demo")}})
+    if not config.exists() or config.read_text() != want:
+        config.write_text(want)  # JSON is YAML
+    stamp = root / "done.json"
+    if stamp.exists() and json.loads(stamp.read_text()).get("config") == want:
+        return config
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--configfile",
+                           str(config), "--cores", "2"], cwd=root, capture_output=True, text=True)  # fmt: skip
+    if proc.returncode != 0:
+        raise RuntimeError(f"demo run in {root} failed:\n{proc.stderr[-3000:]}")
+    stamp.write_text(json.dumps({"config": want, "seconds": time.perf_counter() - t0}))
+    return config
+
+
+def job_commands(root: Path, config: Path, steps=STEPS) -> dict:
+    """{rule: (module, argv, inputs)} of the first job of each step, from a dry run."""
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--configfile",
+                           str(config), "-n", "-p", "--forcerun", *steps, "--until", *steps],
+                          cwd=root, capture_output=True, text=True)  # fmt: skip
+    if proc.returncode != 0:
+        raise RuntimeError(f"dry run failed:\n{proc.stderr[-3000:]}")
+    out, rule, inputs = {}, None, []
+    for line in (proc.stdout + proc.stderr).splitlines():
+        m = re.match(r"^(?:local)?rule (\w+):", line)
+        if m:
+            rule, inputs = m.group(1), []
+            continue
+        s = line.strip()
+        if s.startswith("input:"):
+            inputs = [p.strip() for p in s[len("input:"):].split(",") if p.strip()]
+        elif rule in steps and rule not in out and s.startswith("python -m sdssflow."):
+            words = shlex.split(s.split(">")[0])
+            out[rule] = (words[2], words[3:], inputs)
+    return out
+
+
+def _read_everything(path: Path) -> int:
+    """Read a file the way a step must at least: all HDUs / datasets / bytes. Returns bytes."""
+    import fitsio
+    import h5py
+    import numpy as np
+
+    if path.is_dir():
+        return sum(_read_everything(p) for p in sorted(path.rglob("*")) if p.is_file())
+    name = path.name
+    if name.endswith((".fits", ".fits.gz")):
+        total = 0
+        with fitsio.FITS(str(path)) as f:
+            for hdu in f:
+                data = hdu.read() if hdu.has_data() else None
+                total += 0 if data is None else np.asarray(data).nbytes
+        return total
+    if name.endswith((".h5", ".hdf5")):
+        sizes = []
+        with h5py.File(path, "r") as f:
+            f.visititems(lambda _, obj: sizes.append(obj[()].nbytes) if isinstance(obj, h5py.Dataset) else None)
+        return int(sum(sizes))
+    return len(path.read_bytes())
+
+
+def _usage():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return time.perf_counter(), r.ru_utime + r.ru_stime
+
+
+def _floor_child(root, inputs, queue):
+    os.chdir(root)
+    import fitsio  # noqa: F401  (imports are not part of the floor)
+    import h5py  # noqa: F401
+
+    t0, c0 = _usage()
+    nbytes = sum(_read_everything(Path(p)) for p in inputs)
+    t1, c1 = _usage()
+    queue.put((t1 - t0, c1 - c0, nbytes))
+
+
+def _step_child(root, module, argv, queue):
+    os.chdir(root)
+    from threadpoolctl import threadpool_limits
+
+    t0, c0 = _usage()
+    mod = importlib.import_module(module)
+    t1, c1 = _usage()
+    with threadpool_limits(1):
+        mod.main(argv)
+    t2, c2 = _usage()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    queue.put((t2 - t1, c2 - c1, peak, t1 - t0))
+
+
+def _in_child(target, *args):
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=target, args=(*args, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    return result
+
+
+def run_table(root: Path, steps=STEPS, repeat: int = 1) -> list[dict]:
+    """Measure every step and its floor (best of ``repeat``); print and return the rows."""
+    os.environ.update({"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
+    config = ensure_run(root)
+    jobs = job_commands(root, config, steps)
+    rows = []
+    print("| step | wall s | CPU s | peak RSS MB | floor s (read + gunzip) | step / floor |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for step in steps:
+        if step not in jobs:
+            print(f"| {step} | (no job in the demo run) | | | | |")
+            continue
+        module, argv, inputs = jobs[step]
+        floor = min(_in_child(_floor_child, str(root), inputs)[:2] for _ in range(repeat))
+        best = min(_in_child(_step_child, str(root), module, argv) for _ in range(repeat))
+        row = {"step": step, "wall_s": best[0], "cpu_s": best[1], "peak_mb": best[2], "import_s": best[3],
+               "floor_s": floor[0], "ratio": best[0] / max(floor[0], 1e-9)}  # fmt: skip
+        rows.append(row)
+        print(f"| {step} | {row['wall_s']:.2f} | {row['cpu_s']:.2f} | {row['peak_mb']:.0f} | {row['floor_s']:.2f} |"
+              f" {row['ratio']:.1f} |", flush=True)  # fmt: skip
+    chain = [r for r in rows if r["step"] in STEPS]
+    if chain:
+        wall, floor = sum(r["wall_s"] for r in chain), sum(r["floor_s"] for r in chain)
+        print(f"| per-plate chain ({len(chain)} steps) | {wall:.2f} | {sum(r['cpu_s'] for r in chain):.2f} |"
+              f" {max(r['peak_mb'] for r in chain):.0f} | {floor:.2f} | {wall / max(floor, 1e-9):.1f} |")  # fmt: skip
+        print(f"start-up of a job (interpreter + imports, not in the step times): "
+              f"{min(r['import_s'] for r in chain):.2f}-{max(r['import_s'] for r in chain):.2f} s")  # fmt: skip
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=Path(tempfile.gettempdir()) / "sdssflow-bench-plate")
+    parser.add_argument("--steps", nargs="*", default=list(STEPS), choices=STEPS)
+    parser.add_argument("--repeat", type=int, default=1, help="best of N runs of each measurement")
+    args = parser.parse_args(argv)
+    run_table(args.root, tuple(args.steps), args.repeat)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
