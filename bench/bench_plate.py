@@ -132,18 +132,39 @@ def _floor_child(root, inputs, queue):
     queue.put((t1 - t0, c1 - c0, nbytes))
 
 
-def _step_child(root, module, argv, queue):
+def _step_child(root, module, argv, queue, env=None, pin=True):
     os.chdir(root)
+    for name, value in (env or {}).items():
+        os.environ[name] = value
+    if not pin:  # the library default: one thread per core
+        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.pop(name, None)
+    import contextlib
+
     from threadpoolctl import threadpool_limits
 
     t0, c0 = _usage()
     mod = importlib.import_module(module)
     t1, c1 = _usage()
-    with threadpool_limits(1):
+    with threadpool_limits(1) if pin else contextlib.nullcontext():
         mod.main(argv)
     t2, c2 = _usage()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     queue.put((t2 - t1, c2 - c1, peak, t1 - t0))
+
+
+def run_step_child(root: Path, module: str, argv: list, env: dict | None = None, pin: bool = True) -> tuple:
+    """(wall s, CPU s, peak RSS MB, import s) of one step run in a fresh process.
+
+    ``pin``: threads pinned to 1 as run_step does in a rule; False leaves the BLAS default
+    (the environment variables of the parent are removed before numpy loads)."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_step_child, args=(str(root), module, argv, queue, env, pin))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    return result
 
 
 def _in_child(target, *args):

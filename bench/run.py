@@ -5,10 +5,19 @@ Each ``bench/bench_<family>.py`` defines ``BENCHMARKS``, a list of
 (not timed) and returns a zero-argument callable that does the work (timed). Every case
 runs in its own process, so its peak RSS is its own.
 
+Then (default run, or ``--survey``), the survey-scale figures of issue 13:
+
+- the per-plate steps of a demo plate with gzipped frames, each with its wall and CPU time,
+  peak memory and ratio to its I/O floor (:mod:`bench_plate`);
+- the flux calibration per exposure with BLAS threads pinned by ``run_step`` (1 thread) and
+  unpinned (the library default), both while a busy loop runs on every other core;
+- the full-survey dry run (:mod:`bench_dag`, 2,500 plates x 2 MJDs, 10^6 sources).
+
 Usage::
 
-    python bench/run.py            # all families
-    python bench/run.py sky mwm    # some families
+    python bench/run.py                # all families and the survey figures (minutes)
+    python bench/run.py sky mwm        # some families only
+    python bench/run.py --survey       # only the survey figures
     python bench/run.py --list
 """
 
@@ -17,8 +26,10 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import multiprocessing as mp
+import os
 import resource
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -74,11 +85,63 @@ def _format_row(row) -> str:
     return f"| {step} | {size} | {wall:.2f} | {rate} | {peak:.0f} |"
 
 
+def _busy(stop) -> None:
+    while not stop.is_set():
+        sum(range(10_000))
+
+
+def fluxcal_under_load(root: Path) -> None:
+    """flux_calibration of the demo plate, pinned vs unpinned threads, other cores busy."""
+    import bench_plate
+
+    jobs = bench_plate.job_commands(root, bench_plate.ensure_run(root), ("flux_calibration",))
+    if "flux_calibration" not in jobs:
+        print("flux_calibration: no job in the demo run")
+        return
+    module, argv, _ = jobs["flux_calibration"]
+    nexp = bench_plate.DEMO["n_exposures"]
+    ctx = mp.get_context("spawn")
+    stop = ctx.Event()
+    busy = [ctx.Process(target=_busy, args=(stop,)) for _ in range(max((os.cpu_count() or 2) - 1, 1))]
+    for b in busy:
+        b.start()
+    print("| flux_calibration, other cores busy | wall s | CPU s | CPU s per exposure | peak RSS MB |")
+    print("| --- | --- | --- | --- | --- |")
+    try:
+        for label, threads in (("threads pinned to the rule's 1 (run_step)", "1"), ("unpinned (OpenBLAS default)", "")):
+            env = {"SDSSFLOW_THREADS": threads} if threads else {}
+            r = bench_plate.run_step_child(root, module, argv, env, pin=bool(threads))
+            print(f"| {label} | {r[0]:.2f} | {r[1]:.2f} | {r[1] / nexp:.2f} | {r[2]:.0f} |", flush=True)
+    finally:
+        stop.set()
+        for b in busy:
+            b.join()
+
+
+def survey(root: Path) -> None:
+    """The per-plate floor table, fluxcal under load and the full-survey DAG."""
+    import bench_dag
+    import bench_plate
+
+    print(f"\n## Per-plate steps of a demo plate ({bench_plate.DEMO}, gzipped spFrame/spFluxcalib)\n")
+    bench_plate.run_table(root)
+    print("\n## Flux calibration under a concurrent load\n")
+    fluxcal_under_load(root)
+    print("\n## Full-survey dry run\n")
+    bench_dag.main([])
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("families", nargs="*", help=f"families to run (default all: {_families()})")
     parser.add_argument("--list", action="store_true", help="list the benchmark cases")
+    parser.add_argument("--survey", action="store_true", help="only the survey-scale figures")
+    parser.add_argument("--plate-root", type=Path, default=Path(tempfile.gettempdir()) / "sdssflow-bench-plate",
+                        help="demo run of bench_plate (made when missing)")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.survey:
+        survey(args.plate_root)
+        return 0
     families = args.families or _families()
     if args.list:
         for family in families:
@@ -88,6 +151,8 @@ def main(argv=None) -> int:
     print("| step | input size | wall s | throughput | peak RSS MB |")
     print("| --- | --- | --- | --- | --- |")
     rows = run(families)
+    if not args.families:
+        survey(args.plate_root)
     return 1 if any(r[3] == "FAILED" for r in rows) else 0
 
 

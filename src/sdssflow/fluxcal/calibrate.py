@@ -326,6 +326,20 @@ def _camera_reference(frame):
     return value
 
 
+def _camera_range(frame) -> tuple[float, float]:
+    """ln(lambda) range of all the fibres of a frame (cached with the reference)."""
+    key = ("range", id(frame))
+    hit = _REFERENCE_CACHE.get(key)
+    if hit is not None and hit[0] is frame:
+        return hit[1]
+    loglam = np.asarray(frame.loglam)
+    value = (float(loglam.min()) * np.log(10.0), float(loglam.max()) * np.log(10.0))
+    while len(_REFERENCE_CACHE) >= 16:
+        _REFERENCE_CACHE.pop(next(iter(_REFERENCE_CACHE)))
+    _REFERENCE_CACHE[key] = (frame, value)
+    return value
+
+
 def _camera_reference_uncached(frame):
     loglam = np.asarray(frame.loglam, float)
     ref = np.median(loglam, axis=0) * np.log(10.0)
@@ -368,7 +382,9 @@ def _fit_one(prep, frames, rows, mag, err, row, settings, previous=None):
             & ~telluric_mask(10**loglam, settings.telluric)
         )
         ref, sig = _camera_reference(frame)
-        grids[cam] = prep.camera_grid(float(lnlam.min()), float(lnlam.max()), ref, sig)
+        # the frame's whole range (not this fibre's): one convolved cube serves every star
+        lo, hi = _camera_range(frame)
+        grids[cam] = prep.camera_grid(lo, hi, ref, sig)
         segments.append(
             Segment(
                 cam, lnlam, np.asarray(frame.flux[i], float), np.asarray(frame.ivar[i], float), good

@@ -153,7 +153,7 @@ def main(argv=None):
                 }
             )
             continue
-        frames = {cam: read_spframe(p) for cam, p in paths.items()}
+        frames = {cam: read_spframe(p, extras=False) for cam, p in paths.items()}  # HDUs 0-6
         result = calibrate_exposure(frames, catalog, cat_mag, cat_err, prep, settings, star_cache)
         exp_rows.append({**head, **result.row})
         star_rows += [{**head, **s} for s in result.stars]

@@ -116,13 +116,25 @@ class ModelGrid:
         return cube[:, i0] * (1 - w) + cube[:, i0 + 1] * w, ok
 
     def evaluate_velocities(
-        self, lnlam: np.ndarray, rvs: np.ndarray, template: int
+        self, lnlam: np.ndarray, rvs: np.ndarray, template
     ) -> tuple[np.ndarray, np.ndarray]:
-        """One template at many velocities: (nv, npix) and inside mask (npix,) of all."""
+        """Templates at many velocities, positions looked up once for all of them.
+
+        Parameters
+        ----------
+        template : int or sequence of int
+            One template (model shape (nv, npix)) or several ((ntemplate, nv, npix)).
+
+        Returns
+        -------
+        model : numpy.ndarray, float64
+        inside : numpy.ndarray of bool, (npix,)
+            Pixels inside the grid at every velocity.
+        """
         ln = np.asarray(lnlam)[None, :] - np.log1p(np.asarray(rvs, float) / C_KMS)[:, None]
         i0, w, ok = self._index(ln)
-        row = self.cube[template]
-        return row[i0] * (1 - w) + row[i0 + 1] * w, ok.all(axis=0)
+        rows = np.asarray(self.cube[template], dtype=np.float64)
+        return rows[..., i0] * (1 - w) + rows[..., i0 + 1] * w, ok.all(axis=0)
 
 
 _BASIS_CACHE: dict = {}
@@ -270,11 +282,8 @@ def _chi2_velocities_combo(segments, grids, rvs, weights, degree):
     idx = list(weights)
     wts = np.array([weights[i] for i in idx])
     for seg in segments:
-        parts = []
-        for i in idx:
-            m, inside = grids[seg.camera].evaluate_velocities(seg.lnlam, rvs, i)
-            parts.append(m)
-        model = log_interpolate(np.array(parts), wts)
+        parts, inside = grids[seg.camera].evaluate_velocities(seg.lnlam, rvs, idx)
+        model = log_interpolate(parts, wts)
         wt = seg.weights() * inside
         total = total + response_chi2(model, seg.flux, wt, _basis(seg.lnlam, degree))
     return total
