@@ -18,7 +18,8 @@ from pathlib import Path
 
 from harness import Benchmark
 
-# one core, as the rules run (they set OMP/OPENBLAS_NUM_THREADS={threads}); set before numpy loads
+# one core, as the rules run (Snakemake exports OMP_NUM_THREADS={threads}, run_step pins the
+# pools to it); set before numpy loads
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
