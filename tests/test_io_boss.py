@@ -112,6 +112,26 @@ def test_spframe_round_trip(blue_frame, ext):
     np.testing.assert_allclose(frame.loglam[7, [0, 2055, 4111]], expect, atol=2e-8)
 
 
+@pytest.mark.parametrize("ext", [".fits", ".fits.gz"])
+def test_spframe_rows_and_objtype_subset(blue_frame, ext):
+    """The one spFrame reader with options: the SKY rows (every 10th fibre here) read alone,
+    without HDU7/8, equal those rows of the full read, trace sets included."""
+    _, paths, kw = blue_frame
+    full = boss.read_spframe(paths[".fits"])
+    sky = boss.read_spframe(paths[ext], objtype="SKY", extras=False)
+    rows = np.arange(0, NFIB, 10)
+    np.testing.assert_array_equal(sky.rows, rows)
+    assert sky.x is None and sky.superflat is None and full.rows is None
+    for name in ("flux", "ivar", "mask", "sky", "loglam", "disp"):
+        np.testing.assert_array_equal(getattr(sky, name), getattr(full, name)[rows])
+    np.testing.assert_array_equal(sky.plugmap["FIBERID"], kw["plugmap"]["FIBERID"][rows])
+    assert set(sky.plugmap["OBJTYPE"]) == {"SKY"}
+    both = boss.read_spframe(paths[ext], rows=[0, 1, 2, 10, 11], objtype="sky")  # case-blind
+    np.testing.assert_array_equal(both.rows, [0, 10])
+    with pytest.raises(ValueError, match=r"spFrame-b1-00120000.*rows outside"):
+        boss.read_spframe(paths[ext], rows=[NFIB])
+
+
 def test_every_hdu_has_extname_bunit_and_checksum(blue_frame):
     _, paths, _ = blue_frame
     with fits.open(paths[".fits"], checksum=True) as hdul:
