@@ -5,9 +5,9 @@ spFluxcalib written ``.fits.gz`` as in the real v5 tree) is run once through the
 (``snakemake --cores 2`` in ``--root``; reused when present, a few minutes the first
 time). Then, for each per-plate step, in fresh processes on one thread:
 
-- **floor**: the time to only read its input files: every HDU of every FITS file (gzipped
-  ones decompressed), every HDF5 dataset, every other file's bytes; directories are read
-  file by file. This is the least any implementation must spend.
+- **floor**: the time to only read its input files (:func:`floor_reads`): the HDUs the
+  step needs of every FITS file (a gzipped file is decompressed whole), every HDF5 dataset,
+  every other file's bytes; directories file by file. The least any implementation spends.
 - **step**: the step's ``main`` with the exact arguments of the workflow's job (from
   ``snakemake -n -p --forcerun``), after its imports (the imports and the interpreter
   start of a job, the same for every step, are reported once, as ``start-up``).
@@ -71,9 +71,9 @@ def ensure_run(root: Path) -> Path:
 
 
 def job_commands(root: Path, config: Path, steps=STEPS) -> dict:
-    """{rule: (module, argv, inputs)} of the first job of each step, from a dry run."""
+    """{rule: (module, argv, inputs)} of the first job of each step, from a forced dry run."""
     proc = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--configfile",
-                           str(config), "-n", "-p", "--forcerun", *steps, "--until", *steps],
+                           str(config), "-n", "-p", "--forcerun", *steps],
                           cwd=root, capture_output=True, text=True)  # fmt: skip
     if proc.returncode != 0:
         raise RuntimeError(f"dry run failed:\n{proc.stderr[-3000:]}")
@@ -83,7 +83,7 @@ def job_commands(root: Path, config: Path, steps=STEPS) -> dict:
         if m:
             rule, inputs = m.group(1), []
             continue
-        s = line.strip()
+        s = line.strip().removeprefix("Shell command:").strip()
         if s.startswith("input:"):
             inputs = [p.strip() for p in s[len("input:"):].split(",") if p.strip()]
         elif rule in steps and rule not in out and s.startswith("python -m sdssflow."):
@@ -92,8 +92,32 @@ def job_commands(root: Path, config: Path, steps=STEPS) -> dict:
     return out
 
 
-def _read_everything(path: Path) -> int:
-    """Read a file the way a step must at least: all HDUs / datasets / bytes. Returns bytes."""
+def floor_reads(step: str, argv: list, inputs: list) -> list[tuple[str, tuple | None]]:
+    """(path, HDUs) a step must read at least; HDUs None = all, () = primary header only.
+
+    The declared inputs, minus the demo manifest (a sentinel), plus the frames of
+    ``--plate-dir``: what the step reads of them (sky_flux: whole spFrame and spFluxcalib,
+    the spCFrame mask HDU2 and the spPlate headers; flux_calibration: spFrame HDUs 0-6;
+    boss_visits: whole spCFrames). Only the exposures of the plate are in the demo tree.
+    """
+    reads = [(p, None) for p in inputs if not p.endswith("manifest.csv")]
+    if "--plate-dir" in argv:
+        pdir = Path(argv[argv.index("--plate-dir") + 1])
+        names = sorted(p.name for p in pdir.iterdir())
+        pick = {
+            "sky_flux": {"spFrame": None, "spFluxcalib": None, "spCFrame": (2,), "spPlate": ()},
+            "flux_calibration": {"spFrame": tuple(range(7))},
+            "boss_visits": {"spCFrame": None, "spPlate": ()},
+        }.get(step, {})
+        for name in names:
+            kind = name.split("-")[0]
+            if kind in pick:
+                reads.append((str(pdir / name), pick[kind]))
+    return reads
+
+
+def _read_everything(path: Path, hdus: tuple | None = None) -> int:
+    """Read a file the way a step must at least: HDUs / datasets / bytes. Returns bytes read."""
     import fitsio
     import h5py
     import numpy as np
@@ -103,9 +127,10 @@ def _read_everything(path: Path) -> int:
     name = path.name
     if name.endswith((".fits", ".fits.gz")):
         total = 0
-        with fitsio.FITS(str(path)) as f:
-            for hdu in f:
-                data = hdu.read() if hdu.has_data() else None
+        with fitsio.FITS(str(path)) as f:  # a .gz is decompressed here, whole
+            f[0].read_header()
+            for i in range(len(f)) if hdus is None else hdus:
+                data = f[i].read() if f[i].has_data() else None
                 total += 0 if data is None else np.asarray(data).nbytes
         return total
     if name.endswith((".h5", ".hdf5")):
@@ -121,13 +146,13 @@ def _usage():
     return time.perf_counter(), r.ru_utime + r.ru_stime
 
 
-def _floor_child(root, inputs, queue):
+def _floor_child(root, reads, queue):
     os.chdir(root)
     import fitsio  # noqa: F401  (imports are not part of the floor)
     import h5py  # noqa: F401
 
     t0, c0 = _usage()
-    nbytes = sum(_read_everything(Path(p)) for p in inputs)
+    nbytes = sum(_read_everything(Path(p), hdus) for p, hdus in reads)
     t1, c1 = _usage()
     queue.put((t1 - t0, c1 - c0, nbytes))
 
@@ -190,7 +215,8 @@ def run_table(root: Path, steps=STEPS, repeat: int = 1) -> list[dict]:
             print(f"| {step} | (no job in the demo run) | | | | |")
             continue
         module, argv, inputs = jobs[step]
-        floor = min(_in_child(_floor_child, str(root), inputs)[:2] for _ in range(repeat))
+        reads = floor_reads(step, argv, inputs)
+        floor = min(_in_child(_floor_child, str(root), reads)[:2] for _ in range(repeat))
         best = min(_in_child(_step_child, str(root), module, argv) for _ in range(repeat))
         row = {"step": step, "wall_s": best[0], "cpu_s": best[1], "peak_mb": best[2], "import_s": best[3],
                "floor_s": floor[0], "ratio": best[0] / max(floor[0], 1e-9)}  # fmt: skip
