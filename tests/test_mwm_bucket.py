@@ -57,3 +57,37 @@ def test_mwm_bucket_empty_gg_and_bad_arguments(synthetic_survey, tmp_path):  # n
         mwm_bucket.bucket_hh(index, "1/2")
     with pytest.raises(StepError, match="must end with visit/12/34"):
         mwm_bucket.spectra_root(tmp_path / "visit" / "12", "visit", "12/34")
+
+
+def _summary(tmp_path, extra):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"demo: {{root: {tmp_path / 'demo'}, n_plates: 1, n_mjds: 1, n_exposures: 1}}\n{extra}"
+    )
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "--configfile",
+                           str(config), "--summary"], cwd=tmp_path, capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return {line.split("\t")[0]: line.split("\t")[2] for line in proc.stdout.splitlines() if "\t" in line}
+
+
+@pytest.mark.parametrize("granularity", ["gghh", "gg"])
+def test_summary_lists_the_declared_mwm_outputs(tmp_path, granularity):
+    """Every bucket job's mwmVisit/mwmStar directories and status are declared outputs of
+    mwm_bucket, so ``snakemake --summary`` (and --delete-all-output) sees them."""
+    from sdssflow.mwm.grids import bucket
+    from sdssflow.synth.layout import demo_plan, demo_sources
+
+    rows = _summary(tmp_path, f"mwm: {{bucket: {granularity}}}\n")
+    plan = demo_plan({"root": str(tmp_path / "demo"), "n_plates": 1, "n_mjds": 1, "n_exposures": 1})
+    buckets = sorted({bucket(s.sdss_id) for s in demo_sources(plan)})
+    jobs = sorted({f"{gg}/{hh}" if granularity == "gghh" else gg for gg, hh in buckets})
+    assert len(jobs) >= 2
+    for job in jobs:
+        for out in (f"visit/{job}", f"star/{job}", f"status/{job}/status.fits"):
+            assert rows.get(f"results/v1/spectra/{out}") == "mwm_bucket", out
+    assert not any("visit-status" in k or "star-status" in k for k in rows)
