@@ -21,6 +21,7 @@ makes the exposure BAD_FLUXCAL with the reason, and the other cameras go on.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -313,31 +314,33 @@ def _star_row(fiber, specid, catalogid):
 _REFERENCE_CACHE: dict = {}
 
 
+def _frame_cached(kind: str, frame, compute):
+    """``compute(frame)``, cached per frame object. The cache holds a weak reference to the
+    frame (a strong one kept every exposure's frames of a night alive: ~250 MB each)."""
+    key = (kind, id(frame))
+    hit = _REFERENCE_CACHE.get(key)
+    if hit is not None and hit[0]() is frame:
+        return hit[1]
+    value = compute(frame)
+    while len(_REFERENCE_CACHE) >= 16:  # the cameras of an exposure, two kinds, and spares
+        _REFERENCE_CACHE.pop(next(iter(_REFERENCE_CACHE)))
+    _REFERENCE_CACHE[key] = (weakref.ref(frame), value)
+    return value
+
+
 def _camera_reference(frame):
     """Reference ln(lambda) (median over fibres) and LSF sigma profile of a frame (cached)."""
-    key = id(frame)
-    hit = _REFERENCE_CACHE.get(key)
-    if hit is not None and hit[0] is frame:
-        return hit[1]
-    value = _camera_reference_uncached(frame)
-    while len(_REFERENCE_CACHE) >= 8:  # the cameras of one exposure (and a spare)
-        _REFERENCE_CACHE.pop(next(iter(_REFERENCE_CACHE)))
-    _REFERENCE_CACHE[key] = (frame, value)
-    return value
+    return _frame_cached("reference", frame, _camera_reference_uncached)
 
 
 def _camera_range(frame) -> tuple[float, float]:
-    """ln(lambda) range of all the fibres of a frame (cached with the reference)."""
-    key = ("range", id(frame))
-    hit = _REFERENCE_CACHE.get(key)
-    if hit is not None and hit[0] is frame:
-        return hit[1]
-    loglam = np.asarray(frame.loglam)
-    value = (float(loglam.min()) * np.log(10.0), float(loglam.max()) * np.log(10.0))
-    while len(_REFERENCE_CACHE) >= 16:
-        _REFERENCE_CACHE.pop(next(iter(_REFERENCE_CACHE)))
-    _REFERENCE_CACHE[key] = (frame, value)
-    return value
+    """ln(lambda) range of all the fibres of a frame (cached)."""
+
+    def compute(f):
+        loglam = np.asarray(f.loglam)
+        return float(loglam.min()) * np.log(10.0), float(loglam.max()) * np.log(10.0)
+
+    return _frame_cached("range", frame, compute)
 
 
 def _camera_reference_uncached(frame):
