@@ -79,7 +79,7 @@ def _summary(tmp_path, extra):
 def test_summary_lists_the_declared_mwm_outputs(tmp_path, granularity):
     """Every bucket job's mwmVisit/mwmStar directories and status are declared outputs of
     mwm_bucket, so ``snakemake --summary`` (and --delete-all-output) sees them."""
-    from sdssflow.mwm.grids import bucket
+    from sdssflow.io.mwm_grids import bucket
     from sdssflow.synth.layout import demo_plan, demo_sources
 
     rows = _summary(tmp_path, f"mwm: {{bucket: {granularity}}}\n")
