@@ -17,15 +17,21 @@ SPEC = {"resolution": 10000, "teff": [6000, 6250], "logg": [4.0, 4.5], "feh": [0
 
 
 def make_mirror(root: Path, missing: int = 1) -> tuple[Path, list[str]]:
-    """A tiny mirror in the MAST layout; the last ``missing`` models are absent (404)."""
+    """A tiny mirror in the MAST layout; the last ``missing`` models are absent (404).
+
+    The wavelength grid has 3000 increasing (log-uniform) air wavelengths, 2900-11500 A,
+    and each model 3000 random (H, C) rows, so ``bosz_library`` can pack the mirror.
+    """
     rng = np.random.default_rng(5)
     rels = [wave_grid_relpath(10000)] + [m.relpath for m in subgrid_models(SPEC)]
     for rel in rels[: len(rels) - missing]:
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        rows = "\n".join(f"{a:.6e} {b:.6e}" for a, b in rng.uniform(1, 2, (3000, 2)))
-        payload = rows.encode()
-        path.write_bytes(gzip.compress(payload) if rel.endswith(".gz") else payload)
+        if rel.endswith(".gz"):
+            rows = "\n".join(f"{a:.6e} {b:.6e}" for a, b in rng.uniform(1, 2, (3000, 2)))
+            path.write_bytes(gzip.compress(rows.encode()))
+        else:
+            path.write_text("\n".join(f"{w:.7e}" for w in np.geomspace(2900.0, 11500.0, 3000)) + "\n")
     spec_path = root.parent / "spec.yaml"
     spec_path.write_text(yaml.safe_dump(SPEC))
     return spec_path, rels

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pandas as pd
 import pytest
@@ -118,17 +119,31 @@ def test_bosz_library_step(tmp_path):
     )
     sel = (air_to_vacuum(air) >= 3000) & (air_to_vacuum(air) <= 11000)
     assert np.allclose(lib.flux[0], h[sel], rtol=1e-6)
-    # a corrupted file is refused by its sha256
+    assert lib_attrs(out)["NLEFTOUT"] == 0 and bosz_library.read_status(tmp_path / "lib_status.csv").empty
+    # a corrupted file is refused by its sha256 and left out (issue 10: the others are kept)
     victim = next(dest.rglob("*_resam.txt.gz"))
     victim.write_bytes(gzip.compress(b"1 2\n"))
-    assert (
-        run_step(
-            bosz_library.main, ["--manifest", str(dest / "manifest.csv"), "--output", str(out)]
-        )
-        == 1
-    )
-    with pytest.raises(Exception, match="sha256 differs"):
-        bosz_library.main(["--manifest", str(dest / "manifest.csv"), "--output", str(out)])
+    status = tmp_path / "status.csv"
+    args = ["--manifest", str(dest / "manifest.csv"), "--output", str(out), "--status", str(status)]
+    assert run_step(bosz_library.main, args) == 0
+    kept = read_library(out)
+    assert kept.ntemplate == 3 and victim.name not in set(kept.params["name"])
+    assert np.array_equal(kept.flux, lib.flux[lib.params["name"].to_numpy() != victim.name])
+    table = bosz_library.read_status(status)
+    assert list(table["relpath"]) == [str(victim.relative_to(dest))]
+    assert table.loc[0, "step"] == "bosz_library" and table.loc[0, "status"] == "rejected"
+    assert "sha256 differs" in table.loc[0, "reason"] and table.loc[0, "path"] == str(victim)
+    assert lib_attrs(out)["NLEFTOUT"] == 1
+    # nothing readable left: the step fails, naming the manifest
+    for path in dest.rglob("*_resam.txt.gz"):
+        path.write_bytes(b"")
+    with pytest.raises(Exception, match="no model could be read.*sha256 differs"):
+        bosz_library.main(args)
+
+
+def lib_attrs(path: Path) -> dict:
+    with h5py.File(path, "r") as h5:
+        return dict(h5.attrs)
 
 
 def test_bosz_library_row_count_checked(tmp_path):
@@ -136,10 +151,11 @@ def test_bosz_library_row_count_checked(tmp_path):
     spec = _tiny_mirror(mirror, nrows_bad=True)
     dest = tmp_path / "bosz2024"
     bosz_download.main(["--subgrid", str(spec), "--base-url", mirror.as_uri(), "--dest", str(dest)])
-    with pytest.raises(ValueError, match="rows but the wavelength grid has 3000"):
-        bosz_library.main(
-            ["--manifest", str(dest / "manifest.csv"), "--output", str(tmp_path / "x.h5")]
-        )
+    bosz_library.main(["--manifest", str(dest / "manifest.csv"), "--output", str(tmp_path / "x.h5")])
+    table = bosz_library.read_status(tmp_path / "x_status.csv")
+    assert len(table) == 1 and table.loc[0, "relpath"].endswith("t6250_g+4.5_m+0.00_a+0.00_c+0.00_v1_r200_resam.txt.gz")
+    assert "rows but the wavelength grid has 3000" in table.loc[0, "reason"]
+    assert read_library(tmp_path / "x.h5").ntemplate == 3
 
 
 # ------------------------------------------------------------------ flux_calibration

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 #: File products of each reusable step, as regexes of paths below results/<version>/.
 REUSE_PATTERNS = {
     "exposure_catalog": r"catalog/exposures\.h5",
-    "bosz_library": r"bosz/bosz_library\.h5",
+    "bosz_library": r"bosz/bosz_library(?:\.h5|_status\.csv)",
     "sky_flux": r"sky/\d+/skyflux-\d+\.fits",
     "rich_metadata": r"sky/\d+/rich-\d+\.fits",
     "line_sum": r"sky/\d+/lines-\d+\.fits",

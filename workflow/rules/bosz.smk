@@ -1,6 +1,8 @@
 # Rules of the bosz family (see workflow/rules/common.smk for input functions).
 # bosz_download fetches the configured subgrid (MAST, or the demo mirror) once for all
-# versions; bosz_library packs it into one HDF5 per version.
+# versions; bosz_library packs it into one HDF5 per version. A file that fails to download
+# fails neither job: the manifest records it, bosz_library leaves it out and lists it in
+# bosz_library_status.csv (for the survey-wide problem table).
 
 
 rule bosz_download:
@@ -42,6 +44,7 @@ rule bosz_library:
         manifest=bosz_manifest(),
     output:
         library="results/{version}/bosz/bosz_library.h5",
+        status="results/{version}/bosz/bosz_library_status.csv",
     log:
         "logs/{version}/bosz_library/bosz_library.log",
     benchmark:
@@ -59,5 +62,6 @@ rule bosz_library:
         air=("" if BOSZ["air_to_vacuum"] else "--no-air-to-vacuum"),
     shell:
         "python -m sdssflow.fluxcal.bosz_library --manifest {input.manifest}"
-        " --output {output.library} --wave-min {params.wave_min} --wave-max {params.wave_max}"
+        " --output {output.library} --status {output.status}"
+        " --wave-min {params.wave_min} --wave-max {params.wave_max}"
         " {params.air} --threads {threads} --version-name {wildcards.version} > {log} 2>&1"

@@ -12,8 +12,13 @@ its expected size and every ``.gz`` is decompressed in full
 and sha256 equal those of the existing manifest (otherwise it is checked against the
 server again); ``--force`` fetches everything again. A 404 is recorded as ``not_found``
 and not retried; any other failure (retries exhausted, per-file deadline passed, bad
-gzip) is recorded as ``error`` and makes the step exit non-zero. The manifest is written
-atomically in every case, before the exit.
+gzip) is recorded as ``error`` with a one-line reason. The manifest is written atomically
+in every case. Files that fail do not fail the step (issue 10: the survey goes on with
+the templates that are good, ``bosz_library`` lists the left-out ones): the step exits
+non-zero only when no template can be had at all, i.e. the wavelength grid or every
+model is missing (an unusable configuration: wrong URL, subgrid or server down). To try
+the failed files again, re-run the rule (``snakemake -R bosz_download``): complete files
+are re-checked, not fetched again.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import zlib
 from collections import Counter
 from pathlib import Path
 
-from sdssflow.fluxcal.download import download_all, read_manifest, write_manifest
+from sdssflow.fluxcal.download import PRESENT, download_all, read_manifest, write_manifest
 from sdssflow.io.bosz import (
     MAST_BASE_URL,
     join_url,
@@ -93,6 +98,31 @@ def _previous_manifest(path: Path) -> dict:
         return {}
 
 
+def check_usable(results, manifest) -> None:
+    """Raise StepError when no template can be had: the grid or every model is missing.
+
+    Parameters
+    ----------
+    results : list of DownloadResult
+        The wavelength grid first, then the models (the order of :func:`main`).
+    manifest : path-like
+        Named in the message (it holds every file's reason).
+
+    Raises
+    ------
+    StepError
+        If the wavelength grid is not present, or no model is.
+    """
+    grid, models = results[0], results[1:]
+    if grid.status not in PRESENT:
+        raise StepError(
+            f"{grid.url}: wavelength grid {grid.status} ({grid.message}); no template can be used; see {manifest}"
+        )
+    if not any(r.status in PRESENT for r in models):
+        first = "; ".join(f"{r.url}: {r.status} ({r.message})" for r in models[:3])
+        raise StepError(f"none of the {len(models)} models could be had (first: {first}); see {manifest}")
+
+
 def main(argv=None):
     args = parse(argv)
     spec = load_subgrid_spec(args.subgrid)
@@ -125,17 +155,17 @@ def main(argv=None):
     write_manifest(results, manifest)
     counts = Counter(r.status for r in results)
     log.info("wrote %s: %s", manifest, dict(sorted(counts.items())))
-    if results[0].status not in ("ok", "skipped"):
-        raise StepError(
-            f"{results[0].url}: wavelength grid {results[0].status} ({results[0].message})"
+    check_usable(results, manifest)
+    left_out = [r for r in results[1:] if r.status not in PRESENT]
+    if left_out:
+        log.warning(
+            "%d of %d models left out (%s); recorded with their reasons in %s; "
+            "re-run the rule (snakemake -R bosz_download) to try them again",
+            len(left_out),
+            len(results) - 1,
+            ", ".join(f"{n} {s}" for s, n in sorted(Counter(r.status for r in left_out).items())),
+            manifest,
         )
-    if counts["error"]:
-        bad = [r.relpath for r in results if r.status == "error"][:5]
-        raise StepError(
-            f"{counts['error']} BOSZ files failed after retries (first: {bad}); see {manifest}"
-        )
-    if counts["not_found"]:
-        log.warning("%d models not found (HTTP 404); recorded in %s", counts["not_found"], manifest)
     return results
 
 

@@ -38,6 +38,7 @@ from pathlib import Path
 from sdssflow.io.products import atomic_path
 
 __all__ = [
+    "PRESENT",
     "DownloadResult",
     "download_file",
     "download_all",
@@ -49,6 +50,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
+
+#: Statuses of a file that is on disk and verified (the others: ``not_found``, ``error``).
+PRESENT = ("ok", "skipped")
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)\s*$")
 
 
@@ -237,7 +241,7 @@ def _copy_local(url: str, dest: Path, relpath: str, expected_size: int | None, v
 
 def _present(dest: Path, known: DownloadResult | None) -> tuple[bool, str]:
     """Whether a file already at ``dest`` matches its manifest row (size and sha256)."""
-    if known is None or known.status not in ("ok", "skipped") or not known.sha256:
+    if known is None or known.status not in PRESENT or not known.sha256:
         return False, "not vouched for by the manifest"
     size = dest.stat().st_size
     if size != known.size:
@@ -302,7 +306,7 @@ def download_file(
             return DownloadResult(relpath, url, "skipped", known.size, known.sha256, 0, why)
         log.info("%s: present but %s; checking it again", dest, why)
         note = f"present file re-checked ({why}); "
-        if known is not None and known.status in ("ok", "skipped") and known.sha256:
+        if known is not None and known.status in PRESENT and known.sha256:
             dest.unlink()  # wrong bytes: fetch from scratch
         elif not url.startswith("file://"):
             os.replace(dest, part)  # unknown: resume from its end, the server says whether it is complete
@@ -399,14 +403,20 @@ def download_all(
 
 
 def write_manifest(results: list[DownloadResult], path: str | os.PathLike) -> Path:
-    """Write the manifest CSV (one row per file: relpath, url, status, size, sha256, attempts, message)."""
+    """Write the manifest CSV (one row per file: relpath, url, status, size, sha256, attempts, message).
+
+    The write is atomic; each message is put on one line (runs of white space, newlines
+    included, become one space).
+    """
     names = [f.name for f in fields(DownloadResult)]
     with atomic_path(path) as tmp:
         with open(tmp, "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=names)
             writer.writeheader()
             for r in results:
-                writer.writerow({n: getattr(r, n) for n in names})
+                row = {n: getattr(r, n) for n in names}
+                row["message"] = " ".join(str(r.message).split())
+                writer.writerow(row)
     return Path(path)
 
 
