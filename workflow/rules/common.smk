@@ -69,8 +69,9 @@ def apogee_redux_root():
 
 
 def plate_dir(wildcards):
-    """The plate directory of a plate wildcard."""
-    return str(Path(boss_redux_root()) / f"{int(wildcards.plate):04d}")
+    """The plate (or FPS field) directory of a plate wildcard (sdss-access template)."""
+    plate = int(wildcards.plate)
+    return str(sdss_config.plate_dir(config, plate, mjds_of_plate(plate)[0]))
 
 
 def mjds_of_plate(plate):

@@ -19,7 +19,6 @@ noise of S/N 60-150 and a few flagged pixels (mask bit 0 BADPIX, error 1e10).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -345,28 +344,3 @@ def write_apstar(path, star, visits: list[dict], infos: list[dict], version: str
     hdus.append(rvh)
     write_hdulist(fits.HDUList(hdus), path)
     return Path(path)
-
-
-def apogee_paths(
-    root: str | os.PathLike,
-    apred: str,
-    telescope: str,
-    field: str,
-    plate: int,
-    mjd: int,
-    fiber: int,
-    obj: str,
-) -> tuple[Path, Path]:
-    """DR17 apVisit and apStar paths under ``$APOGEE_REDUX`` (``root``)."""
-    root = Path(root) / apred
-    visit = (
-        root
-        / "visit"
-        / telescope
-        / field
-        / str(plate)
-        / str(mjd)
-        / (f"apVisit-{apred}-{telescope}-{plate}-{mjd}-{fiber:03d}.fits")
-    )
-    star = root / "stars" / telescope / field / f"apStar-{apred}-{telescope}-{obj}.fits"
-    return visit, star

@@ -106,7 +106,6 @@ def _write_plate_mjd(
     plan, plate, mjd, exps, stars, rest, fibres, lines, table, kidx, version, written, truth_rows
 ):
     seed = int(plan.get("seed"))
-    pdir = plan.plate_dir(plate)
     flat, arc = 200000 + 2 * kidx, 200000 + 2 * kidx + 1
     coadd_frames = []
     exp_list = []
@@ -123,10 +122,9 @@ def _write_plate_mjd(
             rng = rng_for(seed, "noise", expid, CAMERAS.index(camera))
             fr = frames.build_frame(camera, sp, e, fibres, stars, rest, lines, strengths, rng)
             hdr = frames.frame_header(e, camera, flat, arc)
-            name = f"{camera}-{expid:08d}"
             written.append(
                 boss.write_spframe(
-                    pdir / f"spFrame-{name}.fits",
+                    plan.frame_path("spFrame", plate, mjd, camera, expid),
                     flux=fr.flux,
                     ivar=fr.ivar,
                     mask=fr.mask,
@@ -144,7 +142,7 @@ def _write_plate_mjd(
             chdr = hdr.copy()
             written.append(
                 boss.write_spcframe(
-                    pdir / f"spCFrame-{name}.fits",
+                    plan.frame_path("spCFrame", plate, mjd, camera, expid),
                     flux=fr.cflux,
                     ivar=fr.civar,
                     mask=fr.cmask,
@@ -164,7 +162,7 @@ def _write_plate_mjd(
             fhdr["WAVEMAX"] = (float(10 ** fr.loglam[:, -1].max()), "maximum wavelength, A")
             written.append(
                 boss.write_spfluxcalib(
-                    pdir / f"spFluxcalib-{name}.fits", fr.fluxcalib, fhdr, version
+                    plan.frame_path("spFluxcalib", plate, mjd, camera, expid), fr.fluxcalib, fhdr, version
                 )
             )
             coadd_frames.append((sp, _coadd_inputs(fr)))
@@ -183,7 +181,7 @@ def _write_plate_mjd(
     hdr["BESTEXP"] = (exps[0], "best exposure")
     written.append(
         boss.write_spplate(
-            pdir / f"spPlate-{plate:04d}-{mjd:05d}.fits",
+            plan.path("spPlate", plateid=plate, mjd=mjd),
             flux=co["flux"],
             ivar=co["ivar"],
             andmask=co["andmask"],
@@ -202,7 +200,6 @@ def _write_plate_mjd(
 
 def _write_apogee(plan, stars, assignments, version, written) -> list[dict]:
     seed = int(plan.get("seed"))
-    apred = plan.apred
     out = []
     for idx, s in enumerate(stars):
         if not s.source.apogee:
@@ -214,9 +211,9 @@ def _write_apogee(plan, stars, assignments, version, written) -> list[dict]:
                 continue
             apfiber = (fiber % 300) + 1
             obj = apogee.apogee_id(s.ra, s.dec)
-            vpath, spath = apogee.apogee_paths(
-                plan.apogee_redux, apred, "apo25m", f"demo{plate}", plate, mjd, apfiber, obj
-            )
+            where = {"telescope": "apo25m", "field": f"demo{plate}", "obj": obj}
+            vpath = plan.apogee_path("apVisit", plate=plate, mjd=mjd, fiber=apfiber, **where)
+            spath = plan.apogee_path("apStar", **where)
             e = exposure_conditions(plan, plate, mjd, 120000, 0)
             visit = {
                 "plate": plate,
