@@ -138,7 +138,7 @@ def write_apvisit(
     date = Time(visit["jd"] - 2400000.5, format="mjd").isot[:23]
     hdr = fits.Header()
     for key, value, comment in [
-        ("SURVEY", "apogee", "survey (sdssflow demo)"),
+        ("SURVEY", visit.get("survey", "apogee"), "survey (apogee, or sdss-v for SDSS-V)"),
         ("TELESCOP", visit["telescope"], "telescope"),
         ("PLATE", str(visit["plate"]), "plate ID"),
         ("FIELD", visit["field"], "field name"),
@@ -212,8 +212,10 @@ def write_apvisit(
     }
 
 
-def write_apstar(path, star, visits: list[dict], infos: list[dict], version: str = "demo") -> Path:
-    """Write the apStar file of a star from its apVisit contents.
+def write_apstar(
+    path, star, visits: list[dict], infos: list[dict], version: str = "demo", apred: str = "dr17"
+) -> Path:
+    """Write the apStar file of a star from its apVisit contents (``APRED`` = ``apred``).
 
     Each visit is shifted to the rest frame (lambda / (1 + v/c)) and linearly interpolated
     onto the apStar grid; the stack (row 0) is their inverse-variance mean.
@@ -259,6 +261,7 @@ def write_apstar(path, star, visits: list[dict], infos: list[dict], version: str
         ("CATID", star.source.catalogid, "SDSS-V catalogid"),
         ("TELESCOP", visits[0]["telescope"], "telescope"),
         ("FIELD", visits[0]["field"], "field name"),
+        ("APRED", apred, "APOGEE reduction version"),
         ("RA", star.ra, "deg, J2000"),
         ("DEC", star.dec, "deg, J2000"),
         ("J", round(star.mags["2mass_j"] - 0.91, 3), "2MASS J (Vega)"),

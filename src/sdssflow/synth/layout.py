@@ -94,7 +94,7 @@ class DemoPlan:
         """:class:`sdssflow.paths.SdssPaths` of the demo's release below its root."""
         from sdssflow.paths import sdss_paths
 
-        return sdss_paths(self.release, str(self.root.absolute()), str(self.sdsscore.absolute()))
+        return sdss_paths(self.release, str(self.root), str(self.sdsscore))
 
     def path(self, filetype: str, **kwargs) -> Path:
         """The demo file of an sdss-access file type (written uncompressed).
@@ -273,7 +273,8 @@ def demo_sources(plan: DemoPlan) -> list[DemoSource]:
 
     Science targets (``2 * n_science_per_spectrograph``) are observed on every plate and
     MJD; standards (``2 * n_std_per_spectrograph`` per plate) on their own plate only.
-    The first ``n_apogee_sources`` science targets also have APOGEE files.
+    The first ``n_apogee_sources`` science targets also have APOGEE files (era sdss5: the
+    first of each half, so that both observatories have APOGEE targets).
 
     Examples
     --------
@@ -286,6 +287,14 @@ def demo_sources(plan: DemoPlan) -> list[DemoSource]:
     n_sci = 2 * int(plan.get("n_science_per_spectrograph"))
     n_std = 2 * int(plan.get("n_std_per_spectrograph"))
     n_apogee = min(int(plan.get("n_apogee_sources")), n_sci)
+
+    def has_apogee(k: int) -> bool:
+        if plan.era != "sdss5":
+            return k < n_apogee
+        # sdss5: each half of the science targets is observed at one observatory
+        half = n_sci // 2
+        return k < (n_apogee + 1) // 2 or half <= k < half + n_apogee // 2
+
     sources = [
         DemoSource(
             sdss_id=_demo_sdss_id(100_000_000, k),
@@ -293,7 +302,7 @@ def demo_sources(plan: DemoPlan) -> list[DemoSource]:
             kind="science",
             plate=0,
             index=k,
-            apogee=k < n_apogee,
+            apogee=has_apogee(k),
         )
         for k in range(n_sci)
     ]

@@ -245,7 +245,7 @@ def _write_apogee(plan, stars, assignments, version, written) -> list[dict]:
                 }
             )
         if visits:
-            written.append(apogee.write_apstar(spath, s, visits, infos, version))
+            written.append(apogee.write_apstar(spath, s, visits, infos, version, apred=plan.apred))
     return out
 
 
@@ -254,6 +254,10 @@ def generate_survey(plan: DemoPlan, version: str = "demo") -> list[Path]:
 
     The manifest is not written here (see :func:`write_manifest`).
     """
+    if plan.era == "sdss5":
+        from sdssflow.synth.sdss5 import generate_sdss5
+
+        return generate_sdss5(plan, version)
     t0 = time.perf_counter()
     stars = make_stars(plan)
     log.info("%d stars (%d standards)", len(stars), sum(s.source.kind == "std" for s in stars))
