@@ -18,8 +18,17 @@ from sdssflow.paths import SdssPaths, strip_compression
 PLATE_ERA_KINDS = ("spPlate", "spFrame", "spCFrame", "spFluxcalib", "apVisit", "apStar")
 
 
+@pytest.fixture
+def clean_environ():
+    """Put os.environ back after a test that plants raw sdss-access trees (they set roots)."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
 def _access(release: str, sas: Path):
-    """A raw sdss-access Path with SAS_BASE_DIR set (restored by the caller's monkeypatch)."""
+    """A raw sdss-access Path with SAS_BASE_DIR set (callers use the clean_environ fixture)."""
     from sdss_access.path import Path as AccessPath
 
     os.environ["SAS_BASE_DIR"] = str(sas)
@@ -52,8 +61,7 @@ def _demo_inputs(plan) -> list[Path]:
     return [f for f in files if _kind(f) in PLATE_ERA_KINDS + ("spfibermap", "spField", "spec", "confSummary")]
 
 
-def test_sdss4_demo_paths_are_sdss_access_dr17_paths(small_demo, monkeypatch):
-    monkeypatch.setenv("SAS_BASE_DIR", "")
+def test_sdss4_demo_paths_are_sdss_access_dr17_paths(small_demo, clean_environ):
     files = _demo_inputs(small_demo)
     kinds = {_kind(f) for f in files}
     assert kinds == set(PLATE_ERA_KINDS)
