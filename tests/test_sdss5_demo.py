@@ -206,3 +206,30 @@ def test_confsummary_holds_the_fps_targets(demo5):
         np.testing.assert_array_equal(sp["CATALOGID"], fm["catalogid"])
     assert observatories == {"APO", "LCO"}
     assert fits.getheader(_files(demo5, "spField")[0])["VERS2D"] == "v6_1_3"
+
+
+def test_exposure_catalog_has_configurations_and_fps_targets(demo5, tmp_path):
+    from sdssflow.catalog import exposure_catalog
+    from sdssflow.io.catalog import list_nights, read_exposures, read_fibers
+    from sdssflow.io.confsummary import read_confsummary
+
+    out = tmp_path / "catalog.h5"
+    exposure_catalog.main(["--boss-dir", str(demo5.boss_redux / demo5.run2d), "--apogee-dir",
+                           str(demo5.apogee_redux / demo5.apred), "--out", str(out)])
+    exposures = read_exposures(out)
+    assert set(exposures["observatory"]) == {"apo", "lco"}
+    assert {obs for obs, _ in list_nights(out)} == {"apo", "lco"}
+    for f in _files(demo5, "confSummary"):
+        h, fm = read_confsummary(f)
+        obs, mjd, cid = h["observatory"].lower(), int(h["MJD"]), int(h["configuration_id"])
+        mine = exposures[exposures["config_id"] == cid]
+        assert len(mine) == 1 and set(mine["observatory"]) == {obs}
+        assert set(mine["field"]) == {int(h["field_id"])}
+        cams = {"apo": "b1 r1", "lco": "b2 r2"}[obs]
+        assert set(mine["cameras"]) == {cams}
+        targets = read_fibers(out, obs, mjd, cid)  # {obs}/{mjd}/fibers/{config}: FPSTarget rows
+        assert len(targets) == len(fm["fiberId"])
+        np.testing.assert_array_equal(targets["catalogid"], fm["catalogid"])
+        np.testing.assert_array_equal(targets["positioner_id"], fm["positionerId"])
+        assert set(targets["fiber_type"]) == {"boss", "apogee"}
+        assert set(targets.loc[targets["fiber_type"] == "apogee", "spectrograph_id"]) == {0}

@@ -32,6 +32,8 @@ __all__ = [
     "write_yanny",
     "read_confsummary",
     "write_confsummary",
+    "read_spfibermap",
+    "fps_targets",
 ]
 
 #: FIBERMAP members written by :func:`write_confsummary` (name, yanny type), in order.
@@ -261,3 +263,37 @@ def read_confsummary(path: str | os.PathLike) -> tuple[dict[str, str], dict[str,
     if table is None:
         raise ValueError(f"{path}: no FIBERMAP struct (not a confSummary file)")
     return header, table
+
+
+def read_spfibermap(path: str | os.PathLike) -> dict[int, dict[str, np.ndarray]]:
+    """FIBERMAP tables of an spfibermap file, per configuration id.
+
+    Every table HDU whose EXTNAME is ``confSummary[F]-<CONFIGID>.par`` is read; column
+    names are the confSummary members in upper case.
+
+    Raises
+    ------
+    ValueError
+        If the file holds no confSummary table (message names the file).
+    """
+    from astropy.io import fits
+
+    out = {}
+    with fits.open(path, memmap=False) as hdul:
+        for hdu in hdul[1:]:
+            m = re.match(r"^confSummaryF?-(\d+)\.par$", hdu.name, re.I)
+            if m and hdu.data is not None:
+                out[int(m.group(1))] = {c.upper(): np.asarray(hdu.data[c]) for c in hdu.columns.names}
+    if not out:
+        raise ValueError(f"{path}: no confSummary-<CONFIGID>.par table (not an spfibermap file)")
+    return out
+
+
+def fps_targets(fibermap: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """almanac FPSTarget columns (seed 004 names) of a FIBERMAP table (any name case)."""
+    upper = {k.upper(): v for k, v in fibermap.items()}
+    out = {}
+    for member, _ in FIBERMAP_COLUMNS:
+        if member.upper() in upper and np.ndim(upper[member.upper()]) == 1:  # mag[5] is not FPSTarget
+            out[ALMANAC_NAMES.get(member, member)] = upper[member.upper()]
+    return out
