@@ -513,10 +513,12 @@ MWM_BUCKETS = mwm_buckets()
 
 
 def mwm_spec_files(plate, mjd):
-    """Spec files of one plate-MJD (input: spec_files)."""
+    """Spec files of one plate- or field-MJD (input: spec_files; PPPP or FIELD6 names)."""
     spec_dir = Path(sdss_config.expand_path(config["spec_files"]["dir"]))
     return sorted(
-        str(p) for p in spec_dir.rglob(f"spec-{int(plate):04d}-{int(mjd):05d}-*.fits")
+        str(p)
+        for p in spec_dir.rglob(f"spec-*-{int(mjd):05d}-*.fits")
+        if int(p.name.split("-")[1]) == int(plate)
     )
 
 
