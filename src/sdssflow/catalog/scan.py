@@ -26,6 +26,7 @@ from sdssflow.io.catalog_model import (
     records_to_frame,
 )
 from sdssflow.moon import moon_geometry
+from sdssflow.sites import SITES
 
 __all__ = [
     "header_record",
@@ -63,7 +64,7 @@ def header_record(header: fits.Header, observatory: str | None = None) -> dict:
     """
     if observatory is None:
         observatory = str(header.get("OBSERVAT", "APO") or "APO").strip().lower()
-        observatory = observatory if observatory in OBSERVATORIES else "apo"
+        observatory = observatory if observatory in SITES else "apo"
     tai_beg, tai_end = header.get("TAI-BEG"), header.get("TAI-END")
     try:
         mjd_mid = 0.5 * (float(tai_beg) + float(tai_end)) / _SECONDS_PER_DAY
