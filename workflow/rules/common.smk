@@ -465,8 +465,8 @@ def mwm_apogee_dirs():
     dirs = []
     if config["input"] == "demo":
         dirs.append(str(DEMO.apogee_redux / DEMO.apred))
-    elif config["input"] == "sdss" and config["apogee"]["redux"]:
-        root = apogee_redux_root()
+    elif config["input"] == "sdss":
+        root = apogee_redux_root()  # '' without apogee.redux and without sdss.release
         if root and Path(root).is_dir():
             dirs.append(root)
     dirs += [str(sdss_config.expand_path(d)) for d in MWM["apogee_dirs"]]
