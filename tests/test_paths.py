@@ -146,3 +146,28 @@ def test_expand_with_group_directories(tmp_path):
     assert paths.expand("apStar", apred="1.3") == sorted([a, b])
     assert paths.expand("apStar", apred="1.3", telescope="lco25m") == [a]
     assert paths.expand("confSummary") == [c]
+
+
+def test_check_config_names_the_release_keys(tmp_path):
+    import copy
+
+    from snakemake.utils import validate
+
+    from sdssflow.config import ConfigError, check_config, plate_dir
+
+    root = Path(__file__).resolve().parents[1]
+    config = {"input": "sdss", "sdss": {"release": "dr17", "sas_base_dir": str(tmp_path)},
+              "boss": {"run2d": "v5_13_2"}, "apogee": {"redux": ""},
+              "flags_file": str(root / "config" / "flags.csv")}
+    validate(config, str(root / "workflow" / "schemas" / "config.schema.yaml"), set_default=True)
+    with pytest.raises(ConfigError, match=r"sdss.release/boss.run2d: directory .*dr17/eboss/spectro/redux/v5_13_2"):
+        check_config(copy.deepcopy(config))
+    bad = copy.deepcopy(config)
+    bad["sdss"]["release"] = "dr99"
+    with pytest.raises(ConfigError, match="sdss.release: .*dr99"):
+        check_config(bad)
+    (tmp_path / "dr17/eboss/spectro/redux/v5_13_2").mkdir(parents=True)
+    check_config(config)
+    assert plate_dir(config, 4100, 55500) == tmp_path / "dr17/eboss/spectro/redux/v5_13_2/4100"
+    config["sdss"]["release"] = "dr19"
+    assert plate_dir(config, 15000, 60000) == tmp_path / "dr19/spectro/boss/redux/v5_13_2/015000"
