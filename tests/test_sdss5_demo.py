@@ -233,3 +233,18 @@ def test_exposure_catalog_has_configurations_and_fps_targets(demo5, tmp_path):
         np.testing.assert_array_equal(targets["positioner_id"], fm["positionerId"])
         assert set(targets["fiber_type"]) == {"boss", "apogee"}
         assert set(targets.loc[targets["fiber_type"] == "apogee", "spectrograph_id"]) == {0}
+
+
+def test_boss_visits_spec_route_on_v6_files_at_lco(demo5, tmp_path):
+    from sdssflow.mwm import boss_visits
+
+    field = demo5.plates[1]  # the LCO field
+    mjd = next(m for p, m in demo5.plate_mjds if p == field)
+    files = sorted(str(f) for f in _files(demo5, f"spec-{field:06d}-{mjd}") if "/spectra/lite/" in str(f))
+    assert files
+    out = tmp_path / "bv.fits"
+    boss_visits.main(["--spec-files", *files, "--plate", str(field), "--mjd", str(mjd), "--output", str(out)])
+    table = fitsio.read(str(out), ext=1)
+    assert set(np.char.strip(table["telescope"].astype(str))) == {"lco25m"}
+    spall = {int(fitsio.read(f, ext="SPALL")["SDSS_ID"][0]) for f in files}
+    assert set(table["sdss_id"].tolist()) == spall
