@@ -10,6 +10,7 @@ description as an attribute; the layout docs in config/README.md are generated f
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -162,10 +163,14 @@ def _coerce(field: Field, value):
             return 1
         return 0 if states and all(s == 0 for s in states) else -1
     if field.kind == "int":
+        if isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_):
+            return int(value)  # exact: SDSS-V catalogids (~2.7e16) do not survive a float
         if isinstance(value, str):
             value = value.strip()
             if not value:
                 return -1
+            if re.fullmatch(r"[+-]?\d+", value):
+                return int(value)
         try:
             number = float(value)
         except (TypeError, ValueError):
