@@ -118,8 +118,8 @@ def plate_dir(config: dict, plate: int, mjd: int) -> Path:
         return boss_run2d_dir(config) / f"{int(plate):04d}"
     run2d = config["boss"]["run2d"]
     if paths.plate_era:
-        return paths.full("spPlate", run2d=run2d, plateid=int(plate), mjd=int(mjd)).parent
-    return paths.full("spField", run2d=run2d, fieldid=int(plate), mjd=int(mjd)).parent
+        return paths.directory("spPlate", run2d=run2d, plateid=int(plate), mjd=int(mjd))
+    return paths.directory("spField", run2d=run2d, fieldid=int(plate), mjd=int(mjd))
 
 
 def _release_plate_mjds(config: dict, paths) -> set[tuple[int, int]]:

@@ -209,6 +209,25 @@ class SdssPaths:
             path = self._fix_spcframe(path)
         return path
 
+    def directory(self, filetype: str, **kwargs) -> Path:
+        """The directory of a file type's path, without touching the disk.
+
+        :meth:`full` asks sdss-access, which stats the file and globs for compressed
+        variants; naming the directory of a plate or field for each of thousands of jobs
+        needs neither.
+
+        Raises
+        ------
+        KeyError
+            Unknown file type or a missing keyword of the directory part.
+        """
+        keys = [k.split(":")[0] for k in self.keys(filetype)]
+        missing = [k for k in keys if k not in kwargs and "{" + k in self.template(filetype).rsplit("/", 1)[0]]
+        if missing:
+            raise KeyError(f"{filetype} ({self.release}): missing keyword(s) {missing}")
+        values = {k: kwargs.get(k, "*") for k in keys}
+        return Path(self._wildcard_template(filetype, values)).parent
+
     def _fix_spcframe(self, path: Path) -> Path:
         """The plate-era spCFrame path (sdss-tree names it spFrame; idlspec2d writes spCFrame)."""
         fixed = path.with_name("spCFrame-" + path.name[len("spFrame-"):])

@@ -168,8 +168,8 @@ class DemoPlan:
     def plate_dir(self, plate: int) -> Path:
         """The directory of a plate's (or field's) spPlate/spField, spFrame... files."""
         if self.era == "sdss5":
-            return self.path("spField", fieldid=plate, mjd=self.first_mjd).parent
-        return self.path("spPlate", plateid=plate, mjd=self.first_mjd).parent
+            return self.paths.directory("spField", run2d=self.run2d, fieldid=plate, mjd=self.first_mjd)
+        return self.paths.directory("spPlate", run2d=self.run2d, plateid=plate, mjd=self.first_mjd)
 
     @property
     def first_mjd(self) -> int:
