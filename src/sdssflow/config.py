@@ -48,7 +48,7 @@ REPOSITORY_PATH_KEYS = (("flags_file",), ("fluxcal", "telluric"), ("spec_files",
 #: Steps whose products `reuse:` may take from an older version.
 REUSABLE_STEPS = tuple(REUSE_PATTERNS)
 
-_SPPLATE = re.compile(r"^spPlate-(\d{4,6})-(\d{5})\.fits(\.gz)?$")
+_SPPLATE = re.compile(r"^sp(?:Plate|Field)-(\d{4,6})-(\d{5})\.fits(\.gz)?$")
 #: Plate era ``spec-PPPP-MMMMM-FFFF`` and SDSS-V ``spec-<FIELD6>-<MJD>-<CATALOGID>``.
 _SPECFILE = re.compile(r"^spec-(\d{4,6})-(\d{5})-(\d{4,})\.fits(\.gz)?$")
 
@@ -126,12 +126,14 @@ def _release_plate_mjds(config: dict, paths) -> set[tuple[int, int]]:
     """(plate, mjd) pairs from sdss-access ``expand`` of spPlate (plate era) or spField."""
     run2d = config["boss"]["run2d"]
     wanted = {int(p) for p in config["boss"].get("plates", [])}
-    filetype, key = ("spPlate", "plateid") if paths.plate_era else ("spField", "fieldid")
+    filetype = "spPlate" if paths.plate_era else "spField"
     pairs = set()
     for path in paths.expand(filetype, run2d=run2d):
-        found = paths.extract(filetype, path)
-        if key in found and "mjd" in found and found[key].isdigit() and found["mjd"].isdigit():
-            pair = (int(found[key]), int(found["mjd"]))
+        # the basename of both templates is sp{Plate,Field}-<id>-<mjd>.fits (sdss-access's
+        # extract() gives the same, 1 ms per file slower)
+        m = _SPPLATE.match(path.name)
+        if m:
+            pair = (int(m.group(1)), int(m.group(2)))
             if not wanted or pair[0] in wanted:
                 pairs.add(pair)
     return pairs

@@ -82,9 +82,14 @@ def strip_compression(path: str | os.PathLike) -> str:
 
 @contextlib.contextmanager
 def _environ(values: dict[str, str]):
-    """Set environment variables for the duration of the block, then restore them."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
+    """Set environment variables for the duration of the block, then restore them.
+
+    Only variables that differ are touched (sdss-tree defines about a hundred).
+    """
+    env = os.environ
+    saved = {k: env.get(k) for k, v in values.items() if env.get(k) != v}
+    for key in saved:
+        env[key] = values[key]
     try:
         yield
     finally:
@@ -133,6 +138,7 @@ class SdssPaths:
                 os.environ.clear()
                 os.environ.update(before)
         self._env = {k: v for k, v in after.items() if before.get(k) != v}
+        self._directories: dict = {}
         self._env["SAS_BASE_DIR"] = self.sas_base_dir
         if sdsscore_dir:
             self._env["SDSSCORE_DIR"] = str(sdsscore_dir)
@@ -221,12 +227,16 @@ class SdssPaths:
         KeyError
             Unknown file type or a missing keyword of the directory part.
         """
+        memo = (filetype, tuple(sorted((k, str(v)) for k, v in kwargs.items())))
+        if memo in self._directories:
+            return self._directories[memo]
         keys = [k.split(":")[0] for k in self.keys(filetype)]
         missing = [k for k in keys if k not in kwargs and "{" + k in self.template(filetype).rsplit("/", 1)[0]]
         if missing:
             raise KeyError(f"{filetype} ({self.release}): missing keyword(s) {missing}")
         values = {k: kwargs.get(k, "*") for k in keys}
-        return Path(self._wildcard_template(filetype, values)).parent
+        out = self._directories[memo] = Path(self._wildcard_template(filetype, values)).parent
+        return out
 
     def _fix_spcframe(self, path: Path) -> Path:
         """The plate-era spCFrame path (sdss-tree names it spFrame; idlspec2d writes spCFrame)."""
@@ -269,10 +279,16 @@ class SdssPaths:
         if filetype == "spCFrame" and self.plate_era:
             text = text.replace("/spFrame-", "/spCFrame-")
         text = self._special_wildcards(text, values)
-        with _environ(self._env):
-            from sdss_access.path.path import _expandvars
+        return self._expand(text)
 
-            return _expandvars(text)
+    def _expand(self, text: str) -> str:
+        """``$VARS`` of the release tree (then of os.environ) substituted, recursively."""
+        for _ in range(10):
+            new = re.sub(r"\$(\w+)", lambda m: self._env.get(m.group(1), os.environ.get(m.group(1), m.group(0))), text)
+            if new == text:
+                break
+            text = new
+        return text
 
     def _special_wildcards(self, text: str, values: dict) -> str:
         """Resolve sdss-access ``@function|`` tags of a wildcard template.
@@ -281,18 +297,20 @@ class SdssPaths:
         keyword they become ``*`` (every directory).
         """
         wild = [k for k, v in values.items() if v == "*"]
-        for tag in re.findall(r"@\w+\|", text):
-            method = getattr(self._access, tag[1:-1])
-            probes = []
-            for probe in ("1", "987654321"):  # far apart: group functions differ
-                try:
-                    with _environ(self._env):
+        # only @spectrodir| reads os.environ; the group functions are pure
+        needs_env = "@spectrodir|" in text
+        with _environ(self._env) if needs_env else contextlib.nullcontext():
+            for tag in re.findall(r"@\w+\|", text):
+                method = getattr(self._access, tag[1:-1])
+                probes = []
+                for probe in ("1", "987654321"):  # far apart: group functions differ
+                    try:
                         probes.append(method(None, **{**values, **dict.fromkeys(wild, probe)}))
-                except (KeyError, ValueError, TypeError):
-                    probes.append(None)
-            # a tag that depends on a wildcard keyword matches any directory
-            value = probes[0] if probes[0] is not None and probes[0] == probes[1] else "*"
-            text = text.replace(tag, str(value), 1)
+                    except (KeyError, ValueError, TypeError):
+                        probes.append(None)
+                # a tag that depends on a wildcard keyword matches any directory
+                value = probes[0] if probes[0] is not None and probes[0] == probes[1] else "*"
+                text = text.replace(tag, str(value), 1)
         return text
 
     def extract(self, filetype: str, path: str | os.PathLike) -> dict:
