@@ -235,8 +235,7 @@ def _write_field_mjd(plan, field, mjd, exps, stars, rest, fibres, lines, table, 
     for index, expid in enumerate(exps):
         e = exposure_conditions(plan, field, mjd, expid, index)
         first = first or e
-        cond = skymod.SkyConditions(e.airmass, e.hours_into_night, e.moon_illumination, e.moon_alt,
-                                    e.moon_sep, e.night_factor, e.exposure_factor, e.lamp_factor)
+        cond = skymod.conditions_of(e)
         strengths = skymod.line_strengths(lines, cond)
         if plug is None:
             plug = _plugmap(fibres, stars, rows, e.ra, e.dec, seed, field)
