@@ -13,6 +13,7 @@ Usage::
     python bench/bench_dag.py --bucket gghh                 # one job per GG/HH bucket
     python bench/bench_dag.py --plates 250 --sources 100000  # a tenth
     python bench/bench_dag.py --profile                      # + cProfile top functions
+    python bench/bench_dag.py --era sdss5 --root /tmp/s5     # FPS fields at APO and LCO (dr19)
 
 Not a ``bench/run.py`` family: the work happens in a snakemake subprocess, whose peak RSS
 the harness (which measures its own process) would not see. ``BENCHMARKS`` is empty.
@@ -78,17 +79,20 @@ def main(argv=None) -> int:
     parser.add_argument("--sources", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--bucket", choices=["gg", "gghh"], default="gg", help="mwm.bucket of the run")
+    parser.add_argument("--era", choices=("sdss4", "sdss5"), default="sdss4",
+                        help="sdss5: FPS fields at APO and LCO, paths from sdss-access (dr19)")
     parser.add_argument("--all-cores", action="store_true", help="do not pin to one core")
     parser.add_argument("--profile", action="store_true", help="also write a cProfile of one dry run")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
 
     stamp = args.root / "layout.json"
-    want = {"plates": args.plates, "mjds": args.mjds, "exposures": args.exposures, "sources": args.sources}
+    want = {"plates": args.plates, "mjds": args.mjds, "exposures": args.exposures, "sources": args.sources,
+            "era": args.era}
     if not (stamp.exists() and json.loads(stamp.read_text()) == want):
         shutil.rmtree(args.root, ignore_errors=True)
         t0 = time.perf_counter()
-        info = write_layout(args.root, args.plates, args.mjds, args.exposures, args.sources)
+        info = write_layout(args.root, args.plates, args.mjds, args.exposures, args.sources, args.era)
         print(f"layout: {info['files']:,} files, {info['sources']:,} sources, "
               f"{info['buckets']:,} buckets in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
         stamp.write_text(json.dumps(want))
@@ -102,7 +106,8 @@ def main(argv=None) -> int:
     for _ in range(args.repeat):
         shutil.rmtree(workdir / ".snakemake", ignore_errors=True)
         rows.append(dry_run(config, workdir, one_core=not args.all_cores))
-    size = f"{args.plates} plates x {args.mjds} MJDs, {args.sources:,} sources, mwm.bucket {args.bucket}"
+    unit = "plates" if args.era == "sdss4" else "fields (APO+LCO)"
+    size = f"{args.plates} {unit} x {args.mjds} MJDs, {args.sources:,} sources, mwm.bucket {args.bucket}"
     print("| case | jobs | wall s | CPU s | peak RSS MB |")
     print("| --- | --- | --- | --- | --- |")
     for r in rows:

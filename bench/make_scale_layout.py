@@ -28,6 +28,7 @@ import yaml
 
 CAMERAS = ("b1", "r1", "b2", "r2")
 RUN2D = "v5_7_0"
+RUN2D_SDSS5 = "v6_1_3"
 FIRST_PLATE = 3500
 FIRST_MJD = 55000
 
@@ -60,11 +61,41 @@ def _touch(path: str) -> None:
     os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o644))
 
 
-def write_layout(root: Path, n_plates: int, n_mjds: int, n_exposures: int, n_sources: int) -> dict:
+def write_sdss5_layout(root: Path, n_plates: int, n_mjds: int, n_exposures: int) -> tuple[dict, int]:
+    """SDSS-V FPS fields at APO and LCO (alternating), at the DR19 sdss-access paths below
+    ``root`` (a SAS root): spField, spfibermap and per-camera frames (b1/r1 at APO, b2/r2 at
+    LCO). Returns the ``input: sdss`` config blocks and the number of files."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from sdssflow.paths import SdssPaths
+
+    paths = SdssPaths("dr19", root)
+    n_files = 0
+    for i, (field, mjd, expids) in enumerate(plan(n_plates, n_mjds, n_exposures)):
+        sp = 1 + (i // n_mjds) % 2
+        spfield = paths.full("spField", run2d=RUN2D_SDSS5, fieldid=field, mjd=mjd)
+        pdir = spfield.parent
+        pdir.mkdir(parents=True, exist_ok=True)
+        _touch(str(spfield))
+        _touch(str(pdir / paths.full("spfibermap", run2d=RUN2D_SDSS5, fieldid=field, mjd=mjd).name))
+        n_files += 2
+        for expid in expids:
+            for cam in (f"b{sp}", f"r{sp}"):
+                for kind in ("spFrame", "spCFrame", "spFluxcalib"):
+                    name = paths.full(kind, run2d=RUN2D_SDSS5, fieldid=field, br=cam[0], id=cam[1], frame=expid).name
+                    _touch(str(pdir / name))
+                    n_files += 1
+    blocks = {"sdss": {"release": "dr19", "sas_base_dir": str(root), "sdsscore_dir": ""},
+              "boss": {"run2d": RUN2D_SDSS5, "plates": []}}
+    return blocks, n_files
+
+
+def write_layout(
+    root: Path, n_plates: int, n_mjds: int, n_exposures: int, n_sources: int, era: str = "sdss4"
+) -> dict:
     """Create the empty files and the config; return counts and the config path."""
     redux = root / "boss" / "redux"
     n_files = 0
-    for plate, mjd, expids in plan(n_plates, n_mjds, n_exposures):
+    for plate, mjd, expids in plan(n_plates, n_mjds, n_exposures) if era == "sdss4" else ():
         pdir = redux / RUN2D / f"{plate:04d}"
         pdir.mkdir(parents=True, exist_ok=True)
         _touch(str(pdir / f"spPlate-{plate:04d}-{mjd:05d}.fits"))
@@ -91,6 +122,9 @@ def write_layout(root: Path, n_plates: int, n_mjds: int, n_exposures: int, n_sou
         "apogee": {"redux": ""},
         "mwm": {"sources": str(sources)},
     }
+    if era == "sdss5":
+        blocks, n_files = write_sdss5_layout(root, n_plates, n_mjds, n_exposures)
+        config = {"input": "sdss", **blocks, "apogee": {"redux": ""}, "mwm": {"sources": str(sources)}}
     config_path = root / "config.yaml"
     config_path.write_text(
         "# Written by bench/make_scale_layout.py: the empty-file survey layout of this folder.\n"
@@ -106,11 +140,13 @@ def main(argv=None) -> int:
     parser.add_argument("--mjds", type=int, default=2, help="MJDs per plate")
     parser.add_argument("--exposures", type=int, default=3, help="science exposures per plate-MJD")
     parser.add_argument("--sources", type=int, default=1_000_000, help="MWM sources")
+    parser.add_argument("--era", choices=("sdss4", "sdss5"), default="sdss4",
+                        help="sdss5: FPS fields at APO and LCO on the DR19 sdss-access paths")
     args = parser.parse_args(argv)
     if min(args.plates, args.mjds, args.exposures, args.sources) < 1:
         parser.error("every size must be >= 1")
     start = time.perf_counter()
-    info = write_layout(args.root, args.plates, args.mjds, args.exposures, args.sources)
+    info = write_layout(args.root, args.plates, args.mjds, args.exposures, args.sources, args.era)
     print(
         f"{args.root}: {args.plates} plates x {args.mjds} MJDs x {args.exposures} exposures"
         f" ({info['files']:,} empty files), {info['sources']:,} sources in {info['buckets']:,}"

@@ -23,6 +23,7 @@ from sdssflow.sky import (
     sky_flux,
 )
 from sdssflow.sky.lines import read_line_list
+from sdssflow.synth.layout import frame_suffix
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,7 @@ def _bosz_dir(plan, plate, mjd, expid, cal, out):
     cams = {}
     for row in cal[(cal["plate"] == plate) & (cal["expid"] == expid)]:
         cam = str(row["camera"]).strip()
-        frame = read_spframe(plan.frame_path("spFrame", plate, cam, expid))
+        frame = read_spframe(plan.frame_path("spFrame", plate, mjd, cam, expid))
         n = int(row["npix"])
         w = 10.0**frame.loglam
         c = np.interp(w, np.asarray(row["wave"][:n], float), np.asarray(row["cal_factor"][:n], float))
@@ -59,7 +60,7 @@ def test_demo_calibrated_sky_matches_truth(demo, mode):
     argv = ["--plate", str(plate), "--plate-dir", str(plan.plate_dir(plate)), "--calibration", mode,
             "--out", str(out / f"skyflux-{mode}.fits")]
     if mode == "reference":
-        argv += ["--reference-calib", str(plan.frame_path("spFluxcalib", plate, "{camera}", expid))]
+        argv += ["--reference-calib", str(plan.plate_dir(plate) / f"spFluxcalib-{{camera}}-{expid:08d}{frame_suffix('spFluxcalib', plan.run2d)}")]
     if mode == "bosz":
         argv += ["--fluxcal-dir", str(_bosz_dir(plan, plate, mjd, expid, cal, out))]
     sky_flux.main(argv)
@@ -67,7 +68,7 @@ def test_demo_calibrated_sky_matches_truth(demo, mode):
     assert s.nspec == len(sky[(sky["plate"] == plate) & (sky["expid"] == expid)])
     chis = []
     for cam in ("b1", "r1", "b2", "r2"):
-        frame = read_spframe(plan.frame_path("spFrame", plate, cam, expid))
+        frame = read_spframe(plan.frame_path("spFrame", plate, mjd, cam, expid))
         row = cal[(cal["expid"] == expid) & (cal["camera"] == cam)][0]
         n = int(row["npix"])
         fib = {int(f): i for i, f in enumerate(frame.plugmap["FIBERID"])}

@@ -480,7 +480,7 @@ def test_survey_files_are_deterministic(tmp_path, monkeypatch):
             ]
         )
         roots.append(root)
-    rel = "boss/redux/v5_7_0/4100/spFrame-r2-00120000.fits.gz"
+    rel = "dr17/eboss/spectro/redux/v5_7_0/4100/spFrame-r2-00120000.fits.gz"
     for ext in range(9):
         a, b = fitsio.read(str(roots[0] / rel), ext=ext), fitsio.read(str(roots[1] / rel), ext=ext)
         np.testing.assert_array_equal(a, b)

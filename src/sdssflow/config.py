@@ -28,6 +28,8 @@ __all__ = [
     "check_config",
     "expand_path",
     "boss_run2d_dir",
+    "sdss_paths_of",
+    "plate_dir",
     "apogee_apred_dir",
     "plate_mjds",
     "check_query",
@@ -46,7 +48,8 @@ REPOSITORY_PATH_KEYS = (("flags_file",), ("fluxcal", "telluric"), ("spec_files",
 #: Steps whose products `reuse:` may take from an older version.
 REUSABLE_STEPS = tuple(REUSE_PATTERNS)
 
-_SPPLATE = re.compile(r"^spPlate-(\d{4,6})-(\d{5})\.fits(\.gz)?$")
+_SPPLATE = re.compile(r"^sp(?:Plate|Field)-(\d{4,6})-(\d{5})\.fits(\.gz)?$")
+#: Plate era ``spec-PPPP-MMMMM-FFFF`` and SDSS-V ``spec-<FIELD6>-<MJD>-<CATALOGID>``.
 _SPECFILE = re.compile(r"^spec-(\d{4,6})-(\d{5})-(\d{4,})\.fits(\.gz)?$")
 
 
@@ -60,11 +63,33 @@ def expand_path(value: str) -> str:
     return re.sub(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?", "", expanded)
 
 
+def sdss_paths_of(config: dict):
+    """The :class:`sdssflow.paths.SdssPaths` of the input, or None.
+
+    demo: the demo tree's release below the demo root; sdss: ``sdss.release`` below
+    ``sdss.sas_base_dir`` when ``sdss.release`` is set (else None: the ``boss.redux`` and
+    ``apogee.redux`` directories are used as they are); spec_files: None.
+    """
+    from sdssflow.paths import sdss_paths
+
+    if config["input"] == "demo":
+        return demo_plan(config["demo"]).paths
+    block = config.get("sdss", {})
+    if config["input"] != "sdss" or not block.get("release"):
+        return None
+    return sdss_paths(
+        block["release"], expand_path(block["sas_base_dir"]), expand_path(block.get("sdsscore_dir", ""))
+    )
+
+
 def boss_run2d_dir(config: dict) -> Path:
     """``$BOSS_SPECTRO_REDUX/<run2d>`` of the configured input."""
     if config["input"] == "demo":
         plan = demo_plan(config["demo"])
         return plan.boss_redux / plan.run2d
+    paths = sdss_paths_of(config)
+    if paths is not None:
+        return paths.root("BOSS_SPECTRO_REDUX") / config["boss"]["run2d"]
     return Path(expand_path(config["boss"]["redux"])) / config["boss"]["run2d"]
 
 
@@ -73,8 +98,45 @@ def apogee_apred_dir(config: dict) -> Path | str:
     if config["input"] == "demo":
         plan = demo_plan(config["demo"])
         return plan.apogee_redux / plan.apred
+    paths = sdss_paths_of(config)
+    if paths is not None:
+        return paths.root("APOGEE_REDUX") / config["apogee"]["apred"]
     root = expand_path(config["apogee"]["redux"])
     return Path(root) / config["apogee"]["apred"] if root else ""
+
+
+def plate_dir(config: dict, plate: int, mjd: int) -> Path:
+    """The directory of one plate's (or FPS field's) spPlate/spField and frame files.
+
+    From the sdss-access spPlate (plate era) or spField (SDSS-V) template when the input
+    has a release, else ``<boss.redux>/<run2d>/<PLATE4>``.
+    """
+    if config["input"] == "demo":
+        return demo_plan(config["demo"]).plate_dir(int(plate))
+    paths = sdss_paths_of(config)
+    if paths is None:
+        return boss_run2d_dir(config) / f"{int(plate):04d}"
+    run2d = config["boss"]["run2d"]
+    if paths.plate_era:
+        return paths.directory("spPlate", run2d=run2d, plateid=int(plate), mjd=int(mjd))
+    return paths.directory("spField", run2d=run2d, fieldid=int(plate), mjd=int(mjd))
+
+
+def _release_plate_mjds(config: dict, paths) -> set[tuple[int, int]]:
+    """(plate, mjd) pairs from sdss-access ``expand`` of spPlate (plate era) or spField."""
+    run2d = config["boss"]["run2d"]
+    wanted = {int(p) for p in config["boss"].get("plates", [])}
+    filetype = "spPlate" if paths.plate_era else "spField"
+    pairs = set()
+    for path in paths.expand(filetype, run2d=run2d):
+        # the basename of both templates is sp{Plate,Field}-<id>-<mjd>.fits (sdss-access's
+        # extract() gives the same, 1 ms per file slower)
+        m = _SPPLATE.match(path.name)
+        if m:
+            pair = (int(m.group(1)), int(m.group(2)))
+            if not wanted or pair[0] in wanted:
+                pairs.add(pair)
+    return pairs
 
 
 def plate_mjds(config: dict) -> list[tuple[int, int]]:
@@ -87,7 +149,10 @@ def plate_mjds(config: dict) -> list[tuple[int, int]]:
     if config["input"] == "demo":
         return demo_plan(config["demo"]).plate_mjds
     pairs: set[tuple[int, int]] = set()
-    if config["input"] == "sdss":
+    paths = sdss_paths_of(config)
+    if paths is not None:
+        pairs = _release_plate_mjds(config, paths)
+    elif config["input"] == "sdss":
         wanted = {int(p) for p in config["boss"].get("plates", [])}
         with os.scandir(boss_run2d_dir(config)) as plates:
             for entry in plates:
@@ -220,7 +285,20 @@ def check_config(config: dict) -> None:
     for keys in NAME_PATH_KEYS:
         check_relative_name(".".join(keys), config.get(keys[0], {}).get(keys[1]))
     kind = config["input"]
-    if kind == "sdss":
+    if kind == "sdss" and config.get("sdss", {}).get("release"):
+        block = config["sdss"]
+        if not expand_path(block["sas_base_dir"]):
+            raise ConfigError("sdss.sas_base_dir: empty (set it or $SAS_BASE_DIR) while sdss.release is set")
+        try:
+            root = boss_run2d_dir(config)
+        except (ValueError, KeyError) as err:
+            raise ConfigError(f"sdss.release: {err}") from None
+        if not root.is_dir():
+            raise ConfigError(
+                f"sdss.release/boss.run2d: directory {root} (the {block['release']} BOSS_SPECTRO_REDUX "
+                f"of sdss-access below {expand_path(block['sas_base_dir'])}) does not exist"
+            )
+    elif kind == "sdss":
         root = boss_run2d_dir(config)
         if not expand_path(config["boss"]["redux"]):
             raise ConfigError("boss.redux: empty (set it or $BOSS_SPECTRO_REDUX) while input is sdss")

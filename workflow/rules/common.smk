@@ -13,7 +13,7 @@ from sdssflow import flags as sdss_flags
 from sdssflow import versions as sdss_versions
 from sdssflow.resources import data_path
 from sdssflow.io.products import find_fits
-from sdssflow.synth.layout import demo_plan
+from sdssflow.synth.layout import demo_plan, frame_suffix
 
 validate(config, "../schemas/config.schema.yaml", set_default=True)
 sdss_config.resolve_repository_paths(config, workflow.basedir)
@@ -71,8 +71,9 @@ def apogee_redux_root():
 
 
 def plate_dir(wildcards):
-    """The plate directory of a plate wildcard."""
-    return str(Path(boss_redux_root()) / f"{int(wildcards.plate):04d}")
+    """The plate (or FPS field) directory of a plate wildcard (sdss-access template)."""
+    plate = int(wildcards.plate)
+    return str(sdss_config.plate_dir(config, plate, mjds_of_plate(plate)[0]))
 
 
 def mjds_of_plate(plate):
@@ -258,7 +259,10 @@ def sky_reference_calib():
         return sdss_config.expand_path(ref)
     if config["input"] == "demo":
         plate, _, expid = DEMO.exposures[0]
-        return str(DEMO.frame_path("spFluxcalib", plate, "{camera}", expid))
+        suffix = frame_suffix("spFluxcalib", DEMO.run2d)
+        return str(
+            DEMO.plate_dir(plate) / f"spFluxcalib-{{camera}}-{expid:08d}{suffix}"
+        )
     raise ValueError(
         "sky.reference_calib must be set when sky.calibration is 'reference'"
     )
@@ -466,8 +470,8 @@ def mwm_apogee_dirs():
     dirs = []
     if config["input"] == "demo":
         dirs.append(str(DEMO.apogee_redux / DEMO.apred))
-    elif config["input"] == "sdss" and config["apogee"]["redux"]:
-        root = apogee_redux_root()
+    elif config["input"] == "sdss":
+        root = apogee_redux_root()  # '' without apogee.redux and without sdss.release
         if root and Path(root).is_dir():
             dirs.append(root)
     dirs += [str(sdss_config.expand_path(d)) for d in MWM["apogee_dirs"]]
@@ -524,10 +528,12 @@ MWM_JOBS = mwm_bucket_jobs()
 
 
 def mwm_spec_files(plate, mjd):
-    """Spec files of one plate-MJD (input: spec_files)."""
+    """Spec files of one plate- or field-MJD (input: spec_files; PPPP or FIELD6 names)."""
     spec_dir = Path(sdss_config.expand_path(config["spec_files"]["dir"]))
     return [
-        str(p) for p in find_fits(spec_dir, f"spec-{int(plate):04d}-{int(mjd):05d}-*")
+        str(p)
+        for p in find_fits(spec_dir, f"spec-*-{int(mjd):05d}-*")
+        if int(p.name.split("-")[1]) == int(plate)
     ]
 
 

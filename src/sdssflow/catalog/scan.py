@@ -19,9 +19,15 @@ import pandas as pd
 from astropy.io import fits
 
 from sdssflow.io.boss import find_plate_files
-from sdssflow.io.catalog_model import FIBER_FIELDS, exposure_string, records_to_frame
+from sdssflow.io.catalog_model import (
+    FIBER_FIELDS,
+    FPS_TARGET_FIELDS,
+    exposure_string,
+    records_to_frame,
+)
 from sdssflow.io.products import find_fits
 from sdssflow.moon import moon_geometry
+from sdssflow.sites import SITES
 
 __all__ = [
     "header_record",
@@ -52,8 +58,14 @@ def tcc_to_north_azimuth(az_tcc):
     return round((180.0 - value) % 360.0, 10)
 
 
-def header_record(header: fits.Header, observatory: str = "apo") -> dict:
-    """An exposure record from a BOSS frame header (spFrame HDU0 or a spec-file exposure HDU)."""
+def header_record(header: fits.Header, observatory: str | None = None) -> dict:
+    """An exposure record from a BOSS frame header (spFrame HDU0 or a spec-file exposure HDU).
+
+    The observatory is the header's OBSERVAT (apo or lco; apo when absent) unless given.
+    """
+    if observatory is None:
+        observatory = str(header.get("OBSERVAT", "APO") or "APO").strip().lower()
+        observatory = observatory if observatory in SITES else "apo"
     tai_beg, tai_end = header.get("TAI-BEG"), header.get("TAI-END")
     try:
         mjd_mid = 0.5 * (float(tai_beg) + float(tai_end)) / _SECONDS_PER_DAY
@@ -236,8 +248,9 @@ def scan_plate_dir(plate_dir: str | os.PathLike) -> tuple[list[dict], dict[tuple
             record["problem"] = "; ".join(problems)
             log.warning("plate %s exposure %s: %s", plate, expid, record["problem"])
         records.append(record)
-    fibers = {}
-    for mjd, sources in fiber_sources.items():
+    fibers = _fps_targets(plate_dir, records)
+    plug_sources = {} if fibers else fiber_sources  # FPS fields: targets from spfibermap
+    for mjd, sources in plug_sources.items():
         rows = []
         for _spec, path in sorted(sources.items()):
             try:
@@ -248,6 +261,34 @@ def scan_plate_dir(plate_dir: str | os.PathLike) -> tuple[list[dict], dict[tuple
             frame = records_to_frame(rows, FIBER_FIELDS).sort_values("fiber_id", kind="stable")
             fibers[(mjd, plate)] = frame.drop_duplicates("fiber_id").reset_index(drop=True)
     return records, fibers
+
+
+def _fps_targets(plate_dir: Path, records: list[dict]) -> dict[tuple[int, int], pd.DataFrame]:
+    """FPSTarget rows per (mjd, config_id) from the spfibermap files of an FPS field directory.
+
+    Empty for a plate directory (no spfibermap). The MJD of a configuration is that of the
+    spfibermap name; its exposures carry the same config_id (CONFID).
+    """
+    from sdssflow.io.confsummary import fps_targets, read_spfibermap
+
+    out = {}
+    for path in sorted(plate_dir.glob("spfibermap-*.fits*")):
+        m = re.match(r"^spfibermap-(\d+)-(\d{5})\.fits", path.name)
+        if not m:
+            continue
+        try:
+            tables = read_spfibermap(path)
+        except Exception as err:  # one unreadable fibermap must not lose the other nights
+            log.warning("%s: unreadable spfibermap (%s); its FPS targets are omitted", path, err)
+            continue
+        for config, table in tables.items():
+            rows = pd.DataFrame(fps_targets(table)).to_dict("records")
+            out[(int(m.group(2)), config)] = records_to_frame(rows, FPS_TARGET_FIELDS)
+    used = {int(r.get("config_id") or -1) for r in records}
+    missing = {c for _, c in out} - used
+    if missing and records:
+        log.warning("%s: configuration(s) %s have targets but no exposure", plate_dir, sorted(missing))
+    return out
 
 
 _SPEC_EXP = re.compile(r"^([BR][12])-(\d{8})-")

@@ -89,7 +89,9 @@ def select_plate(
     pandas.DataFrame
         :data:`SELECTION_COLUMNS` first, then the other catalog columns.
     """
-    sub = exposures[(exposures["plate"] == int(plate)) & (exposures["instrument"] == "boss")]
+    # the plate wildcard is the FPS field in the SDSS-V era (no PLATEID there)
+    of_plate = (exposures["plate"] == int(plate)) | (exposures["field"] == int(plate))
+    sub = exposures[of_plate & (exposures["instrument"] == "boss")]
     bad = sub["flagged_bad"] == 1
     if bad.any():
         log.warning("plate %s: %d exposure(s) dropped as unreadable: %s", plate, int(bad.sum()), "; ".join(sub.loc[bad, "problem"]))

@@ -67,7 +67,8 @@ log = logging.getLogger(__name__)
 SPCFRAME_NPIX = 4128
 
 _FRAME_RE = re.compile(r"sp(C?Frame|Fluxcalib)-([br][12])-(\d{8})\.fits(\.gz)?$")
-_PLATE_RE = re.compile(r"spPlate-(\d{4,6})-(\d{5})\.fits(\.gz)?$")
+#: spPlate (plate era) or spField (SDSS-V, same layout) of one plate/field-MJD.
+_PLATE_RE = re.compile(r"sp(?:Plate|Field)-(\d{4,6})-(\d{5})\.fits(\.gz)?$")
 _EXPID_RE = re.compile(r"^([br][12])-(\d{8})-(\d{8})-(\d{8})$")
 
 

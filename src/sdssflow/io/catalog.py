@@ -23,7 +23,13 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from sdssflow.io.catalog_model import EXPOSURE_FIELDS, FIBER_FIELDS, Field, records_to_frame
+from sdssflow.io.catalog_model import (
+    EXPOSURE_FIELDS,
+    FIBER_FIELDS,
+    FPS_TARGET_FIELDS,
+    Field,
+    records_to_frame,
+)
 
 __all__ = [
     "COMPRESS_ABOVE",
@@ -79,7 +85,8 @@ def write_night(
     exposures : pandas.DataFrame
         Columns of :data:`EXPOSURE_FIELDS` (missing ones are written as sentinels).
     fibers : mapping of int to DataFrame, optional
-        Plug map per plate (or configuration) id, columns of :data:`FIBER_FIELDS`.
+        Plug map per plate, columns of :data:`FIBER_FIELDS`, or FPSTarget rows per FPS
+        configuration id (a ``positioner_id`` column), columns of :data:`FPS_TARGET_FIELDS`.
     """
     night = h5.require_group(f"{observatory}/{int(mjd)}")
     if "exposures" in night:
@@ -90,7 +97,8 @@ def write_night(
         for plate, table in fibers.items():
             if str(plate) in fib_root:
                 del fib_root[str(plate)]
-            _write_group(fib_root.create_group(str(plate), track_order=True), table, FIBER_FIELDS)
+            fields = FPS_TARGET_FIELDS if "positioner_id" in table else FIBER_FIELDS
+            _write_group(fib_root.create_group(str(plate), track_order=True), table, fields)
 
 
 def _read_group(group: h5py.Group, fields: tuple[Field, ...]) -> pd.DataFrame:
@@ -147,7 +155,8 @@ def read_fibers(path: str | os.PathLike, observatory: str, mjd: int, plate: int)
         key = f"{observatory}/{int(mjd)}/fibers/{int(plate)}"
         if key not in h5:
             raise ValueError(f"{path}: no fibre table {key}")
-        return _read_group(h5[key], FIBER_FIELDS)
+        group = h5[key]
+        return _read_group(group, FPS_TARGET_FIELDS if "positioner_id" in group else FIBER_FIELDS)
 
 
 def write_apogee_visits(h5: h5py.File, visits: pd.DataFrame) -> None:

@@ -10,6 +10,7 @@ description as an attribute; the layout docs in config/README.md are generated f
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ __all__ = [
     "Field",
     "EXPOSURE_FIELDS",
     "FIBER_FIELDS",
+    "FPS_TARGET_FIELDS",
     "coerce_record",
     "records_to_frame",
     "empty_exposure_table",
@@ -100,6 +102,47 @@ FIBER_FIELDS: tuple[Field, ...] = (
     Field("catalogid", "int", "SDSS-V catalogid; -1 if none"),
 )
 
+#: almanac's FPSTarget fields (seed 004): one row per robot fibre of an FPS configuration,
+#: stored under ``{obs}/{mjd}/fibers/{config_id}``.
+FPS_TARGET_FIELDS: tuple[Field, ...] = (
+    Field("sdss_id", "int", "SDSS-V sdss_id; -1 if none"),
+    Field("catalogid", "int", "SDSS-V catalogid; -1 if none"),
+    Field("twomass_designation", "str", "2MASS designation (tmass_id)"),
+    Field("category", "category", "target category: science, sky_boss, standard_boss, ..."),
+    Field("cadence", "str", "observing cadence"),
+    Field("firstcarton", "str", "primary carton name"),
+    Field("program", "str", "survey program"),
+    Field("positioner_id", "int", "robot positioner id (positionerId)"),
+    Field("hole_id", "str", "hole identifier (holeId)"),
+    Field("fiber_type", "category", "fibre type: boss, apogee or metrology (fiberType)"),
+    Field("assigned", "int", "1 if a target is assigned to the fibre"),
+    Field("on_target", "int", "1 if the fibre is positioned on its target"),
+    Field("disabled", "int", "1 if the fibre is disabled"),
+    Field("valid", "int", "1 if the coordinate conversion is valid"),
+    Field("decollided", "int", "1 if the positioner was decollided"),
+    Field("ra", "float", "catalogue right ascension (racat, deg)"),
+    Field("dec", "float", "catalogue declination (deccat, deg)"),
+    Field("alt", "float", "observed altitude (alt_observed, deg)"),
+    Field("az", "float", "observed azimuth (az_observed, deg)"),
+    Field("x_wok", "float", "x in the wok frame (xwok, mm)"),
+    Field("y_wok", "float", "y in the wok frame (ywok, mm)"),
+    Field("z_wok", "float", "z in the wok frame (zwok, mm)"),
+    Field("x_focal", "float", "x in the focal plane (xFocal, mm)"),
+    Field("y_focal", "float", "y in the focal plane (yFocal, mm)"),
+    Field("alpha", "float", "alpha arm angle (deg)"),
+    Field("beta", "float", "beta arm angle (deg)"),
+    Field("lambda_design", "float", "design wavelength (A)"),
+    Field("lambda_eff", "float", "effective wavelength (A)"),
+    Field("coord_epoch", "float", "coordinate epoch (yr)"),
+    Field("spectrograph_id", "int", "spectrograph id (spectrographId; BOSS 1 at APO, 2 at LCO; 0 APOGEE)"),
+    Field("fiber_id", "int", "fibre id within the spectrograph (fiberId)"),
+    Field("delta_ra", "float", "RA offset applied to the fibre (arcsec)"),
+    Field("delta_dec", "float", "Dec offset applied to the fibre (arcsec)"),
+    Field("too", "int", "1 for a target of opportunity"),
+    Field("too_id", "int", "target-of-opportunity id"),
+    Field("too_program", "str", "target-of-opportunity program"),
+)
+
 _LAMP = {"t": 1, "true": 1, "1": 1, "on": 1, "f": 0, "false": 0, "0": 0, "off": 0}
 
 
@@ -120,10 +163,14 @@ def _coerce(field: Field, value):
             return 1
         return 0 if states and all(s == 0 for s in states) else -1
     if field.kind == "int":
+        if isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_):
+            return int(value)  # exact: SDSS-V catalogids (~2.7e16) do not survive a float
         if isinstance(value, str):
             value = value.strip()
             if not value:
                 return -1
+            if re.fullmatch(r"[+-]?\d+", value):
+                return int(value)
         try:
             number = float(value)
         except (TypeError, ValueError):

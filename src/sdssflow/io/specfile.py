@@ -1,5 +1,9 @@
 """Reader of SDSS spec "full" files (``spec-PPPP-MMMMM-FFFF.fits``).
 
+SDSS-V (idlspec2d v6) specFull/specLite files (``spec-<FIELD6>-<MJD>-<CATALOGID>.fits``, per-
+exposure ``MJD_EXP_*`` tables) are recognised by their layout and read by
+:func:`sdssflow.io.spec_v6.read_spec_v6` into the same :class:`SpecFile`.
+
 Layout (SDSS datamodel, checked on the DR7-DR16 examples in ../shared/data/real/sdss_spec):
 
 * HDU0: header of the coadd (PLATEID, MJD, RA, DEC, weather, ...), no data.
@@ -34,8 +38,9 @@ __all__ = [
     "read_specfile",
 ]
 
-#: spec-PLATE-MJD-FIBER file name (plate 4+ digits, MJD 5 digits, fibre 4 digits).
-SPEC_NAME = re.compile(r"^spec-(\d{4,})-(\d{5})-(\d{4})\.fits(\.gz)?$")
+#: spec-PLATE-MJD-FIBER file name (plate 4+ digits, MJD 5 digits, fibre 4 digits), or the
+#: SDSS-V spec-FIELD6-MJD-CATALOGID.
+SPEC_NAME = re.compile(r"^spec-(\d{4,})-(\d{5})-(\d{4,})\.fits(\.gz)?$")
 #: EXTNAME of a per-exposure HDU.
 EXPOSURE_EXTNAME = re.compile(r"^([BR][12])-(\d{8})-(\d{8})-(\d{8})$")
 
@@ -89,6 +94,8 @@ class SpecFile:
         The one row of SPECOBJ / SPALL (column name -> scalar or array); empty if absent.
     exposures : list of SpecExposure
         Empty for "lite" files.
+    catalogid : int
+        SDSS-V CATALOGID of the file name (v6 files); -1 for plate-era files.
     """
 
     path: Path
@@ -99,6 +106,7 @@ class SpecFile:
     coadd: dict[str, np.ndarray]
     specobj: dict = field(default_factory=dict)
     exposures: list[SpecExposure] = field(default_factory=list)
+    catalogid: int = -1
 
     @property
     def is_full(self) -> bool:
@@ -122,6 +130,8 @@ class SpecFile:
 
 def parse_spec_name(path: str | Path) -> tuple[int, int, int]:
     """(plate, mjd, fiberid) of a ``spec-PPPP-MMMMM-FFFF.fits`` name.
+
+    For an SDSS-V ``spec-<FIELD6>-<MJD>-<CATALOGID>.fits`` name: (field, mjd, catalogid).
 
     Raises
     ------
@@ -188,6 +198,12 @@ def read_specfile(path: str | Path, exposures: bool = True) -> SpecFile:
     """
     path = Path(path)
     plate, mjd, fiberid = parse_spec_name(path)
+    from sdssflow.io.spec_v6 import is_v6_spec, read_spec_v6
+
+    with fits.open(path, memmap=False) as hdul:
+        v6 = is_v6_spec(hdul)
+    if v6:
+        return read_spec_v6(path, exposures=exposures)
     with fits.open(path, memmap=False) as hdul:
         names = [hdu.name for hdu in hdul]
         if "COADD" not in names:

@@ -75,6 +75,15 @@ def _finite(func, values) -> float:
     return float(func(arr)) if arr.size else np.nan
 
 
+#: Telescope of each observatory (header OBSERVAT), for the mwm BOSS/APO and BOSS/LCO HDUs.
+TELESCOPE_OF = {"APO": "apo25m", "LCO": "lco25m"}
+
+
+def _telescope(header) -> str | None:
+    """apo25m / lco25m from a header's OBSERVAT; None when absent (then --telescope)."""
+    return TELESCOPE_OF.get(str(header.get("OBSERVAT", "")).strip().upper())
+
+
 def _frames_route(args):
     from sdssflow.io.boss import find_plate_files, read_spcframe
 
@@ -115,6 +124,7 @@ def _frames_route(args):
                     "ra": float(pm["RA"][i]),
                     "dec": float(pm["DEC"][i]),
                     "objtype": objtype[i],
+                    "telescope": _telescope(frame.header),
                 }
     if not used:
         raise StepError(
@@ -166,6 +176,7 @@ def _spec_route(args):
             "tai_end": h.get("TAI-END", np.nan),
             "zwarning_flags": int(so.get("ZWARNING", 0)),
             "spec_file": Path(path).name,
+            "telescope": _telescope(h),
         }
         rows.append((meta, combine_pieces([piece])))
     return rows, list(args.spec_files)
@@ -222,7 +233,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
     for k, (meta, (f, iv, m, wr)) in enumerate(rows):
         flux[k], ivar[k], mask[k], wresl[k] = f, iv, m, wr
         meta = {**meta, "plateid": args.plate, "fieldid": args.plate, "mjd": args.mjd}
-        meta.setdefault("telescope", args.telescope)
+        if not meta.get("telescope"):
+            meta["telescope"] = args.telescope
         meta.setdefault("run2d", args.run2d)
         meta["snr"] = median_snr(f, iv)
         if lib is not None:

@@ -19,7 +19,6 @@ noise of S/N 60-150 and a few flagged pixels (mask bit 0 BADPIX, error 1e10).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -139,7 +138,7 @@ def write_apvisit(
     date = Time(visit["jd"] - 2400000.5, format="mjd").isot[:23]
     hdr = fits.Header()
     for key, value, comment in [
-        ("SURVEY", "apogee", "survey (sdssflow demo)"),
+        ("SURVEY", visit.get("survey", "apogee"), "survey (apogee, or sdss-v for SDSS-V)"),
         ("TELESCOP", visit["telescope"], "telescope"),
         ("PLATE", str(visit["plate"]), "plate ID"),
         ("FIELD", visit["field"], "field name"),
@@ -213,8 +212,10 @@ def write_apvisit(
     }
 
 
-def write_apstar(path, star, visits: list[dict], infos: list[dict], version: str = "demo") -> Path:
-    """Write the apStar file of a star from its apVisit contents.
+def write_apstar(
+    path, star, visits: list[dict], infos: list[dict], version: str = "demo", apred: str = "dr17"
+) -> Path:
+    """Write the apStar file of a star from its apVisit contents (``APRED`` = ``apred``).
 
     Each visit is shifted to the rest frame (lambda / (1 + v/c)) and linearly interpolated
     onto the apStar grid; the stack (row 0) is their inverse-variance mean.
@@ -260,6 +261,7 @@ def write_apstar(path, star, visits: list[dict], infos: list[dict], version: str
         ("CATID", star.source.catalogid, "SDSS-V catalogid"),
         ("TELESCOP", visits[0]["telescope"], "telescope"),
         ("FIELD", visits[0]["field"], "field name"),
+        ("APRED", apred, "APOGEE reduction version"),
         ("RA", star.ra, "deg, J2000"),
         ("DEC", star.dec, "deg, J2000"),
         ("J", round(star.mags["2mass_j"] - 0.91, 3), "2MASS J (Vega)"),
@@ -345,28 +347,3 @@ def write_apstar(path, star, visits: list[dict], infos: list[dict], version: str
     hdus.append(rvh)
     write_hdulist(fits.HDUList(hdus), path)
     return Path(path)
-
-
-def apogee_paths(
-    root: str | os.PathLike,
-    apred: str,
-    telescope: str,
-    field: str,
-    plate: int,
-    mjd: int,
-    fiber: int,
-    obj: str,
-) -> tuple[Path, Path]:
-    """DR17 apVisit and apStar paths under ``$APOGEE_REDUX`` (``root``)."""
-    root = Path(root) / apred
-    visit = (
-        root
-        / "visit"
-        / telescope
-        / field
-        / str(plate)
-        / str(mjd)
-        / (f"apVisit-{apred}-{telescope}-{plate}-{mjd}-{fiber:03d}.fits")
-    )
-    star = root / "stars" / telescope / field / f"apStar-{apred}-{telescope}-{obj}.fits"
-    return visit, star

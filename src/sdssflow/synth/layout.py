@@ -15,6 +15,7 @@ __all__ = [
     "DemoPlan",
     "DEFAULT_DEMO",
     "demo_plan",
+    "ERAS",
     "CAMERAS",
     "NPIX",
     "FIBERS_PER_SPECTROGRAPH",
@@ -26,12 +27,22 @@ CAMERAS = ("b1", "r1", "b2", "r2")
 NPIX = {"b": 4112, "r": 4128}
 FIBERS_PER_SPECTROGRAPH = 500
 
-#: Defaults of the ``demo:`` config block (the schema repeats them).
+#: Per era: the release whose sdss-access paths the demo tree follows, and the default
+#: BOSS (run2d) and APOGEE (apred) reduction versions.
+ERAS = {
+    "sdss4": {"release": "dr17", "run2d": "v5_7_0", "apred": "dr17"},
+    "sdss5": {"release": "dr19", "run2d": "v6_1_3", "apred": "1.3"},
+}
+
+#: Defaults of the ``demo:`` config block (the schema repeats them). Empty ``release``,
+#: ``run2d`` and ``apred`` take the era's values (:data:`ERAS`).
 DEFAULT_DEMO = {
     "root": "resources/demo",
     "seed": 20261121,
-    "run2d": "v5_7_0",
-    "apred": "dr17",
+    "era": "sdss4",
+    "release": "",
+    "run2d": "",
+    "apred": "",
     "n_plates": 2,
     "n_mjds": 2,
     "n_exposures": 3,
@@ -51,7 +62,12 @@ class DemoPlan:
     Attributes
     ----------
     root : pathlib.Path
-        Root directory of the demo survey.
+        Root directory of the demo survey; it is a SAS root (``$SAS_BASE_DIR``): the
+        reductions sit at the sdss-access paths of ``release`` below it.
+    era : str
+        ``sdss4`` (plates, one observatory) or ``sdss5`` (FPS fields at APO and LCO).
+    release : str
+        Data release whose sdss-access path templates name every demo input file.
     run2d : str
         BOSS reduction version directory (``$BOSS_SPECTRO_REDUX/<run2d>``).
     apred : str
@@ -61,20 +77,61 @@ class DemoPlan:
     """
 
     root: Path
+    era: str
+    release: str
     run2d: str
     apred: str
     exposures: tuple[tuple[int, int, int], ...]
     settings: tuple[tuple[str, object], ...]
 
     @property
+    def sdsscore(self) -> Path:
+        """``$SDSSCORE_DIR`` of the demo survey (confSummary files; not in sdss-tree)."""
+        return self.root / "sdsscore"
+
+    @property
+    def paths(self):
+        """:class:`sdssflow.paths.SdssPaths` of the demo's release below its root."""
+        from sdssflow.paths import sdss_paths
+
+        return sdss_paths(self.release, str(self.root), str(self.sdsscore))
+
+    def path(self, filetype: str, **kwargs) -> Path:
+        """The demo file of an sdss-access file type (written uncompressed).
+
+        ``run2d`` and ``apred`` default to the demo's; the other keywords are the
+        template's (see :meth:`sdssflow.paths.SdssPaths.keys`).
+        """
+        from sdssflow.paths import strip_compression
+
+        kw = {"run2d": self.run2d, "apred": self.apred, **kwargs}
+        full = self.paths.full(filetype, **kw)
+        return Path(strip_compression(full))
+
+    def frame_path(self, filetype: str, plate: int, mjd: int, camera: str, expid: int) -> Path:
+        """spFrame / spCFrame / spFluxcalib of one camera-exposure (sdss-access path).
+
+        ``plate`` is the plate (sdss4) or the FPS field (sdss5). Compressed as the real tree
+        stores that file type (:func:`frame_suffix`).
+        """
+        key = "fieldid" if self.era == "sdss5" else "plateid"
+        kw = {key: int(plate), "mjd": int(mjd), "br": camera[0], "id": camera[1:], "frame": int(expid)}
+        plain = self.path(filetype, **kw)
+        return plain.with_name(plain.name.removesuffix(".fits") + frame_suffix(filetype, self.run2d))
+
+    def apogee_path(self, filetype: str, **kwargs) -> Path:
+        """apVisit / apStar of the demo (sdss-access path; plate-era ``prefix``/``apstar`` filled)."""
+        return self.path(filetype, **{"prefix": "ap", "apstar": "stars", **kwargs})
+
+    @property
     def boss_redux(self) -> Path:
-        """``$BOSS_SPECTRO_REDUX`` of the demo survey."""
-        return self.root / "boss" / "redux"
+        """``$BOSS_SPECTRO_REDUX`` of the demo survey (sdss-access, below ``root``)."""
+        return self.paths.root("BOSS_SPECTRO_REDUX")
 
     @property
     def apogee_redux(self) -> Path:
-        """``$APOGEE_REDUX`` of the demo survey."""
-        return self.root / "apogee" / "redux"
+        """``$APOGEE_REDUX`` of the demo survey (sdss-access, below ``root``)."""
+        return self.paths.root("APOGEE_REDUX")
 
     @property
     def bosz_mirror(self) -> Path:
@@ -111,12 +168,16 @@ class DemoPlan:
         return sorted({p for p, _, _ in self.exposures})
 
     def plate_dir(self, plate: int) -> Path:
-        """``$BOSS_SPECTRO_REDUX/<run2d>/<PLATE4>``."""
-        return self.boss_redux / self.run2d / f"{plate:04d}"
+        """The directory of a plate's (or field's) spPlate/spField, spFrame... files."""
+        if self.era == "sdss5":
+            return self.paths.directory("spField", run2d=self.run2d, fieldid=plate, mjd=self.first_mjd)
+        return self.paths.directory("spPlate", run2d=self.run2d, plateid=plate, mjd=self.first_mjd)
 
-    def frame_path(self, kind: str, plate: int, camera: str, expid: int) -> Path:
-        """Path of a demo frame file, gzipped as in the real tree (:func:`frame_suffix`)."""
-        return self.plate_dir(plate) / f"{kind}-{camera}-{expid:08d}{frame_suffix(kind, self.run2d)}"
+    @property
+    def first_mjd(self) -> int:
+        """MJD of the first night (a placeholder for directory templates)."""
+        return int(self.get("first_mjd"))
+
 
 
 #: Frame files the real BOSS trees store gzipped: the plate-era v5 tree (DR12-DR17) gzips
@@ -161,6 +222,9 @@ def demo_plan(settings: dict | None = None) -> DemoPlan:
     unknown = set(merged) - set(DEFAULT_DEMO)
     if unknown:
         raise ValueError(f"demo: unknown setting(s) {sorted(unknown)}")
+    if merged["era"] not in ERAS:
+        raise ValueError(f"demo.era: {merged['era']!r} is not one of {sorted(ERAS)}")
+    era = ERAS[merged["era"]]
     exposures = []
     expid = 120000
     for i in range(int(merged["n_plates"])):
@@ -172,8 +236,10 @@ def demo_plan(settings: dict | None = None) -> DemoPlan:
                 expid += 1
     return DemoPlan(
         root=Path(merged["root"]),
-        run2d=str(merged["run2d"]),
-        apred=str(merged["apred"]),
+        era=str(merged["era"]),
+        release=str(merged["release"] or era["release"]),
+        run2d=str(merged["run2d"] or era["run2d"]),
+        apred=str(merged["apred"] or era["apred"]),
         exposures=tuple(exposures),
         settings=tuple(sorted(merged.items())),
     )
@@ -228,7 +294,8 @@ def demo_sources(plan: DemoPlan) -> list[DemoSource]:
 
     Science targets (``2 * n_science_per_spectrograph``) are observed on every plate and
     MJD; standards (``2 * n_std_per_spectrograph`` per plate) on their own plate only.
-    The first ``n_apogee_sources`` science targets also have APOGEE files.
+    The first ``n_apogee_sources`` science targets also have APOGEE files (era sdss5: the
+    first of each half, so that both observatories have APOGEE targets).
 
     Examples
     --------
@@ -241,6 +308,14 @@ def demo_sources(plan: DemoPlan) -> list[DemoSource]:
     n_sci = 2 * int(plan.get("n_science_per_spectrograph"))
     n_std = 2 * int(plan.get("n_std_per_spectrograph"))
     n_apogee = min(int(plan.get("n_apogee_sources")), n_sci)
+
+    def has_apogee(k: int) -> bool:
+        if plan.era != "sdss5":
+            return k < n_apogee
+        # sdss5: each half of the science targets is observed at one observatory
+        half = n_sci // 2
+        return k < (n_apogee + 1) // 2 or half <= k < half + n_apogee // 2
+
     sources = [
         DemoSource(
             sdss_id=_demo_sdss_id(100_000_000, k),
@@ -248,7 +323,7 @@ def demo_sources(plan: DemoPlan) -> list[DemoSource]:
             kind="science",
             plate=0,
             index=k,
-            apogee=k < n_apogee,
+            apogee=has_apogee(k),
         )
         for k in range(n_sci)
     ]

@@ -106,7 +106,6 @@ def _write_plate_mjd(
     plan, plate, mjd, exps, stars, rest, fibres, lines, table, kidx, version, written, truth_rows
 ):
     seed = int(plan.get("seed"))
-    pdir = plan.plate_dir(plate)
     flat, arc = 200000 + 2 * kidx, 200000 + 2 * kidx + 1
     coadd_frames = []
     exp_list = []
@@ -125,7 +124,7 @@ def _write_plate_mjd(
             hdr = frames.frame_header(e, camera, flat, arc)
             written.append(
                 boss.write_spframe(
-                    plan.frame_path("spFrame", plate, camera, expid),
+                    plan.frame_path("spFrame", plate, mjd, camera, expid),
                     flux=fr.flux,
                     ivar=fr.ivar,
                     mask=fr.mask,
@@ -143,7 +142,7 @@ def _write_plate_mjd(
             chdr = hdr.copy()
             written.append(
                 boss.write_spcframe(
-                    plan.frame_path("spCFrame", plate, camera, expid),
+                    plan.frame_path("spCFrame", plate, mjd, camera, expid),
                     flux=fr.cflux,
                     ivar=fr.civar,
                     mask=fr.cmask,
@@ -163,7 +162,7 @@ def _write_plate_mjd(
             fhdr["WAVEMAX"] = (float(10 ** fr.loglam[:, -1].max()), "maximum wavelength, A")
             written.append(
                 boss.write_spfluxcalib(
-                    plan.frame_path("spFluxcalib", plate, camera, expid), fr.fluxcalib, fhdr, version
+                    plan.frame_path("spFluxcalib", plate, mjd, camera, expid), fr.fluxcalib, fhdr, version
                 )
             )
             coadd_frames.append((sp, _coadd_inputs(fr)))
@@ -182,7 +181,7 @@ def _write_plate_mjd(
     hdr["BESTEXP"] = (exps[0], "best exposure")
     written.append(
         boss.write_spplate(
-            pdir / f"spPlate-{plate:04d}-{mjd:05d}.fits",
+            plan.path("spPlate", plateid=plate, mjd=mjd),
             flux=co["flux"],
             ivar=co["ivar"],
             andmask=co["andmask"],
@@ -201,7 +200,6 @@ def _write_plate_mjd(
 
 def _write_apogee(plan, stars, assignments, version, written) -> list[dict]:
     seed = int(plan.get("seed"))
-    apred = plan.apred
     out = []
     for idx, s in enumerate(stars):
         if not s.source.apogee:
@@ -213,9 +211,9 @@ def _write_apogee(plan, stars, assignments, version, written) -> list[dict]:
                 continue
             apfiber = (fiber % 300) + 1
             obj = apogee.apogee_id(s.ra, s.dec)
-            vpath, spath = apogee.apogee_paths(
-                plan.apogee_redux, apred, "apo25m", f"demo{plate}", plate, mjd, apfiber, obj
-            )
+            where = {"telescope": "apo25m", "field": f"demo{plate}", "obj": obj}
+            vpath = plan.apogee_path("apVisit", plate=plate, mjd=mjd, fiber=apfiber, **where)
+            spath = plan.apogee_path("apStar", **where)
             e = exposure_conditions(plan, plate, mjd, 120000, 0)
             visit = {
                 "plate": plate,
@@ -247,7 +245,7 @@ def _write_apogee(plan, stars, assignments, version, written) -> list[dict]:
                 }
             )
         if visits:
-            written.append(apogee.write_apstar(spath, s, visits, infos, version))
+            written.append(apogee.write_apstar(spath, s, visits, infos, version, apred=plan.apred))
     return out
 
 
@@ -256,6 +254,10 @@ def generate_survey(plan: DemoPlan, version: str = "demo") -> list[Path]:
 
     The manifest is not written here (see :func:`write_manifest`).
     """
+    if plan.era == "sdss5":
+        from sdssflow.synth.sdss5 import generate_sdss5
+
+        return generate_sdss5(plan, version)
     t0 = time.perf_counter()
     stars = make_stars(plan)
     log.info("%d stars (%d standards)", len(stars), sum(s.source.kind == "std" for s in stars))

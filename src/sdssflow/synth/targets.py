@@ -45,6 +45,7 @@ _TAG = {
     "night": 6,
     "apogee": 7,
     "sky": 8,
+    "fps": 9,
 }
 #: Wavelength grid (A) of the synthetic photometry (2500-26000 A, 5e-5 in ln lambda).
 PHOT_GRID = np.exp(np.arange(np.log(2500.0), np.log(26000.0), 5e-5))
