@@ -180,6 +180,34 @@ def test_spectral_fit_write_read_predict(tmp_path):
         model.read_model(_write_empty(tmp_path))
 
 
+def test_spectral_terms_jointly_well_posed_on_few_nights(tmp_path):
+    """Terms each chosen by some target can be collinear together (few nights: the per-night
+    F10.7 and season terms); the spectral fit keeps a well-posed subset, finite at every pixel."""
+    import warnings
+
+    tab = synth_sky.training_table(n_nights=2, per_night=6, noise=0.02, seed=3)
+    wave = np.geomspace(3600.0, 10300.0, 40)
+    cond, flux, ivar, _, _ = _toy_spectra(tab, wave)
+    every = [" ".join(TERMS)]
+    union, _ = model.fit_spectra(cond, wave, flux, ivar, list(TERMS))
+    assert np.all(np.isnan(union))  # the union of all selected terms is not fittable on 12 spectra
+    kept = model.spectral_terms(cond, wave, every + ["airglow moon", "airglow moon"])
+    assert kept[0] == "airglow" and "moon" in kept and len(kept) <= 12 // 3
+    assert kept == [t for t in TERMS if t in kept]  # COEFF rows in TERMS order
+    coeff, var = model.fit_spectra(cond, wave, flux, ivar, kept)
+    assert np.all(np.isfinite(coeff)) and np.all(var > 0)
+    # only terms some target chose; none chosen -> none
+    assert model.spectral_terms(cond, wave, ["airglow", ""]) == ["airglow"]
+    assert model.spectral_terms(cond, wave, [""]) == []
+    # a long SPTERMS card is written without astropy's truncation warning and read back
+    sm = model.SkyModel(wave, list(TERMS), np.zeros((len(TERMS), wave.size)), np.ones((len(TERMS), wave.size)),
+                        Table({"NAME": ["x"], "TERMS": [every[0]]}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        path = model.write_model(tmp_path / "long.fits", sm, version="t")
+    assert model.read_model(path).spec_terms == list(TERMS)
+
+
 def _write_empty(tmp_path):
     from astropy.io import fits
 

@@ -17,9 +17,11 @@ Per target (a line sum or a continuum band of the mean sky spectra, per arcsec2)
 * **Baseline**: ``dark + moon`` (a constant plus the Krisciunas-Schaefer moonlight), fitted by
   the same WLS on the same rows and cross-validated on the same folds.
 
-Spectra: every pixel of the common grid is fitted by WLS (its own ivar as weights) on the union
-of the terms selected for the lines and bands, with per-pixel extinction in the terms; the
-coefficient variances are ``diag((X'WX)^-1) WRSS / (n - p)``.
+Spectra: every pixel of the common grid is fitted by WLS (its own ivar as weights) on the terms
+selected for the lines and bands (:func:`spectral_terms`: ``airglow`` first, then by how many
+targets chose them, each kept only if the joint design stays well-conditioned and at least 3 rows
+per term remain, since terms each well-posed alone can be collinear together on few nights), with
+per-pixel extinction in the terms; the coefficient variances are ``diag((X'WX)^-1) WRSS / (n - p)``.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from sdssflow.sky.model_terms import BASELINE_TERMS, MODEL_TERMS, TERMS, term_fe
 __all__ = [
     "ALWAYS",
     "select_terms",
+    "spectral_terms",
     "fit_wls",
     "night_folds",
     "fit_target",
@@ -315,6 +318,52 @@ def fit_targets(
     return table, results
 
 
+def spectral_terms(cond: Mapping[str, np.ndarray], wave: np.ndarray, selected: Sequence[str], n_probe: int = 5) -> list[str]:
+    """The terms of the per-pixel spectral fit, from the terms selected per target.
+
+    Parameters
+    ----------
+    cond : mapping column -> numpy.ndarray, shape (n,)
+        Conditions of the spectra.
+    wave : numpy.ndarray, shape (npix,)
+        Grid, Angstrom (the design is checked at ``n_probe`` pixels spanning it).
+    selected : sequence of str
+        The ``TERMS`` strings of the targets (space-separated term names).
+    n_probe : int
+        Pixels at which the joint design is checked.
+
+    Returns
+    -------
+    list of str
+        In :data:`TERM_NAMES` order: ``airglow`` (if selected) then the other selected terms by
+        decreasing number of targets that chose them (ties in :data:`TERM_NAMES` order), each
+        kept only if the column-scaled normal matrix of the kept terms, on the rows with finite
+        features, has condition number below 1e10 at every probed pixel and ``n >= 3 p``.
+    """
+    votes = {t: sum(t in str(s).split() for s in selected) for t in TERM_NAMES}
+    order = sorted((t for t in TERM_NAMES if votes[t]), key=lambda t: (t not in ALWAYS, -votes[t], TERM_NAMES.index(t)))
+    wave = np.asarray(wave, dtype=float)
+    probe = wave[np.unique(np.linspace(0, wave.size - 1, max(1, n_probe)).round().astype(int))] if wave.size else wave
+    kept: list[str] = []
+    for t in order:
+        trial = kept + [t]
+        x = term_features(cond, trial, probe)  # (n, p, m)
+        ok = True
+        for k in range(probe.size):
+            xk = x[:, :, k]
+            rows = np.all(np.isfinite(xk), axis=1)
+            if rows.sum() < _ROWS_PER_TERM * len(trial):
+                ok = False
+                break
+            a, _, _ = _normal(xk[rows], np.zeros(rows.sum()), np.ones(rows.sum()))
+            if _solve(a, np.zeros(len(trial))) is None:
+                ok = False
+                break
+        if ok:
+            kept = trial
+    return [t for t in TERM_NAMES if t in kept]
+
+
 def fit_spectra(cond, wave, flux, ivar, terms: Sequence[str], max_elements: float = 2e7) -> tuple[np.ndarray, np.ndarray]:
     """Per-pixel WLS of spectra on the terms (see the module docstring).
 
@@ -431,10 +480,13 @@ def write_model(path, model: SkyModel, *, version: str, inputs=(), header_cards=
     """Write a model file: WAVE, COEFF, COEFF_VAR images; TERMS and TARGETS tables.
 
     TERMS has one row per term (NAME, DESCRIPTION, IN_SPECTRUM, INDEX: position in the
-    COEFF/COEFF_ERR/COV arrays of TARGETS); the primary header records the criterion and
-    covariance type.
+    COEFF/COEFF_ERR/COV arrays of TARGETS); the primary header records the criterion,
+    covariance type and SPTERMS (the COEFF rows' terms, space-separated; a long-string card).
+    COEFF's BUNIT is the flux unit per arcsec2 (per unit of each dimensionless term), short
+    enough for the card to keep its comment.
     """
-    from sdssflow.io.sky import FLUX_UNIT, write_product
+    from sdssflow.io.sky import write_product
+    from sdssflow.sky.sky_spectra import SB_UNIT
 
     terms = Table(
         {
@@ -454,7 +506,7 @@ def write_model(path, model: SkyModel, *, version: str, inputs=(), header_cards=
         path,
         {
             "WAVE": (np.asarray(model.wave, dtype=np.float64), "Angstrom"),
-            "COEFF": (np.asarray(model.coeff, dtype=np.float32), f"{FLUX_UNIT} arcsec-2 per term unit"),
+            "COEFF": (np.asarray(model.coeff, dtype=np.float32), SB_UNIT),
             "COEFF_VAR": (np.asarray(model.coeff_var, dtype=np.float32), "square of COEFF unit"),
         },
         {"TERMS": terms, "TARGETS": model.targets},

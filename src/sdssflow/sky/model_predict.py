@@ -24,6 +24,7 @@ from astropy.time import Time
 from sdssflow.sky.line_sum import DEFAULT_FILTERS, broadband_magnitudes
 from sdssflow.sky.model import predict_spectrum, read_model
 from sdssflow.sky.model_terms import CONDITION_COLUMNS
+from sdssflow.sky.sky_spectra import SB_UNIT
 
 __all__ = ["OBSERVATORIES", "conditions_at", "predict", "add_parser", "run"]
 
@@ -141,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
         table[k] = v
     write_product(
         args.out,
-        {"WAVELENGTH": (model.wave, "Angstrom"), "FLUX": (flux.astype(np.float32), "1e-17 erg/(s cm2 Angstrom arcsec2)")},
+        {"WAVELENGTH": (model.wave, "Angstrom"), "FLUX": (flux.astype(np.float32), SB_UNIT)},
         {"CONDITIONS": table},
         version="predict",
         inputs=[args.model],

@@ -10,7 +10,7 @@ Every line sum and continuum band of the line list is measured on the merged spe
 (:func:`sdssflow.sky.lines.line_table`, per arcsec2) and fitted on the observing conditions of
 METADATA (:mod:`sdssflow.sky.model`: BIC term selection, WLS with HC3 errors, night-held-out
 cross-validation, Krisciunas-Schaefer + constant baseline); then every pixel of the grid is
-fitted on the union of the selected terms. Rows with a non-finite condition (e.g. no F10.7 in
+fitted on the selected terms that are jointly well-posed (:func:`sdssflow.sky.model.spectral_terms`). Rows with a non-finite condition (e.g. no F10.7 in
 ``sdssflow/data/sky/f107_daily.csv``) are left out of the fits (the log says how many rows each used).
 
 Outputs: the model file (:func:`sdssflow.sky.model.write_model`: WAVE, COEFF, COEFF_VAR, TERMS,
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from sdssflow.sky.lines import DEFAULT_LINE_LIST, column_units, line_table, read_line_list
-from sdssflow.sky.model import SkyModel, fit_spectra, fit_targets, write_model
+from sdssflow.sky.model import SkyModel, fit_spectra, fit_targets, spectral_terms, write_model
 from sdssflow.sky.model_terms import CONDITION_COLUMNS, TERMS
 from sdssflow.sky.sky_spectra import read_sky_spectra
 from sdssflow.steps import StepError, base_parser, run_step
@@ -161,7 +161,10 @@ def main(argv=None) -> int:
     targets = measure_targets(wave, arrays["FLUX"], arrays["IVAR"], arrays["DISP"], entries)
     nights = np.asarray(meta["MJD"])
     table, results = fit_targets(cond, targets, nights, args.folds)
-    spec_terms = [t for t in TERMS if any(t in str(s).split() for s in table["TERMS"])]
+    spec_terms = spectral_terms(cond, wave, list(table["TERMS"]))
+    dropped = [t for t in TERMS if t not in spec_terms and any(t in str(s).split() for s in table["TERMS"])]
+    if dropped:
+        log.info("spectral fit leaves out %s (collinear with the kept terms or too few spectra)", dropped)
     coeff, var = fit_spectra(cond, wave, arrays["FLUX"], arrays["IVAR"], spec_terms)
     model = SkyModel(wave, spec_terms, coeff, var, table)
     write_model(
