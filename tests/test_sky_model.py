@@ -282,3 +282,27 @@ def test_sky_spectra_step_splits_by_year_and_reads_back(tmp_path):
     write_table(Table(rows=[(1, 1, "b1")], names=("PLATE", "EXPID", "CAMERA")), tmp_path / "none.fits", version="t")
     with pytest.raises(StepError, match="no good mean spectra"):
         sky_spectra.main(["--mean", *means, "--good", str(tmp_path / "none.fits"), "--out-dir", str(one)])
+
+
+def test_conditions_at_takes_the_site_from_sdssflow_sites():
+    """Sun altitude and fibre airmass of conditions_at at APO and LCO vs astropy at sites.location."""
+    from astropy.coordinates import AltAz, SkyCoord, get_sun
+    from astropy.time import Time
+
+    from sdssflow.sites import location
+    from sdssflow.sky.model_predict import conditions_at
+
+    mjd, ra, dec = np.array([55500.20, 55500.35]), np.array([30.0, 60.0]), np.array([0.0, -30.0])
+    t = Time(mjd, format="mjd", scale="utc")
+    for obs in ("apo", "lco"):
+        c = conditions_at(mjd, ra, dec, obs)
+        frame = AltAz(obstime=t, location=location(obs))
+        sun_alt = get_sun(t).transform_to(frame).alt.deg
+        alt = SkyCoord(ra=ra, dec=dec, unit="deg").transform_to(frame).alt.deg
+        np.testing.assert_allclose(c["SUN_ALT"], sun_alt, atol=0.1)
+        up = alt > 20
+        assert up.any()
+        np.testing.assert_allclose(c["AIRMASS_FIB"][up], 1 / np.sin(np.radians(alt[up])), rtol=0.02)
+    assert not np.allclose(conditions_at(mjd, ra, dec, "apo")["SUN_ALT"], conditions_at(mjd, ra, dec, "lco")["SUN_ALT"], atol=1)
+    with pytest.raises(ValueError, match="unknown observatory"):
+        conditions_at(mjd, ra, dec, "kpno")

@@ -28,7 +28,8 @@ from sdssflow.sky.sky_spectra import SB_UNIT
 
 __all__ = ["OBSERVATORIES", "conditions_at", "predict", "add_parser", "run"]
 
-#: Observatories whose site the rich metadata knows.
+#: Observatories whose sky the model files are trained on (the BOSS sky spectra of APO);
+#: :func:`conditions_at` itself computes conditions at any site of :mod:`sdssflow.sites`.
 OBSERVATORIES = ("apo",)
 
 
@@ -42,7 +43,7 @@ def conditions_at(mjd, ra, dec, observatory: str = "apo") -> dict[str, np.ndarra
     ra, dec : array_like, shape (n,)
         ICRS position, degrees.
     observatory : str
-        Only ``apo`` (the site of :mod:`sdssflow.sky.ephemeris`).
+        ``apo`` or ``lco`` (:mod:`sdssflow.sites`).
 
     Returns
     -------
@@ -54,16 +55,19 @@ def conditions_at(mjd, ra, dec, observatory: str = "apo") -> dict[str, np.ndarra
     ValueError
         For an unknown observatory.
     """
+    from sdssflow.sites import site
     from sdssflow.sky.rich_metadata import rich_metadata
 
-    if observatory.lower() not in OBSERVATORIES:
-        raise ValueError(f"observatory {observatory!r}: the sky model knows only {OBSERVATORIES}")
+    try:
+        name = site(observatory).name
+    except KeyError as err:
+        raise ValueError(err.args[0]) from err
     t = np.atleast_1d(np.asarray(mjd, dtype=float))
     ra = np.broadcast_to(np.asarray(ra, dtype=float), t.shape)
     dec = np.broadcast_to(np.asarray(dec, dtype=float), t.shape)
     tai = Time(t, format="mjd", scale="utc").tai.mjd * 86400.0
     meta = Table({"TAI_BEG": tai, "TAI_END": tai, "FIBER_RA": ra, "FIBER_DEC": dec, "RA": ra, "DEC": dec, "MJD": np.floor(t).astype(int)})
-    rich = rich_metadata(meta)
+    rich = rich_metadata(meta, observatory=name)
     return {c: np.asarray(rich[c], dtype=float) for c in CONDITION_COLUMNS if c in rich.colnames}
 
 
@@ -121,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
 
     model = read_model(args.model)
     explicit = _explicit(args.set)
+    if args.observatory.lower() not in OBSERVATORIES:
+        raise ValueError(f"observatory {args.observatory!r}: the sky model knows only {OBSERVATORIES}")
     if args.mjd is not None and args.ra is not None and args.dec is not None:
         cond = conditions_at([args.mjd], [args.ra], [args.dec], args.observatory)
     elif args.mjd is None and args.ra is None and args.dec is None:

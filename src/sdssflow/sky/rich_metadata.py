@@ -53,7 +53,7 @@ def parse(argv=None):
     return p.parse_args(argv)
 
 
-def rich_metadata(meta: Table, photometric=None, solar_flux=None) -> Table:
+def rich_metadata(meta: Table, photometric=None, solar_flux=None, observatory: str = "apo") -> Table:
     """Raw metadata plus the rich columns (see the module docstring).
 
     Parameters
@@ -64,6 +64,8 @@ def rich_metadata(meta: Table, photometric=None, solar_flux=None) -> Table:
         Photometric windows (start_tai, end_tai, photometric).
     solar_flux : dict, optional
         :func:`sdssflow.sky.tables.f107_table` output (default: the package table).
+    observatory : str
+        ``apo`` or ``lco`` (:mod:`sdssflow.sites`): the site of the alt/az, airmass and twilight.
 
     Returns
     -------
@@ -78,7 +80,7 @@ def rich_metadata(meta: Table, photometric=None, solar_flux=None) -> Table:
     out = Table(meta, copy=True)
     ra = np.where(np.isfinite(out["FIBER_RA"]), out["FIBER_RA"], out["RA"])
     dec = np.where(np.isfinite(out["FIBER_DEC"]), out["FIBER_DEC"], out["DEC"])
-    cond = observing_conditions(np.asarray(out["TAI_BEG"]), np.asarray(out["TAI_END"]), ra, dec)
+    cond = observing_conditions(np.asarray(out["TAI_BEG"]), np.asarray(out["TAI_END"]), ra, dec, observatory)
     for k, v in cond.items():
         out[k] = v
     out["ZODI"] = tables.zodi(cond["ECL_LAT"])
