@@ -42,6 +42,7 @@ from numpy.polynomial import legendre
 
 from sdssflow.io.bitmask import SPPIXMASK, has_flags
 from sdssflow.io.products import atomic_path, provenance_cards
+from sdssflow.io.readable import readable
 
 __all__ = [
     "SPPIXMASK",
@@ -357,6 +358,7 @@ def _read_table(fobj: fitsio.FITS, ext: int, path: Path) -> np.ndarray:
         raise ValueError(f"{path}: HDU{ext} table is unreadable or truncated: {err}") from err
 
 
+@readable
 def read_spframe(path: str | os.PathLike) -> BossFrame:
     """Read an spFrame (``.fits`` or ``.fits.gz``).
 
@@ -419,6 +421,7 @@ def read_spframe(path: str | os.PathLike) -> BossFrame:
     )
 
 
+@readable
 def read_spcframe(path: str | os.PathLike, npix: int | None = None) -> BossFrame:
     """Read an spCFrame, trimmed to the spFrame pixel count.
 
@@ -481,6 +484,7 @@ def read_spcframe(path: str | os.PathLike, npix: int | None = None) -> BossFrame
     )
 
 
+@readable
 def read_spfluxcalib(path: str | os.PathLike) -> tuple[np.ndarray, fits.Header]:
     """Read the calibration image of an spFluxcalib.
 
@@ -511,6 +515,7 @@ def read_spfluxcalib(path: str | os.PathLike) -> tuple[np.ndarray, fits.Header]:
     return calib, header
 
 
+@readable
 def read_spplate_exposures(path: str | os.PathLike) -> Table:
     """The exposures of an spPlate, from its ``EXPIDnn`` / ``EXPIDnnn`` keywords.
 

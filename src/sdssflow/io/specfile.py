@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
+from sdssflow.io.readable import readable
+
 __all__ = [
     "SpecExposure",
     "SpecFile",
@@ -166,6 +168,7 @@ def _native(array: np.ndarray) -> np.ndarray:
     return array
 
 
+@readable
 def read_specfile(path: str | Path, exposures: bool = True) -> SpecFile:
     """Read a spec file.
 
