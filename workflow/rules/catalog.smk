@@ -1,9 +1,33 @@
 # The exposure catalog (almanac layout) and the per-plate, flag-filtered selections.
 
 
-rule exposure_catalog:
+rule raw_manifest:
     input:
         survey=get_survey_inputs(),
+    output:
+        manifest="results/{version}/raw/{plate}.tsv",
+    log:
+        "logs/{version}/raw_manifest/{plate}.log",
+    benchmark:
+        "benchmarks/{version}/raw_manifest/{plate}.tsv"
+    localrule: True
+    conda:
+        "../../envs/sdssflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=200,
+        runtime=5,
+    params:
+        code=CODE_VERSION,
+        args=get_raw_manifest_args,
+    shell:
+        "python -m sdssflow.catalog.raw_manifest {params.args} --out {output.manifest}"
+        " --version-name {wildcards.version} > {log} 2>&1"
+
+
+rule exposure_catalog:
+    input:
+        unpack(get_catalog_input),
     output:
         catalog="results/{version}/catalog/exposures.h5",
     log:
@@ -24,9 +48,12 @@ rule exposure_catalog:
         " --out {output.catalog} --version-name {wildcards.version} > {log} 2>&1"
 
 
+# The catalog is ancient here: a rewritten catalog does not re-run every plate's selection;
+# the plate's raw manifest (and the flag rows, a param) does.
 rule select_exposures:
     input:
-        catalog="results/{version}/catalog/exposures.h5",
+        catalog=ancient("results/{version}/catalog/exposures.h5"),
+        raw="results/{version}/raw/{plate}.tsv",
     output:
         sky="results/{version}/selection/sky/selection-sky-{plate}.csv",
         fluxcal="results/{version}/selection/fluxcal/selection-fluxcal-{plate}.csv",
