@@ -59,7 +59,7 @@ def _config(root: Path, code: Path, flags_file: Path) -> dict:
         "demo": {**SMALL, "root": str(root / "demo")},
         "flags_file": str(flags_file),
         "fluxcal": {"telluric": str(code / "data" / "fluxcal" / "telluric_regions.csv"), "qc": False},
-        "mwm": {"resolution": "2000"},
+        "mwm": {"resolution": 2000.0},
     }
 
 

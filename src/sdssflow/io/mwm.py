@@ -895,7 +895,7 @@ def read_nmf_basis(path) -> tuple[dict[str, np.ndarray], dict]:
 #: Columns of the per-bucket and survey status tables (MWMSpectrumProductStatus).
 STATUS_COLUMNS = (
     ("sdss_id", "i8"), ("gg", "S2"), ("hh", "S2"), ("flags", "i8"), ("n_boss", "i4"),
-    ("n_apogee", "i4"), ("t_elapsed", "f4"), ("v_astra", "S32"), ("path", "S160"), ("message", "S600"),
+    ("n_apogee", "i4"), ("t_elapsed", "f4"), ("v_astra", "S32"), ("path", "S160"), ("message", "S200"),
 )  # fmt: skip
 
 

@@ -40,10 +40,14 @@ class UnreadableFile(ValueError):
     def __init__(self, path: str | os.PathLike, error: BaseException):
         self.path = str(path)
         text = " ".join(str(error).split()) or "(no message)"
-        if text.startswith(f"{self.path}: "):
+        kind = type(error).__name__
+        if text.startswith(f"{self.path}: "):  # a reader's own message: keep its wording
             text = text[len(self.path) + 2 :]
-        self.reason = f"{type(error).__name__}: {text}"
-        super().__init__(f"{self.path}: unreadable ({self.reason})")
+            message = f"{self.path}: {text} ({kind})"
+        else:
+            message = f"{self.path}: unreadable ({kind}: {text})"
+        self.reason = f"{kind}: {text}"
+        super().__init__(message)
 
 
 @contextlib.contextmanager
@@ -51,7 +55,8 @@ def reading(path: str | os.PathLike) -> Iterator[None]:
     """Context manager: any exception raised inside becomes :class:`UnreadableFile` (path).
 
     An :class:`UnreadableFile` raised inside (a nested reader) passes unchanged, so the
-    message names the innermost file once.
+    message names the innermost file once; so does ``FileNotFoundError`` (a missing file is
+    not a damaged one, and callers tell the two apart).
 
     Examples
     --------
@@ -64,7 +69,7 @@ def reading(path: str | os.PathLike) -> Iterator[None]:
     """
     try:
         yield
-    except UnreadableFile:
+    except (UnreadableFile, FileNotFoundError):  # a missing file is not a damaged one
         raise
     except Exception as err:  # noqa: BLE001 - whatever the library raises on a damaged file
         raise UnreadableFile(path, err) from err

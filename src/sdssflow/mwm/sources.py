@@ -169,7 +169,8 @@ def apogee_id(*candidates: str) -> str:
 
 
 def _left_out(notes: list, err: UnreadableFile) -> None:
-    notes.append(f"left out {err.path} ({err.reason[:120]})")
+    # file names (the status message is 200 characters; the index has the full paths)
+    notes.append(f"left out {Path(err.path).name} ({err.reason[:80]})")
 
 
 def _apogee_visits(entries: pd.DataFrame, notes: list) -> tuple[list[ApogeeVisit], dict]:
@@ -208,7 +209,7 @@ def _apogee_visits(entries: pd.DataFrame, notes: list) -> tuple[list[ApogeeVisit
             _left_out(notes, err)
             continue
         if not (np.asarray(av.ivar) > 0).any():
-            notes.append(f"flagged {path} (all-zero error array: not in the stack)")
+            notes.append(f"flagged {Path(path).name} (all-zero error array: not in the stack)")
         m = av.meta
         key = by_name.get(Path(m["filename"]).name, (m["telescope"], m["mjd"], m["fiber"]))
         if key in seen:
@@ -286,6 +287,8 @@ def gather_bucket(index: pd.DataFrame) -> list[SourceInputs]:
                     raise ValueError(boss_error or f"{path}: row {row} not read")
                 src.boss.append(boss[(path, int(row))])
             src.apogee, src.header = _apogee_visits(part[part["kind"] != "boss"], src.notes)
+            if not src.boss and not src.apogee and src.notes:  # every input was unreadable
+                raise ValueError("; ".join(src.notes))
         except (OSError, ValueError, KeyError, IndexError) as err:
             src.error = f"{type(err).__name__}: {err}"
         if src.boss:

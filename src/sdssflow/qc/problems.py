@@ -161,9 +161,23 @@ def index_problems(problems: pd.DataFrame) -> list[dict]:
     return [_row("mwm_index", "file", "left_out", r.path, r.reason) for r in problems.itertuples()]
 
 
-def mwm_status_problems(status: np.ndarray) -> list[dict]:
-    """Sources that failed or had no identifier, and visits left out or flagged."""
+def mwm_status_problems(status: np.ndarray, index_dir: str | None = None) -> list[dict]:
+    """Sources that failed or had no identifier, and visits left out or flagged.
+
+    Status messages name visit files by name (they are 200 characters wide); with
+    ``index_dir`` (the mwm_index output) the names become full paths from the source's
+    bucket CSV.
+    """
     from sdssflow.mwm.flags import STATUS_FLAGS
+
+    def full_path(name: str, gg: str, hh: str) -> str:
+        csv = Path(index_dir or "") / gg / f"{hh}.csv"
+        if index_dir and csv.exists():
+            paths = pd.read_csv(csv, usecols=["path"])["path"].astype(str)
+            hit = paths[paths.str.endswith("/" + name)]
+            if len(hit):
+                return hit.iloc[0]
+        return name
 
     out = []
     for r in status:
@@ -178,7 +192,8 @@ def mwm_status_problems(status: np.ndarray) -> list[dict]:
             continue
         for pattern, kind in ((_LEFT_OUT, "left_out"), (_FLAGGED, "flagged")):
             for m in pattern.finditer(message):
-                out.append(_row("mwm_visit", "visit", kind, m.group(1), m.group(2), sdss_id=sdss_id))
+                path = full_path(m.group(1), _text(r["gg"]), _text(r["hh"]))
+                out.append(_row("mwm_visit", "visit", kind, path, m.group(2), sdss_id=sdss_id))
     return out
 
 
@@ -241,7 +256,7 @@ def collect(args) -> tuple[list[dict], list[str]]:
         rows += index_problems(pd.read_csv(csv, keep_default_na=False))
         inputs.append(str(csv))
     if args.mwm_status:
-        rows += mwm_status_problems(read_status(args.mwm_status))
+        rows += mwm_status_problems(read_status(args.mwm_status), args.mwm_index)
         inputs.append(args.mwm_status)
     return rows, inputs
 

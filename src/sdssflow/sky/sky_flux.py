@@ -305,6 +305,11 @@ def boss_sky_spectra(args, selection) -> tuple[SkySpectra, list[Path], Table]:
     """
     from sdssflow.io.boss import find_plate_files
 
+    # an unusable configuration fails the job (not each frame)
+    if args.calibration == "reference" and not args.reference_calib:
+        raise StepError("--calibration reference needs --reference-calib (config sky.reference_calib)")
+    if args.calibration == "bosz" and not args.fluxcal_dir:
+        raise StepError("--calibration bosz needs --fluxcal-dir")
     files = find_plate_files(args.plate_dir)
     if not files["spPlate"]:
         raise StepError(f"{args.plate_dir}: no spPlate file")
