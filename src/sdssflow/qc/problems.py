@@ -187,8 +187,9 @@ def mwm_status_problems(status: np.ndarray, index_dir: str | None = None) -> lis
                             f"no sdss_id ({message})"))  # fmt: skip
             continue
         if flags >> STATUS_FLAGS["ATTEMPTED_BUT_EXCEPTION"] & 1:
-            out.append(_row("mwm_visit", "source", "left_out", _text(r["path"]), message,
-                            sdss_id=sdss_id))  # fmt: skip
+            bucket_csv = Path(index_dir) / _text(r["gg"]) / f"{_text(r['hh'])}.csv" if index_dir else ""
+            out.append(_row("mwm_visit", "source", "left_out", _text(r["path"]) or bucket_csv,
+                            message, sdss_id=sdss_id))  # fmt: skip
             continue
         for pattern, kind in ((_LEFT_OUT, "left_out"), (_FLAGGED, "flagged")):
             for m in pattern.finditer(message):

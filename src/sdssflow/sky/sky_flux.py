@@ -179,11 +179,8 @@ def _spcframe_mask(path: Path, rows: np.ndarray, npix: int) -> np.ndarray:
     """HDU2 (SPPIXMASK) of an spCFrame, sky rows only, trimmed to the spFrame pixels."""
     import fitsio
 
-    try:
-        with fitsio.FITS(str(path)) as f:
-            return np.asarray(f[2].read(), dtype=np.int32)[rows, :npix]
-    except (OSError, IndexError) as err:
-        raise StepError(f"{path}: cannot read the spCFrame mask (HDU2): {err}") from err
+    with reading(path), fitsio.FITS(str(path)) as f:
+        return np.asarray(f[2].read(), dtype=np.int32)[rows, :npix]
 
 
 def read_frame_sky_rows(path: Path) -> dict:
