@@ -48,12 +48,35 @@ rule exposure_catalog:
         " --out {output.catalog} --version-name {wildcards.version} > {log} 2>&1"
 
 
-# The catalog is ancient here: a rewritten catalog does not re-run every plate's selection;
-# the plate's raw manifest (and the flag rows, a param) does.
+# One plate's catalog (same layout): what its selection reads, so that a changed raw file
+# re-runs only its plate (the survey catalog above is a product, read by no plate job).
+rule plate_catalog:
+    input:
+        survey=get_survey_inputs(),
+        raw="results/{version}/raw/{plate}.tsv",
+    output:
+        catalog="results/{version}/catalog/plates/{plate}.h5",
+    log:
+        "logs/{version}/plate_catalog/{plate}.log",
+    benchmark:
+        "benchmarks/{version}/plate_catalog/{plate}.tsv"
+    conda:
+        "../../envs/sdssflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=20,
+    params:
+        code=CODE_VERSION,
+        source=get_plate_catalog_args,
+    shell:
+        "python -m sdssflow.catalog.exposure_catalog {params.source}"
+        " --out {output.catalog} --version-name {wildcards.version} > {log} 2>&1"
+
+
 rule select_exposures:
     input:
-        catalog=ancient("results/{version}/catalog/exposures.h5"),
-        raw="results/{version}/raw/{plate}.tsv",
+        catalog="results/{version}/catalog/plates/{plate}.h5",
     output:
         sky="results/{version}/selection/sky/selection-sky-{plate}.csv",
         fluxcal="results/{version}/selection/fluxcal/selection-fluxcal-{plate}.csv",

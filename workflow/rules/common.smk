@@ -81,7 +81,7 @@ def mjds_of_plate(plate):
 
 # ---------------------------------------------------------------- raw inputs in the DAG
 def raw_source(plate):
-    """(directory, fnmatch pattern, recursive) of one plate's raw files."""
+    """(directory, fnmatch pattern, recursive) of one plate's raw files (its manifest's)."""
     if config["input"] == "spec_files":
         spec_dir = sdss_config.expand_path(config["spec_files"]["dir"])
         return str(spec_dir), f"spec-{int(plate):04d}-*", True
@@ -118,6 +118,14 @@ def get_raw_manifest_args(wildcards):
     return f"--dir {directory} --glob '{pattern}'" + (
         " --recursive" if recursive else ""
     )
+
+
+def get_plate_catalog_args(wildcards):
+    """Command-line options of plate_catalog: one plate of the configured input."""
+    if config["input"] == "spec_files":
+        spec_dir = sdss_config.expand_path(config["spec_files"]["dir"])
+        return f"--spec-dir {spec_dir} --plates {wildcards.plate}"
+    return f"--boss-dir {boss_redux_root()} --plates {wildcards.plate}"
 
 
 def get_catalog_input(wildcards):
