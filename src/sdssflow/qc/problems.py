@@ -120,7 +120,7 @@ def sky_problems(status: Table, plate: int, path: str) -> list[dict]:
             continue
         camera = _text(r["CAMERA"])
         where = _text(r["PATH"]) if "PATH" in status.colnames else path
-        unit = "plate" if state == "empty" else "camera"
+        unit = {"empty": "plate", "lite_file": "file"}.get(state, "camera")
         kind = {"empty": "empty", "flagged": "flagged"}.get(state, "left_out")
         reason = _text(r["MESSAGE"]) or state
         out.append(_row("sky_flux", unit, kind, where, reason, plate, r["MJD"], r["EXPID"], camera))
