@@ -168,7 +168,7 @@ def mwm_status_problems(status: np.ndarray, index_dir: str | None = None) -> lis
     ``index_dir`` (the mwm_index output) the names become full paths from the source's
     bucket CSV.
     """
-    from sdssflow.mwm.flags import STATUS_FLAGS
+    from sdssflow.io.mwm_flags import STATUS_FLAGS
 
     def full_path(name: str, gg: str, hh: str) -> str:
         csv = Path(index_dir or "") / gg / f"{hh}.csv"
