@@ -59,7 +59,7 @@ def _config(root: Path, code: Path, flags_file: Path) -> dict:
     return {
         "demo": {**SMALL, "root": str(root / "demo")},
         "flags_file": str(flags_file),
-        "fluxcal": {"telluric": str(code / "data" / "fluxcal" / "telluric_regions.csv"), "qc": False},
+        "fluxcal": {"qc": False},  # the packaged tables (pkg:...) come with the frozen copy
         "mwm": {"resolution": 2000.0},
     }
 
