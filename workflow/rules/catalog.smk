@@ -76,7 +76,7 @@ rule plate_catalog:
 
 rule select_exposures:
     input:
-        catalog="results/{version}/catalog/plates/{plate}.h5",
+        catalog=get_selection_catalog,
     output:
         sky="results/{version}/selection/sky/selection-sky-{plate}.csv",
         fluxcal="results/{version}/selection/fluxcal/selection-fluxcal-{plate}.csv",

@@ -128,6 +128,14 @@ def get_plate_catalog_args(wildcards):
     return f"--boss-dir {boss_redux_root()} --plates {wildcards.plate}"
 
 
+def get_selection_catalog(wildcards):
+    """The catalog a plate's selection reads: the plate's own (a changed raw file re-runs
+    only its plate), or the survey catalog of an older version under reuse: exposure_catalog."""
+    if "exposure_catalog" in config["reuse"]:
+        return f"results/{wildcards.version}/catalog/exposures.h5"
+    return f"results/{wildcards.version}/catalog/plates/{wildcards.plate}.h5"
+
+
 def get_catalog_input(wildcards):
     """The survey files and every plate's raw manifest."""
     return {
