@@ -116,18 +116,22 @@ def test_bucket_pipeline_files_and_status(synthetic_survey):
     spectra = synthetic_survey["spectra"]
     status = {int(r["sdss_id"]): r for r in read_status(synthetic_survey["status"])}
     assert set(status) == {GOOD, BROKEN, OTHER}
-    for sid in (GOOD, OTHER):
+    for sid in (GOOD, OTHER, BROKEN):
         assert _flag(status[sid]["flags"], "CREATED_MWM_VISIT") and _flag(
             status[sid]["flags"], "CREATED_MWM_STAR"
         )
-    # the broken apVisit is recorded, and did not stop its bucket (GOOD is in the same bucket)
-    assert _flag(status[BROKEN]["flags"], "ATTEMPTED_BUT_EXCEPTION")
-    assert not _flag(status[BROKEN]["flags"], "CREATED_MWM_VISIT")
-    assert "not an apVisit file" in str(status[BROKEN]["message"])
+    # the broken apVisit is recorded with its name and error, and drops that visit only:
+    # BROKEN keeps its three BOSS visits (issue 10: it used to lose the whole source)
+    assert not _flag(status[BROKEN]["flags"], "ATTEMPTED_BUT_EXCEPTION")
+    message = str(status[BROKEN]["message"])
+    assert "left out apVisit-t-apo25m-1-59100-051.fits" in message and "not an apVisit file" in message
+    _, hdus = read_mwm(spectra / "visit" / "12" / "34" / f"mwmVisit-v1-{BROKEN}.fits")
+    assert sum(len(t) for name, t in hdus.items() if t is not None and name.startswith("BOSS")) == 3
+    assert all(t is None or not len(t) for name, t in hdus.items() if name.startswith("APOGEE"))
     files = sorted(spectra.glob("visit/*/*/mwmVisit-v1-*.fits")) + sorted(
         spectra.glob("star/*/*/mwmStar-v1-*.fits")
     )
-    assert len(files) == 4
+    assert len(files) == 6
     assert (spectra / "visit" / "12" / "34" / f"mwmVisit-v1-{GOOD}.fits").exists()
     _load_all(files)
 

@@ -1,9 +1,33 @@
 # The exposure catalog (almanac layout) and the per-plate, flag-filtered selections.
 
 
-rule exposure_catalog:
+rule raw_manifest:
     input:
         survey=get_survey_inputs(),
+    output:
+        manifest="results/{version}/raw/{plate}.tsv",
+    log:
+        "logs/{version}/raw_manifest/{plate}.log",
+    benchmark:
+        "benchmarks/{version}/raw_manifest/{plate}.tsv"
+    localrule: True
+    conda:
+        "../../envs/sdssflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=200,
+        runtime=5,
+    params:
+        code=CODE_VERSION,
+        args=get_raw_manifest_args,
+    shell:
+        "python -m sdssflow.catalog.raw_manifest {params.args} --out {output.manifest}"
+        " --version-name {wildcards.version} > {log} 2>&1"
+
+
+rule exposure_catalog:
+    input:
+        unpack(get_catalog_input),
     output:
         catalog="results/{version}/catalog/exposures.h5",
     log:
@@ -24,9 +48,35 @@ rule exposure_catalog:
         " --out {output.catalog} --version-name {wildcards.version} > {log} 2>&1"
 
 
+# One plate's catalog (same layout): what its selection reads, so that a changed raw file
+# re-runs only its plate (the survey catalog above is a product, read by no plate job).
+rule plate_catalog:
+    input:
+        survey=get_survey_inputs(),
+        raw="results/{version}/raw/{plate}.tsv",
+    output:
+        catalog="results/{version}/catalog/plates/{plate}.h5",
+    log:
+        "logs/{version}/plate_catalog/{plate}.log",
+    benchmark:
+        "benchmarks/{version}/plate_catalog/{plate}.tsv"
+    conda:
+        "../../envs/sdssflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=20,
+    params:
+        code=CODE_VERSION,
+        source=get_plate_catalog_args,
+    shell:
+        "python -m sdssflow.catalog.exposure_catalog {params.source}"
+        " --out {output.catalog} --version-name {wildcards.version} > {log} 2>&1"
+
+
 rule select_exposures:
     input:
-        catalog="results/{version}/catalog/exposures.h5",
+        catalog=get_selection_catalog,
     output:
         sky="results/{version}/selection/sky/selection-sky-{plate}.csv",
         fluxcal="results/{version}/selection/fluxcal/selection-fluxcal-{plate}.csv",

@@ -11,6 +11,7 @@ import sdssflow
 from sdssflow import config as sdss_config
 from sdssflow import flags as sdss_flags
 from sdssflow import versions as sdss_versions
+from sdssflow.catalog import raw_manifest as sdss_raw
 from sdssflow.resources import data_path
 from sdssflow.io.products import find_fits
 from sdssflow.synth.layout import demo_plan, frame_suffix
@@ -79,6 +80,72 @@ def plate_dir(wildcards):
 def mjds_of_plate(plate):
     """MJDs observed for one plate."""
     return sorted(mjd for p, mjd in PLATE_MJDS if p == int(plate))
+
+
+# ---------------------------------------------------------------- raw inputs in the DAG
+def raw_source(plate):
+    """(directory, fnmatch pattern, recursive) of one plate's raw files (its manifest's)."""
+    if config["input"] == "spec_files":
+        spec_dir = sdss_config.expand_path(config["spec_files"]["dir"])
+        return str(spec_dir), f"spec-{int(plate):04d}-*", True
+    return str(Path(boss_redux_root()) / f"{int(plate):04d}"), "*", False
+
+
+def raw_manifest(plate, version=None):
+    """results/<version>/raw/<plate>.tsv: the file-stat manifest of a plate's raw files."""
+    return f"results/{version or VERSION}/raw/{plate}.tsv"
+
+
+def sync_raw_manifests():
+    """Refresh every plate's manifest whose raw files changed (name, size or mtime).
+
+    A manifest is rewritten only when the stats differ, so Snakemake's mtime rule re-runs
+    exactly the jobs of the plates whose files changed (catalog, that plate's selection and
+    everything after). Only the main process does this (not cluster or subprocess jobs).
+    """
+    if not workflow.is_main_process:
+        return
+    for plate in PLATES:
+        directory, pattern, recursive = raw_source(plate)
+        if os.path.isdir(directory):
+            sdss_raw.sync_manifest(
+                raw_manifest(plate), sdss_raw.listing(directory, pattern, recursive)
+            )
+
+
+sync_raw_manifests()
+
+
+def get_raw_manifest_args(wildcards):
+    directory, pattern, recursive = raw_source(wildcards.plate)
+    return f"--dir {directory} --glob '{pattern}'" + (
+        " --recursive" if recursive else ""
+    )
+
+
+def get_plate_catalog_args(wildcards):
+    """Command-line options of plate_catalog: one plate of the configured input."""
+    if config["input"] == "spec_files":
+        spec_dir = sdss_config.expand_path(config["spec_files"]["dir"])
+        return f"--spec-dir {spec_dir} --plates {wildcards.plate}"
+    return f"--boss-dir {boss_redux_root()} --plates {wildcards.plate}"
+
+
+def get_selection_catalog(wildcards):
+    """The catalog a plate's selection reads: the plate's own (a changed raw file re-runs
+    only its plate), or the survey catalog of an older version under reuse: exposure_catalog.
+    """
+    if "exposure_catalog" in config["reuse"]:
+        return f"results/{wildcards.version}/catalog/exposures.h5"
+    return f"results/{wildcards.version}/catalog/plates/{wildcards.plate}.h5"
+
+
+def get_catalog_input(wildcards):
+    """The survey files and every plate's raw manifest."""
+    return {
+        "survey": get_survey_inputs(),
+        "raw": [raw_manifest(p, wildcards.version) for p in PLATES],
+    }
 
 
 # ---------------------------------------------------------------- versions and reuse
@@ -590,6 +657,38 @@ def get_mwm_status_input(wildcards):
     }
 
 
+# ---------------------------------------------------------------- problems (survey-wide)
+def get_problems_input(wildcards):
+    """Every product whose STATUS the problem table reads (one edge per plate on the sky)."""
+    v = wildcards.version
+    out = {"catalog": f"results/{v}/catalog/exposures.h5"}
+    if config["input"] != "spec_files":
+        out["skyflux"] = [f"results/{v}/sky/{p}/skyflux-{p}.fits" for p in SKY_PLATES]
+    if fluxcal_plate_mjds():
+        out["fluxcal"] = f"results/{v}/fluxcal/fluxcal_summary.fits"
+    if MWM_BUCKETS:
+        out["visits"] = f"results/{v}/mwm/boss_visits/boss_visits.txt"
+        out["index"] = f"results/{v}/mwm/index"
+        out["mwm_status"] = f"results/{v}/spectra/mwm_status.fits"
+    return out
+
+
+def get_problems_args(wildcards, input):
+    """CLI options of the problems step for the inputs present."""
+    names = {
+        "catalog": "--catalog", "fluxcal": "--fluxcal-summary", "visits": "--boss-visits-list",
+        "index": "--mwm-index", "mwm_status": "--mwm-status",
+    }  # fmt: skip
+    args = [f"{opt} {input[key]}" for key, opt in names.items() if key in input.keys()]
+    if "skyflux" in input.keys() and input.skyflux:
+        args.append("--skyflux " + " ".join(input.skyflux))
+    return " ".join(args)
+
+
+def get_problems_targets():
+    return [f"results/{VERSION}/problems.fits", f"results/{VERSION}/problems.csv"]
+
+
 # ---------------------------------------------------------------- report (QC figures of --report)
 #: The report shows examples, not the survey: the first plate-MJDs, spectra and buckets.
 REPORT_N_PLATE_MJDS = 2
@@ -632,7 +731,8 @@ def get_report_mwm_input(wildcards):
 def get_report_benchmarks_input(wildcards):
     """Every other product of the run: the benchmark table is made once they are done."""
     return (
-        get_catalog_targets()
+        get_problems_targets()
+        + get_catalog_targets()
         + get_selection_targets()
         + get_sky_targets()
         + get_skymodel_targets()
@@ -701,5 +801,6 @@ def get_final_output():
         + get_skymodel_targets()
         + get_fluxcal_targets()
         + get_mwm_targets()
+        + get_problems_targets()
         + get_report_targets()
     )

@@ -4,6 +4,35 @@
 # plotting each, not worth a cluster job.
 
 
+rule problems:
+    input:
+        unpack(get_problems_input),
+    output:
+        fits="results/{version}/problems.fits",
+        csv=report(
+            "results/{version}/problems.csv",
+            caption="../report/problems.rst",
+            category="Problems",
+        ),
+    log:
+        "logs/{version}/problems/problems.log",
+    benchmark:
+        "benchmarks/{version}/problems/problems.tsv"
+    localrule: True
+    conda:
+        "../../envs/sdssflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        code=CODE_VERSION,
+        args=get_problems_args,
+    shell:
+        "python -m sdssflow.qc.problems {params.args} --out {output.fits} --csv {output.csv}"
+        " --version-name {wildcards.version} > {log} 2>&1"
+
+
 rule report_calibration:
     input:
         fluxcal=get_report_calibration_input,

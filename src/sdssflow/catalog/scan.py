@@ -243,8 +243,7 @@ def scan_plate_dir(plate_dir: str | os.PathLike) -> tuple[list[dict], dict[tuple
         good = [c for c in cameras if not any(p.startswith(cams[c].name) for p in problems)]
         record["cameras"] = " ".join(good)
         record["n_cameras"] = len(good)
-        if problems:
-            record["flagged_bad"] = 1
+        if problems:  # the exposure stays usable: only its unreadable cameras are left out
             record["problem"] = "; ".join(problems)
             log.warning("plate %s exposure %s: %s", plate, expid, record["problem"])
         records.append(record)

@@ -10,7 +10,9 @@ Writes into ``--outdir``: ``calib-{expid:08d}.fits`` for every exposure with at 
 calibrated camera (:mod:`sdssflow.io.fluxcal`), ``qc-{expid:08d}.png``, and
 ``summary-{plate}-{mjd}.fits`` (EXPOSURES: one row per exposure with counts, rms, FLAG
 BAD_FLUXCAL and REASON; STARS: one row per standard with status, reason, template,
-RV). An exposure that cannot be calibrated is flagged and the others go on.
+RV). An exposure that cannot be calibrated is flagged and the others go on; an unreadable
+spFrame drops that camera only (its path and error in the exposure's REASON). A plate-MJD
+with no selected exposure writes an empty summary.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from sdssflow.fluxcal.qc import plot_exposure
 from sdssflow.io.boss import find_plate_files, read_spframe
 from sdssflow.io.bosz import read_library
 from sdssflow.io.fluxcal import write_calibration, write_summary
+from sdssflow.io.readable import UnreadableFile
 from sdssflow.io.selection import read_selection
 from sdssflow.progress import track
 from sdssflow.steps import base_parser, run_step
@@ -153,9 +156,24 @@ def main(argv=None):
                 }
             )
             continue
-        frames = {cam: read_spframe(p, extras=False) for cam, p in paths.items()}  # HDUs 0-6
+        frames, left_out = {}, []
+        for cam, path in paths.items():
+            try:
+                frames[cam] = read_spframe(path, extras=False)  # HDUs 0-6
+            except UnreadableFile as err:  # drop this camera of this exposure only
+                log.warning("%s; camera %s of exposure %d left out", err, cam, expid)
+                left_out.append(f"left out {err.path} ({err.reason[:120]})")
+        if not frames:
+            exp_rows.append(
+                {**head, "NSTD": 0, "NUSED": 0, "NREJECT": 0, "RMS": np.nan, "CAMERAS": "",
+                 "FLAG": "BAD_FLUXCAL", "REASON": "; ".join(left_out)}
+            )  # fmt: skip
+            continue
         result = calibrate_exposure(frames, catalog, cat_mag, cat_err, prep, settings, star_cache)
-        exp_rows.append({**head, **result.row})
+        row = {**head, **result.row}
+        if left_out:
+            row["REASON"] = "; ".join([*left_out, row["REASON"]]).strip("; ")
+        exp_rows.append(row)
         star_rows += [{**head, **s} for s in result.stars]
         if result.cameras:
             stars = Table(rows=[{**head, **s} for s in result.stars]) if result.stars else Table()

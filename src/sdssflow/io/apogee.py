@@ -21,6 +21,8 @@ import fitsio
 import numpy as np
 from astropy.io import fits
 
+from sdssflow.io.readable import readable
+
 __all__ = ["ApVisit", "ApStar", "read_apvisit", "read_apstar", "APOGEE_NRES"]
 
 #: Pixels per resolution element of chips a, b, c (blue, green, red): apStar NRES.
@@ -106,6 +108,7 @@ def _ivar_from_error(err: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(ivar) & (err > 0), ivar, 0.0)
 
 
+@readable
 def read_apvisit(path: str | os.PathLike) -> ApVisit:
     """Read an apVisit file.
 
@@ -170,6 +173,7 @@ def read_apvisit(path: str | os.PathLike) -> ApVisit:
     )
 
 
+@readable
 def read_apstar(path: str | os.PathLike) -> ApStar:
     """Read an apStar file (all rows).
 

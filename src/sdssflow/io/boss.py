@@ -42,6 +42,7 @@ from numpy.polynomial import legendre
 
 from sdssflow.io.bitmask import SPPIXMASK, has_flags
 from sdssflow.io.products import atomic_path, provenance_cards
+from sdssflow.io.readable import readable
 
 __all__ = [
     "SPPIXMASK",
@@ -370,6 +371,7 @@ def _select_rows(tset, rows: np.ndarray | None):
     return out
 
 
+@readable
 def read_spframe(
     path: str | os.PathLike,
     rows: Sequence[int] | np.ndarray | None = None,
@@ -472,6 +474,7 @@ def _frame_rows(path: Path, plug: Table, rows, objtype) -> np.ndarray | None:
     return keep
 
 
+@readable
 def read_spcframe(path: str | os.PathLike, npix: int | None = None) -> BossFrame:
     """Read an spCFrame, trimmed to the spFrame pixel count.
 
@@ -534,6 +537,7 @@ def read_spcframe(path: str | os.PathLike, npix: int | None = None) -> BossFrame
     )
 
 
+@readable
 def read_spfluxcalib(path: str | os.PathLike) -> tuple[np.ndarray, fits.Header]:
     """Read the calibration image of an spFluxcalib.
 
@@ -564,6 +568,7 @@ def read_spfluxcalib(path: str | os.PathLike) -> tuple[np.ndarray, fits.Header]:
     return calib, header
 
 
+@readable
 def read_spplate_exposures(path: str | os.PathLike) -> Table:
     """The exposures of an spPlate, from its ``EXPIDnn`` / ``EXPIDnnn`` keywords.
 

@@ -34,6 +34,7 @@ import pandas as pd
 import yaml
 
 from sdssflow.io.products import atomic_path
+from sdssflow.io.readable import readable
 
 __all__ = [
     "MAST_BASE_URL",
@@ -267,6 +268,7 @@ def subgrid_models(spec: dict) -> list[BoszModel]:
     return sorted(models)
 
 
+@readable
 def read_wave_grid(path: str | os.PathLike) -> np.ndarray:
     """Read a BOSZ wavelength grid file.
 
@@ -286,6 +288,7 @@ def read_wave_grid(path: str | os.PathLike) -> np.ndarray:
     return wave
 
 
+@readable
 def read_resampled(
     path: str | os.PathLike, nrows: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -421,6 +424,7 @@ def write_library(
     return Path(path)
 
 
+@readable
 def read_library(
     path: str | os.PathLike, wave_range: tuple[float, float] | None = None
 ) -> TemplateLibrary:

@@ -30,6 +30,7 @@ from sdssflow.io.catalog_model import (
     Field,
     records_to_frame,
 )
+from sdssflow.io.readable import readable
 
 __all__ = [
     "COMPRESS_ABOVE",
@@ -123,6 +124,7 @@ def list_nights(path: str | os.PathLike) -> list[tuple[str, int]]:
         return sorted((obs, int(mjd)) for obs in h5 for mjd in h5[obs])
 
 
+@readable
 def read_exposures(path: str | os.PathLike) -> pd.DataFrame:
     """All exposures of the catalog as one DataFrame (columns of EXPOSURE_FIELDS).
 
@@ -149,6 +151,7 @@ def read_exposures(path: str | os.PathLike) -> pd.DataFrame:
     return records_to_frame(table.to_dict("records"))
 
 
+@readable
 def read_fibers(path: str | os.PathLike, observatory: str, mjd: int, plate: int) -> pd.DataFrame:
     """The fibre table of one plate (or configuration) on one night."""
     with h5py.File(path, "r") as h5:
@@ -176,6 +179,7 @@ def write_apogee_visits(h5: h5py.File, visits: pd.DataFrame) -> None:
             sub.create_dataset(col, data=values)
 
 
+@readable
 def read_apogee_visits(path: str | os.PathLike) -> pd.DataFrame:
     """All apVisit records of the catalog."""
     frames = []

@@ -34,6 +34,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from sdssflow.io.products import add_provenance, write_hdulist
+from sdssflow.io.readable import readable
 
 __all__ = [
     "CAL_BUNIT",
@@ -146,6 +147,7 @@ def write_calibration(
     return write_hdulist(fits.HDUList(hdus), path)
 
 
+@readable
 def read_calibration(path: str | os.PathLike) -> dict[str, CameraCalibration]:
     """Read ``calib-{expid}.fits``.
 
@@ -224,6 +226,7 @@ def write_summary(
     return write_hdulist(fits.HDUList(hdus), path)
 
 
+@readable
 def read_summary(path: str | os.PathLike) -> tuple[Table, Table]:
     """Read a summary written by :func:`write_summary`: (exposures, stars)."""
     try:

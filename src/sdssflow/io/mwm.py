@@ -35,6 +35,7 @@ from astropy.io import fits
 from sdssflow.io.mwm_flags import STATUS_FLAGS
 from sdssflow.io.mwm_grids import GRIDS, HDU_NAMES
 from sdssflow.io.products import atomic_path, provenance_cards
+from sdssflow.io.readable import readable
 
 __all__ = [
     "COLUMNS",
@@ -511,6 +512,7 @@ def _fix_zero_datasums(path) -> None:
             fh.write(head)
 
 
+@readable
 def read_mwm(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray | None]]:
     """Read an mwmVisit / mwmStar file (ours or astra's).
 
@@ -626,14 +628,26 @@ BOSS_VISIT_COLUMNS = (
 
 
 def write_boss_visits(
-    path, table: np.ndarray, flux, ivar, pixel_flags, wresl, header_cards, version, inputs=()
+    path,
+    table: np.ndarray,
+    flux,
+    ivar,
+    pixel_flags,
+    wresl,
+    header_cards,
+    version,
+    inputs=(),
+    status: np.ndarray | None = None,
 ):
     """Write a bossVisits file: one plate-MJD, one row per science fibre, on the BOSS grid.
 
     Layout: HDU 0 header (PLATEID, MJD, OBSERVAT, grid CRVAL/CDELT/NPIXELS, provenance);
     HDU 1 ``VISITS`` table (:data:`BOSS_VISIT_COLUMNS`); HDU 2 ``FLUX`` (nfib, 4648) float32
     1e-17 erg/s/cm²/Å, barycentric vacuum frame; HDU 3 ``IVAR``; HDU 4 ``PIXEL_FLAGS`` int64
-    (SPPIXMASK); HDU 5 ``WRESL`` (Å, FWHM). Every HDU has CHECKSUM/DATASUM.
+    (SPPIXMASK); HDU 5 ``WRESL`` (Å, FWHM); HDU 6 ``STATUS`` when given (one row per frame
+    used or left out and per flagged fibre: :data:`BOSS_VISIT_STATUS_COLUMNS`). Every HDU has
+    CHECKSUM/DATASUM. With no fibre (``nfib = 0``) the images have shape (0, 4648): a valid,
+    empty product whose STATUS says why.
 
     Parameters
     ----------
@@ -643,6 +657,8 @@ def write_boss_visits(
     header_cards : sequence of (key, value, comment)
     version : str
     inputs : sequence of path-like
+    status : structured ndarray, optional
+        Rows of :data:`BOSS_VISIT_STATUS_COLUMNS` (see :func:`boss_visit_status`).
     """
     nfib = len(table)
     grid = GRIDS["boss"]
@@ -686,15 +702,45 @@ def write_boss_visits(
             f.write(full, extname="VISITS")
             f[-1].write_checksum()
             for name, arr, bunit in images:
-                f.write(
-                    arr,
-                    extname=name,
-                    header=[_card("BUNIT", bunit)] + [_card(k, v, c) for k, v, c in grid_cards],
-                )
+                header = [_card("BUNIT", bunit)] + [_card(k, v, c) for k, v, c in grid_cards]
+                if nfib:
+                    f.write(arr, extname=name, header=header)
+                else:  # fitsio refuses a zero-row array; an image of NAXIS2 = 0 is valid FITS
+                    f.create_image_hdu(
+                        dims=[0, grid.npix], dtype=arr.dtype, extname=name, header=header
+                    )
+                f[-1].write_checksum()
+            if status is not None:
+                f.write(status, extname="STATUS")
                 f[-1].write_checksum()
     return Path(path)
 
 
+#: STATUS rows of a bossVisits file: a frame (camera of an exposure) used or left out, a
+#: flagged fibre (non-finite or fully masked data), or the plate-MJD (``empty``).
+BOSS_VISIT_STATUS_COLUMNS = (
+    ("mjd", "i4"), ("expid", "i8"), ("camera", "S2"), ("fiberid", "i4"), ("sdss_id", "i8"),
+    ("status", "S16"), ("message", "S300"), ("path", "S300"),
+)  # fmt: skip
+
+
+def boss_visit_status(rows: Sequence[Mapping]) -> np.ndarray:
+    """STATUS rows (dicts; missing fields -1 / empty) as a structured array."""
+    arr = np.zeros(len(rows), dtype=list(BOSS_VISIT_STATUS_COLUMNS))
+    for name, dtype in BOSS_VISIT_STATUS_COLUMNS:
+        if dtype[0] == "i":
+            arr[name] = -1
+    for i, row in enumerate(rows):
+        for name, dtype in BOSS_VISIT_STATUS_COLUMNS:
+            if row.get(name) is not None:
+                value = row[name]
+                if dtype.startswith("S"):
+                    value = str(value).encode("ascii", "replace")[: int(dtype[1:])]
+                arr[name][i] = value
+    return arr
+
+
+@readable
 def read_boss_visits(path, rows=None) -> dict:
     """Read a bossVisits file, optionally only some rows.
 
@@ -738,6 +784,7 @@ def read_boss_visits(path, rows=None) -> dict:
 
 
 # ------------------------------------------------------------------ RV templates / NMF basis
+@readable
 def read_rv_templates(path, wave_range=(3550.0, 10450.0)):
     """Rectified BOSZ templates for radial velocities.
 
@@ -829,6 +876,7 @@ def write_nmf_basis(path, bases: Mapping[str, np.ndarray], cards, version, input
     return Path(path)
 
 
+@readable
 def read_nmf_basis(path) -> tuple[dict[str, np.ndarray], dict]:
     """Read :func:`write_nmf_basis` output: ({'boss': H, 'apogee': H}, primary header dict)."""
     out = {}
@@ -880,6 +928,7 @@ def write_status(
     return Path(path)
 
 
+@readable
 def read_status(path) -> np.ndarray:
     """Read a status table written by :func:`write_status`.
 

@@ -8,6 +8,7 @@ killed job never leaves a file that looks finished, and carries the keywords of
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import tempfile
@@ -23,6 +24,15 @@ __all__ = ["atomic_path", "provenance_cards", "add_provenance", "write_hdulist",
 
 log = logging.getLogger(__name__)
 
+#: errno values of a full disk or quota (the error is re-raised naming the product path).
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
+
+
+def _disk_full(err: OSError) -> bool:
+    """True for a full disk: by errno, or astropy's errno-less "Not enough space on disk"."""
+    text = str(err).lower()
+    return err.errno in _DISK_FULL or "not enough space" in text or "no space left" in text
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -31,7 +41,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     The temporary name lives in the same directory (so the rename is atomic on
     POSIX file systems) and starts with a dot, so that globbing for products never
     picks it up. On any exception the temporary file is removed and ``path`` is
-    left untouched.
+    left untouched; a full disk (``ENOSPC``, ``EDQUOT``) is re-raised as an ``OSError``
+    whose message names ``path`` (the libraries' own text names no file).
 
     Parameters
     ----------
@@ -54,6 +65,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, final)
+    except OSError as err:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        if _disk_full(err) and str(final) not in str(err):
+            code = err.errno or errno.ENOSPC
+            raise OSError(code, f"{final}: cannot write ({os.strerror(code)}: {err})") from err
+        raise
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

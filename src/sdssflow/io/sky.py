@@ -26,6 +26,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from sdssflow.io.products import add_provenance, write_hdulist
+from sdssflow.io.readable import readable
 
 __all__ = [
     "SkySpectra",
@@ -146,6 +147,7 @@ def write_product(
     return write_hdulist(fits.HDUList(hdus), path)
 
 
+@readable
 def read_product(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Table], fits.Header]:
     """Read every image and table HDU of a product.
 
@@ -196,6 +198,7 @@ def write_table(
     return write_product(path, {}, {extname: table}, version=version, inputs=inputs, step=step)
 
 
+@readable
 def read_table(path: str | os.PathLike, extname: str = "META") -> Table:
     """Read the table HDU ``extname`` of a product.
 

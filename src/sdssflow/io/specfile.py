@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
+from sdssflow.io.readable import readable
+
 __all__ = [
     "SpecExposure",
     "SpecFile",
@@ -176,6 +178,7 @@ def _native(array: np.ndarray) -> np.ndarray:
     return array
 
 
+@readable
 def read_specfile(path: str | Path, exposures: bool = True) -> SpecFile:
     """Read a spec file.
 

@@ -31,7 +31,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sdssflow.io.mwm import BOSS_VISIT_COLUMNS, read_rv_templates, write_boss_visits
+from sdssflow.io.mwm import (
+    BOSS_VISIT_COLUMNS,
+    boss_visit_status,
+    read_rv_templates,
+    write_boss_visits,
+)
 from sdssflow.io.mwm_grids import BOSS, legacy_spec_sdss_id
 from sdssflow.io.selection import read_selection
 from sdssflow.mwm.rv import RV_FIELDS, measure_rv, prepare_templates
@@ -92,10 +97,13 @@ def _frames_route(args):
         raise StepError("--selection is required with --plate-dir")
     sel = read_selection(args.selection, required=("mjd", "exposure", "excluded_cameras"))
     sel = sel[sel["mjd"] == args.mjd]
+    status: list[dict] = []
     if sel.empty:
-        raise StepError(f"{args.selection}: no selected exposure for MJD {args.mjd}")
+        why = f"no selected exposure for MJD {args.mjd} in {args.selection}"
+        return [], [], [{"mjd": args.mjd, "status": "empty", "message": why, "path": args.selection}]
     pieces: dict[int, list] = {}
     info: dict[int, dict] = {}
+    nonfinite: dict[int, int] = {}
     used, exptime, tai = [], 0.0, []
     for _, row in sel.iterrows():
         expid = int(row["exposure"])
@@ -105,7 +113,14 @@ def _frames_route(args):
         for (camera, e), path in files.items():
             if e != expid or camera in excluded:
                 continue
-            frame = read_spcframe(path)
+            where = {"mjd": args.mjd, "expid": expid, "camera": camera, "path": path}
+            try:
+                frame = read_spcframe(path)
+            except ValueError as err:  # UnreadableFile: drop this camera of this exposure
+                log.warning("%s", err)
+                status.append({**where, "status": "failed", "message": getattr(err, "reason", err)})
+                continue
+            status.append({**where, "status": "ok", "message": ""})
             used.append(path)
             pm = frame.plugmap
             sdss_id = (
@@ -114,8 +129,13 @@ def _frames_route(args):
             objtype = np.char.strip(np.asarray(pm["OBJTYPE"]).astype(str))
             for i in np.flatnonzero((sdss_id > 0) & (objtype != "SKY")):
                 fid = int(pm["FIBERID"][i])
+                # a NaN/inf pixel carries no information: ivar 0, and the visit is flagged
+                bad = ~(np.isfinite(frame.flux[i]) & np.isfinite(frame.ivar[i]))
+                nonfinite[fid] = nonfinite.get(fid, 0) + int(bad.sum())
+                flux_i = np.where(bad, 0.0, frame.flux[i])
+                ivar_i = np.where(bad, 0.0, frame.ivar[i])
                 pieces.setdefault(fid, []).append(
-                    (frame.loglam[i], frame.flux[i], frame.ivar[i], frame.mask[i], frame.disp[i])
+                    (frame.loglam[i], flux_i, ivar_i, frame.mask[i], frame.disp[i])
                 )
                 info[fid] = {
                     "sdss_id": int(sdss_id[i]),
@@ -127,9 +147,8 @@ def _frames_route(args):
                     "telescope": _telescope(frame.header),
                 }
     if not used:
-        raise StepError(
-            f"{args.plate_dir}: no spCFrame of the selected exposures of MJD {args.mjd}"
-        )
+        why = f"no readable spCFrame of the selected exposures of MJD {args.mjd}"
+        return [], [], status + [{"mjd": args.mjd, "status": "empty", "message": why, "path": args.plate_dir}]
     n_exp = int(len(sel))
     common = {
         "n_exp": n_exp,
@@ -141,7 +160,13 @@ def _frames_route(args):
     rows = []
     for fid in sorted(pieces):
         rows.append(({**info[fid], **common}, combine_pieces(pieces[fid])))
-    return rows, used
+        if nonfinite[fid]:
+            status.append({
+                "mjd": args.mjd, "fiberid": fid, "sdss_id": info[fid]["sdss_id"],
+                "status": "flagged", "path": args.plate_dir,
+                "message": f"non-finite flux/ivar in {nonfinite[fid]} frame pixels (set to ivar 0)",
+            })  # fmt: skip
+    return rows, used, status
 
 
 def _spec_route(args):
@@ -179,7 +204,31 @@ def _spec_route(args):
             "telescope": _telescope(h),
         }
         rows.append((meta, combine_pieces([piece])))
-    return rows, list(args.spec_files)
+    return rows, list(args.spec_files), []
+
+
+def data_quality(flux, ivar) -> str:
+    """Why a visit's data are suspect ('' when they are not): non-finite or no usable pixel.
+
+    Parameters
+    ----------
+    flux, ivar : numpy.ndarray, shape (npix,)
+        The visit on the BOSS grid.
+
+    Examples
+    --------
+    >>> data_quality(np.array([1.0, np.nan]), np.array([1.0, 1.0]))
+    'non-finite flux/ivar in 1 pixels'
+    >>> data_quality(np.ones(2), np.zeros(2))
+    'no usable pixel (all masked or ivar = 0)'
+    """
+    flux, ivar = np.asarray(flux, float), np.asarray(ivar, float)
+    bad = ~(np.isfinite(flux) & np.isfinite(ivar))
+    if bad.any():
+        return f"non-finite flux/ivar in {int(bad.sum())} pixels"
+    if not (ivar > 0).any():
+        return "no usable pixel (all masked or ivar = 0)"
+    return ""
 
 
 #: Resolving powers tried by --resolution auto (None: the templates as they are).
@@ -211,11 +260,21 @@ def _resolution(option: str, wave, rect, params, rows, n_fibres: int = 5):
 
 def main(argv: Sequence[str] | None = None) -> Path:
     args = parse(argv)
-    rows, used = _frames_route(args) if args.plate_dir else _spec_route(args)
-    if not rows:
-        raise StepError(f"plate {args.plate} MJD {args.mjd}: no fibre with an sdss_id")
+    rows, used, status = _frames_route(args) if args.plate_dir else _spec_route(args)
+    if not rows and not any(r["status"] == "empty" for r in status):
+        why = f"plate {args.plate} MJD {args.mjd}: no fibre with an sdss_id"
+        status.append({"mjd": args.mjd, "status": "empty", "message": why, "path": args.plate_dir or ""})
+    status += [
+        {"mjd": args.mjd, "fiberid": meta.get("fiberid"), "sdss_id": meta.get("sdss_id"),
+         "status": "flagged", "message": flag, "path": args.plate_dir or meta.get("spec_file", "")}
+        for meta, (f, iv, _, _) in rows
+        if (flag := data_quality(f, iv))
+    ]  # fmt: skip
+    for r in status:
+        if r["status"] in ("empty", "flagged"):
+            log.warning("plate %d MJD %d: %s %s", args.plate, args.mjd, r["status"], r["message"])
     lib = None
-    if args.templates:
+    if args.templates and rows:
         wave, rect, params, _ = read_rv_templates(args.templates)
         resolution = _resolution(args.resolution, wave, rect, params, rows)
         lib = prepare_templates(wave, rect, params, BOSS.cdelt, resolution)
@@ -254,7 +313,16 @@ def main(argv: Sequence[str] | None = None) -> Path:
         ("NFIBER", n, "science fibres in this file"),
     ]
     out = write_boss_visits(
-        args.output, table, flux, ivar, mask, wresl, cards, args.version_name, used
+        args.output,
+        table,
+        flux,
+        ivar,
+        mask,
+        wresl,
+        cards,
+        args.version_name,
+        used,
+        status=boss_visit_status(status),
     )
     log.info(
         "plate %d MJD %d: %d visits (%d with RV) from %d files -> %s",

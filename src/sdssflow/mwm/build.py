@@ -195,10 +195,12 @@ def _apogee_rows(sdss_id: int, visits: list[ApogeeVisit], templates=None) -> dic
             )
         meta.update(
             sdss_id=sdss_id,
+            # a visit with no usable pixel (e.g. an all-zero error array) is never stacked
             in_stack=bool(
                 apogee_in_stack(
                     [meta.get("spectrum_flags", 0)], [meta.get("snr", np.nan)], [v_rel]
                 )[0]
+                and (np.asarray(ivar) > 0).any()
             ),
             flux=flux,
             ivar=ivar,

@@ -8,7 +8,9 @@ non-empty bucket, ``{outdir}/{GG}/{HH}.csv`` (paths absolute), with columns::
 
     sdss_id, kind (boss | apvisit | apstar), path, row, mjd, telescope, objtype
 
-plus ``{outdir}/no_sdss_id.csv`` (inputs that have no identifier: status flag
+plus ``{outdir}/problems.csv`` (kind, path, reason: every bossVisits, apVisit or apStar file
+that could not be read, named with the exception type; the index goes on without it),
+``{outdir}/no_sdss_id.csv`` (inputs that have no identifier: status flag
 SKIPPED_BECAUSE_NO_SDSS_ID) and ``{outdir}/DONE`` written last. A bucket job whose CSV is
 absent has no source.
 
@@ -34,12 +36,15 @@ import pandas as pd
 
 from sdssflow.io.mwm_grids import bucket, legacy_apogee_sdss_id
 from sdssflow.io.products import atomic_path, find_fits
+from sdssflow.io.readable import UnreadableFile, reading
 from sdssflow.steps import StepError, base_parser, run_step
 
 __all__ = ["parse", "main", "apogee_entries", "boss_entries"]
 
 log = logging.getLogger(__name__)
 INDEX_COLUMNS = ["sdss_id", "kind", "path", "row", "mjd", "telescope", "objtype"]
+#: Columns of ``{outdir}/problems.csv``: the files left out of the index and why.
+PROBLEM_COLUMNS = ["kind", "path", "reason"]
 
 
 def parse(argv: Sequence[str] | None = None):
@@ -62,16 +67,21 @@ def parse(argv: Sequence[str] | None = None):
     return p.parse_args(argv)
 
 
-def boss_entries(paths: Sequence[str]) -> pd.DataFrame:
-    """Index rows of bossVisits files (reads only their VISITS tables)."""
+def boss_entries(paths: Sequence[str], problems: list | None = None) -> pd.DataFrame:
+    """Index rows of bossVisits files (reads only their VISITS tables).
+
+    An unreadable file is appended to ``problems`` (dicts: kind, path, reason) and skipped.
+    """
     frames = []
     for path in paths:
         try:
-            t = fitsio.read(
-                str(path), ext="VISITS", columns=["sdss_id", "mjd", "telescope", "objtype"]
-            )
-        except (OSError, ValueError) as err:
-            raise StepError(f"{path}: cannot read the VISITS table ({err})") from err
+            with reading(path):
+                t = fitsio.read(
+                    str(path), ext="VISITS", columns=["sdss_id", "mjd", "telescope", "objtype"]
+                )
+        except UnreadableFile as err:
+            _left_out(problems, "boss", err)
+            continue
         frames.append(
             pd.DataFrame(
                 {
@@ -88,8 +98,11 @@ def boss_entries(paths: Sequence[str]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=INDEX_COLUMNS)
 
 
-def apogee_entries(dirs: Sequence[str]) -> pd.DataFrame:
-    """Index rows of the apVisit / apStar files below ``dirs`` (headers only)."""
+def apogee_entries(dirs: Sequence[str], problems: list | None = None) -> pd.DataFrame:
+    """Index rows of the apVisit / apStar files below ``dirs`` (headers only).
+
+    A file whose header cannot be read is appended to ``problems`` and skipped.
+    """
     rows = []
     for d in dirs:
         d = Path(d)
@@ -99,14 +112,19 @@ def apogee_entries(dirs: Sequence[str]) -> pd.DataFrame:
             if path.name.startswith("."):
                 continue
             kind = "apvisit" if "Visit-" in path.name else "apstar"
-            h = fitsio.read_header(str(path), 0)
-            sdss_id = int(h["SDSS_ID"]) if "SDSS_ID" in h and int(h["SDSS_ID"]) > 0 else -1
+            try:
+                with reading(path):
+                    h = fitsio.read_header(str(path), 0)
+                    sdss_id = int(h["SDSS_ID"]) if "SDSS_ID" in h and int(h["SDSS_ID"]) > 0 else -1
+                    mjd = int(h.get("MJD5", -1)) if kind == "apvisit" else -1
+            except UnreadableFile as err:
+                _left_out(problems, kind, err)
+                continue
             if sdss_id < 0:
                 try:
                     sdss_id = legacy_apogee_sdss_id(str(h.get("OBJID", path.name)))
                 except ValueError:
                     sdss_id = -1
-            mjd = int(h.get("MJD5", -1)) if kind == "apvisit" else -1
             rows.append(
                 (
                     sdss_id,
@@ -121,14 +139,26 @@ def apogee_entries(dirs: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=INDEX_COLUMNS)
 
 
+def _left_out(problems: list | None, kind: str, err: UnreadableFile) -> None:
+    log.warning("%s; left out of the index", err)
+    if problems is not None:
+        problems.append({"kind": kind, "path": err.path, "reason": err.reason})
+
+
 def main(argv: Sequence[str] | None = None) -> Path:
     args = parse(argv)
     visits = list(args.boss_visits)
     if args.boss_visits_list:
         visits += [line.strip() for line in Path(args.boss_visits_list).read_text().splitlines() if line.strip()]
-    index = pd.concat([boss_entries(visits), apogee_entries(args.apogee_dir)], ignore_index=True)
+    problems: list[dict] = []
+    index = pd.concat(
+        [boss_entries(visits, problems), apogee_entries(args.apogee_dir, problems)],
+        ignore_index=True,
+    )
     outdir = Path(args.outdir)
     outdir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(outdir / "problems.csv") as tmp:
+        pd.DataFrame(problems, columns=PROBLEM_COLUMNS).to_csv(tmp, index=False)
     bad = index["sdss_id"] <= 0
     with atomic_path(outdir / "no_sdss_id.csv") as tmp:
         index[bad].to_csv(tmp, index=False)

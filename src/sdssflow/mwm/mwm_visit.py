@@ -144,6 +144,8 @@ def process_bucket(
                 row["message"] = _rv_reject_note(prod.visit)
             else:
                 row["message"] = "no visit"
+            if src.notes:  # visits left out or flagged (the source's other visits are kept)
+                row["message"] = "; ".join([*src.notes, row.get("message", "")]).strip("; ")
         except Exception as err:  # noqa: BLE001 - one source never stops its bucket
             row["flags"] |= 1 << STATUS_FLAGS["ATTEMPTED_BUT_EXCEPTION"]
             row["message"] = (

@@ -18,6 +18,7 @@ import pandas as pd
 
 from sdssflow.io.apogee import read_apstar, read_apvisit
 from sdssflow.io.mwm import read_boss_visits
+from sdssflow.io.readable import UnreadableFile
 from sdssflow.mwm.build import ApogeeVisit, BossVisit
 
 __all__ = [
@@ -83,6 +84,7 @@ class SourceInputs:
     cartons: set = field(default_factory=set)
     inputs: list = field(default_factory=list)
     error: str = ""
+    notes: list = field(default_factory=list)
 
 
 def _py(value):
@@ -166,7 +168,12 @@ def apogee_id(*candidates: str) -> str:
     return ""
 
 
-def _apogee_visits(entries: pd.DataFrame) -> tuple[list[ApogeeVisit], dict]:
+def _left_out(notes: list, err: UnreadableFile) -> None:
+    # file names (the status message is 200 characters; the index has the full paths)
+    notes.append(f"left out {Path(err.path).name} ({err.reason[:80]})")
+
+
+def _apogee_visits(entries: pd.DataFrame, notes: list) -> tuple[list[ApogeeVisit], dict]:
     """One list of APOGEE visits from a source's apVisit files and apStar rows.
 
     A visit is identified by its apVisit file name (apStar SFILEi; the apVisit table FILE
@@ -174,10 +181,16 @@ def _apogee_visits(entries: pd.DataFrame) -> tuple[list[ApogeeVisit], dict]:
     (observed frame, measured by :mod:`sdssflow.mwm.apogee_rv`); an apStar row whose visit
     has no apVisit is used as a rest-frame visit (a single-visit apStar's one row too).
     Metadata unknown to one file (plate, field, exptime, catalogid, ...) is taken from the
-    other: the apStar header and its per-visit cards, the SFILE name.
+    other: the apStar header and its per-visit cards, the SFILE name. An unreadable apVisit or
+    apStar is left out and noted in ``notes`` (the source's other visits are kept).
     """
-    star_paths = list(entries.loc[entries["kind"] == "apstar", "path"])
-    stars = [read_apstar(p) for p in star_paths]
+    star_paths, stars = [], []
+    for p in entries.loc[entries["kind"] == "apstar", "path"]:
+        try:
+            stars.append(read_apstar(p))
+            star_paths.append(p)
+        except UnreadableFile as err:
+            _left_out(notes, err)
     by_name, by_key = {}, {}
     for s in stars:
         for v in s.visits:
@@ -190,7 +203,13 @@ def _apogee_visits(entries: pd.DataFrame) -> tuple[list[ApogeeVisit], dict]:
     visits, seen = [], set()
     ids = [s.meta["obj"] for s in stars] + star_paths
     for path in entries.loc[entries["kind"] == "apvisit", "path"]:
-        av = read_apvisit(path)
+        try:
+            av = read_apvisit(path)
+        except UnreadableFile as err:  # a bad visit drops that visit only
+            _left_out(notes, err)
+            continue
+        if not (np.asarray(av.ivar) > 0).any():
+            notes.append(f"flagged {Path(path).name} (all-zero error array: not in the stack)")
         m = av.meta
         key = by_name.get(Path(m["filename"]).name, (m["telescope"], m["mjd"], m["fiber"]))
         if key in seen:
@@ -267,7 +286,9 @@ def gather_bucket(index: pd.DataFrame) -> list[SourceInputs]:
                 if (path, int(row)) not in boss:
                     raise ValueError(boss_error or f"{path}: row {row} not read")
                 src.boss.append(boss[(path, int(row))])
-            src.apogee, src.header = _apogee_visits(part[part["kind"] != "boss"])
+            src.apogee, src.header = _apogee_visits(part[part["kind"] != "boss"], src.notes)
+            if not src.boss and not src.apogee and src.notes:  # every input was unreadable
+                raise ValueError("; ".join(src.notes))
         except (OSError, ValueError, KeyError, IndexError) as err:
             src.error = f"{type(err).__name__}: {err}"
         if src.boss:

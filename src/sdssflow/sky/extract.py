@@ -189,7 +189,10 @@ def frame_sky_spectra(
     wave = 10.0 ** np.asarray(loglam, dtype=np.float64)[rows]
     m = np.asarray(mask)[rows].astype(np.int32)
     bad = bad_pixels(m, bad_bits) | ~camera_window_mask(wave, camera)
-    ivar[bad] = 0.0
+    # a NaN/inf flux or ivar pixel carries no information (and must not poison the sums)
+    nonfinite = ~(np.isfinite(flux) & np.isfinite(ivar))
+    flux[nonfinite] = 0.0
+    ivar[bad | nonfinite] = 0.0
     n = rows.size
     meta = header_meta(header, n)
     cols = {name: plugmap[name] for name in plugmap.colnames}
@@ -212,6 +215,22 @@ def frame_sky_spectra(
         disp=np.asarray(sigma_A, dtype=np.float64)[rows],
         meta=Table(meta),
     )
+
+
+def empty_sky_spectra() -> SkySpectra:
+    """Zero sky spectra with every META column of :func:`frame_sky_spectra` (an empty product).
+
+    Returns
+    -------
+    SkySpectra
+        ``nspec = 0`` and one pixel (arrays of shape (0, 1)).
+    """
+    z = np.zeros((0, 1))
+    plug = Table({"FIBERID": np.zeros(0, np.int64), "OBJTYPE": np.zeros(0, "U16")})
+    return frame_sky_spectra(
+        flux_e=z, sky_e=z, ivar_e=z, mask=z.astype(np.int32), loglam=z + 3.6, sigma_A=z + 1.0,
+        cal_factor=z + 1.0, plugmap=plug, header={}, camera="b1",
+    )  # fmt: skip
 
 
 def pad_rows(array: np.ndarray, npix: int, kind: str) -> np.ndarray:

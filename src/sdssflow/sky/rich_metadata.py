@@ -30,7 +30,7 @@ from astropy.table import Table
 from sdssflow.io.sky import read_table, write_table
 from sdssflow.sky import tables
 from sdssflow.sky.ephemeris import observing_conditions
-from sdssflow.steps import StepError, base_parser, run_step
+from sdssflow.steps import base_parser, run_step
 
 __all__ = ["parse", "main", "rich_metadata"]
 
@@ -106,8 +106,8 @@ def rich_metadata(meta: Table, photometric=None, solar_flux=None, observatory: s
 def main(argv=None) -> int:
     args = parse(argv)
     meta = read_table(args.skyflux)
-    if len(meta) == 0:
-        raise StepError(f"{args.skyflux}: no sky spectra")
+    if len(meta) == 0:  # an empty plate (its STATUS says why): an empty table, same columns
+        log.warning("%s: no sky spectra; writing an empty table", args.skyflux)
     phot = tables.read_csv(args.photometric_table) if args.photometric_table else None
     solar = tables.f107_table(args.solar_flux_table)
     rich = rich_metadata(meta, phot, solar)

@@ -39,13 +39,19 @@ import numpy as np
 from astropy.table import Table
 
 from sdssflow.io.boss import read_spframe
+from sdssflow.io.readable import reading
 from sdssflow.io.selection import read_selection
 from sdssflow.io.sky import write_skyflux
 from sdssflow.sky.calibration import (
     cal_factor_from_fluxcalib,
     pixel_disp_to_sigma,
 )
-from sdssflow.sky.extract import SkySpectra, concatenate, frame_sky_spectra
+from sdssflow.sky.extract import (
+    SkySpectra,
+    concatenate,
+    empty_sky_spectra,
+    frame_sky_spectra,
+)
 from sdssflow.sky.masks import DEFAULT_BAD_BITS, bits_value
 from sdssflow.steps import StepError, base_parser, run_step
 
@@ -173,15 +179,12 @@ def _spcframe_mask(path: Path, rows: np.ndarray, npix: int) -> np.ndarray:
     """HDU2 (SPPIXMASK) of an spCFrame, sky rows only, trimmed to the spFrame pixels."""
     import fitsio
 
-    try:
-        with fitsio.FITS(str(path)) as f:
-            return np.asarray(f[2].read(), dtype=np.int32)[rows, :npix]
-    except (OSError, IndexError) as err:
-        raise StepError(f"{path}: cannot read the spCFrame mask (HDU2): {err}") from err
+    with reading(path), fitsio.FITS(str(path)) as f:
+        return np.asarray(f[2].read(), dtype=np.int32)[rows, :npix]
 
 
 def _one_frame(args, files, mjd, expid, cam, flags, bad_bits):
-    """Sky spectra of one frame (None if it has no sky fibre) and the spFrame path."""
+    """Sky spectra of one frame (None if it has no sky fibre), the spFrame path, quality flags."""
     path = files["spFrame"].get((cam, expid))
     if path is None:
         raise StepError(f"{args.plate_dir}: spFrame-{cam}-{expid:08d} listed in the spPlate is missing")
@@ -189,7 +192,8 @@ def _one_frame(args, files, mjd, expid, cam, flags, bad_bits):
     rows = fr.rows
     if rows.size == 0:
         log.warning("%s: no SKY fibre in the plug map", path)
-        return None, path
+        return None, path, ""
+    bad_values = fibre_quality(fr.plugmap["FIBERID"], fr.flux, fr.ivar)
     mask = fr.mask
     cpath = files["spCFrame"].get((cam, expid))
     if cpath is not None and not args.no_spcframe_mask:
@@ -211,7 +215,31 @@ def _one_frame(args, files, mjd, expid, cam, flags, bad_bits):
     )
     part.meta["FLAGS"] = np.full(part.nspec, flags, dtype="U64")
     part.meta["CALMODE"] = np.full(part.nspec, args.calibration, dtype="U12")
-    return part, path
+    no_good = part.meta["FIBERID"][part.meta["NGOOD"] == 0]
+    quality = [bad_values] if bad_values else []
+    if len(no_good):
+        quality.append(f"fibres {','.join(str(int(f)) for f in no_good)}: no usable pixel (all masked)")
+    return part, path, "; ".join(quality)
+
+
+def fibre_quality(fiberid: np.ndarray, flux: np.ndarray, ivar: np.ndarray) -> str:
+    """One line naming the fibres with non-finite flux or ivar ('' when there is none).
+
+    Parameters
+    ----------
+    fiberid : numpy.ndarray of int, shape (nfib,)
+    flux, ivar : numpy.ndarray, shape (nfib, npix)
+        Frame rows as read (electrons).
+
+    Examples
+    --------
+    >>> fibre_quality(np.array([3, 4]), np.array([[1.0, np.nan], [1.0, 2.0]]), np.ones((2, 2)))
+    'fibres 3: non-finite flux/ivar'
+    """
+    bad = ~(np.isfinite(flux) & np.isfinite(ivar)).all(axis=1)
+    if not bad.any():
+        return ""
+    return f"fibres {','.join(str(int(f)) for f in np.asarray(fiberid)[bad])}: non-finite flux/ivar"
 
 
 def boss_sky_spectra(args, selection) -> tuple[SkySpectra, list[Path], Table]:
@@ -219,11 +247,19 @@ def boss_sky_spectra(args, selection) -> tuple[SkySpectra, list[Path], Table]:
 
     Only the sky rows of each frame are calibrated (fibre rows of the frame's own plug map).
     A frame that fails (missing or unreadable file, missing calibration) is skipped and recorded
-    in the returned STATUS table; the job fails only if every frame does.
+    in the returned STATUS table (with its path and the exception type); a frame with non-finite
+    or fully masked sky fibres is ``flagged`` (never ``ok``). A plate with no usable frame (none
+    selected, or every one failed) gives zero spectra and a STATUS row ``empty`` saying why:
+    the job still succeeds, and the survey-wide steps read the empty product.
     Fix of the original, where one missing file or odd mask bit aborted the whole run.
     """
     from sdssflow.io.boss import find_plate_files
 
+    # an unusable configuration fails the job (not each frame)
+    if args.calibration == "reference" and not args.reference_calib:
+        raise StepError("--calibration reference needs --reference-calib (config sky.reference_calib)")
+    if args.calibration == "bosz" and not args.fluxcal_dir:
+        raise StepError("--calibration bosz needs --fluxcal-dir")
     files = find_plate_files(args.plate_dir)
     if not files["spPlate"]:
         raise StepError(f"{args.plate_dir}: no spPlate file")
@@ -232,28 +268,48 @@ def boss_sky_spectra(args, selection) -> tuple[SkySpectra, list[Path], Table]:
     todo = plate_exposures(files["spPlate"], selection)
     parts, inputs, status = [], list(files["spPlate"].values()), []
     for mjd, expid, cam, flags in todo:
+        spframe = str(files["spFrame"].get((cam, expid), ""))
         try:
-            part, path = _one_frame(args, files, mjd, expid, cam, flags, bad_bits)
+            part, path, quality = _one_frame(args, files, mjd, expid, cam, flags, bad_bits)
         except (StepError, ValueError, OSError, KeyError) as err:
             log.warning("plate %d exposure %d %s: skipped: %s", args.plate, expid, cam, err)
-            status.append((mjd, expid, cam, "failed", str(err)[:200], 0))
+            status.append((mjd, expid, cam, "failed", _one_line(err), 0, getattr(err, "path", spframe)))
             continue
         if part is None:
-            status.append((mjd, expid, cam, "no_sky_fibres", "", 0))
+            status.append((mjd, expid, cam, "no_sky_fibres", "no SKY fibre in the plug map", 0, spframe))
             continue
-        status.append((mjd, expid, cam, "ok", "", part.nspec))
+        status.append((mjd, expid, cam, "flagged" if quality else "ok", quality, part.nspec, spframe))
         parts.append(part)
         inputs.append(path)
-    status_table = Table(
-        rows=status or None, names=("MJD", "EXPID", "CAMERA", "STATUS", "MESSAGE", "NSKY"),
-        dtype=(np.int64, np.int64, "U2", "U16", "U200", np.int32),
-    )
     if not parts:
-        reasons = "; ".join(sorted({r[4] for r in status if r[4]}))[:300]
-        raise StepError(f"plate {args.plate}: no frame gave sky spectra in {args.plate_dir} ({reasons or 'none selected'})")
-    out = concatenate(parts)
+        why = (
+            f"no selected exposure in {args.selection}" if not todo
+            else f"no frame gave sky spectra ({len(todo)} tried)"
+        )  # fmt: skip
+        log.warning("plate %d: %s; writing an empty product", args.plate, why)
+        status.append((-1, -1, "", "empty", why, 0, str(args.selection or args.plate_dir)))
+    status_table = Table(rows=status, names=STATUS_COLUMNS, dtype=STATUS_DTYPES)
+    if parts:
+        out = concatenate(parts)
+    else:  # the columns of a normal product, in the same order
+        out = empty_sky_spectra()
+        out.meta["FLAGS"] = np.zeros(0, dtype="U64")
+        out.meta["CALMODE"] = np.zeros(0, dtype="U12")
+        out.meta["SPECNO"] = np.zeros(0, dtype=np.int64)
     out.meta["SOURCE"] = np.full(out.nspec, "spframe_sky", dtype="U12")
     return out, inputs, status_table
+
+
+#: Columns of the STATUS table of a skyflux file: one row per frame (camera of an exposure),
+#: plus a row with STATUS 'empty' (MJD = EXPID = -1) when the plate gave no sky spectrum.
+STATUS_COLUMNS = ("MJD", "EXPID", "CAMERA", "STATUS", "MESSAGE", "NSKY", "PATH")
+STATUS_DTYPES = (np.int64, np.int64, "U2", "U16", "U300", np.int32, "U300")
+
+
+def _one_line(err: BaseException) -> str:
+    """An exception as one line (its type when it is not already in the text)."""
+    text = " ".join(str(err).split())
+    return text if type(err).__name__ in text else f"{type(err).__name__}: {text}"
 
 
 def spec_sky_spectra(args, selection) -> tuple[SkySpectra, list[Path], Table]:
@@ -279,20 +335,17 @@ def spec_sky_spectra(args, selection) -> tuple[SkySpectra, list[Path], Table]:
         if not spec.is_full:
             reason = f"{path.name}: lite spec file (no per-exposure HDUs), no per-exposure sky; skipped"
             log.warning("%s", reason)
-            status.append((spec.mjd, -1, "", "lite_file", reason, 0))
+            status.append((spec.mjd, -1, "", "lite_file", reason, 0, str(path)))
             continue
         keep = None if keep_exp is None else {(e.expid, e.camera) for e in spec.exposures if e.expid in keep_exp}
         part = specfile_sky_spectra(spec, bad_bits, keep)
         part.meta["FLAGS"] = np.full(part.nspec, "", dtype="U64")
         part.meta["CALMODE"] = np.full(part.nspec, "pipeline", dtype="U12")
         for expid, cam in zip(part.meta["EXPID"], part.meta["CAMERA"]):
-            status.append((spec.mjd, int(expid), str(cam), "ok", path.name, 1))
+            status.append((spec.mjd, int(expid), str(cam), "ok", path.name, 1, str(path)))
         parts.append(part)
         used.append(path)
-    status_table = Table(
-        rows=status or None, names=("MJD", "EXPID", "CAMERA", "STATUS", "MESSAGE", "NSKY"),
-        dtype=(np.int64, np.int64, "U2", "U16", "U200", np.int32),
-    )
+    status_table = Table(rows=status, names=STATUS_COLUMNS, dtype=STATUS_DTYPES)
     if not parts:
         lites = ", ".join(p.name for p in paths)
         raise StepError(f"{args.spec_dir}: plate {args.plate} has no full spec file (lite files only: {lites})")
