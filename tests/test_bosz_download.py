@@ -277,3 +277,34 @@ def test_server_without_length_or_ranges_is_flagged_unverified(tmp_path):
     assert asked == [None, f"bytes={size}-"]  # the probe from the end, answered with a whole 200
     assert result.status == "ok" and "size unverified" in result.message
     assert _sha(tmp_path / "w.txt") == _sha(mirror / rel)
+
+
+def test_bosz_left_outs_reach_the_problem_table(tmp_path):
+    """Every model bosz_library left out is one row of problems.fits/.csv: step, path, reason."""
+    from astropy.table import Table
+
+    from sdssflow.fluxcal.bosz_library import left_out_row, write_status
+    from sdssflow.fluxcal.download import DownloadResult
+    from sdssflow.qc import problems
+
+    root = tmp_path / "bosz2024"
+    rel = "r10000/m+0.00/bosz2024_mp_t6000_g+4.0_m+0.00_a+0.00_c+0.00_v1_r10000_resam.txt.gz"
+    rows = [
+        left_out_row(DownloadResult(rel, "https://host/b/" + rel, "error"), root, "bosz_download", "error",
+                     "deadline of 900 s per file passed after 12 bytes"),
+        left_out_row(DownloadResult(rel.replace("t6000", "t6250"), "https://host/b/x", "ok"), root,
+                     "bosz_library", "rejected", "ValueError: sha256 differs"),
+    ]  # fmt: skip
+    write_status(rows, tmp_path / "bosz_library_status.csv")
+    out = tmp_path / "problems.fits"
+    problems.main(["--bosz-status", str(tmp_path / "bosz_library_status.csv"), "--out", str(out),
+                   "--csv", str(tmp_path / "problems.csv")])  # fmt: skip
+    table = Table.read(out, hdu="PROBLEMS")
+    assert list(table["STEP"]) == ["bosz_download", "bosz_library"]
+    assert list(table["UNIT"]) == ["file", "file"] and set(table["STATUS"]) == {"left_out"}
+    assert table["PATH"][0] == "https://host/b/" + rel
+    assert table["PATH"][1] == str(root / rel.replace("t6000", "t6250"))
+    assert table["REASON"][0] == "error: deadline of 900 s per file passed after 12 bytes"
+    assert table["REASON"][1] == "rejected: ValueError: sha256 differs"
+    csv = Table.read(tmp_path / "problems.csv", format="ascii.csv")
+    assert list(csv["PATH"]) == list(table["PATH"])

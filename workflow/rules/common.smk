@@ -670,6 +670,9 @@ def get_problems_input(wildcards):
         out["visits"] = f"results/{v}/mwm/boss_visits/boss_visits.txt"
         out["index"] = f"results/{v}/mwm/index"
         out["mwm_status"] = f"results/{v}/spectra/mwm_status.fits"
+    library = f"results/{step_version('bosz_library')}/bosz/bosz_library.h5"
+    if fluxcal_plate_mjds() or (MWM_BUCKETS and mwm_templates() == library):
+        out["bosz"] = library.replace(".h5", "_status.csv")
     return out
 
 
@@ -677,7 +680,7 @@ def get_problems_args(wildcards, input):
     """CLI options of the problems step for the inputs present."""
     names = {
         "catalog": "--catalog", "fluxcal": "--fluxcal-summary", "visits": "--boss-visits-list",
-        "index": "--mwm-index", "mwm_status": "--mwm-status",
+        "index": "--mwm-index", "mwm_status": "--mwm-status", "bosz": "--bosz-status",
     }  # fmt: skip
     args = [f"{opt} {input[key]}" for key, opt in names.items() if key in input.keys()]
     if "skyflux" in input.keys() and input.skyflux:

@@ -18,7 +18,11 @@ Built only from what the per-job steps already recorded (no raw file is opened a
 - ``boss_visits``: STATUS rows of every bossVisits file that are not ``ok``;
 - ``mwm_index``: bossVisits / apVisit / apStar files it could not read (``problems.csv``);
 - ``mwm_visit`` / ``mwm_star``: sources with ATTEMPTED_BUT_EXCEPTION or
-  SKIPPED_BECAUSE_NO_SDSS_ID, and visits ``left out`` or ``flagged`` (status messages).
+  SKIPPED_BECAUSE_NO_SDSS_ID, and visits ``left out`` or ``flagged`` (status messages);
+- ``bosz_download`` / ``bosz_library``: BOSZ models left out of the template library (not
+  found, download error, refused by sha256, row count or reading), from
+  ``bosz_library_status.csv``; PATH is the URL of a file never had, the local path of one
+  refused.
 
 Output: FITS table ``PROBLEMS`` (:data:`PROBLEM_COLUMNS`, one row per unit per step) and its
 CSV twin with the same rows.
@@ -48,6 +52,7 @@ __all__ = [
     "boss_visit_problems",
     "index_problems",
     "mwm_status_problems",
+    "bosz_problems",
     "problem_table",
     "parse",
     "main",
@@ -198,6 +203,22 @@ def mwm_status_problems(status: np.ndarray, index_dir: str | None = None) -> lis
     return out
 
 
+def bosz_problems(status: pd.DataFrame) -> list[dict]:
+    """BOSZ models left out of the template library (``bosz_library_status.csv``).
+
+    Parameters
+    ----------
+    status : pandas.DataFrame
+        :func:`sdssflow.fluxcal.bosz_library.read_status` (columns step, status, relpath,
+        path, url, reason).
+    """
+    out = []
+    for r in status.itertuples():
+        where = r.url if r.step == "bosz_download" else r.path
+        out.append(_row(r.step, "file", "left_out", where, f"{r.status}: {r.reason}"))
+    return out
+
+
 def problem_table(rows: Iterable[dict]) -> Table:
     """The rows as a table of :data:`PROBLEM_COLUMNS` (zero rows allowed)."""
     rows = list(rows)
@@ -214,6 +235,7 @@ def parse(argv: Sequence[str] | None = None):
     p.add_argument("--boss-visits-list", help="boss_visits.txt (bossVisits files, one a line)")
     p.add_argument("--mwm-index", help="mwm_index output directory (problems.csv)")
     p.add_argument("--mwm-status", help="mwm_status.fits")
+    p.add_argument("--bosz-status", help="bosz_library_status.csv (BOSZ models left out)")
     p.add_argument("--out", required=True, help="problems.fits")
     p.add_argument("--csv", required=True, help="problems.csv (same rows)")
     return p.parse_args(argv)
@@ -259,6 +281,11 @@ def collect(args) -> tuple[list[dict], list[str]]:
     if args.mwm_status:
         rows += mwm_status_problems(read_status(args.mwm_status), args.mwm_index)
         inputs.append(args.mwm_status)
+    if args.bosz_status:
+        from sdssflow.fluxcal.bosz_library import read_status as read_bosz_status
+
+        rows += bosz_problems(read_bosz_status(args.bosz_status))
+        inputs.append(args.bosz_status)
     return rows, inputs
 
 
