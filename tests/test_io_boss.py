@@ -9,6 +9,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from sdssflow.io import boss
+from sdssflow.synth import boss_files
 
 NFIB = 500
 
@@ -67,11 +68,11 @@ def blue_frame(tmp_path_factory):
         header=hdr,
     )
     paths = {
-        ext: boss.write_spframe(d / f"spFrame-b1-00120000{ext}", **kw)
+        ext: boss_files.write_spframe(d / f"spFrame-b1-00120000{ext}", **kw)
         for ext in (".fits", ".fits.gz")
     }
     loglam = boss.evaluate_traceset(wset, npix)
-    boss.write_spcframe(
+    boss_files.write_spcframe(
         d / "spCFrame-b1-00120000.fits",
         flux=flux,
         ivar=np.ones_like(flux),
@@ -84,7 +85,7 @@ def blue_frame(tmp_path_factory):
         superflat=np.ones_like(flux),
         header=hdr,
     )
-    boss.write_spfluxcalib(
+    boss_files.write_spfluxcalib(
         d / "spFluxcalib-b1-00120000.fits.gz", np.full((NFIB, npix), 2.0), header=hdr
     )
     return d, paths, kw
@@ -183,7 +184,7 @@ def test_spplate_exposures(tmp_path):
     z = np.zeros((n, 10))
     exps = [("b1", 120000, 119990, 119991), ("r1", 120000, 119990, 119991)]
     pm = Table({"FIBERID": np.arange(1, n + 1, dtype=np.int32)})
-    path = boss.write_spplate(
+    path = boss_files.write_spplate(
         tmp_path / "spPlate-4100-55500.fits",
         flux=z,
         ivar=z,

@@ -263,7 +263,7 @@ def write_toy_frames(frames, plate_dir, expid: int, plate: int = 4100, mjd: int 
     """
     from pathlib import Path
 
-    from sdssflow.io.boss import write_spframe
+    from sdssflow.synth.boss_files import write_spframe
 
     for cam, f in frames.items():
         npix = f.flux.shape[1]

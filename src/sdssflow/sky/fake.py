@@ -127,8 +127,8 @@ def make_plate(
         Evaluate the sky on every fibre's own wavelengths (tests); False evaluates it once on
         the middle fibre and copies it (benchmarks of 500-fibre frames; truth then approximate).
     """
-    from sdssflow.io.boss import write_spfluxcalib, write_spframe
     from sdssflow.io.fluxcal import CameraCalibration, write_calibration
+    from sdssflow.synth.boss_files import write_spfluxcalib, write_spframe
 
     rng = np.random.default_rng(seed)
     root = Path(root)

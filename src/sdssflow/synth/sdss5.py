@@ -31,10 +31,9 @@ import numpy as np
 from astropy.io import fits
 from astropy_healpix import HEALPix
 
-from sdssflow.io import boss
 from sdssflow.io.confsummary import write_confsummary
 from sdssflow.io.spec_v6 import write_spec_v6
-from sdssflow.synth import apogee, frames, truth
+from sdssflow.synth import apogee, boss_files, frames, truth
 from sdssflow.synth import sky as skymod
 from sdssflow.synth.bosz_mirror import write_bosz_mirror
 from sdssflow.synth.layout import FIBERS_PER_SPECTROGRAPH, DemoPlan
@@ -247,16 +246,16 @@ def _write_field_mjd(plan, field, mjd, exps, stars, rest, fibres, lines, table, 
             hdr = _frame_header(e, camera, flat, arc, obs, field, cid)
             common = {"plugmap": plug, "x": fr.xpos, "superflat": fr.superflat, "header": hdr,
                       "version": version, "checksum": False}
-            written.append(boss.write_spframe(plan.frame_path("spFrame", field, mjd, camera, expid),
+            written.append(boss_files.write_spframe(plan.frame_path("spFrame", field, mjd, camera, expid),
                                               flux=fr.flux, ivar=fr.ivar, mask=fr.mask, wset=fr.wset,
                                               dispset=fr.dispset, sky=fr.sky, **common))
-            written.append(boss.write_spcframe(plan.frame_path("spCFrame", field, mjd, camera, expid),
+            written.append(boss_files.write_spcframe(plan.frame_path("spCFrame", field, mjd, camera, expid),
                                                flux=fr.cflux, ivar=fr.civar, mask=fr.cmask, loglam=fr.loglam,
                                                wdisp=fr.wdisp, sky=fr.csky, **{**common, "header": hdr.copy()}))
             fhdr = hdr.copy()
             fhdr["WAVEMIN"] = (float(10 ** fr.loglam[:, 0].min()), "minimum wavelength, A")
             fhdr["WAVEMAX"] = (float(10 ** fr.loglam[:, -1].max()), "maximum wavelength, A")
-            written.append(boss.write_spfluxcalib(plan.frame_path("spFluxcalib", field, mjd, camera, expid),
+            written.append(boss_files.write_spfluxcalib(plan.frame_path("spFluxcalib", field, mjd, camera, expid),
                                                   fr.fluxcalib, fhdr, version))
             this.append((sp, _coadd_inputs(fr)))
             exp_list.append((camera, expid, flat, arc))
@@ -273,7 +272,7 @@ def _write_field_mjd(plan, field, mjd, exps, stars, rest, fibres, lines, table, 
     hdr["MJDLIST"] = (str(mjd), "MJDs combined")
     hdr["RUN2D"] = plan.run2d
     hdr["VERS2D"] = plan.run2d
-    written.append(boss.write_spplate(plan.path("spField", fieldid=field, mjd=mjd), flux=co["flux"][rows],
+    written.append(boss_files.write_spplate(plan.path("spField", fieldid=field, mjd=mjd), flux=co["flux"][rows],
                                       ivar=co["ivar"][rows], andmask=co["andmask"][rows],
                                       ormask=co["ormask"][rows], wdisp=co["wdisp"][rows], plugmap=plug,
                                       sky=co["sky"][rows], coeff0=3.5523, exposures=exp_list, header=hdr,

@@ -22,10 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sdssflow.io import boss
 from sdssflow.io.products import atomic_path
 from sdssflow.steps import StepError, base_parser, run_step
-from sdssflow.synth import apogee, frames, truth
+from sdssflow.synth import apogee, boss_files, frames, truth
 from sdssflow.synth import sky as skymod
 from sdssflow.synth.bosz_mirror import write_bosz_mirror
 from sdssflow.synth.layout import CAMERAS, DemoPlan, demo_plan
@@ -123,7 +122,7 @@ def _write_plate_mjd(
             fr = frames.build_frame(camera, sp, e, fibres, stars, rest, lines, strengths, rng)
             hdr = frames.frame_header(e, camera, flat, arc)
             written.append(
-                boss.write_spframe(
+                boss_files.write_spframe(
                     plan.frame_path("spFrame", plate, mjd, camera, expid),
                     flux=fr.flux,
                     ivar=fr.ivar,
@@ -141,7 +140,7 @@ def _write_plate_mjd(
             )
             chdr = hdr.copy()
             written.append(
-                boss.write_spcframe(
+                boss_files.write_spcframe(
                     plan.frame_path("spCFrame", plate, mjd, camera, expid),
                     flux=fr.cflux,
                     ivar=fr.civar,
@@ -161,7 +160,7 @@ def _write_plate_mjd(
             fhdr["WAVEMIN"] = (float(10 ** fr.loglam[:, 0].min()), "minimum wavelength, A")
             fhdr["WAVEMAX"] = (float(10 ** fr.loglam[:, -1].max()), "maximum wavelength, A")
             written.append(
-                boss.write_spfluxcalib(
+                boss_files.write_spfluxcalib(
                     plan.frame_path("spFluxcalib", plate, mjd, camera, expid), fr.fluxcalib, fhdr, version
                 )
             )
@@ -180,7 +179,7 @@ def _write_plate_mjd(
     hdr["MJDLIST"] = (str(mjd), "MJDs combined")
     hdr["BESTEXP"] = (exps[0], "best exposure")
     written.append(
-        boss.write_spplate(
+        boss_files.write_spplate(
             plan.path("spPlate", plateid=plate, mjd=mjd),
             flux=co["flux"],
             ivar=co["ivar"],
