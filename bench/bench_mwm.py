@@ -16,7 +16,7 @@ import numpy as np
 from astropy.io import fits
 from harness import Benchmark
 
-from sdssflow.io.mwm import write_boss_visits
+from sdssflow.io.boss_visits import write_boss_visits
 from sdssflow.mwm import mwm_index, mwm_star, mwm_visit
 from sdssflow.mwm import synthetic as S
 from sdssflow.resources import data_path

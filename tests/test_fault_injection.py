@@ -286,7 +286,7 @@ def test_empty_night_products_are_valid_and_empty(runs):
 
 
 def test_boss_visits_keep_every_fibre(runs):
-    from sdssflow.io.mwm import read_boss_visits
+    from sdssflow.io.boss_visits import read_boss_visits
 
     info = runs["info"]
     rel = next((runs["clean"] / "results/v1/mwm/boss_visits" / str(PLATE_A)).glob("bossVisits-*.fits"))

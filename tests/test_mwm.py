@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sdssflow.io.mwm import read_nmf_basis
 from sdssflow.io.mwm_flags import NMF_FLAGS, STATUS_FLAGS, bits_set, names_of
 from sdssflow.io.mwm_grids import (
     APOGEE,
@@ -15,6 +14,7 @@ from sdssflow.io.mwm_grids import (
     legacy_apogee_sdss_id,
     legacy_spec_sdss_id,
 )
+from sdssflow.io.mwm_templates import read_nmf_basis
 from sdssflow.mwm import synthetic as S
 from sdssflow.mwm.build import build_source, hdu_of
 from sdssflow.mwm.continuum import (

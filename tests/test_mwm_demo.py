@@ -17,8 +17,9 @@ import pandas as pd
 import pytest
 from astropy.table import Table
 
-from sdssflow.io.mwm import read_mwm, read_status
+from sdssflow.io.mwm import read_mwm
 from sdssflow.io.mwm_grids import bucket
+from sdssflow.io.mwm_status import read_status
 from sdssflow.mwm import boss_visits, mwm_index, mwm_star, mwm_status, mwm_visit
 from sdssflow.mwm.apogee_rv import _rv_ivar, pixel_offset
 from sdssflow.resources import data_path

@@ -9,17 +9,10 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from sdssflow.io.mwm import (
-    COLUMNS,
-    empty_columns,
-    read_boss_visits,
-    read_mwm,
-    read_status,
-    write_boss_visits,
-    write_mwm,
-    write_status,
-)
+from sdssflow.io.boss_visits import read_boss_visits, write_boss_visits
+from sdssflow.io.mwm import COLUMNS, empty_columns, read_mwm, write_mwm
 from sdssflow.io.mwm_grids import APOGEE, BOSS
+from sdssflow.io.mwm_status import read_status, write_status
 
 specutils = pytest.importorskip("specutils")
 

@@ -18,9 +18,10 @@ import pytest
 from astropy.io import fits
 
 from sdssflow.io.apogee import read_apstar
-from sdssflow.io.mwm import read_mwm, read_status, write_status
+from sdssflow.io.mwm import read_mwm
 from sdssflow.io.mwm_flags import APOGEE_STARFLAG, STATUS_FLAGS
 from sdssflow.io.mwm_grids import bucket
+from sdssflow.io.mwm_status import read_status, write_status
 from sdssflow.mwm import boss_visits, mwm_index, mwm_star, mwm_status, mwm_visit
 from sdssflow.mwm.apogee_rv import _rv_ivar, barycentric_correction, pixel_offset
 from sdssflow.mwm.build import build_source

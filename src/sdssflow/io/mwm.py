@@ -21,7 +21,6 @@ Choices, stated:
 from __future__ import annotations
 
 import datetime as _dt
-import functools
 import logging
 import os
 import time
@@ -30,11 +29,10 @@ from pathlib import Path
 
 import fitsio
 import numpy as np
-from astropy.io import fits
 
-from sdssflow.io.mwm_flags import STATUS_FLAGS
+from sdssflow.io.fits_checksum import fix_zero_datasums
 from sdssflow.io.mwm_grids import GRIDS, HDU_NAMES
-from sdssflow.io.products import atomic_path, provenance_cards
+from sdssflow.io.products import atomic_path, header_card, provenance_cards
 from sdssflow.io.readable import readable
 
 __all__ = [
@@ -275,14 +273,6 @@ def _table(
     return table
 
 
-def _card(name, value, comment=""):
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        value = "NaN"
-    return {"name": name, "value": value, "comment": comment}
-
-
 def _title(records: list, title: str) -> None:
     """astra's blank / title / blank group header."""
     for text in ("", title, ""):
@@ -292,21 +282,21 @@ def _title(records: list, title: str) -> None:
 def _table_header(extname, instrument, observatory, v_astra, created) -> list:
     grid = GRIDS[instrument]
     rec = [
-        _card("OBSRVTRY", observatory.upper()),
-        _card("INSTRMNT", instrument.upper()),
-        _card("V_ASTRA", v_astra),
-        _card("CREATED", created),
+        header_card("OBSRVTRY", observatory.upper()),
+        header_card("INSTRMNT", instrument.upper()),
+        header_card("V_ASTRA", v_astra),
+        header_card("CREATED", created),
     ]
     _title(rec, "Wavelength Information (Vacuum)")
     rec += [
-        _card("CRVAL", grid.crval, "Log(10) wavelength of first pixel"),
-        _card("CDELT", grid.cdelt, "Log(10) delta wavelength per pixel"),
-        _card("CTYPE", "LOG-LINEAR", "Wavelength axis type"),
-        _card("CUNIT", "Angstrom (Vacuum)", "Wavelength unit"),
-        _card("CRPIX", 1, "Reference pixel"),
-        _card("DC-FLAG", 1, "Linear wavelength axis"),
-        _card("NPIXELS", grid.npix, "Number of pixels per spectrum"),
-        _card("BUNIT", "1e-17 erg / (s cm2 Angstrom)", "flux unit"),
+        header_card("CRVAL", grid.crval, "Log(10) wavelength of first pixel"),
+        header_card("CDELT", grid.cdelt, "Log(10) delta wavelength per pixel"),
+        header_card("CTYPE", "LOG-LINEAR", "Wavelength axis type"),
+        header_card("CUNIT", "Angstrom (Vacuum)", "Wavelength unit"),
+        header_card("CRPIX", 1, "Reference pixel"),
+        header_card("DC-FLAG", 1, "Linear wavelength axis"),
+        header_card("NPIXELS", grid.npix, "Number of pixels per spectrum"),
+        header_card("BUNIT", "1e-17 erg / (s cm2 Angstrom)", "flux unit"),
     ]
     _title(rec, "Data Integrity")
     return rec
@@ -316,17 +306,17 @@ def _primary_header(source: Mapping, v_astra: str, created: str, extra_cards) ->
     rec: list = []
     _title(rec, "Metadata")
     rec += [
-        _card("V_ASTRA", v_astra, "sdssflow reduction version"),
-        _card("CREATED", created, "File creation time (UTC %y-%m-%d %H:%M:%S)"),
+        header_card("V_ASTRA", v_astra, "sdssflow reduction version"),
+        header_card("CREATED", created, "File creation time (UTC %y-%m-%d %H:%M:%S)"),
     ]
     upper = {str(k).upper(): v for k, v in source.items()}
     for title, keys in PRIMARY_GROUPS:
         _title(rec, title)
-        rec += [_card(key, upper.get(key)) for key in keys.split()]
+        rec += [header_card(key, upper.get(key)) for key in keys.split()]
         if title in _SEE:
             rec.append({"name": "COMMENT", "value": _SEE[title]})
     _title(rec, "Provenance")
-    rec += [_card(k, v, c) for k, v, c in extra_cards]
+    rec += [header_card(k, v, c) for k, v, c in extra_cards]
     _title(rec, "HDU Descriptions")
     rec += [{"name": "COMMENT", "value": text} for text in _HDU_COMMENTS]
     _title(rec, "Data Integrity")
@@ -416,100 +406,9 @@ def write_mwm(
                     if name in _HELP:
                         hdu.write_key(f"TTYPE{i}", name, comment=_HELP[name])
                 hdu.write_checksum()
-        _fix_zero_datasums(tmp)
+        fix_zero_datasums(tmp)
     log.debug("wrote %s in %.3f s", path, time.perf_counter() - start)
     return Path(path)
-
-
-def _ones_complement_sum(data: bytes, sum32: int = 0) -> int:
-    """32-bit ones' complement sum of big-endian words (FITS checksum standard)."""
-    arr = np.frombuffer(data, dtype=">u2").astype(np.uint64)
-    hi = (sum32 >> 16) + int(arr[0::2].sum())
-    lo = (sum32 & 0xFFFF) + int(arr[1::2].sum())
-    while (hi >> 16) or (lo >> 16):
-        hi, lo = (hi & 0xFFFF) + (lo >> 16), (lo & 0xFFFF) + (hi >> 16)
-    return (hi << 16) + lo
-
-
-def _encode_checksum(value: int) -> str:
-    """ASCII encoding of a 32-bit checksum (FITS checksum standard, 16 characters)."""
-    exclude = set(range(0x3A, 0x41)) | set(range(0x5B, 0x61))
-    asc = [0] * 16
-    for i in range(4):
-        byte = (value >> (24 - 8 * i)) & 0xFF
-        q, r = byte // 4 + ord("0"), byte % 4
-        ch = [q + r, q, q, q]
-        changed = True
-        while changed:
-            changed = False
-            for j in (0, 2):
-                if ch[j] in exclude or ch[j + 1] in exclude:
-                    ch[j] += 1
-                    ch[j + 1] -= 1
-                    changed = True
-        for j in range(4):
-            asc[4 * j + i] = ch[j]
-    return bytes(asc[(i + 15) % 16] for i in range(16)).decode("ascii")
-
-
-def _hdu_offsets(path) -> list[tuple[int, int, int]]:
-    """(header start, data start, padded data end) byte offsets of every HDU of a FITS file.
-
-    Walks the 2880-byte header blocks (data size = |BITPIX|/8 · GCOUNT · (PCOUNT + Π NAXISn));
-    cheaper than opening the file with fitsio, which reads every table's column info.
-    """
-    data = Path(path).read_bytes()
-    out, pos = [], 0
-    while pos + 2880 <= len(data):
-        start, keys, end_found = pos, {}, False
-        while not end_found and pos + 2880 <= len(data):
-            block = data[pos : pos + 2880]
-            pos += 2880
-            for i in range(0, 2880, 80):
-                key = block[i : i + 8].rstrip()
-                if key == b"END":
-                    end_found = True
-                    break
-                if key in (b"BITPIX", b"PCOUNT", b"GCOUNT") or key.startswith(b"NAXIS"):
-                    keys[key.decode()] = int(block[i + 10 : i + 80].split(b"/")[0])
-        naxis = keys.get("NAXIS", 0)
-        npix = int(np.prod([keys[f"NAXIS{k}"] for k in range(1, naxis + 1)])) if naxis else 0
-        nbytes = (
-            abs(keys.get("BITPIX", 8)) // 8 * keys.get("GCOUNT", 1) * (keys.get("PCOUNT", 0) + npix)
-        )
-        pos_end = pos + -(-nbytes // 2880) * 2880  # data padded to whole blocks (as fitsio)
-        out.append((start, pos, pos_end))
-        pos = pos_end
-    return out
-
-
-@functools.lru_cache(maxsize=1)
-def _zero_datasum_card() -> bytes:
-    """The DATASUM = '0' card exactly as astropy serialises it (built once: astropy's Card is slow)."""
-    return str(fits.Card("DATASUM", "0", "data unit checksum")).encode("ascii")
-
-
-def _fix_zero_datasums(path) -> None:
-    """Rewrite DATASUM of data-less HDUs as '0' and recompute their CHECKSUM, in place."""
-    offsets = _hdu_offsets(path)
-    with open(path, "r+b") as fh:
-        for hstart, dstart, dend in offsets:
-            if dend != dstart:
-                continue  # data present: fitsio's sums are right
-            fh.seek(hstart)
-            head = bytearray(fh.read(dstart - hstart))
-            cards = [bytes(head[i : i + 80]) for i in range(0, len(head), 80)]
-            ki = next(i for i, c in enumerate(cards) if c.startswith(b"DATASUM "))
-            ci = next(i for i, c in enumerate(cards) if c.startswith(b"CHECKSUM"))
-            # cards exactly as astropy re-serialises them (it verifies its own string, not the bytes)
-            head[ki * 80 : ki * 80 + 80] = _zero_datasum_card()
-            head[ci * 80 : ci * 80 + 80] = f"CHECKSUM= '{'0' * 16}'   / HDU checksum".ljust(
-                80
-            ).encode("ascii")
-            cs = _encode_checksum(~_ones_complement_sum(bytes(head)) & 0xFFFFFFFF)
-            head[ci * 80 + 11 : ci * 80 + 27] = cs.encode("ascii")
-            fh.seek(hstart)
-            fh.write(head)
 
 
 @readable
@@ -612,334 +511,3 @@ def nmf_from_cards(header: Mapping, extname: str) -> dict | None:
         "flags": int(header[f"{p}NMFFL"]),
         "basis_id": str(header[f"{p}NMFID"]).strip(),
     }
-
-
-# ------------------------------------------------------------------ bossVisits files
-#: Columns of the VISITS table of a bossVisits file (name, numpy dtype).
-BOSS_VISIT_COLUMNS = (
-    ("sdss_id", "i8"), ("catalogid", "i8"), ("fiberid", "i4"), ("ra", "f8"), ("dec", "f8"),
-    ("objtype", "S16"), ("plateid", "i4"), ("fieldid", "i4"), ("mjd", "i4"), ("telescope", "S8"),
-    ("run2d", "S16"), ("n_exp", "i4"), ("exptime", "f4"), ("airmass", "f4"), ("seeing", "f4"),
-    ("tai_beg", "i8"), ("tai_end", "i8"), ("snr", "f4"), ("xcsao_v_rad", "f4"),
-    ("xcsao_e_v_rad", "f4"), ("xcsao_teff", "f4"), ("xcsao_e_teff", "f4"), ("xcsao_logg", "f4"),
-    ("xcsao_e_logg", "f4"), ("xcsao_fe_h", "f4"), ("xcsao_e_fe_h", "f4"), ("xcsao_rxc", "f4"),
-    ("zwarning_flags", "i8"), ("spec_file", "S64"),
-)  # fmt: skip
-
-
-def write_boss_visits(
-    path,
-    table: np.ndarray,
-    flux,
-    ivar,
-    pixel_flags,
-    wresl,
-    header_cards,
-    version,
-    inputs=(),
-    status: np.ndarray | None = None,
-):
-    """Write a bossVisits file: one plate-MJD, one row per science fibre, on the BOSS grid.
-
-    Layout: HDU 0 header (PLATEID, MJD, OBSERVAT, grid CRVAL/CDELT/NPIXELS, provenance);
-    HDU 1 ``VISITS`` table (:data:`BOSS_VISIT_COLUMNS`); HDU 2 ``FLUX`` (nfib, 4648) float32
-    1e-17 erg/s/cm²/Å, barycentric vacuum frame; HDU 3 ``IVAR``; HDU 4 ``PIXEL_FLAGS`` int64
-    (SPPIXMASK); HDU 5 ``WRESL`` (Å, FWHM); HDU 6 ``STATUS`` when given (one row per frame
-    used or left out and per flagged fibre: :data:`BOSS_VISIT_STATUS_COLUMNS`). Every HDU has
-    CHECKSUM/DATASUM. With no fibre (``nfib = 0``) the images have shape (0, 4648): a valid,
-    empty product whose STATUS says why.
-
-    Parameters
-    ----------
-    table : structured ndarray, length nfib
-        With the fields of :data:`BOSS_VISIT_COLUMNS` (missing fields filled).
-    flux, ivar, pixel_flags, wresl : ndarray, shape (nfib, 4648)
-    header_cards : sequence of (key, value, comment)
-    version : str
-    inputs : sequence of path-like
-    status : structured ndarray, optional
-        Rows of :data:`BOSS_VISIT_STATUS_COLUMNS` (see :func:`boss_visit_status`).
-    """
-    nfib = len(table)
-    grid = GRIDS["boss"]
-    full = np.zeros(nfib, dtype=list(BOSS_VISIT_COLUMNS))
-    for name in full.dtype.names:
-        if table.dtype.names and name in table.dtype.names:
-            full[name] = table[name]
-        elif full.dtype[name].kind == "f":
-            full[name] = np.nan
-    grid_cards = [
-        ("CRVAL", grid.crval, "log10 wavelength (vacuum, A) of pixel 1"),
-        ("CDELT", grid.cdelt, "log10 step"),
-        ("CRPIX", 1, "reference pixel"),
-        ("CTYPE", "LOG-LINEAR", ""),
-        ("NPIXELS", grid.npix, "pixels per spectrum"),
-    ]
-    primary = [
-        _card(k, v, c)
-        for k, v, c in list(header_cards)
-        + grid_cards
-        + provenance_cards(version, inputs, "boss_visits")
-    ]
-    images = (
-        (
-            "FLUX",
-            np.asarray(flux, np.float32).reshape(nfib, grid.npix),
-            "1e-17 erg / (s cm2 Angstrom)",
-        ),
-        (
-            "IVAR",
-            np.asarray(ivar, np.float32).reshape(nfib, grid.npix),
-            "1e34 (s2 cm4 Angstrom2) / erg2",
-        ),
-        ("PIXEL_FLAGS", np.asarray(pixel_flags, np.int64).reshape(nfib, grid.npix), ""),
-        ("WRESL", np.asarray(wresl, np.float32).reshape(nfib, grid.npix), "Angstrom"),
-    )
-    with atomic_path(path) as tmp:
-        with fitsio.FITS(str(tmp), "rw", clobber=True) as f:
-            f.write(None, header=primary)
-            f[0].write_checksum()
-            f.write(full, extname="VISITS")
-            f[-1].write_checksum()
-            for name, arr, bunit in images:
-                header = [_card("BUNIT", bunit)] + [_card(k, v, c) for k, v, c in grid_cards]
-                if nfib:
-                    f.write(arr, extname=name, header=header)
-                else:  # fitsio refuses a zero-row array; an image of NAXIS2 = 0 is valid FITS
-                    f.create_image_hdu(
-                        dims=[0, grid.npix], dtype=arr.dtype, extname=name, header=header
-                    )
-                f[-1].write_checksum()
-            if status is not None:
-                f.write(status, extname="STATUS")
-                f[-1].write_checksum()
-    return Path(path)
-
-
-#: STATUS rows of a bossVisits file: a frame (camera of an exposure) used or left out, a
-#: flagged fibre (non-finite or fully masked data), or the plate-MJD (``empty``).
-BOSS_VISIT_STATUS_COLUMNS = (
-    ("mjd", "i4"), ("expid", "i8"), ("camera", "S2"), ("fiberid", "i4"), ("sdss_id", "i8"),
-    ("status", "S16"), ("message", "S300"), ("path", "S300"),
-)  # fmt: skip
-
-
-def boss_visit_status(rows: Sequence[Mapping]) -> np.ndarray:
-    """STATUS rows (dicts; missing fields -1 / empty) as a structured array."""
-    arr = np.zeros(len(rows), dtype=list(BOSS_VISIT_STATUS_COLUMNS))
-    for name, dtype in BOSS_VISIT_STATUS_COLUMNS:
-        if dtype[0] == "i":
-            arr[name] = -1
-    for i, row in enumerate(rows):
-        for name, dtype in BOSS_VISIT_STATUS_COLUMNS:
-            if row.get(name) is not None:
-                value = row[name]
-                if dtype.startswith("S"):
-                    value = str(value).encode("ascii", "replace")[: int(dtype[1:])]
-                arr[name][i] = value
-    return arr
-
-
-@readable
-def read_boss_visits(path, rows=None) -> dict:
-    """Read a bossVisits file, optionally only some rows.
-
-    Parameters
-    ----------
-    path : path-like
-    rows : sequence of int, optional
-        Row indices (fibre rows) to read; all when None.
-
-    Returns
-    -------
-    dict
-        ``table`` (structured array), ``flux``, ``ivar``, ``pixel_flags``, ``wresl``
-        ((nrow, 4648)), ``header`` (dict of the primary header).
-
-    Raises
-    ------
-    ValueError
-        If the file lacks an HDU of the layout.
-    """
-    out = {}
-    with fitsio.FITS(str(path)) as f:
-        names = [h.get_extname() for h in f]
-        for need in ("VISITS", "FLUX", "IVAR", "PIXEL_FLAGS", "WRESL"):
-            if need not in names:
-                raise ValueError(f"{path}: not a bossVisits file (no {need} HDU)")
-        hdr = f[0].read_header()
-        out["header"] = {k: hdr[k] for k in hdr.keys() if k and k not in ("COMMENT", "HISTORY")}
-        table = f["VISITS"].read()
-        if rows is None:
-            rows = np.arange(len(table))
-        rows = np.asarray(rows, int)
-        out["table"] = table[rows]
-        for name in ("FLUX", "IVAR", "PIXEL_FLAGS", "WRESL"):
-            if len(rows) and np.all(np.diff(rows) == 1):
-                data = f[name][int(rows[0]) : int(rows[-1]) + 1, :]
-            else:
-                data = f[name].read()[rows] if len(rows) else np.zeros((0, GRIDS["boss"].npix))
-            out[name.lower()] = np.asarray(data)
-    return out
-
-
-# ------------------------------------------------------------------ RV templates / NMF basis
-@readable
-def read_rv_templates(path, wave_range=(3550.0, 10450.0)):
-    """Rectified BOSZ templates for radial velocities.
-
-    Parameters
-    ----------
-    path : path-like
-        The sdssflow BOSZ library (``bosz_library.h5``, :func:`sdssflow.io.bosz.read_library`)
-        or a BOSZ 2024 mirror directory (``r<R>/m*/bosz2024_*_resam.txt.gz`` and
-        ``wavelength_grids/bosz2024_wave_r<R>.txt``, searched recursively; air wavelengths
-        converted to vacuum).
-    wave_range : (float, float)
-        Wavelength range kept, Å vacuum.
-
-    Returns
-    -------
-    wave : ndarray, shape (nwave,)
-        Vacuum wavelength, Å.
-    rect : ndarray, shape (ntpl, nwave)
-        Flux divided by the model continuum (H / C).
-    params : ndarray, shape (ntpl, 3)
-        teff (K), logg, fe_h.
-    resolution : float
-        Resolving power of the models.
-
-    Raises
-    ------
-    ValueError
-        If no template is found.
-    """
-    from sdssflow.io import bosz
-
-    path = Path(path)
-    if path.is_file():
-        lib = bosz.read_library(path, wave_range=wave_range)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rect = np.where(lib.continuum > 0, lib.flux / lib.continuum, 1.0)
-        params = lib.params[["teff", "logg", "feh"]].to_numpy(float)
-        return np.asarray(lib.wave, float), rect, params, float(lib.resolution)
-    files = sorted(path.rglob("bosz2024_*_resam.txt.gz"))
-    if not files:
-        raise ValueError(f"{path}: no BOSZ library file and no bosz2024_*_resam.txt.gz below it")
-    res = bosz.parse_bosz_name(files[0].name).resolution
-    files = [f for f in files if bosz.parse_bosz_name(f.name).resolution == res]
-    grids = sorted(path.rglob(Path(bosz.wave_grid_relpath(res)).name))
-    if not grids:
-        raise ValueError(f"{path}: no {Path(bosz.wave_grid_relpath(res)).name} below it")
-    wave = bosz.air_to_vacuum(bosz.read_wave_grid(grids[0]))
-    keep = (wave >= wave_range[0]) & (wave <= wave_range[1])
-    rects, params = [], []
-    for f in files:
-        model = bosz.parse_bosz_name(f.name)
-        flux, cont = bosz.read_resampled(f, nrows=wave.size)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rects.append(np.where(cont[keep] > 0, flux[keep] / cont[keep], 1.0))
-        params.append((model.teff, model.logg, model.feh))
-    return wave[keep], np.array(rects), np.array(params, float), float(res)
-
-
-def write_nmf_basis(path, bases: Mapping[str, np.ndarray], cards, version, inputs=()):
-    """Write the NMF basis: HDU ``BOSS`` (C, 4648) and ``APOGEE`` (C, 8575) float32 images.
-
-    Each image header carries the grid (CRVAL, CDELT, NPIXELS); the primary carries
-    ``cards`` (NMFBASIS name, training source) and provenance.
-    """
-    with atomic_path(path) as tmp:
-        with fitsio.FITS(str(tmp), "rw", clobber=True) as f:
-            f.write(
-                None,
-                header=[
-                    _card(k, v, c)
-                    for k, v, c in list(cards) + provenance_cards(version, inputs, "nmf_basis")
-                ],
-            )
-            f[0].write_checksum()
-            for name, H in bases.items():
-                grid = GRIDS[name]
-                if H.shape[1] != grid.npix:
-                    raise ValueError(
-                        f"{path}: {name} basis has {H.shape[1]} pixels, grid has {grid.npix}"
-                    )
-                hdr = [
-                    _card("CRVAL", grid.crval),
-                    _card("CDELT", grid.cdelt),
-                    _card("NPIXELS", grid.npix),
-                    _card("BUNIT", ""),
-                ]
-                f.write(np.asarray(H, np.float32), extname=name.upper(), header=hdr)
-                f[-1].write_checksum()
-    return Path(path)
-
-
-@readable
-def read_nmf_basis(path) -> tuple[dict[str, np.ndarray], dict]:
-    """Read :func:`write_nmf_basis` output: ({'boss': H, 'apogee': H}, primary header dict)."""
-    out = {}
-    with fitsio.FITS(str(path)) as f:
-        names = [h.get_extname() for h in f]
-        hdr = f[0].read_header()
-        header = {k: hdr[k] for k in hdr.keys() if k and k not in ("COMMENT", "HISTORY")}
-        for name in ("BOSS", "APOGEE"):
-            if name not in names:
-                raise ValueError(f"{path}: NMF basis file has no {name} HDU")
-            out[name.lower()] = np.asarray(f[name].read(), float)
-    return out, header
-
-
-# ------------------------------------------------------------------ status tables
-#: Columns of the per-bucket and survey status tables (MWMSpectrumProductStatus).
-STATUS_COLUMNS = (
-    ("sdss_id", "i8"), ("gg", "S2"), ("hh", "S2"), ("flags", "i8"), ("n_boss", "i4"),
-    ("n_apogee", "i4"), ("t_elapsed", "f4"), ("v_astra", "S32"), ("path", "S160"), ("message", "S200"),
-)  # fmt: skip
-
-
-def status_table(rows: Sequence[Mapping]) -> np.ndarray:
-    """Structured array of status rows (missing fields: 0 / empty; text truncated to its width)."""
-    arr = np.zeros(len(rows), dtype=list(STATUS_COLUMNS))
-    for i, row in enumerate(rows):
-        for name, dtype in STATUS_COLUMNS:
-            if name in row and row[name] is not None:
-                value = row[name]
-                if dtype.startswith("S"):
-                    value = str(value).encode("ascii", "replace")[: int(dtype[1:])]
-                arr[name][i] = value
-    return arr
-
-
-def write_status(
-    path, rows: Sequence[Mapping] | np.ndarray, version: str, step: str, inputs=()
-) -> Path:
-    """Write a status table (FITS, HDU 1 ``STATUS``; flag bits in the header comments)."""
-    arr = rows if isinstance(rows, np.ndarray) else status_table(rows)
-    cards = [_card(k, v, c) for k, v, c in provenance_cards(version, inputs, step)]
-    cards += [{"name": "COMMENT", "value": f"flags bit {b}: {n}"} for n, b in STATUS_FLAGS.items()]
-    with atomic_path(path) as tmp:
-        with fitsio.FITS(str(tmp), "rw", clobber=True) as f:
-            f.write(None, header=cards)
-            f[0].write_checksum()
-            f.write(arr, extname="STATUS")
-            f[-1].write_checksum()
-    return Path(path)
-
-
-@readable
-def read_status(path) -> np.ndarray:
-    """Read a status table written by :func:`write_status`.
-
-    Raises
-    ------
-    ValueError
-        If the file has no STATUS table.
-    """
-    with fitsio.FITS(str(path)) as f:
-        if "STATUS" not in [h.get_extname() for h in f]:
-            raise ValueError(f"{path}: no STATUS table")
-        if f["STATUS"].get_nrows() == 0:
-            return np.zeros(0, dtype=list(STATUS_COLUMNS))
-        return f["STATUS"].read()

@@ -16,11 +16,12 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 from astropy.io import fits
 
 from sdssflow import __version__
 
-__all__ = ["atomic_path", "provenance_cards", "add_provenance", "write_hdulist", "find_fits"]
+__all__ = ["atomic_path", "provenance_cards", "add_provenance", "write_hdulist", "find_fits", "header_card"]
 
 log = logging.getLogger(__name__)
 
@@ -168,3 +169,17 @@ def find_fits(root: str | os.PathLike, pattern: str) -> list[Path]:
     found = set(root.rglob(f"{pattern}.fits")) | set(root.rglob(f"{pattern}.fits.gz"))
     return sorted(p for p in found if not p.name.startswith("."))
 
+
+def header_card(name: str, value, comment: str = "") -> dict:
+    """A fitsio header record; numpy scalars become Python ones and non-finite floats 'NaN'.
+
+    Examples
+    --------
+    >>> header_card("SNR", np.float32(float("nan")), "signal to noise")
+    {'name': 'SNR', 'value': 'NaN', 'comment': 'signal to noise'}
+    """
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        value = "NaN"
+    return {"name": name, "value": value, "comment": comment}

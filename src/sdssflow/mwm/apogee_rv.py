@@ -136,7 +136,7 @@ def apogee_templates(path, resolution: float = APOGEE_R) -> HBandTemplates:
     ValueError
         If the templates do not cover the H band (e.g. the BOSZ library stops at 11000 Å).
     """
-    from sdssflow.io.mwm import read_rv_templates
+    from sdssflow.io.mwm_templates import read_rv_templates
 
     wave, rect, params, res = read_rv_templates(path, wave_range=APOGEE_TEMPLATE_RANGE)
     if wave.size < 100 or wave[0] > 15200.0 or wave[-1] < 16900.0:

@@ -13,7 +13,7 @@ Two routes:
 
 Then every visit's radial velocity is measured against the BOSZ templates
 (:func:`sdssflow.mwm.rv.measure_rv`). Output: ``bossVisits-{plate}-{mjd}.fits``
-(:func:`sdssflow.io.mwm.write_boss_visits`).
+(:func:`sdssflow.io.boss_visits.write_boss_visits`).
 
 Usage::
 
@@ -31,13 +31,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sdssflow.io.mwm import (
-    BOSS_VISIT_COLUMNS,
-    boss_visit_status,
-    read_rv_templates,
-    write_boss_visits,
-)
+from sdssflow.io.boss_visits import BOSS_VISIT_COLUMNS, boss_visit_status, write_boss_visits
 from sdssflow.io.mwm_grids import BOSS, legacy_spec_sdss_id
+from sdssflow.io.mwm_templates import read_rv_templates
 from sdssflow.io.selection import read_selection
 from sdssflow.mwm.rv import RV_FIELDS, measure_rv, prepare_templates
 from sdssflow.mwm.visits import combine_pieces, median_snr

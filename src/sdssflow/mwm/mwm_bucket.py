@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sdssflow.io.mwm import read_status, status_table, write_status
+from sdssflow.io.mwm_status import read_status, status_table, write_status
 from sdssflow.mwm import mwm_star, mwm_visit
 from sdssflow.steps import StepError, base_parser, run_step
 

@@ -28,17 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from sdssflow.io.mwm import (
-    PRIMARY_GROUPS,
-    nmf_from_cards,
-    read_mwm,
-    read_nmf_basis,
-    read_status,
-    write_mwm,
-    write_status,
-)
+from sdssflow.io.mwm import PRIMARY_GROUPS, nmf_from_cards, read_mwm, write_mwm
 from sdssflow.io.mwm_flags import STATUS_FLAGS
 from sdssflow.io.mwm_grids import GRIDS
+from sdssflow.io.mwm_status import read_status, write_status
+from sdssflow.io.mwm_templates import read_nmf_basis
 from sdssflow.mwm.continuum import basis_id, nmf_from_parameters
 from sdssflow.mwm.mwm_visit import mwm_path
 from sdssflow.mwm.stack import star_row

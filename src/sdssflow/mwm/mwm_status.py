@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sdssflow.io.mwm import read_status, status_table, write_status
 from sdssflow.io.mwm_flags import STATUS_FLAGS, bits_set
+from sdssflow.io.mwm_status import read_status, status_table, write_status
 from sdssflow.steps import base_parser, run_step
 
 __all__ = ["parse", "main"]

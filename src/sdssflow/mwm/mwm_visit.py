@@ -33,8 +33,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sdssflow.io.mwm import nmf_cards, read_nmf_basis, write_mwm, write_status
+from sdssflow.io.mwm import nmf_cards, write_mwm
 from sdssflow.io.mwm_flags import APOGEE_STARFLAG, STATUS_FLAGS, bits_set
+from sdssflow.io.mwm_status import write_status
+from sdssflow.io.mwm_templates import read_nmf_basis
 from sdssflow.mwm.apogee_rv import LazyTemplates
 from sdssflow.mwm.build import build_source
 from sdssflow.mwm.continuum import basis_id

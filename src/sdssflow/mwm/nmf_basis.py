@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from sdssflow.io.mwm import read_rv_templates, write_nmf_basis
 from sdssflow.io.mwm_grids import GRIDS
+from sdssflow.io.mwm_templates import read_rv_templates, write_nmf_basis
 from sdssflow.mwm.continuum import RESOLUTION, synthetic_basis, train_nmf_basis
 from sdssflow.steps import StepError, base_parser, run_step
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from sdssflow.io.apogee import read_apstar, read_apvisit
-from sdssflow.io.mwm import read_boss_visits
+from sdssflow.io.boss_visits import read_boss_visits
 from sdssflow.io.readable import UnreadableFile
 from sdssflow.mwm.build import ApogeeVisit, BossVisit
 

@@ -250,7 +250,7 @@ def collect(args) -> tuple[list[dict], list[str]]:
     """Problem rows of every product named by ``args`` and the files read."""
     from sdssflow.io.catalog import read_exposures
     from sdssflow.io.fluxcal import read_summary
-    from sdssflow.io.mwm import read_status
+    from sdssflow.io.mwm_status import read_status
     from sdssflow.io.sky import read_product
 
     rows, inputs = [], []

@@ -155,8 +155,8 @@ def _mean_sky(contfits: Sequence[str], max_spectra: int):
 
 def _star_paths(status: str | None, star_dir: str | None, buckets: Sequence[str]) -> list[Path]:
     """mwmStar files: those the status table says were created, then those of the buckets."""
-    from sdssflow.io.mwm import read_status
     from sdssflow.io.mwm_flags import STATUS_FLAGS
+    from sdssflow.io.mwm_status import read_status
 
     paths = []
     if status:
@@ -173,8 +173,8 @@ def _star_paths(status: str | None, star_dir: str | None, buckets: Sequence[str]
 
 def _status_summary(status: str | None) -> str:
     """'N sources: k created_mwm_star, ...' from the status table (its messages' classes)."""
-    from sdssflow.io.mwm import read_status
     from sdssflow.io.mwm_flags import names_of
+    from sdssflow.io.mwm_status import read_status
 
     if not status or not Path(status).exists():
         return "no status table"

@@ -1,0 +1,122 @@
+"""RV templates and NMF continuum bases of the mwm steps (HDF5 library reader, FITS basis)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import fitsio
+import numpy as np
+
+from sdssflow.io.mwm_grids import GRIDS
+from sdssflow.io.products import atomic_path, header_card, provenance_cards
+from sdssflow.io.readable import readable
+
+__all__ = ["read_rv_templates", "write_nmf_basis", "read_nmf_basis"]
+
+# ------------------------------------------------------------------ RV templates / NMF basis
+@readable
+def read_rv_templates(path, wave_range=(3550.0, 10450.0)):
+    """Rectified BOSZ templates for radial velocities.
+
+    Parameters
+    ----------
+    path : path-like
+        The sdssflow BOSZ library (``bosz_library.h5``, :func:`sdssflow.io.bosz.read_library`)
+        or a BOSZ 2024 mirror directory (``r<R>/m*/bosz2024_*_resam.txt.gz`` and
+        ``wavelength_grids/bosz2024_wave_r<R>.txt``, searched recursively; air wavelengths
+        converted to vacuum).
+    wave_range : (float, float)
+        Wavelength range kept, Å vacuum.
+
+    Returns
+    -------
+    wave : ndarray, shape (nwave,)
+        Vacuum wavelength, Å.
+    rect : ndarray, shape (ntpl, nwave)
+        Flux divided by the model continuum (H / C).
+    params : ndarray, shape (ntpl, 3)
+        teff (K), logg, fe_h.
+    resolution : float
+        Resolving power of the models.
+
+    Raises
+    ------
+    ValueError
+        If no template is found.
+    """
+    from sdssflow.io import bosz
+
+    path = Path(path)
+    if path.is_file():
+        lib = bosz.read_library(path, wave_range=wave_range)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rect = np.where(lib.continuum > 0, lib.flux / lib.continuum, 1.0)
+        params = lib.params[["teff", "logg", "feh"]].to_numpy(float)
+        return np.asarray(lib.wave, float), rect, params, float(lib.resolution)
+    files = sorted(path.rglob("bosz2024_*_resam.txt.gz"))
+    if not files:
+        raise ValueError(f"{path}: no BOSZ library file and no bosz2024_*_resam.txt.gz below it")
+    res = bosz.parse_bosz_name(files[0].name).resolution
+    files = [f for f in files if bosz.parse_bosz_name(f.name).resolution == res]
+    grids = sorted(path.rglob(Path(bosz.wave_grid_relpath(res)).name))
+    if not grids:
+        raise ValueError(f"{path}: no {Path(bosz.wave_grid_relpath(res)).name} below it")
+    wave = bosz.air_to_vacuum(bosz.read_wave_grid(grids[0]))
+    keep = (wave >= wave_range[0]) & (wave <= wave_range[1])
+    rects, params = [], []
+    for f in files:
+        model = bosz.parse_bosz_name(f.name)
+        flux, cont = bosz.read_resampled(f, nrows=wave.size)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rects.append(np.where(cont[keep] > 0, flux[keep] / cont[keep], 1.0))
+        params.append((model.teff, model.logg, model.feh))
+    return wave[keep], np.array(rects), np.array(params, float), float(res)
+
+
+def write_nmf_basis(path, bases: Mapping[str, np.ndarray], cards, version, inputs=()):
+    """Write the NMF basis: HDU ``BOSS`` (C, 4648) and ``APOGEE`` (C, 8575) float32 images.
+
+    Each image header carries the grid (CRVAL, CDELT, NPIXELS); the primary carries
+    ``cards`` (NMFBASIS name, training source) and provenance.
+    """
+    with atomic_path(path) as tmp:
+        with fitsio.FITS(str(tmp), "rw", clobber=True) as f:
+            f.write(
+                None,
+                header=[
+                    header_card(k, v, c)
+                    for k, v, c in list(cards) + provenance_cards(version, inputs, "nmf_basis")
+                ],
+            )
+            f[0].write_checksum()
+            for name, H in bases.items():
+                grid = GRIDS[name]
+                if H.shape[1] != grid.npix:
+                    raise ValueError(
+                        f"{path}: {name} basis has {H.shape[1]} pixels, grid has {grid.npix}"
+                    )
+                hdr = [
+                    header_card("CRVAL", grid.crval),
+                    header_card("CDELT", grid.cdelt),
+                    header_card("NPIXELS", grid.npix),
+                    header_card("BUNIT", ""),
+                ]
+                f.write(np.asarray(H, np.float32), extname=name.upper(), header=hdr)
+                f[-1].write_checksum()
+    return Path(path)
+
+
+@readable
+def read_nmf_basis(path) -> tuple[dict[str, np.ndarray], dict]:
+    """Read :func:`write_nmf_basis` output: ({'boss': H, 'apogee': H}, primary header dict)."""
+    out = {}
+    with fitsio.FITS(str(path)) as f:
+        names = [h.get_extname() for h in f]
+        hdr = f[0].read_header()
+        header = {k: hdr[k] for k in hdr.keys() if k and k not in ("COMMENT", "HISTORY")}
+        for name in ("BOSS", "APOGEE"):
+            if name not in names:
+                raise ValueError(f"{path}: NMF basis file has no {name} HDU")
+            out[name.lower()] = np.asarray(f[name].read(), float)
+    return out, header
