@@ -117,6 +117,9 @@ def merge_arms(binned: np.ndarray, cover: np.ndarray, groups: np.ndarray) -> tup
     return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0), best
 
 
+#: Spectra rebinned at a time by :func:`broadband_magnitudes` (bounds its temporaries).
+REBIN_CHUNK = 64
+
 #: Least fraction of a band's throughput (ln-lambda weighted) that must fall on good bins.
 MIN_BAND_COVER = 0.9
 
@@ -168,8 +171,15 @@ def broadband_magnitudes(
     groups = np.arange(nspec) if groups is None else np.asarray(groups, dtype=np.int64)
     edges = 10.0 ** np.arange(3.54, 4.03, dloglam)
     centres = np.sqrt(edges[1:] * edges[:-1])
-    good_pix = (ivar > 0) & np.isfinite(flux)
-    binned, cover = rebin_mean(wave, flux, good_pix, edges)
+    # rebin in chunks of spectra: rebin_mean's full-size temporaries (pixel widths, cumulative
+    # sums, boundaries) would otherwise set the step's peak memory
+    parts = [
+        rebin_mean(wave[i : i + REBIN_CHUNK], flux[i : i + REBIN_CHUNK],
+                   (ivar[i : i + REBIN_CHUNK] > 0) & np.isfinite(flux[i : i + REBIN_CHUNK]), edges)
+        for i in range(0, nspec, REBIN_CHUNK)
+    ]  # fmt: skip
+    binned, cover = np.concatenate([b for b, _ in parts]), np.concatenate([c for _, c in parts])
+    del parts
     binned, cover = merge_arms(binned, cover, groups)
     # one fibre area per group (the rows of a pair share it)
     garea = np.zeros(binned.shape[0])

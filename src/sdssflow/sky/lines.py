@@ -267,23 +267,54 @@ def line_table(
     nspec = wave.shape[0]
     arm = np.array([str(c).strip().lower()[:1] for c in cameras])
     out: dict[str, np.ndarray] = {}
+    rows_of = {cam: np.flatnonzero(arm == cam) for cam in {e.camera for e in entries}}
+    # per arm, the column envelope of its rows' wavelengths: each entry reads only the columns
+    # that can hold its window (plus one for the central-difference pixel widths), not whole rows
+    envelope = {}
+    for cam, rows in rows_of.items():
+        if rows.size:
+            w = wave[rows]
+            envelope[cam] = (np.max(w, axis=0), np.min(w, axis=0))
+            del w
     for e in entries:
-        rows = np.flatnonzero(arm == e.camera)
+        rows = rows_of[e.camera]
         val = np.full(nspec, np.nan)
         iv = np.zeros(nspec)
+        if rows.size:
+            lo, hi = (e.bands[0][0], e.bands[1][1]) if e.kind == "line" else e.window
+            cols = _window_columns(*envelope[e.camera], lo, hi, pad=1 if e.kind == "line" else 0)
+            sub = np.ix_(rows, np.arange(cols.start, cols.stop))
         if e.kind == "line":
             fit = np.full(nspec, np.nan)
             nbad = np.zeros(nspec, dtype=np.int32)
             if rows.size:
-                r = measure_lines(wave[rows], flux[rows], ivar[rows], disp[rows], e)
+                r = measure_lines(wave[sub], flux[sub], ivar[sub], disp[sub], e)
                 val[rows], iv[rows], fit[rows], nbad[rows] = r["sum"], r["ivar"], r["fit"], r["nbad"]
             out[e.name], out[e.name + "_IVAR"], out[e.name + "_FIT"], out[e.name + "_NBAD"] = val, iv, fit, nbad
         else:
             if rows.size:
-                r = measure_continua(wave[rows], flux[rows], ivar[rows], e)
+                r = measure_continua(wave[sub], flux[sub], ivar[sub], e)
                 val[rows], iv[rows] = r["mean"], r["ivar"]
             out[e.name], out[e.name + "_IVAR"] = val, iv
     return out
+
+
+def _window_columns(colmax: np.ndarray, colmin: np.ndarray, lo: float, hi: float, pad: int) -> slice:
+    """Columns of a set of increasing rows that hold every pixel centred in [lo, hi], +- ``pad``.
+
+    ``colmax``/``colmin`` (shape (npix,)) are the rows' per-column max/min wavelengths (both
+    non-decreasing): a row's first pixel >= lo is at or after the first column whose max is
+    >= lo, and its last pixel <= hi before the first column whose min is > hi. The ``pad``
+    extra columns keep :func:`numpy.gradient`'s central differences at the slice's edges.
+    """
+    npix = colmax.size
+    start = int(np.searchsorted(colmax, lo, side="left"))
+    stop = int(np.searchsorted(colmin, hi, side="right"))
+    start, stop = max(start - pad, 0), min(stop + pad, npix)
+    if stop <= start:  # window outside every row: one column, which window_indices finds empty
+        start = min(start, npix - 1)
+        stop = start + 1
+    return slice(start, stop)
 
 
 def column_units(entries: list[LineEntry]) -> dict[str, str]:
