@@ -457,6 +457,10 @@ def _fit_one(prep, frames, rows, mag, err, row, settings, previous=None):
     return fits_, scale_err / scale
 
 
+#: Fibres per block in :func:`_camera_calibration`'s per-fibre factor.
+_FIBER_BLOCK = 64
+
+
 def _camera_calibration(cam, frame, star_fits, fibers, settings):
     """Combine the per-star responses of one camera and build cal_factor."""
     ref_ln, _ = _camera_reference(frame)
@@ -479,11 +483,18 @@ def _camera_calibration(cam, frame, star_fits, fibers, settings):
     fill_var = np.interp(ref_ln, ref_ln[have], var[have])
     in_tell = telluric_mask(wave_ref, settings.telluric)
     covered = (ref_ln >= ref_ln[have].min()) & (ref_ln <= ref_ln[have].max())
-    lnlam = np.asarray(frame.loglam, float) * np.log(10.0)
-    a_fib = np.interp(lnlam.ravel(), ref_ln, fill).reshape(lnlam.shape)
-    cal_fib = 1.0 / (a_fib * pixel_widths(frame.loglam))
     cal_ref = 1.0 / (fill * pixel_widths(ref_ln / np.log(10.0)))
-    per_fiber = bool(np.nanmax(np.abs(cal_fib / cal_ref[None, :] - 1.0)) > 1e-3)
+    # per-fibre factor, computed in float64 in blocks of fibres (bounds the temporaries) and
+    # kept in float32 (the product's type)
+    cal_fib = np.empty(np.shape(frame.loglam), np.float32)
+    dev = 0.0
+    for i in range(0, cal_fib.shape[0], _FIBER_BLOCK):
+        loglam = np.asarray(frame.loglam[i : i + _FIBER_BLOCK], float)
+        a_fib = np.interp(loglam * np.log(10.0), ref_ln, fill)
+        block = 1.0 / (a_fib * pixel_widths(loglam))
+        dev = max(dev, float(np.nanmax(np.abs(block / cal_ref[None, :] - 1.0), initial=-np.inf)))
+        cal_fib[i : i + _FIBER_BLOCK] = block
+    per_fiber = bool(dev > 1e-3)
     # cal_factor per fibre when the fibres' wavelengths make it differ by > 0.1 %; its
     # ivar and mask stay on the reference grid (smooth in wavelength; a shift of a
     # fraction of a pixel does not change them), which keeps the files small
@@ -531,8 +542,11 @@ def calibrate_exposure(
 
     Parameters
     ----------
-    frames : dict of str to sdssflow.io.boss.BossFrame
-        spFrames of the exposure by camera (``b1``, ``r1``, ``b2``, ``r2``).
+    frames : dict of str to sdssflow.io.boss.BossFrame or callable
+        spFrames of the exposure by camera (``b1``, ``r1``, ``b2``, ``r2``), or zero-argument
+        callables returning them: those are called one spectrograph at a time, so only that
+        spectrograph's frames are in memory. A loader returning None leaves its camera out
+        (not calibrated, not counted as missing).
     catalog : pandas.DataFrame
         Photometry table (Refcat2 columns, ``RA``/``Dec`` and optionally ``catalogid``).
     cat_mag, cat_err : numpy.ndarray, (nrow, nband)
@@ -551,8 +565,16 @@ def calibrate_exposure(
     """
     stars, cameras, reasons = [], {}, []
     rms_all, n_std, n_used = [], 0, 0
+    loaded: set = set()  # cameras whose frame was given or loaded
     for spec in sorted({cam[1] for cam in frames}):
-        cams = {c: f for c, f in frames.items() if c[1] == spec}
+        # one spectrograph's frames at a time: a loader is called here and its frames are
+        # freed (all references dropped here) before the next spectrograph's are read
+        cams = frame = plug = f = None
+        cams = {c: (f() if callable(f) else f) for c, f in frames.items() if c[1] == spec}
+        cams = {c: f for c, f in cams.items() if f is not None}  # None: loader left it out
+        loaded |= set(cams)
+        if not cams:
+            continue
         plug = next(iter(cams.values())).plugmap
         objtype = np.char.strip(np.asarray(plug["OBJTYPE"]).astype(str))
         std_rows = np.flatnonzero(objtype == "SPECTROPHOTO_STD")
@@ -631,7 +653,7 @@ def calibrate_exposure(
                             row["STATUS"] = "REJECTED"
                             row["REASON"] = f"outlier in the combination ({cam})"
         n_used += sum(r["STATUS"] == "USED" for r in star_rows)
-    missing = sorted(set(frames) - set(cameras))
+    missing = sorted(loaded - set(cameras))
     flag = "BAD_FLUXCAL" if missing else ""
     row = {
         "NSTD": n_std,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -156,20 +157,26 @@ def main(argv=None):
                 }
             )
             continue
-        frames, left_out = {}, []
-        for cam, path in paths.items():
+        left_out: list[str] = []
+
+        def load(cam, path, expid=expid, left_out=left_out):
+            """HDUs 0-6 of one frame, None (camera left out) when unreadable; called by
+            calibrate_exposure one spectrograph at a time."""
             try:
-                frames[cam] = read_spframe(path, extras=False)  # HDUs 0-6
+                return read_spframe(path, extras=False)
             except UnreadableFile as err:  # drop this camera of this exposure only
                 log.warning("%s; camera %s of exposure %d left out", err, cam, expid)
                 left_out.append(f"left out {err.path} ({err.reason[:120]})")
-        if not frames:
+                return None
+
+        frames = {cam: partial(load, cam, p) for cam, p in paths.items()}
+        result = calibrate_exposure(frames, catalog, cat_mag, cat_err, prep, settings, star_cache)
+        if len(left_out) == len(paths):
             exp_rows.append(
                 {**head, "NSTD": 0, "NUSED": 0, "NREJECT": 0, "RMS": np.nan, "CAMERAS": "",
                  "FLAG": "BAD_FLUXCAL", "REASON": "; ".join(left_out)}
             )  # fmt: skip
             continue
-        result = calibrate_exposure(frames, catalog, cat_mag, cat_err, prep, settings, star_cache)
         row = {**head, **result.row}
         if left_out:
             row["REASON"] = "; ".join([*left_out, row["REASON"]]).strip("; ")
