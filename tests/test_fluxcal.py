@@ -243,6 +243,29 @@ def test_exposure_recovers_truth(prep, settings):
         assert abs(s["RV"] - t["rv"]) < 2.0
 
 
+def test_exposure_frame_loaders_match_frames(prep, settings):
+    """Loaders (read one spectrograph at a time) give the same calibration as loaded frames,
+    each called once."""
+    exp = toy_exposure(prep.library, prep.bands, nstd=3, seed=5)
+    calls = []
+
+    def loader(cam):
+        def load():
+            calls.append(cam)
+            return exp.frames[cam]
+
+        return load
+
+    mag, err = catalog_photometry(exp.catalog, prep.bands)
+    lazy = calibrate_exposure({c: loader(c) for c in exp.frames}, exp.catalog, mag, err, prep, settings)
+    eager = calibrate_exposure(exp.frames, exp.catalog, mag, err, prep, settings)
+    assert sorted(calls) == sorted(exp.frames)
+    assert lazy.row == eager.row and set(lazy.cameras) == set(eager.cameras) == {"b1", "r1"}
+    for cam, c in eager.cameras.items():
+        np.testing.assert_array_equal(lazy.cameras[cam].cal_factor, c.cal_factor)
+    assert [s["RV"] for s in lazy.stars] == [s["RV"] for s in eager.stars]
+
+
 def test_no_standard_flags_exposure(prep, settings):
     exp = toy_exposure(prep.library, prep.bands, nstd=3, seed=5)
     for f in exp.frames.values():

@@ -324,3 +324,31 @@ def test_skyflux_and_product_round_trip(tmp_path):
         read_table(tmp_path / "t.fits", "STATUS")
     with pytest.raises(ValueError, match="not a skyflux product"):
         read_skyflux(tmp_path / "t.fits")
+
+
+def test_line_table_column_windows_match_whole_rows():
+    """line_table reads only each entry's pixel columns: the same numbers as measuring whole
+    rows, with rows on shifted grids, entries at the grid edges and outside every row."""
+    from sdssflow.sky import lines
+
+    rng = np.random.default_rng(3)
+    npix = 900
+    shift = np.array([0.0, 3.7, -5.2, 11.0])[:, None]
+    wave = 5500.0 + shift + 0.8 * np.arange(npix)[None, :] + 1e-5 * np.arange(npix) ** 2
+    flux = 5.0 + rng.normal(0, 0.2, wave.shape) + 40 * np.exp(-0.5 * ((wave - 5577.3) / 1.1) ** 2)
+    ivar = np.full(wave.shape, 25.0)
+    ivar[1, 100:104] = 0.0
+    disp = np.full(wave.shape, 1.1)
+    line = lines.LineEntry("L", "b", "line", 5577.3, (5577.3,), (5570.0, 5585.0), ((5520.0, 5560.0), (5595.0, 5630.0)))
+    edge = lines.LineEntry("E", "b", "line", 5505.0, (5505.0,), (5500.0, 5510.0), ((5480.0, 5495.0), (5515.0, 5530.0)))
+    cont = lines.LineEntry("C", "b", "cont", 6000.0, (), (5990.0, 6010.0), ())
+    outside = lines.LineEntry("X", "b", "cont", 9000.0, (), (8990.0, 9010.0), ())
+    cols = lines.line_table(wave, flux, ivar, disp, np.array(["b1"] * 4), [line, edge, cont, outside])
+    for e in (line, edge):
+        whole = lines.measure_lines(wave, flux, ivar, disp, e)
+        np.testing.assert_array_equal(cols[e.name], whole["sum"])
+        np.testing.assert_array_equal(cols[e.name + "_IVAR"], whole["ivar"])
+        np.testing.assert_array_equal(cols[e.name + "_NBAD"], whole["nbad"])
+    assert np.isfinite(cols["L"]).all() and abs(np.median(cols["L"]) - 40 * 1.1 * np.sqrt(2 * np.pi)) < 3
+    np.testing.assert_array_equal(cols["C"], lines.measure_continua(wave, flux, ivar, cont)["mean"])
+    assert np.isnan(cols["X"]).all() and (cols["X_IVAR"] == 0).all()
