@@ -264,6 +264,11 @@ def test_exposure_frame_loaders_match_frames(prep, settings):
     for cam, c in eager.cameras.items():
         np.testing.assert_array_equal(lazy.cameras[cam].cal_factor, c.cal_factor)
     assert [s["RV"] for s in lazy.stars] == [s["RV"] for s in eager.stars]
+    # a loader returning None (unreadable file) leaves its camera out, not flagged missing
+    one = calibrate_exposure({"b1": loader("b1"), "r1": lambda: None}, exp.catalog, mag, err, prep, settings)
+    assert set(one.cameras) == {"b1"} and one.row["FLAG"] == ""
+    good = one.cameras["b1"].mask == 0  # fitted on the blue arm alone: still the truth
+    assert np.median(np.abs(one.cameras["b1"].cal_factor[good] / exp.truth["cal"]["b1"][good] - 1)) < 0.01
 
 
 def test_no_standard_flags_exposure(prep, settings):
