@@ -37,7 +37,6 @@ __all__ = [
     "EXPOSURE_COLUMNS",
     "OBSERVATORY_SPECTROGRAPH",
     "is_v6_spec",
-    "parse_spec_v6_name",
     "read_spec_v6",
     "write_spec_v6",
 ]
@@ -54,25 +53,6 @@ EXPOSURE_COLUMNS = ("FLUX", "LOGLAM", "IVAR", "AND_MASK", "OR_MASK", "WDISP", "S
 OBSERVATORY_SPECTROGRAPH = {"APO": 1, "LCO": 2}
 
 _INT_COLUMNS = ("AND_MASK", "OR_MASK")
-
-
-def parse_spec_v6_name(path: str | Path) -> tuple[int, int, int]:
-    """(field, mjd, catalogid) of a ``spec-<FIELD6>-<MJD>-<CATALOGID>.fits`` name.
-
-    Raises
-    ------
-    ValueError
-        If the name does not follow the convention.
-
-    Examples
-    --------
-    >>> parse_spec_v6_name("spec-112360-60000-27021598150202075.fits")
-    (112360, 60000, 27021598150202075)
-    """
-    match = SPEC_V6_NAME.match(Path(path).name)
-    if not match:
-        raise ValueError(f"{path}: not a spec-<FIELD6>-<MJD>-<CATALOGID>.fits file name")
-    return int(match.group(1)), int(match.group(2)), int(match.group(3))
 
 
 def is_v6_spec(hdul: fits.HDUList) -> bool:
