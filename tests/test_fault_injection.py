@@ -25,6 +25,7 @@ replaced raw file re-runs only its plate in ``snakemake -n``.
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 import shutil
@@ -91,9 +92,18 @@ def _own(path: Path) -> Path:
 
 
 def _edit_image(path: Path, ext: int, row: int, value) -> None:
-    with fits.open(_own(path), mode="update") as hdul:
-        data = hdul[ext].data
-        data[row] = value
+    """Set one image row of a frame, plain or gzipped (as the real tree stores spFrames)."""
+    _own(path)
+    with fits.open(path) as hdul:
+        hdul = fits.HDUList([h.copy() for h in hdul])
+    hdul[ext].data[row] = value
+    tmp = path.with_name(f".{path.name}.edit")
+    if path.name.endswith(".gz"):
+        with gzip.open(tmp, "wb") as fh:
+            hdul.writeto(fh)
+    else:
+        hdul.writeto(tmp)
+    os.replace(tmp, path)
 
 
 def _damage(demo: Path, flags_file: Path) -> dict:
@@ -101,24 +111,28 @@ def _damage(demo: Path, flags_file: Path) -> dict:
     from sdssflow.synth.layout import demo_plan
 
     plan = demo_plan({**SMALL, "root": str(demo)})
-    exps = [e for p, _, e in plan.exposures if p == PLATE_A]
+    exps = [(m, e) for p, m, e in plan.exposures if p == PLATE_A]
     pdir = plan.plate_dir(PLATE_A)
-    d = {"pdir": pdir, "e0": exps[0], "e1": exps[1]}
-    d["zero"] = pdir / f"spFrame-r2-{exps[0]:08d}.fits"
+    d = {"pdir": pdir, "e0": exps[0][1], "e1": exps[1][1]}
+
+    def frame(kind, camera, i):  # the demo's path of that frame, gzipped as the real tree
+        return plan.frame_path(kind, PLATE_A, exps[i][0], camera, exps[i][1])
+
+    d["zero"] = frame("spFrame", "r2", 0)
     _own(d["zero"]).write_bytes(b"")
-    d["garbage"] = pdir / f"spCFrame-b1-{exps[1]:08d}.fits"
+    d["garbage"] = frame("spCFrame", "b1", 1)
     _own(d["garbage"]).write_bytes(b"SIMPLE  =                    T" + bytes(range(256)) * 40)
-    masked = pdir / f"spFrame-b1-{exps[0]:08d}.fits"
+    d["masked"] = masked = frame("spFrame", "b1", 0)
     row, d["masked_fibre"], _ = _rows(masked, True)
     _edit_image(masked, 2, row, 1 << 18)  # FULLREJECT everywhere
-    nan_sky = pdir / f"spFrame-b2-{exps[1]:08d}.fits"
+    d["nan_sky"] = nan_sky = frame("spFrame", "b2", 1)
     row, d["nan_sky_fibre"], _ = _rows(nan_sky, True, spectrograph=2)
     _edit_image(nan_sky, 0, row, np.nan)
-    nan_sci = pdir / f"spCFrame-r1-{exps[1]:08d}.fits"
+    nan_sci = frame("spCFrame", "r1", 1)
     row, d["nan_fibre"], d["nan_sdss_id"] = _rows(nan_sci, False)
     _edit_image(nan_sci, 0, row, np.nan)
     # APOGEE: three sources' plate-A visits
-    visits = sorted((demo / "apogee").rglob(f"apVisit-*-{PLATE_A}-*.fits"))
+    visits = sorted(plan.apogee_redux.rglob(f"apVisit-*-{PLATE_A}-*.fits"))
     ids = [int(fitsio.read_header(str(v), 0)["SDSS_ID"]) for v in visits[:3]]
     d["truncated"], d["broken"], d["zero_err"] = visits[:3]
     d["truncated_id"], d["broken_id"], d["zero_err_id"] = ids
@@ -177,15 +191,14 @@ def test_problem_table_lists_exactly_the_damaged_units(runs):
     assert len(fits_rows) == len(t)
     assert (t["PATH"] != "").all() and (t["REASON"] != "").all()
     got = {(r.STEP, r.UNIT, r.STATUS, Path(r.PATH).name, r.CAMERA) for r in t.itertuples()}
-    e0, e1 = info["e0"], info["e1"]
     zero, garbage = info["zero"].name, info["garbage"].name
     sel_b = f"selection-sky-{PLATE_B}.csv"
     expected = {
         ("exposure_catalog", "camera", "left_out", zero, "r2"),
         ("sky_flux", "camera", "left_out", zero, "r2"),
         ("sky_flux", "camera", "left_out", garbage, "b1"),  # its mask comes from the spCFrame
-        ("sky_flux", "camera", "flagged", f"spFrame-b1-{e0:08d}.fits", "b1"),
-        ("sky_flux", "camera", "flagged", f"spFrame-b2-{e1:08d}.fits", "b2"),
+        ("sky_flux", "camera", "flagged", info["masked"].name, "b1"),
+        ("sky_flux", "camera", "flagged", info["nan_sky"].name, "b2"),
         ("sky_flux", "plate", "empty", sel_b, ""),
         ("flux_calibration", "camera", "left_out", zero, "r2"),
         ("boss_visits", "camera", "left_out", garbage, "b1"),
@@ -201,8 +214,8 @@ def test_problem_table_lists_exactly_the_damaged_units(runs):
     for r in t[t.STATUS == "left_out"].itertuples():
         assert re.match(r"\w+(Error|File)\b", r.REASON), r  # starts with the exception type
     assert "UnicodeDecodeError" in by["mwm_index", info["broken"].name].REASON
-    assert str(info["masked_fibre"]) in by["sky_flux", f"spFrame-b1-{e0:08d}.fits"].REASON
-    assert str(info["nan_sky_fibre"]) in by["sky_flux", f"spFrame-b2-{e1:08d}.fits"].REASON
+    assert str(info["masked_fibre"]) in by["sky_flux", info["masked"].name].REASON
+    assert str(info["nan_sky_fibre"]) in by["sky_flux", info["nan_sky"].name].REASON
     visit_flag = t[(t.STEP == "boss_visits") & (t.UNIT == "visit")].iloc[0]
     assert visit_flag.SDSS_ID == info["nan_sdss_id"] and "non-finite" in visit_flag.REASON
     assert "all-zero error" in by["mwm_visit", info["zero_err"].name].REASON

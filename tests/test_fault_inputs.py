@@ -111,7 +111,7 @@ def test_plate_directory_with_another_plate_number_is_recorded_and_skipped(tmp_p
     assert "selection-sky-4100.csv" in dry
     assert "selection-sky-4101.csv" not in dry and "selection-sky-4105.csv" not in dry
     assert "plate 4105 in the name disagrees with its directory 4101" in dry
-    snakemake(tmp_path, config, "results/vt/selection/sky/selection-sky-4100.csv")
+    snakemake(tmp_path, config, "results/vt/selection/sky/selection-sky-4100.csv", "results/vt/catalog/exposures.h5")
     table = read_exposures(tmp_path / "results/vt/catalog/exposures.h5")
     bad = table[table["flagged_bad"] == 1]
     problems = " | ".join(bad["problem"])

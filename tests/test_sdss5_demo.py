@@ -102,7 +102,7 @@ def test_every_sdss5_input_is_at_its_dr19_sdss_access_path(demo5, clean_environ)
         kind = _kind(f)
         seen.add(kind)
         expected = access.full(kind, **_keywords(f, demo5))
-        assert strip_compression(expected) == str(f.absolute()), kind
+        assert str(f.absolute()) in (expected, strip_compression(expected)), kind  # v6 gzips frames
     assert seen == {"spField", "spFrame", "spCFrame", "spFluxcalib", "spfibermap", "specFull",
                     "specLite", "apVisit", "apStar", "confSummary"}
 

@@ -15,8 +15,8 @@ rule raw_manifest:
         "../../envs/sdssflow.yaml"
     threads: 1
     resources:
-        mem_mb=200,
-        runtime=5,
+        mem_mb=grow(200),
+        runtime=grow(5),
     params:
         code=CODE_VERSION,
         args=get_raw_manifest_args,
@@ -64,8 +64,8 @@ rule plate_catalog:
         "../../envs/sdssflow.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=20,
+        mem_mb=grow(1000),
+        runtime=grow(20),
     params:
         code=CODE_VERSION,
         source=get_plate_catalog_args,

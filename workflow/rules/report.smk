@@ -23,8 +23,8 @@ rule problems:
         "../../envs/sdssflow.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=grow(1000),
+        runtime=grow(10),
     params:
         code=CODE_VERSION,
         args=get_problems_args,
