@@ -22,10 +22,12 @@ from pathlib import Path
 
 from astropy.time import Time
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the checkout's src/
-from sdssflow.sky.tables import read_penticton  # noqa: E402
+from sdssflow.resources import data_path
+from sdssflow.sky.tables import read_penticton
 
-OUT = Path(__file__).resolve().parent / "f107_daily.csv"
+# The packaged table; run with the package installed from a checkout (pip install -e .),
+# so that the file written is the one the repository ships.
+OUT = data_path("sky/f107_daily.csv")
 FIRST = "1998-07-01"
 
 
