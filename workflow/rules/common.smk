@@ -77,9 +77,17 @@ def plate_dir(wildcards):
     return str(sdss_config.plate_dir(config, plate, mjds_of_plate(plate)[0]))
 
 
+# Survey scale: input functions ask for a plate's MJDs once per job (10^4 jobs); a scan of
+# the 5,000 plate-MJDs each time cost ~1 s of the dry run, a dict look-up costs nothing.
+MJDS_OF_PLATE = {}
+for _plate, _mjd in PLATE_MJDS:
+    MJDS_OF_PLATE.setdefault(_plate, []).append(_mjd)
+MJDS_OF_PLATE = {p: sorted(m) for p, m in MJDS_OF_PLATE.items()}
+
+
 def mjds_of_plate(plate):
-    """MJDs observed for one plate."""
-    return sorted(mjd for p, mjd in PLATE_MJDS if p == int(plate))
+    """MJDs observed for one plate (sorted; empty for an unknown plate)."""
+    return MJDS_OF_PLATE.get(int(plate), [])
 
 
 # ---------------------------------------------------------------- raw inputs in the DAG
@@ -594,38 +602,54 @@ def mwm_bucket_jobs():
 MWM_JOBS = mwm_bucket_jobs()
 
 
-def mwm_spec_files(plate, mjd):
-    """Spec files of one plate- or field-MJD (input: spec_files; PPPP or FIELD6 names)."""
+def mwm_spec_files(plate):
+    """Spec files of one plate or field, all its MJDs (input: spec_files; PPPP or FIELD6 names)."""
     spec_dir = Path(sdss_config.expand_path(config["spec_files"]["dir"]))
     return [
         str(p)
+        for mjd in mjds_of_plate(plate)
         for p in find_fits(spec_dir, f"spec-*-{int(mjd):05d}-*")
         if int(p.name.split("-")[1]) == int(plate)
     ]
 
 
 def get_boss_visits_input(wildcards):
-    """Selection table and survey files (frames), or the plate-MJD's spec files; templates."""
+    """Selection table and survey files (frames), or the plate's spec files; templates."""
     out = {"templates": mwm_templates(), "survey": get_survey_inputs()}
     if config["input"] == "spec_files":
-        out["spec"] = mwm_spec_files(wildcards.plate, wildcards.mjd)
+        out["spec"] = mwm_spec_files(wildcards.plate)
     else:
         out["selection"] = get_selection("mwm").format(plate=wildcards.plate)
     return out
 
 
 def get_boss_visits_args(wildcards, input):
-    """CLI options of boss_visits for the configured input route."""
+    """CLI options of boss_visits for the configured input route and the plate's MJDs."""
+    mjds = "--mjds " + ",".join(f"{m:05d}" for m in mjds_of_plate(wildcards.plate))
     if config["input"] == "spec_files":
-        return "--spec-files " + " ".join(input.spec)
+        return f"{mjds} --spec-files " + " ".join(input.spec)
     run2d = DEMO.run2d if config["input"] == "demo" else config["boss"]["run2d"]
-    return f"--plate-dir {plate_dir(wildcards)} --selection {input.selection} --run2d {run2d}"
+    return (
+        f"{mjds} --plate-dir {plate_dir(wildcards)} --selection {input.selection}"
+        f" --run2d {run2d}"
+    )
+
+
+def boss_visits_dir(plate, version=None):
+    """results/<version>/mwm/boss_visits/<plate>: the boss_visits job's directory of the
+    plate's bossVisits-<plate>-<mjd>.fits files (one per MJD)."""
+    return f"results/{version or VERSION}/mwm/boss_visits/{plate}"
+
+
+def get_boss_visits_dirs(wildcards):
+    """The bossVisits directory of every plate of this version (one edge per plate)."""
+    return [boss_visits_dir(p, wildcards.version) for p in PLATES]
 
 
 def get_boss_visits_files(wildcards):
-    """Every bossVisits file of this version (one edge per plate-MJD)."""
+    """Every bossVisits file of this version, one per plate-MJD, inside those directories."""
     return [
-        f"results/{wildcards.version}/mwm/boss_visits/{p}/bossVisits-{p}-{m:05d}.fits"
+        f"{boss_visits_dir(p, wildcards.version)}/bossVisits-{p}-{m:05d}.fits"
         for p, m in PLATE_MJDS
     ]
 

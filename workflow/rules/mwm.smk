@@ -2,51 +2,55 @@
 #
 # DAG shape (scales to 2,500 plates x 2 MJDs and 1e6 sources in 10,000 GG/HH buckets):
 #
-#   boss_visits (plate-MJD) --> mwm_index (one job) --> mwm_bucket (GG/HH or GG) --> mwm_status
+#   boss_visits (plate) --> mwm_index (one job) --> mwm_bucket (GG/HH or GG) --> mwm_status
 #   apVisit/apStar files ------------^                   nmf_basis (one job) --^
 #
 # mwm_index is the one aggregation job between the plate-MJD and the bucket jobs: it reads
 # only the VISITS tables of the bossVisits files and the APOGEE headers and writes one CSV
-# per bucket into a directory output, so the DAG has N_plate-MJD + 2 N_bucket edges instead
+# per bucket into a directory output, so the DAG has N_plate + 2 N_bucket edges instead
 # of N_plate-MJD x N_bucket. The bucket list comes from the config at parse time (demo plan,
 # spec-file names, or the mwm.sources CSV), never from per-source files. A bucket job
 # declares its status table and the directories results/{version}/spectra/{visit,star}/{bucket}
 # that hold its mwm{Visit,Star} files (not every source yields a file).
 
 
+# One job per plate (half the jobs of one per plate-MJD at survey scale) writes one file per
+# MJD, bossVisits-{plate}-{mjd}.fits, into the plate's declared directory; the MJDs run one
+# after the other, each file as from its own plate-MJD run.
 rule boss_visits:
     input:
         unpack(get_boss_visits_input),
     output:
-        visits="results/{version}/mwm/boss_visits/{plate}/bossVisits-{plate}-{mjd}.fits",
+        visits=directory("results/{version}/mwm/boss_visits/{plate}"),
     log:
-        "logs/{version}/boss_visits/{plate}-{mjd}.log",
+        "logs/{version}/boss_visits/{plate}.log",
     benchmark:
-        "benchmarks/{version}/boss_visits/{plate}-{mjd}.tsv"
+        "benchmarks/{version}/boss_visits/{plate}.tsv"
     conda:
         "../../envs/sdssflow.yaml"
     threads: 1
     resources:
         mem_mb=grow(3000),
-        runtime=grow(60),
+        runtime=grow(120),
     params:
         code=CODE_VERSION,
         args=get_boss_visits_args,
         resolution=MWM["resolution"],
     shell:
         "python -m sdssflow.mwm.boss_visits {params.args} --plate {wildcards.plate}"
-        " --mjd {wildcards.mjd} --templates {input.templates}"
-        " --resolution {params.resolution} --output {output.visits}"
+        " --templates {input.templates}"
+        " --resolution {params.resolution} --outdir {output.visits}"
         " --version-name {wildcards.version} > {log} 2>&1"
 
 
 # Why a list file between boss_visits and mwm_index: the 10,000 bucket jobs all depend on
 # the index, and Snakemake compares a consumed file against every input of its producer
 # on each such edge; with the 5,000 visit files as direct inputs of mwm_index that was
-# 5e7 comparisons (a third of the dry-run time at survey scale).
+# 5e7 comparisons (a third of the dry-run time at survey scale). Its inputs are the plate
+# directories; it lists (and checks) the plate-MJD files inside them.
 rule boss_visits_list:
     input:
-        visits=get_boss_visits_files,
+        visits=get_boss_visits_dirs,
     output:
         listing="results/{version}/mwm/boss_visits/boss_visits.txt",
     log:
@@ -62,8 +66,9 @@ rule boss_visits_list:
         runtime=grow(5),
     params:
         code=CODE_VERSION,
+        files=get_boss_visits_files,
     shell:
-        "python -m sdssflow.mwm.list_files --out {output.listing} {input.visits} > {log} 2>&1"
+        "python -m sdssflow.mwm.list_files --out {output.listing} {params.files} > {log} 2>&1"
 
 
 rule mwm_index:

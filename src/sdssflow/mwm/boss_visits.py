@@ -13,16 +13,21 @@ Two routes:
 
 Then every visit's radial velocity is measured against the BOSZ templates
 (:func:`sdssflow.mwm.rv.measure_rv`). Output: ``bossVisits-{plate}-{mjd}.fits``
-(:func:`sdssflow.io.boss_visits.write_boss_visits`).
+(:func:`sdssflow.io.boss_visits.write_boss_visits`): one MJD with ``--mjd`` and
+``--output``, or (the workflow's one job per plate) every MJD of ``--mjds`` into
+``--outdir``, one file per plate-MJD, each made exactly as by its own ``--mjd`` run.
 
 Usage::
 
     python -m sdssflow.mwm.boss_visits --plate-dir DIR --selection CSV --plate 4100 --mjd 55500 \\
         --templates results/v1/bosz/bosz_library.h5 --output bossVisits-4100-55500.fits
+    python -m sdssflow.mwm.boss_visits --plate-dir DIR --selection CSV --plate 4100 \\
+        --mjds 55500,55507 --templates results/v1/bosz/bosz_library.h5 --outdir boss_visits/4100
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 from collections.abc import Sequence
@@ -39,7 +44,7 @@ from sdssflow.mwm.rv import RV_FIELDS, measure_rv, prepare_templates
 from sdssflow.mwm.visits import combine_pieces, median_snr
 from sdssflow.steps import StepError, base_parser, run_step
 
-__all__ = ["parse", "main"]
+__all__ = ["parse", "main", "visit_file_name"]
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +58,10 @@ def parse(argv: Sequence[str] | None = None):
     src.add_argument("--spec-files", nargs="+", help="SDSS spec files of this plate-MJD")
     p.add_argument("--selection", help="selection-mwm-{plate}.csv (frames route)")
     p.add_argument("--plate", type=int, required=True)
-    p.add_argument("--mjd", type=int, required=True)
+    p.add_argument("--mjd", type=int, help="MJD of the one visit file --output")
+    p.add_argument(
+        "--mjds", help="comma-separated MJDs of the plate: bossVisits-{plate}-{mjd}.fits each, in --outdir"
+    )
     p.add_argument(
         "--templates", help="BOSZ library .h5 or BOSZ mirror directory (no RVs without it)"
     )
@@ -65,8 +73,16 @@ def parse(argv: Sequence[str] | None = None):
     )
     p.add_argument("--telescope", default="apo25m", help="telescope name written for plate data")
     p.add_argument("--run2d", default="", help="BOSS reduction version recorded")
-    p.add_argument("--output", required=True, help="bossVisits-{plate}-{mjd}.fits")
-    return p.parse_args(argv)
+    p.add_argument("--output", help="bossVisits-{plate}-{mjd}.fits (with --mjd)")
+    p.add_argument("--outdir", help="directory of the plate's bossVisits files (with --mjds)")
+    args = p.parse_args(argv)
+    if (args.mjd is None) == (args.mjds is None):
+        p.error("give one of --mjd (with --output) or --mjds (with --outdir)")
+    if args.mjd is not None and not args.output:
+        p.error("--mjd needs --output")
+    if args.mjds is not None and not args.outdir:
+        p.error("--mjds needs --outdir")
+    return args
 
 
 def _finite(func, values) -> float:
@@ -254,8 +270,47 @@ def _resolution(option: str, wave, rect, params, rows, n_fibres: int = 5):
     return choice
 
 
-def main(argv: Sequence[str] | None = None) -> Path:
+def visit_file_name(plate: int, mjd: int) -> str:
+    """``bossVisits-{plate}-{mjd:05d}.fits``: the name of one plate-MJD's visit file.
+
+    Examples
+    --------
+    >>> visit_file_name(4100, 55500)
+    'bossVisits-4100-55500.fits'
+    """
+    return f"bossVisits-{int(plate)}-{int(mjd):05d}.fits"
+
+
+def _plate_mjd_jobs(args) -> list[argparse.Namespace]:
+    """The one-MJD arguments of every MJD of ``--mjds`` (spec files split by their MJD)."""
+    from sdssflow.io.specfile import parse_spec_name
+
+    mjds = [int(m) for m in str(args.mjds).split(",") if m.strip()]
+    if not mjds:
+        raise StepError("--mjds lists no MJD")
+    outdir = Path(args.outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    jobs = []
+    for mjd in mjds:
+        one = argparse.Namespace(**vars(args))
+        one.mjd, one.output = mjd, str(outdir / visit_file_name(args.plate, mjd))
+        if args.spec_files:
+            one.spec_files = [f for f in args.spec_files if parse_spec_name(f)[1] == mjd]
+        jobs.append(one)
+    return jobs
+
+
+def main(argv: Sequence[str] | None = None) -> Path | list[Path]:
     args = parse(argv)
+    if args.mjds is None:
+        return _visit_file(args)
+    # one job per plate (the survey DAG has half the boss_visits jobs): the MJDs one
+    # after the other, so a file is the same as from its own --mjd run
+    return [_visit_file(one) for one in _plate_mjd_jobs(args)]
+
+
+def _visit_file(args) -> Path:
+    """Write the bossVisits file of one plate-MJD (``args.mjd``) to ``args.output``."""
     rows, used, status = _frames_route(args) if args.plate_dir else _spec_route(args)
     if not rows and not any(r["status"] == "empty" for r in status):
         why = f"plate {args.plate} MJD {args.mjd}: no fibre with an sdss_id"
