@@ -1,5 +1,6 @@
 # Parse-time work: validate the config and flags, derive the survey plan, and hold
 # every input and target function. No rules here.
+import inspect
 import json
 import os
 import re
@@ -36,7 +37,21 @@ def grow(base):
 
     Attempt n (1 on the first run, n > 1 on the retries of `--retries`/profile `retries`)
     asks for n * base, so a job killed for memory or time is retried with more."""
-    return lambda wildcards, attempt: base * attempt
+
+    def resource(wildcards, attempt):
+        return base * attempt
+
+    return with_known_signature(resource)
+
+
+def with_known_signature(function):
+    """The function, with its signature computed once (``__signature__``).
+
+    Snakemake inspects the signature of every resource, input and params function for
+    every job (3 to 6 per job, 10^5 at survey scale: ~5 % of the dry run); `inspect`
+    returns a function's ``__signature__`` as it is instead of rebuilding it."""
+    function.__signature__ = inspect.signature(function)
+    return function
 
 
 wildcard_constraints:
@@ -61,9 +76,12 @@ def get_survey_inputs(wildcards=None):
     return []
 
 
+BOSS_REDUX_ROOT = str(sdss_config.boss_run2d_dir(config))
+
+
 def boss_redux_root():
-    """$BOSS_SPECTRO_REDUX/<run2d> of the configured input."""
-    return str(sdss_config.boss_run2d_dir(config))
+    """$BOSS_SPECTRO_REDUX/<run2d> of the configured input (found once: jobs ask per plate)."""
+    return BOSS_REDUX_ROOT
 
 
 def apogee_redux_root():
@@ -131,21 +149,33 @@ def get_raw_manifest_args(wildcards):
     )
 
 
-def get_plate_catalog_args(wildcards):
-    """Command-line options of plate_catalog: one plate of the configured input."""
+def plate_catalog_source():
+    """Options of plate_selection naming what a plate's catalog scans (the input route)."""
     if config["input"] == "spec_files":
-        spec_dir = sdss_config.expand_path(config["spec_files"]["dir"])
-        return f"--spec-dir {spec_dir} --plates {wildcards.plate}"
-    return f"--boss-dir {boss_redux_root()} --plates {wildcards.plate}"
+        return f"--spec-dir {sdss_config.expand_path(config['spec_files']['dir'])}"
+    return f"--boss-dir {boss_redux_root()}"
 
 
-def get_selection_catalog(wildcards):
-    """The catalog a plate's selection reads: the plate's own (a changed raw file re-runs
-    only its plate), or the survey catalog of an older version under reuse: exposure_catalog.
-    """
+PLATE_CATALOG_SOURCE = plate_catalog_source()
+#: The catalog a plate's selection reads: its own plate catalog (the default, so a changed
+#: raw file re-runs only its plate), or under reuse: exposure_catalog the survey catalog of
+#: the older version (linked into this one; a params string, its {version} filled per job).
+SELECT_CATALOG_ARG = (
+    "--select-catalog results/{version}/catalog/exposures.h5"
+    if "exposure_catalog" in config["reuse"]
+    else ""
+)
+
+
+def get_select_exposures_input(wildcards):
+    """The survey files, the plate's raw manifest, and the survey catalog under reuse."""
+    out = {
+        "survey": get_survey_inputs(),
+        "raw": raw_manifest(wildcards.plate, wildcards.version),
+    }
     if "exposure_catalog" in config["reuse"]:
-        return f"results/{wildcards.version}/catalog/exposures.h5"
-    return f"results/{wildcards.version}/catalog/plates/{wildcards.plate}.h5"
+        out["survey_catalog"] = f"results/{wildcards.version}/catalog/exposures.h5"
+    return out
 
 
 def get_catalog_input(wildcards):
@@ -584,9 +614,9 @@ def mwm_source_ids():
 
 def mwm_buckets():
     """Sorted GG/HH buckets holding at least one source."""
-    from sdssflow.io.mwm_grids import bucket
+    from sdssflow.io.mwm_grids import buckets_of
 
-    return sorted({bucket(i) for i in mwm_source_ids()})
+    return buckets_of(mwm_source_ids())
 
 
 MWM_BUCKETS = mwm_buckets()
@@ -831,3 +861,13 @@ def get_final_output():
         + get_problems_targets()
         + get_report_targets()
     )
+
+
+def _know_signatures(namespace):
+    """with_known_signature for every input/params function (get_*) defined above."""
+    for name, value in list(namespace.items()):
+        if name.startswith("get_") and inspect.isfunction(value):
+            with_known_signature(value)
+
+
+_know_signatures(globals())

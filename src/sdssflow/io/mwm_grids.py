@@ -32,6 +32,7 @@ __all__ = [
     "APOGEE",
     "wavelength",
     "bucket",
+    "buckets_of",
     "legacy_spec_sdss_id",
     "legacy_apogee_sdss_id",
     "HDU_NAMES",
@@ -97,6 +98,32 @@ def bucket(sdss_id: int) -> tuple[str, str]:
     if sdss_id < 0:
         raise ValueError(f"sdss_id must be >= 0, got {sdss_id}")
     return f"{(sdss_id // 100) % 100:02d}", f"{sdss_id % 100:02d}"
+
+
+def buckets_of(sdss_ids) -> list[tuple[str, str]]:
+    """The sorted distinct :func:`bucket` of many sources, vectorised (10^6 ids in ~0.1 s).
+
+    Parameters
+    ----------
+    sdss_ids : array_like of int, shape (n,)
+        Source identifiers, each >= 0.
+
+    Returns
+    -------
+    list of (str, str)
+        Distinct (GG, HH) pairs, sorted.
+
+    Examples
+    --------
+    >>> buckets_of([12345, 57, 99912345])
+    [('00', '57'), ('23', '45')]
+    """
+    ids = np.asarray(sdss_ids, dtype=np.int64).ravel()
+    if ids.size and ids.min() < 0:
+        raise ValueError(f"sdss_id must be >= 0, got {int(ids.min())}")
+    # GG*100 + HH sorts like the (GG, HH) string pairs
+    codes = np.unique((ids // 100) % 100 * 100 + ids % 100)
+    return [(f"{c // 100:02d}", f"{c % 100:02d}") for c in codes.tolist()]
 
 
 _SPEC_RE = re.compile(r"spec-(\d+)-(\d{5})-(\d+)\.fits")
