@@ -56,10 +56,10 @@ rule select_exposures:
     input:
         unpack(get_select_exposures_input),
     output:
-        catalog="results/{version}/catalog/plates/{plate}.h5",
         sky="results/{version}/selection/sky/selection-sky-{plate}.csv",
         fluxcal="results/{version}/selection/fluxcal/selection-fluxcal-{plate}.csv",
         mwm="results/{version}/selection/mwm/selection-mwm-{plate}.csv",
+        catalog="results/{version}/catalog/plates/{plate}.h5",
     log:
         "logs/{version}/select_exposures/{plate}.log",
     benchmark:
