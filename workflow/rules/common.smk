@@ -91,7 +91,7 @@ def apogee_redux_root():
 
 def plate_dir(wildcards):
     """The plate (or FPS field) directory of a plate wildcard (sdss-access template)."""
-    plate = int(wildcards.plate)
+    plate = int(wildcards["plate"])
     return str(sdss_config.plate_dir(config, plate, mjds_of_plate(plate)[0]))
 
 
@@ -114,7 +114,9 @@ def raw_source(plate):
     if config["input"] == "spec_files":
         spec_dir = sdss_config.expand_path(config["spec_files"]["dir"])
         return str(spec_dir), f"spec-{int(plate):04d}-*", True
-    return str(Path(boss_redux_root()) / f"{int(plate):04d}"), "*", False
+    # the plate's (FPS field's) own directory: <run2d>/<PLATE4> in the plate era, the
+    # sdss-access <FIELD6> directory in SDSS-V (a PLATE4 name there is not the field's)
+    return plate_dir({"plate": plate}), "*", False
 
 
 def raw_manifest(plate, version=None):
