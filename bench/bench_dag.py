@@ -4,8 +4,9 @@ Builds the empty-file layout of ``bench/make_scale_layout.py`` (2,500 plates x 2
 1,000,000 MWM sources by default; reused when present), then times ``snakemake -n`` on it
 pinned to one core (``taskset -c 0``) and reports the wall time, the CPU time (user +
 system: the honest number on a shared machine), the peak RSS of the snakemake process and
-the number of jobs. Target (issue 13): < 30 s of CPU and < 1 GB, with ``mwm.bucket: gg``
-(``--bucket``; one mwm_bucket job per GG) as a survey-scale run would set it.
+the number of jobs. Targets: plate era (issue 13) < 30 s of CPU and < 1 GB; SDSS-V
+(issue 15, ``--era sdss5``: 2,500 fields at APO and LCO) < 60 s; both with
+``mwm.bucket: gg`` (``--bucket``; one mwm_bucket job per GG) as a survey-scale run would set it.
 
 Usage::
 
@@ -72,7 +73,7 @@ def dry_run(config: Path, workdir: Path, one_core: bool = True, extra: list[str]
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", type=Path, default=Path(tempfile.gettempdir()) / "sdssflow-scale")
+    parser.add_argument("--root", type=Path, help="layout directory (default: $TMPDIR/sdssflow-scale[-sdss5])")
     parser.add_argument("--plates", type=int, default=2500)
     parser.add_argument("--mjds", type=int, default=2)
     parser.add_argument("--exposures", type=int, default=3)
@@ -85,6 +86,9 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", action="store_true", help="also write a cProfile of one dry run")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
+    if args.root is None:  # one layout per era, so that both stay built
+        suffix = "" if args.era == "sdss4" else f"-{args.era}"
+        args.root = Path(tempfile.gettempdir()) / f"sdssflow-scale{suffix}"
 
     stamp = args.root / "layout.json"
     want = {"plates": args.plates, "mjds": args.mjds, "exposures": args.exposures, "sources": args.sources,

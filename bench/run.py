@@ -11,7 +11,8 @@ Then (default run, or ``--survey``), the survey-scale figures of issue 13:
   peak memory and ratio to its I/O floor (:mod:`bench_plate`);
 - the flux calibration per exposure with BLAS threads pinned by ``run_step`` (1 thread) and
   unpinned (the library default), both while a busy loop runs on every other core;
-- the full-survey dry run (:mod:`bench_dag`, 2,500 plates x 2 MJDs, 10^6 sources).
+- the full-survey dry run (:mod:`bench_dag`, 2,500 plates x 2 MJDs, 10^6 sources), in the
+  plate era and in SDSS-V (2,500 FPS fields at APO and LCO, dr19 paths).
 
 Usage::
 
@@ -127,8 +128,10 @@ def survey(root: Path) -> None:
     bench_plate.run_table(root)
     print("\n## Flux calibration under a concurrent load\n")
     fluxcal_under_load(root)
-    print("\n## Full-survey dry run\n")
+    print("\n## Full-survey dry run, plate era (target < 30 s CPU, < 1 GB)\n")
     bench_dag.main([])
+    print("\n## Full-survey dry run, SDSS-V: 2,500 fields at APO and LCO (target < 60 s)\n")
+    bench_dag.main(["--era", "sdss5"])
 
 
 def main(argv=None) -> int:
