@@ -21,7 +21,7 @@ from harness import Benchmark
 
 
 def _setup_default_survey():
-    from sdssflow.synth import survey
+    from sdssflow.synth.steps import survey
 
     root = Path(tempfile.mkdtemp(prefix="bench_synth_"))
 
@@ -74,7 +74,7 @@ def _setup_one_frame():
 
 def _setup_read_frames():
     from sdssflow.io import boss
-    from sdssflow.synth import survey
+    from sdssflow.synth.steps import survey
 
     root = Path(tempfile.mkdtemp(prefix="bench_synth_read_"))
     survey.main(

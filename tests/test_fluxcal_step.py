@@ -12,8 +12,8 @@ import pytest
 from scipy.integrate import simpson
 
 from sdssflow import photometry
-from sdssflow.fluxcal import bosz_download, bosz_library, flux_calibration, fluxcal_summary
 from sdssflow.fluxcal.priors import load_band_table
+from sdssflow.fluxcal.steps import bosz_download, bosz_library, flux_calibration, fluxcal_summary
 from sdssflow.fluxcal.testing import toy_exposure, toy_library, write_toy_frames
 from sdssflow.io.bosz import (
     BoszModel,

@@ -18,8 +18,9 @@ from sdssflow.io.mwm import read_mwm
 from sdssflow.io.mwm_flags import STATUS_FLAGS
 from sdssflow.io.mwm_grids import bucket
 from sdssflow.io.mwm_status import read_status
-from sdssflow.mwm import boss_visits, mwm_index, mwm_star, mwm_status, mwm_visit
+from sdssflow.mwm import mwm_star, mwm_visit
 from sdssflow.mwm import synthetic as S
+from sdssflow.mwm.steps import boss_visits, mwm_index, mwm_status
 from sdssflow.resources import data_path
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -217,7 +217,7 @@ def _write_empty(tmp_path):
 
 
 def test_merge_arms_per_arcsec2_and_good_only():
-    from sdssflow.sky.sky_spectra import MASK_BITS, merge_arms
+    from sdssflow.sky.steps.sky_spectra import MASK_BITS, merge_arms
 
     ngrid = 10
     flux = np.array([np.full(ngrid, 2.0), np.full(ngrid, 4.0), np.full(ngrid, 9.0)])
@@ -248,8 +248,8 @@ def test_sky_spectra_step_splits_by_year_and_reads_back(tmp_path):
     import fitsio
 
     from sdssflow.io.sky import write_product, write_table
-    from sdssflow.sky import sky_spectra
     from sdssflow.sky.mean import common_grid
+    from sdssflow.sky.steps import sky_spectra
     from sdssflow.steps import StepError
 
     grid = common_grid(3.55, 3.56, 5e-5)

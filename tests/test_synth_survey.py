@@ -20,10 +20,10 @@ from sdssflow import photometry as ph
 from sdssflow.io import boss
 from sdssflow.io import bosz as iobosz
 from sdssflow.steps import StepError
-from sdssflow.synth import survey
 from sdssflow.synth.frames import arm_sigma
 from sdssflow.synth.layout import CAMERAS, demo_plan
 from sdssflow.synth.stellar import StarParams, surface_flux
+from sdssflow.synth.steps import survey
 
 
 def _manifest(plan) -> list[Path]:

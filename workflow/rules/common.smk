@@ -11,7 +11,7 @@ import sdssflow
 from sdssflow import config as sdss_config
 from sdssflow import flags as sdss_flags
 from sdssflow import versions as sdss_versions
-from sdssflow.catalog import raw_manifest as sdss_raw
+from sdssflow.catalog.steps import raw_manifest as sdss_raw
 from sdssflow.resources import data_path
 from sdssflow.io.products import find_fits
 from sdssflow.synth.layout import demo_plan, frame_suffix

@@ -225,7 +225,7 @@ def _write_field_mjd(plan, field, mjd, exps, stars, rest, fibres, lines, table, 
     seed = int(plan.get("seed"))
     cams = (f"b{sp}", f"r{sp}")
     flat, arc = 200000 + 2 * kidx, 200000 + 2 * kidx + 1
-    from sdssflow.synth.survey import _coadd_inputs, _plugmap
+    from sdssflow.synth.steps.survey import _coadd_inputs, _plugmap
 
     rows = slice((sp - 1) * 500, sp * 500)
     per_exp, all_frames, exp_list, headers = [], [], [], []

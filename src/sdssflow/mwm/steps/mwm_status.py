@@ -9,7 +9,7 @@ reported as an exception: every run rebuilds its bucket.
 
 Usage::
 
-    python -m sdssflow.mwm.mwm_status --status-dir results/v1/spectra/status \\
+    python -m sdssflow.mwm.steps.mwm_status --status-dir results/v1/spectra/status \\
         --index-dir results/v1/mwm/index --output results/v1/spectra/mwm_status.fits
 """
 

@@ -18,7 +18,7 @@ and ``APOGEE`` (C × 8575) and the card ``NMFBASIS`` = ``sdssflow-<source>-C<n>`
 
 Usage::
 
-    python -m sdssflow.mwm.nmf_basis --source bosz --templates results/v1/bosz/bosz_library.h5 \\
+    python -m sdssflow.mwm.steps.nmf_basis --source bosz --templates results/v1/bosz/bosz_library.h5 \\
         --output results/v1/mwm/nmf/nmf-basis.fits
 """
 

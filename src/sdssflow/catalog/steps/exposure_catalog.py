@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m sdssflow.catalog.exposure_catalog --boss-dir $BOSS_SPECTRO_REDUX/v5_7_0 \\
+    python -m sdssflow.catalog.steps.exposure_catalog --boss-dir $BOSS_SPECTRO_REDUX/v5_7_0 \\
         --out results/v1/catalog/exposures.h5 --version-name v1
 
 One writer process builds the whole file under a temporary name and renames it, so a

@@ -1,6 +1,6 @@
 """Step ``bosz_download``: fetch a BOSZ 2024 subgrid in the MAST layout, with a manifest.
 
-``python -m sdssflow.fluxcal.bosz_download --base-url URL --subgrid SPEC.yaml
+``python -m sdssflow.fluxcal.steps.bosz_download --base-url URL --subgrid SPEC.yaml
 --dest resources/bosz2024 --manifest resources/bosz2024/manifest.csv [--threads 8]
 [--retries 4] [--backoff 1] [--timeout 60] [--file-timeout 900] [--force] [--dry-run]``
 

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m sdssflow.sky.line_sum --skyflux results/v1/sky/4100/skyflux-4100.fits \\
+    python -m sdssflow.sky.steps.line_sum --skyflux results/v1/sky/4100/skyflux-4100.fits \\
         --rich results/v1/sky/4100/rich-4100.fits [--line-list sdssflow/data/sky/line_list.csv] \\
         [--filters sdss_g,sdss_r,sdss_i] --out results/v1/sky/4100/lines-{plate}.fits
 

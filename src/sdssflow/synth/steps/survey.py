@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m sdssflow.synth.survey --settings '{"n_plates": 1}' --manifest resources/demo/manifest.csv
+    python -m sdssflow.synth.steps.survey --settings '{"n_plates": 1}' --manifest resources/demo/manifest.csv
 
 ``--settings`` is the JSON of the ``demo:`` config block (missing keys take
 :data:`sdssflow.synth.layout.DEFAULT_DEMO`); the manifest path must equal

@@ -14,7 +14,7 @@ the job (one row per source, the mwm_visit flags plus CREATED_MWM_STAR, see
 
 Usage::
 
-    python -m sdssflow.mwm.mwm_bucket --index-dir results/v1/mwm/index --bucket 12/34 \\
+    python -m sdssflow.mwm.steps.mwm_bucket --index-dir results/v1/mwm/index --bucket 12/34 \\
         --basis results/v1/mwm/nmf/nmf-basis.fits --visit-dir results/v1/spectra/visit/12/34 \\
         --star-dir results/v1/spectra/star/12/34 \\
         --status results/v1/spectra/status/12/34/status.fits --version-name v1

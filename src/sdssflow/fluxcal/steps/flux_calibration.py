@@ -1,6 +1,6 @@
 """Step ``flux_calibration``: calibrate every selected exposure of one plate-MJD.
 
-``python -m sdssflow.fluxcal.flux_calibration --plate-dir DIR --selection CSV
+``python -m sdssflow.fluxcal.steps.flux_calibration --plate-dir DIR --selection CSV
 --library bosz_library.h5 --photometry refcat2.csv --plate P --mjd M --outdir DIR
 [--telluric sdssflow/data/fluxcal/telluric_regions.csv] [--bands gaia_g,...] [--knot-spacing 0.02]
 [--line-cores sdssflow/data/fluxcal/line_cores.csv] [--degree 15] [--rv-max 500] [--rv-step 10] [--nsigma 4] [--min-snr 5]

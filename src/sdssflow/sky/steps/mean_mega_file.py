@@ -1,6 +1,6 @@
 """Step ``mean_mega_file``: the mega files of the mean spectra's line tables.
 
-Usage: as :mod:`sdssflow.sky.mega_file`, with ``--tables results/v1/sky/*/meanlines-*.fits``
+Usage: as :mod:`sdssflow.sky.steps.mega_file`, with ``--tables results/v1/sky/*/meanlines-*.fits``
 and outputs ``mean_sky_meta_all.fits``, ``mean_sky_meta_good.fits``,
 ``mean_sky_meta_removed.fits``. The cuts are the same; there is one row per exposure and camera.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from sdssflow.sky import mega_file
+from sdssflow.sky.steps import mega_file
 from sdssflow.steps import run_step
 
 __all__ = ["main"]

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m sdssflow.qc.problems --catalog results/v1/catalog/exposures.h5 \\
+    python -m sdssflow.qc.steps.problems --catalog results/v1/catalog/exposures.h5 \\
         --skyflux results/v1/sky/*/skyflux-*.fits --fluxcal-summary results/v1/fluxcal/fluxcal_summary.fits \\
         --boss-visits-list results/v1/mwm/boss_visits/boss_visits.txt --mwm-index results/v1/mwm/index \\
         --mwm-status results/v1/spectra/mwm_status.fits \\
@@ -209,7 +209,7 @@ def bosz_problems(status: pd.DataFrame) -> list[dict]:
     Parameters
     ----------
     status : pandas.DataFrame
-        :func:`sdssflow.fluxcal.bosz_library.read_status` (columns step, status, relpath,
+        :func:`sdssflow.fluxcal.steps.bosz_library.read_status` (columns step, status, relpath,
         path, url, reason).
     """
     out = []
@@ -282,7 +282,7 @@ def collect(args) -> tuple[list[dict], list[str]]:
         rows += mwm_status_problems(read_status(args.mwm_status), args.mwm_index)
         inputs.append(args.mwm_status)
     if args.bosz_status:
-        from sdssflow.fluxcal.bosz_library import read_status as read_bosz_status
+        from sdssflow.fluxcal.steps.bosz_library import read_status as read_bosz_status
 
         rows += bosz_problems(read_bosz_status(args.bosz_status))
         inputs.append(args.bosz_status)

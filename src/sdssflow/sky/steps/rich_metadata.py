@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m sdssflow.sky.rich_metadata --skyflux results/v1/sky/4100/skyflux-4100.fits \\
+    python -m sdssflow.sky.steps.rich_metadata --skyflux results/v1/sky/4100/skyflux-4100.fits \\
         [--photometric-table windows.csv] [--solar-flux-table fluxtable.txt] --out results/v1/sky/4100/rich-4100.fits --version-name v1
 
 Output: one table (``META``), the raw metadata plus, per fibre at mid-exposure

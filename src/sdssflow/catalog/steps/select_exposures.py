@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m sdssflow.catalog.select_exposures --catalog results/v1/catalog/exposures.h5 \\
+    python -m sdssflow.catalog.steps.select_exposures --catalog results/v1/catalog/exposures.h5 \\
         --plate 4100 --steps '{"sky": {"selection": "all", "query": "exptime > 0",
         "exclude": ["CLOUDY"]}}' --flag-rows "<csv rows>" \\
         --out sky=results/v1/selection/sky/selection-sky-4100.csv

@@ -1,6 +1,6 @@
 """Step ``report_*``: the QC figures of ``snakemake --report`` from the run's products.
 
-``python -m sdssflow.qc.report_figures KIND [options] --out FIG.png``, KIND one of:
+``python -m sdssflow.qc.steps.report_figures KIND [options] --out FIG.png``, KIND one of:
 
 ``calibration``
     ``--fluxcal-dir DIR ...`` (flux_calibration outputs, ``calib-*.fits``): calibration

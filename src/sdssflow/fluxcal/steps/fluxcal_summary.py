@@ -1,6 +1,6 @@
 """Step ``fluxcal_summary``: one table of every plate-MJD's flux calibration.
 
-``python -m sdssflow.fluxcal.fluxcal_summary --inputs DIR [DIR ...] --output
+``python -m sdssflow.fluxcal.steps.fluxcal_summary --inputs DIR [DIR ...] --output
 results/v1/fluxcal/fluxcal_summary.fits --version-name V``
 
 Reads ``summary-*.fits`` of each flux_calibration output directory and writes their

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m sdssflow.mwm.list_files --out results/v1/mwm/boss_visits/boss_visits.txt FILE...
+    python -m sdssflow.mwm.steps.list_files --out results/v1/mwm/boss_visits/boss_visits.txt FILE...
 
 Every file must exist: a missing one is an error naming it.
 """

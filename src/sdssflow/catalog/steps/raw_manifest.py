@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m sdssflow.catalog.raw_manifest --dir $BOSS_SPECTRO_REDUX/<run2d>/4100 \\
+    python -m sdssflow.catalog.steps.raw_manifest --dir $BOSS_SPECTRO_REDUX/<run2d>/4100 \\
         [--glob 'spec-4100-*'] --out results/v1/raw/4100.tsv --version-name v1
 
 Why: the reductions are not outputs of any rule, so Snakemake cannot see a replaced,

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m sdssflow.sky.mean_spectra --skyflux results/v1/sky/4100/skyflux-4100.fits \\
+    python -m sdssflow.sky.steps.mean_spectra --skyflux results/v1/sky/4100/skyflux-4100.fits \\
         --rich results/v1/sky/4100/rich-4100.fits [--dloglam 5e-5] \\
         --out results/v1/sky/4100/mean-4100.fits
 

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m sdssflow.sky.sky_model --spectra-dir results/v1/sky/sky_spectra \\
+    python -m sdssflow.sky.steps.sky_model --spectra-dir results/v1/sky/sky_spectra \\
         [--line-list sdssflow/data/sky/line_list.csv] [--folds 5] \\
         --out results/v1/sky/sky_model.fits --report-dir results/v1/sky/sky_model_report
 
@@ -30,7 +30,7 @@ import numpy as np
 from sdssflow.sky.lines import DEFAULT_LINE_LIST, column_units, line_table, read_line_list
 from sdssflow.sky.model import SkyModel, fit_spectra, fit_targets, spectral_terms, write_model
 from sdssflow.sky.model_terms import CONDITION_COLUMNS, TERMS
-from sdssflow.sky.sky_spectra import read_sky_spectra
+from sdssflow.sky.steps.sky_spectra import read_sky_spectra
 from sdssflow.steps import StepError, base_parser, run_step
 
 __all__ = ["parse", "main", "measure_targets", "conditions_of", "TargetFigure"]

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m sdssflow.sky.mega_file --tables results/v1/sky/*/lines-*.fits \\
+    python -m sdssflow.sky.steps.mega_file --tables results/v1/sky/*/lines-*.fits \\
         --out-all results/v1/sky/sky_meta_all.fits --out-good results/v1/sky/sky_meta_good.fits \\
         --out-removed results/v1/sky/sky_meta_removed.fits \\
         [--bad-plates 5745,6138,7258] [--exclude-flags NAME,...] [--bad-quality bad,test] \\

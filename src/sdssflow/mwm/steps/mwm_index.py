@@ -19,7 +19,7 @@ of their 2MASS-style OBJID.
 
 Usage::
 
-    python -m sdssflow.mwm.mwm_index --boss-visits results/v1/mwm/boss_visits/*/bossVisits-*.fits \\
+    python -m sdssflow.mwm.steps.mwm_index --boss-visits results/v1/mwm/boss_visits/*/bossVisits-*.fits \\
         --apogee-dir resources/demo/apogee/redux/dr17 --outdir results/v1/mwm/index
 """
 

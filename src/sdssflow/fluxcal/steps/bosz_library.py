@@ -1,6 +1,6 @@
 """Step ``bosz_library``: pack a downloaded BOSZ 2024 subgrid into one HDF5 library.
 
-``python -m sdssflow.fluxcal.bosz_library --manifest resources/bosz2024/manifest.csv
+``python -m sdssflow.fluxcal.steps.bosz_library --manifest resources/bosz2024/manifest.csv
 --output results/v1/bosz/bosz_library.h5 --status results/v1/bosz/bosz_library_status.csv
 [--wave-min 3000] [--wave-max 11000] [--no-air-to-vacuum] [--threads 4]``
 

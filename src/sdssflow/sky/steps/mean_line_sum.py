@@ -2,11 +2,11 @@
 
 Usage::
 
-    python -m sdssflow.sky.mean_line_sum --mean results/v1/sky/4100/mean-4100.fits \\
+    python -m sdssflow.sky.steps.mean_line_sum --mean results/v1/sky/4100/mean-4100.fits \\
         [--line-list sdssflow/data/sky/line_list.csv] [--filters sdss_g,...] \\
         --out results/v1/sky/4100/meanlines-4100.fits
 
-Same columns as :mod:`sdssflow.sky.line_sum`, one row per exposure and camera, measured with
+Same columns as :mod:`sdssflow.sky.steps.line_sum`, one row per exposure and camera, measured with
 the same windows in Angstrom (the original used 10 grid points of 0.1 A on mean spectra).
 """
 
@@ -19,8 +19,13 @@ import numpy as np
 from astropy.table import Table
 
 from sdssflow.io.sky import read_product, write_table
-from sdssflow.sky.line_sum import DEFAULT_FILTERS, arm_groups, broadband_magnitudes, fiber_area
 from sdssflow.sky.lines import DEFAULT_LINE_LIST, column_units, line_table, read_line_list
+from sdssflow.sky.steps.line_sum import (
+    DEFAULT_FILTERS,
+    arm_groups,
+    broadband_magnitudes,
+    fiber_area,
+)
 from sdssflow.steps import StepError, base_parser, run_step
 
 __all__ = ["parse", "main"]

@@ -2,7 +2,7 @@
 
 Usage (BOSS reductions, ``input: demo | sdss``)::
 
-    python -m sdssflow.sky.sky_flux --plate 4100 --plate-dir <redux>/<run2d>/4100 \\
+    python -m sdssflow.sky.steps.sky_flux --plate 4100 --plate-dir <redux>/<run2d>/4100 \\
         --selection results/v1/selection/sky/selection-sky-4100.csv \\
         --calibration spfluxcalib|reference|bosz [--reference-calib <spFluxcalib-{camera}-...>] \\
         [--fluxcal-dir results/v1/fluxcal/4100] [--bad-mask-bits NOPLUG,BADTRACE,...] \\
@@ -10,7 +10,7 @@ Usage (BOSS reductions, ``input: demo | sdss``)::
 
 Usage (SDSS spec full files, ``input: spec_files``)::
 
-    python -m sdssflow.sky.sky_flux --plate 6717 --spec-dir ../shared/data/real/sdss_spec \\
+    python -m sdssflow.sky.steps.sky_flux --plate 6717 --spec-dir ../shared/data/real/sdss_spec \\
         --out results/v1/sky/6717/skyflux-6717.fits
 
 Exposures come from the spPlate ``EXPIDnn`` keywords of every MJD of the plate (de-duplicated),

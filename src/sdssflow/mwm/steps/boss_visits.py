@@ -17,7 +17,7 @@ Then every visit's radial velocity is measured against the BOSZ templates
 
 Usage::
 
-    python -m sdssflow.mwm.boss_visits --plate-dir DIR --selection CSV --plate 4100 --mjd 55500 \\
+    python -m sdssflow.mwm.steps.boss_visits --plate-dir DIR --selection CSV --plate 4100 --mjd 55500 \\
         --templates results/v1/bosz/bosz_library.h5 --output bossVisits-4100-55500.fits
 """
 

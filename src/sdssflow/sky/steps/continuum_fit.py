@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m sdssflow.sky.continuum_fit --mean results/v1/sky/4100/mean-4100.fits \\
+    python -m sdssflow.sky.steps.continuum_fit --mean results/v1/sky/4100/mean-4100.fits \\
         [--airglow sdssflow/data/sky/airglow_lines.csv] [--line-list sdssflow/data/sky/line_list.csv] \\
         [--knot-spacing 100] [--clip 5] --out results/v1/sky/4100/contfit-4100.fits
 

@@ -2,14 +2,14 @@
 
 Usage::
 
-    python -m sdssflow.sky.sky_spectra --mean results/v1/sky/*/mean-*.fits \\
+    python -m sdssflow.sky.steps.sky_spectra --mean results/v1/sky/*/mean-*.fits \\
         --good results/v1/sky/mean_sky_meta_good.fits [--max-gb 3] \\
         --out-dir results/v1/sky/sky_spectra
 
 One row per (plate, MJD, exposure, spectrograph): the good mean spectra of its b and r cameras
 (rows of ``mean_sky_meta_good.fits``) merged on the common vacuum log-lambda grid by inverse-
 variance weighting (the arms overlap near the dichroic, 5650-6350 A), then divided by the
-fibre area of the era (:func:`sdssflow.sky.line_sum.fiber_area`: pi arcsec2 for 2" BOSS fibres,
+fibre area of the era (:func:`sdssflow.sky.steps.line_sum.fiber_area`: pi arcsec2 for 2" BOSS fibres,
 2.25 pi for 3" SDSS-I/II ones). The file follows the layout of DESI's DR1 sky-spectra catalog
 (``WAVELENGTH``, ``FLUX``, ``METADATA``), with IVAR, MASK and DISP added:
 
@@ -39,8 +39,8 @@ from astropy.table import Table
 from astropy.time import Time
 
 from sdssflow.io.sky import read_product, read_table, write_product
-from sdssflow.sky.line_sum import fiber_area
 from sdssflow.sky.mega import stack_tables
+from sdssflow.sky.steps.line_sum import fiber_area
 from sdssflow.steps import StepError, base_parser, run_step
 
 __all__ = ["parse", "main", "merge_arms", "MASK_BITS", "read_sky_spectra", "bytes_per_spectrum"]
