@@ -354,8 +354,9 @@ def test_rv_of_a_demo_frame_fibre(camera, fibre):
     saturation floor the demo spectra were not band-limited and this was off by 1-5 km/s,
     depending on fibre and camera.)
     """
-    from sdssflow.io.boss import evaluate_traceset, frame_npix
+    from sdssflow.io.boss import frame_npix
     from sdssflow.io.bosz import air_to_vacuum
+    from sdssflow.io.traceset import evaluate_traceset
     from sdssflow.mwm.rv import prepare_templates
     from sdssflow.mwm.visits import combine_pieces
     from sdssflow.synth import bosz_mirror, frames, instrument

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter1d
 
-from sdssflow.io.boss import evaluate_traceset
 from sdssflow.io.bosz import air_to_vacuum
+from sdssflow.io.traceset import evaluate_traceset
 from sdssflow.synth import bosz_mirror, frames, instrument, sky
 from sdssflow.synth.layout import demo_plan, demo_sources
 from sdssflow.synth.stellar import StarParams, bosz_wave_grid, surface_flux

@@ -18,7 +18,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
-from sdssflow.io.boss import SPCFRAME_NPIX
+from sdssflow.io.boss_hdus import SPCFRAME_NPIX
 from sdssflow.io.products import atomic_path, provenance_cards
 
 __all__ = ["write_spframe", "write_spcframe", "write_spfluxcalib", "write_spplate"]

@@ -30,11 +30,12 @@ from astropy.table import Table
 from sdssflow.fluxcal.calibrate import Settings, calibrate_exposure, prepare_library
 from sdssflow.fluxcal.priors import DATA_DIR, catalog_photometry, load_band_table
 from sdssflow.fluxcal.qc import plot_exposure
-from sdssflow.io.boss import find_plate_files, read_spframe
+from sdssflow.io.boss import read_spframe
 from sdssflow.io.bosz import read_library
 from sdssflow.io.fluxcal import write_calibration, write_summary
 from sdssflow.io.readable import UnreadableFile
 from sdssflow.io.selection import read_selection
+from sdssflow.io.spplate import find_plate_files
 from sdssflow.progress import track
 from sdssflow.steps import base_parser, run_step
 

@@ -86,7 +86,8 @@ def _telescope(header) -> str | None:
 
 
 def _frames_route(args):
-    from sdssflow.io.boss import find_plate_files, read_spcframe
+    from sdssflow.io.boss import read_spcframe
+    from sdssflow.io.spplate import find_plate_files
 
     files = find_plate_files(args.plate_dir)["spCFrame"]
     if args.selection is None:

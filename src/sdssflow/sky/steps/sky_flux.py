@@ -105,7 +105,7 @@ def plate_exposures(spplates: dict, selection: dict | None) -> list[tuple[int, i
     list of (mjd, expid, camera, flags)
         De-duplicated, sorted (the original processed duplicates once per spPlate).
     """
-    from sdssflow.io.boss import read_spplate_exposures
+    from sdssflow.io.spplate import read_spplate_exposures
 
     seen: dict[tuple[int, str], int] = {}
     for mjd, path in sorted(spplates.items()):
@@ -253,7 +253,7 @@ def boss_sky_spectra(args, selection) -> tuple[SkySpectra, list[Path], Table]:
     the job still succeeds, and the survey-wide steps read the empty product.
     Fix of the original, where one missing file or odd mask bit aborted the whole run.
     """
-    from sdssflow.io.boss import find_plate_files
+    from sdssflow.io.spplate import find_plate_files
 
     # an unusable configuration fails the job (not each frame)
     if args.calibration == "reference" and not args.reference_calib:
