@@ -266,7 +266,7 @@ def test_nmf_recovers_its_own_model(basis):
 
 def test_nmf_fit_is_rebuilt_exactly_from_its_header_cards(basis):
     """mwm_star reuses mwm_visit's co-add fit: W and θ survive the header exactly."""
-    from sdssflow.io.mwm import nmf_cards, nmf_from_cards
+    from sdssflow.io.mwm_nmf import nmf_cards, nmf_from_cards
     from sdssflow.mwm.continuum import basis_id, nmf_from_parameters
 
     rng = np.random.default_rng(4)

@@ -154,7 +154,7 @@ def test_bucket_pipeline_science(synthetic_survey):
 def test_mwm_star_reuses_the_visit_step_nmf_fit(synthetic_survey):
     """mwm_star rebuilds mwm_visit's co-add fit (same basis) instead of fitting again; a
     refit (other basis id) of the float32 visits agrees to float32 precision."""
-    from sdssflow.io.mwm import nmf_from_cards
+    from sdssflow.io.mwm_nmf import nmf_from_cards
     from sdssflow.io.mwm_templates import read_nmf_basis
 
     path = synthetic_survey["spectra"] / "visit" / "12" / "34" / f"mwmVisit-v1-{GOOD}.fits"
