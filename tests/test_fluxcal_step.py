@@ -19,12 +19,11 @@ from sdssflow.io.bosz import (
     BoszModel,
     air_to_vacuum,
     parse_bosz_name,
-    read_library,
     read_resampled,
     read_wave_grid,
     wave_grid_relpath,
-    write_library,
 )
+from sdssflow.io.bosz_library import read_library, write_library
 from sdssflow.io.fluxcal import read_calibration, read_summary
 from sdssflow.steps import run_step
 

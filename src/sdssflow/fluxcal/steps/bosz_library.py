@@ -9,7 +9,7 @@ file's row count against the wavelength grid and its sha256 against the manifest
 (kspecdr weak points W13/W14), converts the air wavelengths to vacuum (W3), trims to
 the range, and writes ``flux`` and ``continuum`` ((ntemplate, nwave) float32,
 erg/s/cm2/A), ``wave`` (vacuum A) and the ``params`` table (teff, logg, feh, alpha,
-carbon, vmicro, atmos, name); see :func:`sdssflow.io.bosz.write_library`.
+carbon, vmicro, atmos, name); see :func:`sdssflow.io.bosz_library.write_library`.
 
 One bad file never stops the library (issue 10): models the download did not get
 (``not_found``, ``error``) and present models that fail a check here (sha256, rows,
@@ -34,14 +34,8 @@ import pandas as pd
 
 from sdssflow import __version__
 from sdssflow.fluxcal.download import PRESENT, DownloadResult, read_manifest, sha256_of
-from sdssflow.io.bosz import (
-    TemplateLibrary,
-    air_to_vacuum,
-    parse_bosz_name,
-    read_resampled,
-    read_wave_grid,
-    write_library,
-)
+from sdssflow.io.bosz import air_to_vacuum, parse_bosz_name, read_resampled, read_wave_grid
+from sdssflow.io.bosz_library import TemplateLibrary, write_library
 from sdssflow.io.products import atomic_path
 from sdssflow.steps import StepError, base_parser, run_step
 

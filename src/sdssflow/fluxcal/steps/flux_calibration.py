@@ -31,7 +31,7 @@ from sdssflow.fluxcal.calibrate import Settings, calibrate_exposure, prepare_lib
 from sdssflow.fluxcal.priors import DATA_DIR, catalog_photometry, load_band_table
 from sdssflow.fluxcal.qc import plot_exposure
 from sdssflow.io.boss import read_spframe
-from sdssflow.io.bosz import read_library
+from sdssflow.io.bosz_library import read_library
 from sdssflow.io.fluxcal import write_calibration, write_summary
 from sdssflow.io.readable import UnreadableFile
 from sdssflow.io.selection import read_selection
