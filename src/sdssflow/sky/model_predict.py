@@ -21,7 +21,7 @@ import numpy as np
 from astropy.table import Table
 from astropy.time import Time
 
-from sdssflow.sky.model import predict_spectrum, read_model
+from sdssflow.sky.fitted_model import predict_spectrum, read_model
 from sdssflow.sky.model_terms import CONDITION_COLUMNS
 from sdssflow.sky.steps.line_sum import DEFAULT_FILTERS, broadband_magnitudes
 from sdssflow.sky.steps.sky_spectra import SB_UNIT
@@ -76,7 +76,7 @@ def predict(model, cond, filters=DEFAULT_FILTERS) -> tuple[np.ndarray, dict[str,
 
     Parameters
     ----------
-    model : sdssflow.sky.model.SkyModel
+    model : sdssflow.sky.fitted_model.SkyModel
     cond : mapping column -> numpy.ndarray, shape (n,)
     filters : sequence of str
 

@@ -10,10 +10,10 @@ Every line sum and continuum band of the line list is measured on the merged spe
 (:func:`sdssflow.sky.lines.line_table`, per arcsec2) and fitted on the observing conditions of
 METADATA (:mod:`sdssflow.sky.model`: BIC term selection, WLS with HC3 errors, night-held-out
 cross-validation, Krisciunas-Schaefer + constant baseline); then every pixel of the grid is
-fitted on the selected terms that are jointly well-posed (:func:`sdssflow.sky.model.spectral_terms`). Rows with a non-finite condition (e.g. no F10.7 in
+fitted on the selected terms that are jointly well-posed (:func:`sdssflow.sky.model_spectra.spectral_terms`). Rows with a non-finite condition (e.g. no F10.7 in
 ``sdssflow/data/sky/f107_daily.csv``) are left out of the fits (the log says how many rows each used).
 
-Outputs: the model file (:func:`sdssflow.sky.model.write_model`: WAVE, COEFF, COEFF_VAR, TERMS,
+Outputs: the model file (:func:`sdssflow.sky.fitted_model.write_model`: WAVE, COEFF, COEFF_VAR, TERMS,
 TARGETS with coefficients, covariance, fit statistics and the model's and baseline's
 held-out-night errors) and a report directory: ``<target>.png`` per line and band (held-out
 prediction vs observed for model and baseline; residual vs each condition) and ``summary.csv``.
@@ -27,8 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
+from sdssflow.sky.fitted_model import SkyModel, write_model
 from sdssflow.sky.lines import DEFAULT_LINE_LIST, column_units, line_table, read_line_list
-from sdssflow.sky.model import SkyModel, fit_spectra, fit_targets, spectral_terms, write_model
+from sdssflow.sky.model import fit_targets
+from sdssflow.sky.model_spectra import fit_spectra, spectral_terms
 from sdssflow.sky.model_terms import CONDITION_COLUMNS, TERMS
 from sdssflow.sky.steps.sky_spectra import read_sky_spectra
 from sdssflow.steps import StepError, base_parser, run_step
