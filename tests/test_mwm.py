@@ -17,13 +17,8 @@ from sdssflow.io.mwm_grids import (
 from sdssflow.io.mwm_templates import read_nmf_basis
 from sdssflow.mwm import synthetic as S
 from sdssflow.mwm.build import build_source, hdu_of
-from sdssflow.mwm.continuum import (
-    RESOLUTION,
-    design_matrix,
-    fit_nmf_continuum,
-    line_forest_library,
-    train_nmf_basis,
-)
+from sdssflow.mwm.continuum import design_matrix, fit_nmf_continuum
+from sdssflow.mwm.nmf_training import RESOLUTION, line_forest_library, train_nmf_basis
 from sdssflow.mwm.resample import resample_chip, resample_spectrum, wave_to_pixel
 from sdssflow.mwm.rv import measure_rv
 from sdssflow.mwm.stack import apogee_in_stack, boss_in_stack, coadd, rv_summary

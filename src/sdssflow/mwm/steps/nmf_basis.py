@@ -8,10 +8,10 @@ Training set (``--source``):
   outside the models' range get depth 0); an instrument the templates do not cover
   (a library trimmed to the optical) falls back to ``synthetic``, logged and recorded in
   NMFBASIS / NMFSRCA;
-- ``synthetic``: :func:`sdssflow.mwm.continuum.synthetic_basis` line-forest spectra
+- ``synthetic``: :func:`sdssflow.mwm.nmf_training.synthetic_basis` line-forest spectra
   (deterministic; for tests and when no library is at hand).
 
-H is trained by multiplicative-update NMF (:func:`sdssflow.mwm.continuum.train_nmf_basis`)
+H is trained by multiplicative-update NMF (:func:`sdssflow.mwm.nmf_training.train_nmf_basis`)
 with ``--n-components`` rows per instrument. Output: FITS with HDUs ``BOSS`` (C × 4648)
 and ``APOGEE`` (C × 8575) and the card ``NMFBASIS`` = ``sdssflow-<source>-C<n>``
 (recorded in every mwm file). Not astra's pickled bases: see sdssflow/data/mwm/README.md.
@@ -34,7 +34,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from sdssflow.io.mwm_grids import GRIDS
 from sdssflow.io.mwm_templates import read_rv_templates, write_nmf_basis
-from sdssflow.mwm.continuum import RESOLUTION, synthetic_basis, train_nmf_basis
+from sdssflow.mwm.nmf_training import RESOLUTION, synthetic_basis, train_nmf_basis
 from sdssflow.steps import StepError, base_parser, run_step
 
 __all__ = ["parse", "main", "depths_on_grid"]
