@@ -24,7 +24,8 @@ import pandas as pd
 
 from sdssflow.catalog.query import QueryError, evaluate_query, parse_query
 from sdssflow.config import ConfigError, check_query
-from sdssflow.flags import FLAG_COLUMNS, apply_flags
+from sdssflow.flags import FLAG_COLUMNS
+from sdssflow.flags_apply import apply_flags
 from sdssflow.io.catalog import read_exposures
 from sdssflow.io.products import atomic_path
 from sdssflow.steps import base_parser, run_step
