@@ -9,7 +9,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from sdssflow.io import boss, spplate, traceset
-from sdssflow.synth import boss_files
+from sdssflow.synth import boss_files, spplate_files
 
 NFIB = 500
 
@@ -184,7 +184,7 @@ def test_spplate_exposures(tmp_path):
     z = np.zeros((n, 10))
     exps = [("b1", 120000, 119990, 119991), ("r1", 120000, 119990, 119991)]
     pm = Table({"FIBERID": np.arange(1, n + 1, dtype=np.int32)})
-    path = boss_files.write_spplate(
+    path = spplate_files.write_spplate(
         tmp_path / "spPlate-4100-55500.fits",
         flux=z,
         ivar=z,

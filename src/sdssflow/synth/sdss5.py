@@ -33,7 +33,7 @@ from astropy_healpix import HEALPix
 
 from sdssflow.io.confsummary import write_confsummary
 from sdssflow.io.spec_v6 import write_spec_v6
-from sdssflow.synth import apogee, boss_files, frames, truth
+from sdssflow.synth import apogee, boss_files, catalogs, frames, spplate_files, truth
 from sdssflow.synth import sky as skymod
 from sdssflow.synth.bosz_mirror import write_bosz_mirror
 from sdssflow.synth.layout import FIBERS_PER_SPECTROGRAPH, DemoPlan
@@ -272,7 +272,7 @@ def _write_field_mjd(plan, field, mjd, exps, stars, rest, fibres, lines, table, 
     hdr["MJDLIST"] = (str(mjd), "MJDs combined")
     hdr["RUN2D"] = plan.run2d
     hdr["VERS2D"] = plan.run2d
-    written.append(boss_files.write_spplate(plan.path("spField", fieldid=field, mjd=mjd), flux=co["flux"][rows],
+    written.append(spplate_files.write_spplate(plan.path("spField", fieldid=field, mjd=mjd), flux=co["flux"][rows],
                                       ivar=co["ivar"][rows], andmask=co["andmask"][rows],
                                       ormask=co["ormask"][rows], wdisp=co["wdisp"][rows], plugmap=plug,
                                       sky=co["sky"][rows], coeff0=3.5523, exposures=exp_list, header=hdr,
@@ -380,7 +380,7 @@ def generate_sdss5(plan: DemoPlan, version: str = "demo") -> list[Path]:
         log.info("field %d MJD %d (%s): %d exposures written (%.1f s)", field, mjd,
                  observatory_of(plan, field), len(exps), time.perf_counter() - t0)
     apogee_visits = _write_apogee(plan, stars, assignments, configs, version, written)
-    written += truth.write_catalogs(plan, stars, plugmaps, version)
+    written += catalogs.write_catalogs(plan, stars, plugmaps, version)
     written += write_bosz_mirror(plan.bosz_mirror)
     written += truth.write_truth(plan, stars, truth_rows, apogee_visits, table, version)
     log.info("sdss5 demo survey: %d files in %.1f s", len(written), time.perf_counter() - t0)

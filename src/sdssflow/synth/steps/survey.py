@@ -24,7 +24,7 @@ import numpy as np
 
 from sdssflow.io.products import atomic_path
 from sdssflow.steps import StepError, base_parser, run_step
-from sdssflow.synth import apogee, boss_files, frames, truth
+from sdssflow.synth import apogee, boss_files, catalogs, frames, spplate_files, truth
 from sdssflow.synth import sky as skymod
 from sdssflow.synth.bosz_mirror import write_bosz_mirror
 from sdssflow.synth.layout import CAMERAS, DemoPlan, demo_plan
@@ -179,7 +179,7 @@ def _write_plate_mjd(
     hdr["MJDLIST"] = (str(mjd), "MJDs combined")
     hdr["BESTEXP"] = (exps[0], "best exposure")
     written.append(
-        boss_files.write_spplate(
+        spplate_files.write_spplate(
             plan.path("spPlate", plateid=plate, mjd=mjd),
             flux=co["flux"],
             ivar=co["ivar"],
@@ -301,7 +301,7 @@ def generate_survey(plan: DemoPlan, version: str = "demo") -> list[Path]:
             time.perf_counter() - t0,
         )
     apogee_visits = _write_apogee(plan, stars, assignments, version, written)
-    written += truth.write_catalogs(plan, stars, plugmaps, version)
+    written += catalogs.write_catalogs(plan, stars, plugmaps, version)
     written += write_bosz_mirror(plan.bosz_mirror)
     written += truth.write_truth(plan, stars, truth_rows, apogee_visits, table, version)
     log.info("demo survey: %d files in %.1f s", len(written), time.perf_counter() - t0)
