@@ -11,6 +11,7 @@ from astropy.table import Table
 from sdssflow.sky import fitted_model, model, model_spectra, model_terms
 from sdssflow.sky.model_terms import TERMS
 from sdssflow.synth import sky as synth_sky
+from sdssflow.synth import sky_lines
 
 
 # ---------------------------------------------------------------- terms vs published formulae
@@ -66,7 +67,7 @@ def test_term_features_shapes_and_errors():
 def fitted():
     """480 exposures on 60 nights, 2 % noise: the model and baseline fits of every entry."""
     tab = synth_sky.training_table(n_nights=60, per_night=8, noise=0.02, seed=0)
-    _, lt = synth_sky.read_sky_lines(airglow=None)
+    _, lt = sky_lines.read_sky_lines(airglow=None)
     truth = synth_sky.truth_coefficients(lt)
     cond = {c: np.asarray(tab[c]) for c in model_terms.CONDITION_COLUMNS}
     targets = {

@@ -33,7 +33,7 @@ from astropy_healpix import HEALPix
 
 from sdssflow.io.confsummary import write_confsummary
 from sdssflow.io.spec_v6 import write_spec_v6
-from sdssflow.synth import apogee, boss_files, catalogs, frames, spplate_files, truth
+from sdssflow.synth import apogee, boss_files, catalogs, frames, sky_lines, spplate_files, truth
 from sdssflow.synth import sky as skymod
 from sdssflow.synth.bosz_mirror import write_bosz_mirror
 from sdssflow.synth.layout import FIBERS_PER_SPECTROGRAPH, DemoPlan
@@ -362,7 +362,7 @@ def generate_sdss5(plan: DemoPlan, version: str = "demo") -> list[Path]:
     t0 = time.perf_counter()
     stars = make_stars(plan)
     rest = {(i, arm): frames.rest_spectrum(s.params, arm) for i, s in enumerate(stars) for arm in ("b", "r")}
-    lines, table = skymod.read_sky_lines()
+    lines, table = sky_lines.read_sky_lines()
     written: list[Path] = []
     truth_rows = truth.new_rows()
     assignments, plugmaps, configs = {}, {}, {}

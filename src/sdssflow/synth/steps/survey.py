@@ -24,7 +24,7 @@ import numpy as np
 
 from sdssflow.io.products import atomic_path
 from sdssflow.steps import StepError, base_parser, run_step
-from sdssflow.synth import apogee, boss_files, catalogs, frames, spplate_files, truth
+from sdssflow.synth import apogee, boss_files, catalogs, frames, sky_lines, spplate_files, truth
 from sdssflow.synth import sky as skymod
 from sdssflow.synth.bosz_mirror import write_bosz_mirror
 from sdssflow.synth.layout import CAMERAS, DemoPlan, demo_plan
@@ -264,7 +264,7 @@ def generate_survey(plan: DemoPlan, version: str = "demo") -> list[Path]:
     for i, s in enumerate(stars):
         for arm in ("b", "r"):
             rest[(i, arm)] = frames.rest_spectrum(s.params, arm)
-    lines, table = skymod.read_sky_lines()
+    lines, table = sky_lines.read_sky_lines()
     written: list[Path] = []
     truth_rows = truth.new_rows()
     assignments = {}
