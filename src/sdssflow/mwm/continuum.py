@@ -1,8 +1,8 @@
 """NMF continuum: flux = (1 - W·H) · continuum, continuum a sine/cosine series per region.
 
 After astra's ``nmf_rectify`` (astra_mwm.md section 4). H (C × P) is a fixed
-non-negative basis of absorption depths (trained by :func:`sdssflow.mwm.nmf_training.train_nmf_basis` from the BOSZ
-library, or from its :func:`line_forest_library` when no library is given, see
+non-negative basis of absorption depths (trained by :mod:`sdssflow.mwm.nmf_training` from the
+BOSZ library, or from its synthetic line forest when no library is given, see
 ``sdssflow/data/mwm/README.md``); W ≥ 0 are the amplitudes. The continuum is, per region, the
 Fourier series 1, cos(2πoλ/L), sin(2πoλ/L), o = 1..deg, in absolute λ (Å).
 

@@ -1,4 +1,6 @@
-"""Writers of the BOSS frame files of the demo survey (spFrame, spCFrame, spFluxcalib, spPlate).
+"""Writers of the BOSS frame files of the demo survey (spFrame, spCFrame, spFluxcalib).
+
+The spPlate/spField writer is in :mod:`sdssflow.synth.spplate_files`.
 
 The layouts are those :mod:`sdssflow.io.boss` reads (see its table of HDUs); only the demo
 generator (:mod:`sdssflow.synth`) and test fixtures write these files, so the writers live
