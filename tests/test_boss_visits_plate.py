@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from sdssflow.io.boss_visits import read_boss_visits
-from sdssflow.mwm import boss_visits
+from sdssflow.mwm.steps import boss_visits
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
 SPEC = REAL / "sdss_spec" / "spec-0266-51602-0013.fits"

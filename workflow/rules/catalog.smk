@@ -21,7 +21,7 @@ rule raw_manifest:
         code=CODE_VERSION,
         args=get_raw_manifest_args,
     shell:
-        "python -m sdssflow.catalog.raw_manifest {params.args} --out {output.manifest}"
+        "python -m sdssflow.catalog.steps.raw_manifest {params.args} --out {output.manifest}"
         " --version-name {wildcards.version} > {log} 2>&1"
 
 
@@ -44,14 +44,14 @@ rule exposure_catalog:
         code=CODE_VERSION,
         source=get_catalog_source_args(),
     shell:
-        "python -m sdssflow.catalog.exposure_catalog {params.source}"
+        "python -m sdssflow.catalog.steps.exposure_catalog {params.source}"
         " --out {output.catalog} --version-name {wildcards.version} > {log} 2>&1"
 
 
 # One job per plate: the plate's catalog (same layout as the survey's; what its selection
 # reads, so that a changed raw file re-runs only its plate: the survey catalog above is a
 # product, read by no plate job), then the selection table of each step. One job for both
-# (sdssflow.catalog.plate_selection): 2,500 jobs fewer in the survey DAG.
+# (sdssflow.catalog.steps.plate_selection): 2,500 jobs fewer in the survey DAG.
 rule select_exposures:
     input:
         unpack(get_select_exposures_input),
@@ -77,7 +77,7 @@ rule select_exposures:
         steps=get_selection_steps(),
         flag_rows=get_selection_flag_rows,
     shell:
-        "python -m sdssflow.catalog.plate_selection {params.source} --plate {wildcards.plate}"
+        "python -m sdssflow.catalog.steps.plate_selection {params.source} --plate {wildcards.plate}"
         " --catalog-out {output.catalog} {params.select} --steps {params.steps:q}"
         " --flag-rows={params.flag_rows:q} --out sky={output.sky}"
         " --out fluxcal={output.fluxcal} --out mwm={output.mwm}"
