@@ -11,7 +11,9 @@ Output: one table (``META``): the rich metadata plus, for every entry of the lin
 flux), ``<line>_NBAD``, and ``cont_<A>`` (mean continuum, 1e-17 erg/s/cm2/A) with ``_IVAR``
 (:mod:`sdssflow.sky.lines`); ``FIBER_AREA`` (arcsec2: 2" BOSS fibres from MJD 55000, 3" before) and
 ``MAG_<filter>`` (AB mag per arcsec2 of the sky through the project's filter curves, NaN when
-the spectrum's arm does not cover the filter).
+the spectrum's arm does not cover the filter). The magnitudes are of the whole sky, lines
+included; a spec file's ``SPECTROSKYFLUX`` cuts the sky lines idlspec2d flags (up to 0.11 mag
+fainter in r and i on SDSS-I/II files): :mod:`sdssflow.sky.spectroskyflux` computes that one.
 
 Fix of the original: magnitudes were computed through filters the camera did not cover (giving
 meaningless or infinite values) and divided by pi arcsec2 for every fibre; here only covered
