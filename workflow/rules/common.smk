@@ -317,6 +317,31 @@ def get_sky_flux_input(wildcards):
     return out
 
 
+def get_rich_metadata_input(wildcards):
+    """The plate's skyflux product and the configured user tables (sky.photometric_table,
+    sky.solar_flux_table): declared inputs, so a newer table re-runs rich_metadata. Without
+    sky.solar_flux_table the package's F10.7 table is used (part of the code version).
+    """
+    out = {
+        "skyflux": f"results/{wildcards.version}/sky/{wildcards.plate}/skyflux-{wildcards.plate}.fits"
+    }
+    if SKY["photometric_table"]:
+        out["photometric"] = sdss_config.expand_path(SKY["photometric_table"])
+    if SKY["solar_flux_table"]:
+        out["solar_flux"] = sdss_config.expand_path(SKY["solar_flux_table"])
+    return out
+
+
+def get_rich_metadata_args(wildcards, input):
+    """--photometric-table / --solar-flux-table options of rich_metadata for its inputs."""
+    args = []
+    if "photometric" in input.keys():
+        args.append(f"--photometric-table {input.photometric}")
+    if "solar_flux" in input.keys():
+        args.append(f"--solar-flux-table {input.solar_flux}")
+    return " ".join(args)
+
+
 def sky_reference_calib():
     """Path pattern ({camera}) of the fixed spFluxcalib of sky.calibration: reference.
 
