@@ -539,22 +539,28 @@ def mwm_templates(version=None):
     return sdss_config.expand_path(MWM["templates"])
 
 
-def get_mwm_visit_templates_input(wildcards=None):
-    """Input of mwm_visit for the APOGEE RV templates (mwm.apogee_templates): the
-    bosz_download manifest (its folder is the mirror), a mirror directory, or none."""
+def get_apogee_templates_input(wildcards=None):
+    """Source of the APOGEE RV templates (mwm.apogee_templates): the bosz_download manifest
+    (its folder is the mirror) or a mirror directory."""
     value = MWM["apogee_templates"]
-    if not value:
+    return bosz_manifest() if value == "bosz" else sdss_config.expand_path(value)
+
+
+def get_mwm_visit_templates_input(wildcards):
+    """The apogee_templates product of the version for mwm_bucket, or none
+    (mwm.apogee_templates empty)."""
+    if not MWM["apogee_templates"]:
         return {}
-    path = bosz_manifest() if value == "bosz" else sdss_config.expand_path(value)
-    return {"apogee_templates": path}
+    return {
+        "apogee_templates": f"results/{wildcards.version}/mwm/apogee_rv_templates.fits"
+    }
 
 
 def get_mwm_apogee_templates_arg(wildcards, input):
-    """--apogee-templates DIR for mwm_visit (the mirror folder), or nothing."""
+    """--apogee-templates FILE for mwm_bucket (the apogee_templates product), or nothing."""
     if "apogee_templates" not in input.keys():
         return ""
-    path = Path(input.apogee_templates)
-    return f"--apogee-templates {path.parent if path.suffix == '.csv' else path}"
+    return f"--apogee-templates {input.apogee_templates}"
 
 
 def mwm_apogee_dirs():
