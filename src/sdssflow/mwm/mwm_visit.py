@@ -37,9 +37,9 @@ from sdssflow.io.mwm import nmf_cards, write_mwm
 from sdssflow.io.mwm_flags import APOGEE_STARFLAG, STATUS_FLAGS, bits_set
 from sdssflow.io.mwm_status import write_status
 from sdssflow.io.mwm_templates import read_nmf_basis
-from sdssflow.mwm.hband_templates import LazyTemplates
 from sdssflow.mwm.build import build_source
 from sdssflow.mwm.continuum import basis_id
+from sdssflow.mwm.hband_templates import LazyTemplates
 from sdssflow.mwm.sources import gather_bucket, stellar_like
 from sdssflow.progress import track
 from sdssflow.steps import base_parser, run_step
