@@ -11,9 +11,9 @@ import pytest
 
 from sdssflow.io.mwm_grids import APOGEE, C_KMS
 from sdssflow.io.mwm_templates import read_apogee_rv_templates, write_apogee_rv_templates
-from sdssflow.mwm import apogee_templates
 from sdssflow.mwm.apogee_rv import measure_velocity
 from sdssflow.mwm.hband_templates import APOGEE_R, LazyTemplates, build_templates, load_templates
+from sdssflow.mwm.steps import apogee_templates
 from sdssflow.steps import StepError
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"

@@ -8,7 +8,7 @@ import pytest
 
 from sdssflow.io.mwm import read_mwm
 from sdssflow.io.mwm_status import read_status
-from sdssflow.mwm import mwm_bucket, mwm_status
+from sdssflow.mwm.steps import mwm_bucket, mwm_status
 from sdssflow.steps import StepError
 from test_mwm_steps import BASIS, BROKEN, GOOD, OTHER, _flag, synthetic_survey  # noqa: F401
 
@@ -114,7 +114,7 @@ def test_bucket_jobs_read_the_apogee_templates_product(tmp_path):
 
     out = dry("")
     assert out.count("rule apogee_templates:") == 1
-    assert "python -m sdssflow.mwm.apogee_templates --templates resources/bosz2024/manifest.csv" in out
+    assert "python -m sdssflow.mwm.steps.apogee_templates --templates resources/bosz2024/manifest.csv" in out
     jobs = [block for block in out.split("rule ")[1:] if block.startswith("mwm_bucket:")]
     assert len(jobs) >= 2
     for block in jobs:
