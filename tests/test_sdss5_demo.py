@@ -323,3 +323,15 @@ def test_lco_conditions_are_those_of_lco(demo5, tmp_path):
     np.testing.assert_allclose(t["MOON_ALT"], get_body("moon", mid, lco).transform_to(frame_lco).alt.deg, atol=0.05)
     np.testing.assert_allclose(t["SUN_ALT"], get_body("sun", mid, lco).transform_to(frame_lco).alt.deg, atol=0.05)
     assert np.all(np.abs(t["ALT_FIB"] - fibre.transform_to(AltAz(obstime=mid, location=apo)).alt.deg) > 5.0)
+
+
+def test_sky_spec_route_names_v6_full_files_it_cannot_use(demo5):
+    """v6 specFull exposure tables merge b+r and have no CALIB (DR19 datamodel): the sky
+    spec-file route says so (STATUS v6_file, then a StepError) instead of writing zero-ivar sky."""
+    from sdssflow.sky import sky_flux
+    from sdssflow.steps import StepError
+
+    field, mjd = demo5.plate_mjds[1]
+    full = next(f for f in _files(demo5, f"spec-{field:06d}-{mjd}") if "/spectra/full/" in str(f))
+    with pytest.raises(StepError, match=r"lite or v6 files only: spec-015001-"):
+        sky_flux.main(["--plate", str(field), "--spec-dir", str(full.parent), "--out", str(demo5.root / "x.fits")])

@@ -30,7 +30,7 @@ from workflow_helpers import snakemake
 pytestmark = pytest.mark.slow
 
 DEMO5 = {"era": "sdss5", "n_plates": 2, "n_mjds": 1, "n_exposures": 1, "first_plate": 15000,
-         "first_mjd": 60000, "n_sky_per_spectrograph": 20, "n_std_per_spectrograph": 4,
+         "first_mjd": 60000, "n_sky_per_spectrograph": 12, "n_std_per_spectrograph": 4,
          "n_science_per_spectrograph": 6, "n_apogee_sources": 4}
 
 
@@ -148,11 +148,12 @@ def test_sky_line_sums_within_the_plate_era_errors(run5):
             if e.camera == str(row["CAMERA"]).strip()[0] and row[e.name] * np.sqrt(row[e.name + "_IVAR"]) > 50
         ]
     every = np.concatenate(list(pulls.values()))
-    # plate era: > 500 single-fibre pulls, |median| < 0.15, 0.8 < std < 1.3 (honest errors)
-    assert every.size > 500
+    # plate era: |median| < 0.15 and 0.8 < std < 1.3 (unbiased, honest errors), there on > 500
+    # pulls; here 2 fields x 12 sky fibres x 2 cameras give about 300 (measured 312)
+    assert every.size > 250
     assert abs(np.median(every)) < 0.15 and 0.8 < np.std(every) < 1.3
     for field, p in pulls.items():  # each observatory alone: honest errors
-        assert p.size > 250 and 0.8 < np.std(p) < 1.3, (field, np.std(p))
+        assert p.size > 120 and 0.8 < np.std(p) < 1.3, (field, np.std(p))
     # plate era: mean-spectrum lines with S/N > 50 within 2 % (median |rel. error|)
     for field, r in rel.items():
         assert len(r) >= 4 and np.median(np.abs(r)) < 0.02, (field, np.round(r, 4))
