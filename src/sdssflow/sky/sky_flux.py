@@ -340,9 +340,7 @@ def spec_sky_spectra(args, selection) -> tuple[SkySpectra, list[Path], Table]:
             status.append((spec.mjd, -1, "", "lite_file", reason, 0, str(path)))
             continue
         if any(len(e.camera) != 2 for e in spec.exposures):
-            # v6 (SDSS-V) full files: per-exposure tables are b+r merged on the coadd grid, with no
-            # CALIB column (DR19 datamodel MJD_EXP_<MJD>-<NN>: FLUX LOGLAM IVAR AND_MASK OR_MASK
-            # WDISP SKY WRESL), so neither the per-camera sky nor its photon-noise ivar exists
+            # v6: exposure tables merge b+r on the coadd grid, no CALIB (DR19 datamodel MJD_EXP_*)
             reason = (f"{path.name}: v6 spec file (per-exposure tables merge b+r and carry no CALIB), "
                       "no per-camera sky with errors; skipped (use input: frames or sdss)")
             log.warning("%s", reason)

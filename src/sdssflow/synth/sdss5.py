@@ -39,10 +39,10 @@ from astropy_healpix import HEALPix
 from sdssflow.io.confsummary import write_confsummary
 from sdssflow.io.spec_v6 import write_spec_v6
 from sdssflow.synth import apogee, boss_files, frames, truth
+from sdssflow.synth import sdss5_targets as cartons
 from sdssflow.synth import sky as skymod
 from sdssflow.synth.bosz_mirror import write_bosz_mirror
 from sdssflow.synth.layout import FIBERS_PER_SPECTROGRAPH, DemoPlan
-from sdssflow.synth.sdss5_targets import add_to_fibermap, add_to_plugmap, carton_of, non_stellar_targets
 from sdssflow.synth.targets import exposure_conditions, make_stars, plate_fibres, rng_for
 
 __all__ = [
@@ -121,7 +121,7 @@ def _fibermap_rows(plan, fibres, stars, sp, obs, e, apogee_fibres):
         rows.append((fiber, "APOGEE", "SCIENCE", s, 0))
     cols: dict[str, list] = {}
     for n, (fiber, ftype, objtype, s, spid) in enumerate(rows):
-        carton, program, category = carton_of(objtype if s is not None or objtype == "SKY" else "")
+        carton, program, category = cartons.carton_of(objtype if s is not None or objtype == "SKY" else "")
         assigned = s is not None or objtype == "SKY"
         r, th = np.sqrt(rng.uniform()) * 1.45, rng.uniform(0, 2 * np.pi)
         ra = s.ra if s else e.ra + r * np.cos(th) / np.cos(np.radians(e.dec))
@@ -234,8 +234,8 @@ def _write_field_mjd(plan, field, mjd, exps, stars, rest, fibres, lines, table, 
         if plug is None:
             plug = _plugmap(fibres, stars, rows, e.ra, e.dec, seed, field)
             plug["SPECTROGRAPHID"] = sp
-            extra = non_stellar_targets(plan, field, fibres, sp)
-            add_to_plugmap(plug, extra, rows.start)
+            extra = cartons.non_stellar_targets(plan, field, fibres, sp)
+            cartons.add_to_plugmap(plug, extra, rows.start)
         this = []
         for camera in cams:
             rng = rng_for(seed, "noise", expid, ("b1", "r1", "b2", "r2").index(camera))
@@ -278,7 +278,7 @@ def _write_field_mjd(plan, field, mjd, exps, stars, rest, fibres, lines, table, 
                      for k in np.flatnonzero(fibres["star"] >= 0)
                      if stars[int(fibres["star"][k])].source.apogee]
     fmap = _fibermap_rows(plan, fibres, stars, sp, obs, first, apogee_fibres)
-    add_to_fibermap(fmap, extra, plug, rows.start)
+    cartons.add_to_fibermap(fmap, extra, plug, rows.start)
     conf_header = {"configuration_id": cid, "design_id": cid + 100000, "field_id": int(field),
                    "observatory": obs.upper(), "MJD": int(mjd), "raCen": round(first.ra, 6),
                    "decCen": round(first.dec, 6), "instrument": "BOSS", "robostrategy_run": "demo",
@@ -293,7 +293,7 @@ def _write_field_mjd(plan, field, mjd, exps, stars, rest, fibres, lines, table, 
         i = k - rows.start
         if s is not None:
             objtype, spec_class = str(fibres["objtype"][k]), "STAR"
-            carton, program, _ = carton_of(objtype)
+            carton, program, _ = cartons.carton_of(objtype)
             catalogid, sdss_id, ra, dec = s.source.catalogid, s.source.sdss_id, s.ra, s.dec
         else:
             objtype = spec_class = t.spec_class

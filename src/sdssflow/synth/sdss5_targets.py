@@ -67,7 +67,9 @@ class CartonTarget:
     spec_class: str
 
 
-def non_stellar_targets(plan: DemoPlan, field: int, fibres: dict, spectrograph: int) -> list[CartonTarget]:
+def non_stellar_targets(
+    plan: DemoPlan, field: int, fibres: dict, spectrograph: int
+) -> list[CartonTarget]:
     """The :data:`NON_STELLAR_TARGETS` of a field, on filler fibres of its spectrograph.
 
     Parameters
@@ -87,7 +89,9 @@ def non_stellar_targets(plan: DemoPlan, field: int, fibres: dict, spectrograph: 
     """
     base = (spectrograph - 1) * FIBERS_PER_SPECTROGRAPH
     rows = base + np.arange(FIBERS_PER_SPECTROGRAPH)
-    free = rows[(fibres["objtype"][rows] == "GALAXY") & (fibres["star"][rows] < 0) & ~fibres["dead"][rows]]
+    free = rows[
+        (fibres["objtype"][rows] == "GALAXY") & (fibres["star"][rows] < 0) & ~fibres["dead"][rows]
+    ]
     free = rng_for(int(plan.get("seed")), "cartons", field).permutation(free)
     first = plan.plates.index(int(field)) * len(NON_STELLAR_TARGETS)
     return [
