@@ -29,7 +29,7 @@ TINY5 = {"era": "sdss5", "n_plates": 2, "n_mjds": 1, "n_exposures": 1, "first_pl
 
 @pytest.fixture(scope="module")
 def demo5(tmp_path_factory):
-    from sdssflow.synth import survey
+    from sdssflow.synth.steps import survey
 
     root = tmp_path_factory.mktemp("demo5")
     settings = {**TINY5, "root": str(root)}
@@ -209,7 +209,7 @@ def test_confsummary_holds_the_fps_targets(demo5):
 
 
 def test_exposure_catalog_has_configurations_and_fps_targets(demo5, tmp_path):
-    from sdssflow.catalog import exposure_catalog
+    from sdssflow.catalog.steps import exposure_catalog
     from sdssflow.io.catalog import list_nights, read_exposures, read_fibers
     from sdssflow.io.confsummary import read_confsummary
 
@@ -236,7 +236,7 @@ def test_exposure_catalog_has_configurations_and_fps_targets(demo5, tmp_path):
 
 
 def test_boss_visits_spec_route_on_v6_files_at_lco(demo5, tmp_path):
-    from sdssflow.mwm import boss_visits
+    from sdssflow.mwm.steps import boss_visits
 
     field = demo5.plates[1]  # the LCO field
     mjd = next(m for p, m in demo5.plate_mjds if p == field)
@@ -254,7 +254,7 @@ def test_fields_hold_non_stellar_carton_targets(demo5, tmp_path):
     """Each field: a QSO and a galaxy in BHM cartons and a QSO in an MWM carton, with the same
     carton in the spfibermap, the spec files and the bossVisits rows of the frames route."""
     from sdssflow.io.confsummary import target_cartons
-    from sdssflow.mwm import boss_visits
+    from sdssflow.mwm.steps import boss_visits
 
     expected = {("QSO", "bhm_aqmes_med"), ("GALAXY", "bhm_spiders_clusters_lsdr10"),
                 ("QSO", "mwm_erosita_compact_gen")}
@@ -298,7 +298,7 @@ def test_lco_conditions_are_those_of_lco(demo5, tmp_path):
 
     from sdssflow.io.sky import read_table
     from sdssflow.sites import location
-    from sdssflow.sky import rich_metadata, sky_flux
+    from sdssflow.sky.steps import rich_metadata, sky_flux
 
     field, mjd, expid = next(x for x in demo5.exposures if x[0] == demo5.plates[1])
     lco, apo = location("lco"), location("apo")
@@ -328,7 +328,7 @@ def test_lco_conditions_are_those_of_lco(demo5, tmp_path):
 def test_sky_spec_route_names_v6_full_files_it_cannot_use(demo5):
     """v6 specFull exposure tables merge b+r and have no CALIB (DR19 datamodel): the sky
     spec-file route says so (STATUS v6_file, then a StepError) instead of writing zero-ivar sky."""
-    from sdssflow.sky import sky_flux
+    from sdssflow.sky.steps import sky_flux
     from sdssflow.steps import StepError
 
     field, mjd = demo5.plate_mjds[1]
