@@ -90,8 +90,8 @@ def _telescope(header) -> str | None:
 
 def _frames_route(args):
     from sdssflow.io.boss import read_spcframe
-    from sdssflow.io.spplate import find_plate_files
     from sdssflow.io.confsummary import target_cartons
+    from sdssflow.io.spplate import find_plate_files
 
     files = find_plate_files(args.plate_dir)["spCFrame"]
     try:
