@@ -148,8 +148,23 @@ def write_product(
 
 
 @readable
-def read_product(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Table], fits.Header]:
-    """Read every image and table HDU of a product.
+def read_product(
+    path: str | os.PathLike,
+    extnames: Sequence[str] | None = None,
+    image_dtypes: Mapping[str, np.dtype] | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, Table], fits.Header]:
+    """Read the image and table HDUs of a product (all of them, or only ``extnames``).
+
+    Parameters
+    ----------
+    path : path-like
+        The product.
+    extnames : sequence of str, optional
+        EXTNAMEs to read; None = every HDU. The others are neither read nor decoded (a step
+        that needs one table of a 50 MB product reads only that table).
+    image_dtypes : mapping EXTNAME -> dtype, optional
+        Convert these images to this dtype while reading (one copy instead of a byte swap
+        followed by a conversion); the others keep their stored type.
 
     Returns
     -------
@@ -167,10 +182,14 @@ def read_product(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[s
     path = Path(path)
     images: dict[str, np.ndarray] = {}
     tables: dict[str, Table] = {}
+    wanted = None if extnames is None else set(extnames)
+    dtypes = dict(image_dtypes or {})
     try:
-        with fits.open(path, memmap=False) as hdul:
+        with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
             header = hdul[0].header.copy()
             for hdu in hdul[1:]:
+                if wanted is not None and hdu.name not in wanted:
+                    continue
                 if isinstance(hdu, fits.BinTableHDU):
                     table = Table(hdu.data)
                     table.convert_bytestring_to_unicode()
@@ -179,7 +198,8 @@ def read_product(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[s
                             table[col.name].unit = col.unit  # keep TUNITn through read-modify-write
                     tables[hdu.name] = table
                 elif hdu.data is not None:
-                    images[hdu.name] = hdu.data.astype(hdu.data.dtype.newbyteorder("="))
+                    dtype = dtypes.get(hdu.name, hdu.data.dtype.newbyteorder("="))
+                    images[hdu.name] = hdu.data.astype(dtype)
     except OSError as err:
         raise ValueError(f"{path}: not a readable FITS product ({err})") from err
     return images, tables, header
@@ -207,7 +227,7 @@ def read_table(path: str | os.PathLike, extname: str = "META") -> Table:
     ValueError
         If the HDU is missing.
     """
-    _, tables, _ = read_product(path)
+    _, tables, _ = read_product(path, extnames=(extname,))
     if extname not in tables:
         raise ValueError(f"{path}: no {extname} table (found {sorted(tables)})")
     return tables[extname]
@@ -236,15 +256,16 @@ def read_skyflux(path: str | os.PathLike):
     ValueError
         If an HDU is missing.
     """
-    images, tables, _ = read_product(path)
+    dtypes = {name: (np.int32 if name == "MASK" else np.float64) for name in _SKYFLUX_IMAGES}
+    images, tables, _ = read_product(path, extnames=(*_SKYFLUX_IMAGES, "META"), image_dtypes=dtypes)
     missing = [n for n in _SKYFLUX_IMAGES if n not in images] + ([] if "META" in tables else ["META"])
     if missing:
         raise ValueError(f"{path}: not a skyflux product, missing HDU(s) {missing}")
     return SkySpectra(
-        wave=images["WAVE"].astype(np.float64),
-        flux=images["FLUX"].astype(np.float64),
-        ivar=images["IVAR"].astype(np.float64),
-        mask=images["MASK"].astype(np.int32),
-        disp=images["DISP"].astype(np.float64),
+        wave=images["WAVE"],
+        flux=images["FLUX"],
+        ivar=images["IVAR"],
+        mask=images["MASK"],
+        disp=images["DISP"],
         meta=tables["META"],
     )
