@@ -25,7 +25,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
-from sdssflow.io.products import add_provenance, write_hdulist
+from sdssflow.io.products import add_provenance, header_card, provenance_cards, write_fitsio, write_hdulist
 from sdssflow.io.readable import readable
 
 __all__ = [
@@ -100,6 +100,23 @@ def _table_hdu(table: Table, extname: str) -> fits.BinTableHDU:
     return hdu
 
 
+def _plain_columns(table: Table) -> tuple[np.ndarray, list[str]] | None:
+    """(structured array, FITS unit strings) of a table fitsio can write as astropy would.
+
+    None when astropy's writer is needed: no rows, table meta (header keywords), masked or
+    mixin columns, multidimensional or object/complex columns.
+    """
+    if len(table) == 0 or table.meta or table.has_masked_columns or table.has_mixin_columns:
+        return None
+    units = []
+    for name in table.colnames:
+        col = table[name]
+        if col.ndim != 1 or col.dtype.kind not in "biufUS":
+            return None
+        units.append("" if col.unit is None else col.unit.to_string(format="fits"))
+    return table.as_array(), units
+
+
 def write_product(
     path: str | os.PathLike,
     images: Mapping[str, tuple[np.ndarray, str]],
@@ -111,6 +128,12 @@ def write_product(
     header_cards: Mapping[str, tuple[object, str]] | None = None,
 ) -> Path:
     """Write images and tables as one FITS product (atomic, checksums, provenance).
+
+    Written with fitsio (:func:`sdssflow.io.products.write_fitsio`: the same HDUs, cards and
+    checksums as astropy's writer, in a tenth of its CPU for tables of a few hundred columns);
+    astropy's writer (:func:`sdssflow.io.products.write_hdulist`) is kept for tables fitsio
+    would not write the same (:func:`_plain_columns`: empty, masked, mixin, with meta) and
+    for empty images.
 
     Parameters
     ----------
@@ -133,6 +156,14 @@ def write_product(
     -------
     pathlib.Path
     """
+    plain = {name: _plain_columns(table) for name, table in tables.items()}
+    if all(p is not None for p in plain.values()) and all(np.size(a) for a, _ in images.values()):
+        primary = [header_card(k, v, c) for k, v, c in provenance_cards(version, inputs, step)]
+        primary += [header_card(k, v, c) for k, (v, c) in (header_cards or {}).items()]
+        hdus = [("image", name, np.ascontiguousarray(array), [header_card("BUNIT", bunit, "unit of the pixel values")])
+                for name, (array, bunit) in images.items()]  # fmt: skip
+        hdus += [("table", name, arr, units) for name, (arr, units) in plain.items()]
+        return write_fitsio(path, primary, hdus)
     primary = fits.PrimaryHDU()
     add_provenance(primary.header, version, inputs, step)
     for key, (value, comment) in (header_cards or {}).items():
