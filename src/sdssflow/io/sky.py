@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from astropy import units as u
 from astropy.io import fits
 from astropy.table import Table
 
@@ -215,6 +216,7 @@ def read_product(
     tables: dict[str, Table] = {}
     wanted = None if extnames is None else set(extnames)
     dtypes = dict(image_dtypes or {})
+    units: dict[str, u.UnitBase] = {}
     try:
         with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
             header = hdul[0].header.copy()
@@ -225,8 +227,10 @@ def read_product(
                     table = Table(hdu.data)
                     table.convert_bytestring_to_unicode()
                     for col in hdu.columns:
-                        if col.unit:
-                            table[col.name].unit = col.unit  # keep TUNITn through read-modify-write
+                        if col.unit:  # keep TUNITn through read-modify-write; each string parsed once
+                            if col.unit not in units:
+                                units[col.unit] = u.Unit(col.unit, parse_strict="silent")
+                            table[col.name].unit = units[col.unit]
                     tables[hdu.name] = table
                 elif hdu.data is not None:
                     dtype = dtypes.get(hdu.name, hdu.data.dtype.newbyteorder("="))
