@@ -55,6 +55,38 @@ STEPS = ("sky_flux", "rich_metadata", "line_sum", "mean_spectra", "mean_line_sum
 TARGET_2X = ("sky_flux", "rich_metadata", "line_sum", "mean_spectra")
 
 
+#: The same table before the floor work of issue 13 (sdssflow at 0f37610, this demo plate,
+#: bench_plate with the floors above, loaded machine: load average 8-12 on 2 cores):
+#: step -> (step CPU s, peak RSS MB, job CPU s of a fresh python -m). flux_calibration and
+#: boss_visits were not changed by that work. See bench/issue13.md.
+BEFORE = {
+    "sky_flux": (10.61, 263, 12.26),
+    "rich_metadata": (1.28, 207, 3.73),
+    "line_sum": (1.39, 223, 2.75),
+    "mean_spectra": (1.76, 429, 1.87),
+    "mean_line_sum": (0.67, 120, 1.66),
+    "continuum_fit": (0.33, 122, 1.86),
+}
+
+
+def _cell(value, spec: str) -> str:
+    """A table cell: the number, or "unchanged" for a step the floor work left alone."""
+    return "unchanged" if value is None else format(value, spec)
+
+
+def print_before_after(rows: list[dict]) -> None:
+    """Print :data:`BEFORE` beside this run's rows (same floors: this run's)."""
+    print("| step | CPU s before | CPU s now | peak RSS MB before | now | floor CPU s |"
+          " step / floor before | now | job CPU s before | now |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        cpu, peak, job = BEFORE.get(r["step"], (None, None, None))
+        ratio = None if cpu is None else cpu / max(r["floor_cpu_s"], 1e-9)
+        print(f"| {r['step']} | {_cell(cpu, '.2f')} | {r['cpu_s']:.2f} | {_cell(peak, '.0f')} | {r['peak_mb']:.0f} |"
+              f" {r['floor_cpu_s']:.3f} | {_cell(ratio, '.1f')} | {r['ratio']:.1f} | {_cell(job, '.2f')} |"
+              f" {r['job_cpu_s']:.2f} |")  # fmt: skip
+
+
 def ensure_run(root: Path) -> Path:
     """The finished tiny demo run in ``root`` (made with snakemake when missing)."""
     root.mkdir(parents=True, exist_ok=True)
