@@ -112,8 +112,9 @@ def merge_arms(binned: np.ndarray, cover: np.ndarray, groups: np.ndarray) -> tup
     den = np.zeros_like(num)
     best = np.zeros_like(num)
     if groups.size:
-        # rows sorted by group (stable), then one reduceat per quantity: the same row-by-row
-        # sums as np.add.at in the rows' order, without its per-element dispatch
+        # rows sorted by group (stable), then one reduceat per quantity: np.add.at's sums
+        # without its per-element dispatch (exactly equal for the b+r pairs of arm_groups,
+        # to rounding for larger groups)
         order = np.argsort(groups, kind="stable")
         sorted_groups = groups[order]
         starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])

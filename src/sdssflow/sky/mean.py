@@ -203,7 +203,8 @@ def mean_spectra(
     # depend on a row's place in the block: the blocks are those of the first version). In a
     # block, each group's rows are resampled only on the grid columns they reach (one arm
     # covers about half of the common grid; the other columns would add zeros) and summed by
-    # plain row-by-row reductions (the order np.add.at used, without its per-element cost).
+    # reductions over the rows (np.add.at's sums without its per-element cost; the same
+    # bits on the demo plate).
     for start in range(0, wave.shape[0], CHUNK):
         sl = slice(start, start + CHUNK)
         w = wave[sl]
