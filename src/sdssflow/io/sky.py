@@ -26,7 +26,13 @@ from astropy import units as u
 from astropy.io import fits
 from astropy.table import Table
 
-from sdssflow.io.products import add_provenance, header_card, provenance_cards, write_fitsio, write_hdulist
+from sdssflow.io.products import (
+    add_provenance,
+    header_card,
+    provenance_cards,
+    write_fitsio,
+    write_hdulist,
+)
 from sdssflow.io.readable import readable
 
 __all__ = [
