@@ -71,10 +71,10 @@ def _setup_selection():
 
 
 def _setup_plate():
-    from sdssflow.fluxcal import flux_calibration
     from sdssflow.fluxcal.priors import load_band_table
+    from sdssflow.fluxcal.steps import flux_calibration
     from sdssflow.fluxcal.testing import toy_exposure
-    from sdssflow.io.bosz import write_library
+    from sdssflow.io.bosz_library import write_library
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_fluxcal_"))
     lib = _library()

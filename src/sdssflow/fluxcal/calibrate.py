@@ -47,7 +47,7 @@ from sdssflow.fluxcal.vectors import (
     pixel_widths,
     telluric_mask,
 )
-from sdssflow.io.bosz import TemplateLibrary
+from sdssflow.io.bosz_library import TemplateLibrary
 from sdssflow.io.fluxcal import CameraCalibration
 
 __all__ = [
