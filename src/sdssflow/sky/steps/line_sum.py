@@ -113,9 +113,18 @@ def merge_arms(binned: np.ndarray, cover: np.ndarray, groups: np.ndarray) -> tup
     num = np.zeros((ngroup, binned.shape[1]))
     den = np.zeros_like(num)
     best = np.zeros_like(num)
-    np.add.at(num, groups, cover * binned)
-    np.add.at(den, groups, cover)
-    np.maximum.at(best, groups, cover)
+    if groups.size:
+        # rows sorted by group (stable), then one reduceat per quantity: np.add.at's sums
+        # without its per-element dispatch (exactly equal for the b+r pairs of arm_groups,
+        # to rounding for larger groups)
+        order = np.argsort(groups, kind="stable")
+        sorted_groups = groups[order]
+        starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
+        labels = sorted_groups[starts]
+        c = cover[order]
+        num[labels] = np.add.reduceat(c * binned[order], starts, axis=0)
+        den[labels] = np.add.reduceat(c, starts, axis=0)
+        best[labels] = np.maximum(np.maximum.reduceat(c, starts, axis=0), 0.0)
     return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0), best
 
 
