@@ -8,7 +8,8 @@ runs in its own process, so its peak RSS is its own.
 Then (default run, or ``--survey``), the survey-scale figures of issue 13:
 
 - the per-plate steps of a demo plate with gzipped frames, each with its wall and CPU time,
-  peak memory and ratio to its I/O floor (:mod:`bench_plate`);
+  peak memory and ratio to its I/O floor (:mod:`bench_plate`), then the same beside the
+  figures before the floor work (``bench_plate.BEFORE``);
 - the flux calibration per exposure with BLAS threads pinned by ``run_step`` (1 thread) and
   unpinned (the library default), both while a busy loop runs on every other core;
 - the full-survey dry run (:mod:`bench_dag`, 2,500 plates x 2 MJDs, 10^6 sources), in the
@@ -125,7 +126,9 @@ def survey(root: Path) -> None:
     import bench_plate
 
     print(f"\n## Per-plate steps of a demo plate ({bench_plate.DEMO}, gzipped spFrame/spFluxcalib)\n")
-    bench_plate.run_table(root)
+    rows = bench_plate.run_table(root)
+    print("\nBefore (bench_plate.BEFORE) and now, the floors of this run:\n")
+    bench_plate.print_before_after(rows)
     print("\n## Flux calibration under a concurrent load\n")
     fluxcal_under_load(root)
     print("\n## Full-survey dry run, plate era (target < 30 s CPU, < 1 GB)\n")

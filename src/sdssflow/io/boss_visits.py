@@ -15,10 +15,18 @@ from sdssflow.io.mwm_grids import GRIDS
 from sdssflow.io.products import atomic_path, header_card, provenance_cards
 from sdssflow.io.readable import readable
 
-__all__ = ["BOSS_VISIT_COLUMNS", "BOSS_VISIT_STATUS_COLUMNS", "write_boss_visits", "boss_visit_status", "read_boss_visits"]
+__all__ = [
+    "BOSS_VISIT_COLUMNS",
+    "BOSS_VISIT_STATUS_COLUMNS",
+    "visit_file_name",
+    "write_boss_visits",
+    "boss_visit_status",
+    "read_boss_visits",
+]
 
 # ------------------------------------------------------------------ bossVisits files
-#: Columns of the VISITS table of a bossVisits file (name, numpy dtype).
+#: Columns of the VISITS table of a bossVisits file (name, numpy dtype). ``carton``: the
+#: SDSS-V FIRSTCARTON of the fibre's target ('' when unknown, e.g. plate-era data).
 BOSS_VISIT_COLUMNS = (
     ("sdss_id", "i8"), ("catalogid", "i8"), ("fiberid", "i4"), ("ra", "f8"), ("dec", "f8"),
     ("objtype", "S16"), ("plateid", "i4"), ("fieldid", "i4"), ("mjd", "i4"), ("telescope", "S8"),
@@ -26,8 +34,19 @@ BOSS_VISIT_COLUMNS = (
     ("tai_beg", "i8"), ("tai_end", "i8"), ("snr", "f4"), ("xcsao_v_rad", "f4"),
     ("xcsao_e_v_rad", "f4"), ("xcsao_teff", "f4"), ("xcsao_e_teff", "f4"), ("xcsao_logg", "f4"),
     ("xcsao_e_logg", "f4"), ("xcsao_fe_h", "f4"), ("xcsao_e_fe_h", "f4"), ("xcsao_rxc", "f4"),
-    ("zwarning_flags", "i8"), ("spec_file", "S64"),
+    ("zwarning_flags", "i8"), ("spec_file", "S64"), ("carton", "S64"),
 )  # fmt: skip
+
+
+def visit_file_name(plate: int, mjd: int) -> str:
+    """``bossVisits-{plate}-{mjd:05d}.fits``: the name of one plate-MJD's visit file.
+
+    Examples
+    --------
+    >>> visit_file_name(4100, 55500)
+    'bossVisits-4100-55500.fits'
+    """
+    return f"bossVisits-{int(plate)}-{int(mjd):05d}.fits"
 
 
 def write_boss_visits(

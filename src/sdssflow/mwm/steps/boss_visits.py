@@ -5,11 +5,14 @@ Two routes:
 - frames (``--plate-dir``): the spCFrame files (flux-calibrated by the pipeline) of the
   exposures of ``--mjd`` listed in ``--selection`` (cameras in ``excluded_cameras``
   dropped); every fibre whose plug map has SDSS_ID > 0 (and OBJTYPE not SKY) is merged
-  (b + r, all exposures) by :func:`sdssflow.mwm.visits.combine_pieces`;
+  (b + r, all exposures) by :func:`sdssflow.mwm.visits.combine_pieces`; its ``carton`` is
+  the FIRSTCARTON of the field-MJD's spfibermap (FPS fields,
+  :func:`sdssflow.io.confsummary.target_cartons`), else of the plug map, else '';
 - spec files (``--spec-files``): the COADD table of each SDSS spec file of this plate-MJD
   ("full" or "lite": a visit needs only the coadd), resampled onto the BOSS grid (no
   velocity shift), with the file's class (CLASS, else OBJTYPE) as ``objtype``; legacy files
-  get the identifier of :func:`sdssflow.io.mwm_grids.legacy_spec_sdss_id`.
+  get the identifier of :func:`sdssflow.io.mwm_grids.legacy_spec_sdss_id`; ``carton`` is the
+  SPALL FIRSTCARTON when the file has one.
 
 Then every visit's radial velocity is measured against the BOSZ templates
 (:func:`sdssflow.mwm.rv.measure_rv`). Output: ``bossVisits-{plate}-{mjd}.fits``
@@ -36,7 +39,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sdssflow.io.boss_visits import BOSS_VISIT_COLUMNS, boss_visit_status, write_boss_visits
+from sdssflow.io.boss_visits import (
+    BOSS_VISIT_COLUMNS,
+    boss_visit_status,
+    visit_file_name,
+    write_boss_visits,
+)
 from sdssflow.io.mwm_grids import BOSS, legacy_spec_sdss_id
 from sdssflow.io.mwm_templates import read_rv_templates
 from sdssflow.io.selection import read_selection
@@ -44,7 +52,7 @@ from sdssflow.mwm.rv import RV_FIELDS, measure_rv, prepare_templates
 from sdssflow.mwm.visits import combine_pieces, median_snr
 from sdssflow.steps import StepError, base_parser, run_step
 
-__all__ = ["parse", "main", "visit_file_name"]
+__all__ = ["parse", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +84,9 @@ def parse(argv: Sequence[str] | None = None):
     p.add_argument("--output", help="bossVisits-{plate}-{mjd}.fits (with --mjd)")
     p.add_argument("--outdir", help="directory of the plate's bossVisits files (with --mjds)")
     args = p.parse_args(argv)
-    if (args.mjd is None) == (args.mjds is None):
-        p.error("give one of --mjd (with --output) or --mjds (with --outdir)")
-    if args.mjd is not None and not args.output:
-        p.error("--mjd needs --output")
-    if args.mjds is not None and not args.outdir:
-        p.error("--mjds needs --outdir")
+    one, plate = (args.mjd is not None, args.output), (args.mjds is not None, args.outdir)
+    if not (all(one) and not any(plate) or all(plate) and not any(one)):
+        p.error("give --mjd with --output, or --mjds with --outdir")
     return args
 
 
@@ -103,9 +108,15 @@ def _telescope(header) -> str | None:
 
 def _frames_route(args):
     from sdssflow.io.boss import read_spcframe
+    from sdssflow.io.confsummary import target_cartons
     from sdssflow.io.spplate import find_plate_files
 
     files = find_plate_files(args.plate_dir)["spCFrame"]
+    try:
+        cartons = target_cartons(args.plate_dir, args.mjd)
+    except (OSError, ValueError) as err:  # a damaged spfibermap costs the cartons only
+        log.warning("spfibermap of MJD %d unreadable (%s): cartons from the plug map", args.mjd, err)
+        cartons = {}
     if args.selection is None:
         raise StepError("--selection is required with --plate-dir")
     sel = read_selection(args.selection, required=("mjd", "exposure", "excluded_cameras"))
@@ -140,6 +151,11 @@ def _frames_route(args):
                 np.asarray(pm["SDSS_ID"]) if "SDSS_ID" in pm.colnames else np.full(len(pm), -1)
             )
             objtype = np.char.strip(np.asarray(pm["OBJTYPE"]).astype(str))
+            plug_carton = (
+                np.char.strip(np.asarray(pm["FIRSTCARTON"]).astype(str))
+                if "FIRSTCARTON" in pm.colnames
+                else np.full(len(pm), "")
+            )
             for i in np.flatnonzero((sdss_id > 0) & (objtype != "SKY")):
                 fid = int(pm["FIBERID"][i])
                 # a NaN/inf pixel carries no information: ivar 0, and the visit is flagged
@@ -157,6 +173,7 @@ def _frames_route(args):
                     "ra": float(pm["RA"][i]),
                     "dec": float(pm["DEC"][i]),
                     "objtype": objtype[i],
+                    "carton": cartons.get(int(sdss_id[i]), plug_carton[i]),
                     "telescope": _telescope(frame.header),
                 }
     if not used:
@@ -214,6 +231,7 @@ def _spec_route(args):
             "tai_end": h.get("TAI-END", np.nan),
             "zwarning_flags": int(so.get("ZWARNING", 0)),
             "spec_file": Path(path).name,
+            "carton": str(so.get("FIRSTCARTON", "")).strip(),
             "telescope": _telescope(h),
         }
         rows.append((meta, combine_pieces([piece])))
@@ -269,17 +287,6 @@ def _resolution(option: str, wave, rect, params, rows, n_fibres: int = 5):
     choice = AUTO_RESOLUTIONS[int(np.argmin(totals))]
     log.info("template resolution: %s (total chi2 %s)", choice, np.round(totals, 1).tolist())
     return choice
-
-
-def visit_file_name(plate: int, mjd: int) -> str:
-    """``bossVisits-{plate}-{mjd:05d}.fits``: the name of one plate-MJD's visit file.
-
-    Examples
-    --------
-    >>> visit_file_name(4100, 55500)
-    'bossVisits-4100-55500.fits'
-    """
-    return f"bossVisits-{int(plate)}-{int(mjd):05d}.fits"
 
 
 def _plate_mjd_jobs(args) -> list[argparse.Namespace]:
