@@ -235,3 +235,32 @@ def test_errors_name_the_file(tmp_path, blue_frame):
     fits.PrimaryHDU(header=fits.Header({"EXPID01": "b1-123"})).writeto(bad)
     with pytest.raises(ValueError, match="EXPID01 = 'b1-123'"):
         boss.read_spplate_exposures(bad)
+
+
+def test_gzipped_frame_inflated_once_identical_and_no_temp_left(blue_frame, tmp_path, monkeypatch):
+    """io.inflate: a .fits.gz opened through the fast inflater reads the same HDUs as cfitsio's
+    own gzip reader; its temporary file is gone once opened, also when the gzip is damaged."""
+    import tempfile
+
+    from sdssflow.io.inflate import is_gzipped, open_fits
+    from sdssflow.io.readable import UnreadableFile
+
+    _, paths, kw = blue_frame
+    scratch = tmp_path / "tmpdir"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    gz = paths[".fits.gz"]
+    assert is_gzipped(gz) and not is_gzipped(paths[".fits"])
+    with open_fits(gz) as mine, fitsio.FITS(str(gz)) as ref:
+        assert list(scratch.iterdir()) == []  # unlinked while fitsio reads it
+        assert len(mine) == len(ref) == 9
+        for ext in range(len(ref)):
+            a, b = mine[ext].read(), ref[ext].read()
+            assert a.dtype == b.dtype and np.array_equal(a, b)
+    np.testing.assert_array_equal(boss.read_spframe(gz).flux, kw["flux"])
+    # a truncated gzip stream: the reader's error names the file, no temporary file is left
+    cut = tmp_path / "spFrame-b1-00120009.fits.gz"
+    cut.write_bytes(gz.read_bytes()[: gz.stat().st_size // 2])
+    with pytest.raises(UnreadableFile, match="spFrame-b1-00120009.fits.gz"):
+        boss.read_spframe(cut)
+    assert list(scratch.iterdir()) == []

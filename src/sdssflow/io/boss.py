@@ -39,6 +39,7 @@ from astropy.table import Table
 from numpy.polynomial import legendre
 
 from sdssflow.io.bitmask import SPPIXMASK, has_flags
+from sdssflow.io.inflate import open_fits
 from sdssflow.io.readable import readable
 
 __all__ = [
@@ -307,8 +308,8 @@ def _open_checked(path: Path, n_hdu: int, kind: str) -> fitsio.FITS:
     if not path.exists():
         raise FileNotFoundError(f"{path}: {kind} file not found")
     try:
-        fobj = fitsio.FITS(str(path))
-    except OSError as err:
+        fobj = open_fits(path)  # a .gz inflated once, fast (io.inflate)
+    except (OSError, EOFError) as err:
         raise ValueError(f"{path}: cannot open as FITS ({kind}): {err}") from err
     try:
         n_found = len(fobj)
@@ -357,8 +358,8 @@ def read_spframe(
 ) -> BossFrame:
     """Read an spFrame (``.fits`` or ``.fits.gz``), all fibres or some of them.
 
-    A gzipped file is decompressed once, in memory, when it is opened (cfitsio); the HDUs
-    are then read from memory.
+    A gzipped file is inflated once when it is opened (:func:`sdssflow.io.inflate.open_fits`);
+    only the HDUs read are then in memory.
 
     Parameters
     ----------
