@@ -26,7 +26,13 @@ import numpy as np
 from numpy.polynomial import legendre
 
 from sdssflow.constants import C_KMS
-from sdssflow.fluxcal.interpolation import AXES, log_interpolate, multilinear_matrix
+from sdssflow.fluxcal.interpolation import (
+    AXES,
+    interpolate_logs,
+    log_interpolate,
+    log_models,
+    multilinear_matrix,
+)
 from sdssflow.fluxcal.priors import sed_chi2
 
 __all__ = [
@@ -267,12 +273,12 @@ def _chi2_templates(segments, grids, rv, degree, templates=None):
     return total
 
 
-def _chi2_velocities(segments, grids, rvs, template, degree):
+def _chi2_velocities(segments, grids, rvs, template, degree, fast=False):
     total = 0.0
     for seg in segments:
         model, inside = grids[seg.camera].evaluate_velocities(seg.lnlam, rvs, template)
         w = seg.weights() * inside
-        total = total + response_chi2(model, seg.flux, w, _basis(seg.lnlam, degree))
+        total = total + response_chi2(model, seg.flux, w, _basis(seg.lnlam, degree), fast=fast)
     return total
 
 
@@ -372,11 +378,13 @@ def fit_star(
     if previous is not None:
         return _refit_rv(segments, grids, previous, rv_step, degree, cores, dof)
     coarse = np.arange(-rv_max, rv_max + rv_step / 2, rv_step)
+    # the coarse scan only picks the best lag (the fine scan's parabola is in float64):
+    # float32 normal equations rank lags as float64 does at half the cost
     if cores is not None and len(cores):
         wide = [replace(s, good=s.good & ~core_mask(s.lnlam, cores, 0.0, rv_max)) for s in segments]
-        chi_v = _chi2_velocities(wide, grids, coarse, start, degree)
+        chi_v = _chi2_velocities(wide, grids, coarse, start, degree, fast=True)
     else:
-        chi_v = _chi2_velocities(segments, grids, coarse, start, degree)
+        chi_v = _chi2_velocities(segments, grids, coarse, start, degree, fast=True)
     rv0 = float(coarse[int(np.argmin(chi_v))])
     if cores is not None and len(cores):
         segments = [
@@ -407,8 +415,10 @@ def fit_star(
             best,
             int(np.argmin(np.where(prior > 0, prior, np.inf))) if np.any(prior > 0) else best,
         }
+        logs = {cam: log_models(model).astype(np.float32) for cam, (model, _) in evaluated.items()}
         found = [
-            _continuous_search(segments, evaluated, space, b, red, degree) for b in sorted(starts)
+            _continuous_search(segments, evaluated, logs, space, b, red, degree)
+            for b in sorted(starts)
         ]
         weights, point, _ = min(found, key=lambda f: f[2])
         best = max(weights, key=weights.get)  # the node nearest the continuous minimum
@@ -485,7 +495,7 @@ class ParameterSpace:
     floor: float = 0.02
 
 
-def _continuous_search(segments, evaluated, space, best, red, degree):
+def _continuous_search(segments, evaluated, logs, space, best, red, degree):
     """Minimise chi^2/red + SED prior over interpolated templates around a node.
 
     Two passes over multilinearly interpolated templates: half steps within one grid
@@ -493,7 +503,8 @@ def _continuous_search(segments, evaluated, space, best, red, degree):
     templates are linear combinations of the node templates already evaluated at the
     star's pixels, so the search costs one matrix product per pass. It follows the
     Teff-log g-[M/H] valley of the spectral chi^2, which a nearest-node choice (kspecdr
-    W8) or per-axis parabolas cannot.
+    W8) or per-axis parabolas cannot. ``logs`` holds :func:`log_models` of ``evaluated``
+    (taken once per star, shared by both starting nodes).
     """
     params = space.params
     alpha = float(params.iloc[best]["alpha"])
@@ -507,9 +518,9 @@ def _continuous_search(segments, evaluated, space, best, red, degree):
         cols = np.flatnonzero(w.any(axis=0))  # at most a few dozen nodes
         total = 0.0
         for seg in segments:
-            model, inside = evaluated[seg.camera]
+            inside = evaluated[seg.camera][1]
             total = total + response_chi2(
-                log_interpolate(model[cols], w[:, cols]),
+                interpolate_logs(logs[seg.camera][cols], w[:, cols].astype(np.float32)),
                 seg.flux,
                 seg.weights() * inside,
                 _basis(seg.lnlam, degree),
