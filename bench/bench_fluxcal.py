@@ -35,7 +35,8 @@ def _library():
 
 
 def _setup_selection():
-    from sdssflow.fluxcal.calibrate import Settings, _camera_reference, prepare_library
+    from sdssflow.fluxcal.calibrate import Settings, prepare_library
+    from sdssflow.fluxcal.standards import camera_reference
     from sdssflow.fluxcal.matching import ParameterSpace, Segment, fit_star
     from sdssflow.fluxcal.priors import DATA_DIR, catalog_photometry, load_band_table
     from sdssflow.fluxcal.testing import toy_exposure
@@ -55,7 +56,7 @@ def _setup_selection():
     segs, grids = [], {}
     for cam, f in exp.frames.items():
         ln = f.loglam[row] * np.log(10)
-        ref, sig = _camera_reference(f)
+        ref, sig = camera_reference(f)
         grids[cam] = prep.camera_grid(ln.min(), ln.max(), ref, sig)
         good = (f.ivar[row] > 0) & ~telluric_mask(np.exp(ln), tell)
         segs.append(Segment(cam, ln, f.flux[row].astype(float), f.ivar[row].astype(float), good))
