@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.collections import LineCollection  # noqa: E402
 
 from sdssflow.io.products import atomic_path  # noqa: E402
 
@@ -44,16 +45,19 @@ def plot_exposure(cameras: dict, stars: list, title: str, path: str | os.PathLik
         bad = (c.mask if c.mask.ndim == 1 else c.mask[0]) != 0
         top, bottom = axes[0, j], axes[1, j]
         t = slice(None, None, max(c.wave.size // PLOT_POINTS, 1))
-        for k, sc in enumerate(c.star_cal):
-            top.plot(c.wave[t], sc[t], lw=0.5, alpha=0.6)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                bottom.plot(
-                    c.wave[t],
-                    100 * (sc[t] / cal[t] - 1),
-                    lw=0.5,
-                    alpha=0.6,
-                    label=f"fibre {c.star_fiberid[k]}",
-                )
+        # the stars' curves as one LineCollection per panel (one artist, not one per star:
+        # a third of the figure's drawing time), in the default colour cycle
+        wave_t = c.wave[t]
+        star_t = np.asarray(c.star_cal, float)[:, t]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            resid_t = 100 * (star_t / cal[t] - 1)
+        colours = [f"C{k % 10}" for k in range(len(star_t))]
+        for ax, curves in ((top, star_t), (bottom, resid_t)):
+            segments = np.stack([np.broadcast_to(wave_t, curves.shape), curves], axis=-1)
+            ax.add_collection(LineCollection(segments, colors=colours, linewidths=0.5, alpha=0.6))
+        if len(star_t):
+            finite = star_t[np.isfinite(star_t)]
+            top.update_datalim([(wave_t.min(), finite.min()), (wave_t.max(), finite.max())] if finite.size else [])
         top.plot(c.wave, np.where(bad, np.nan, cal), "k", lw=1.2, label="combined")  # full: masks
         top.set_title(
             f"{cam}: {c.meta.get('NUSED', '?')}/{c.meta.get('NSTARS', '?')} stars, rms {100 * c.meta.get('RMS', np.nan):.2f} %"
@@ -70,5 +74,5 @@ def plot_exposure(cameras: dict, stars: list, title: str, path: str | os.PathLik
     used = [s for s in stars if s["STATUS"] == "USED"]
     fig.suptitle(f"{title}: {len(used)} of {len(stars)} standards used", fontsize=10)
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=80, format="png")
+        fig.savefig(tmp, dpi=80, format="png", pil_kwargs={"compress_level": 1})  # fast zlib level
     plt.close(fig)
