@@ -117,6 +117,10 @@ class ModelGrid:
         return rows[..., i0] * (1 - w) + rows[..., i0 + 1] * w, ok.all(axis=0)
 
 
+#: Response bases kept (with their products): the two or three cameras of the star being
+#: fitted. Each holds its ln(lambda) array alive and ~7 MB of products, and a new star
+#: brings new arrays, so a longer cache only grew the memory (16 entries: ~110 MB).
+BASIS_CACHE_SIZE = 4
 _BASIS_CACHE: dict = {}
 
 
@@ -140,7 +144,7 @@ def response_basis(lnlam: np.ndarray, degree: int) -> np.ndarray:
         return hit[1]
     x = 2.0 * (lnlam - lnlam.min()) / max(float(np.ptp(lnlam)), 1e-12) - 1.0
     basis = legendre.legvander(x, degree)
-    while len(_BASIS_CACHE) >= 16:
+    while len(_BASIS_CACHE) >= BASIS_CACHE_SIZE:
         _BASIS_CACHE.pop(next(iter(_BASIS_CACHE)))
     _BASIS_CACHE[key] = (lnlam, basis, {})
     return basis
