@@ -9,7 +9,9 @@ Then (default run, or ``--survey``), the survey-scale figures of issue 13:
 
 - the per-plate steps of a demo plate with gzipped frames, each with its wall and CPU time,
   peak memory and ratio to its I/O floor (:mod:`bench_plate`);
-- the flux calibration per exposure with BLAS threads pinned by ``run_step`` (1 thread) and
+- the flux calibration per exposure (1 and 3 exposures of a small demo: CPU s per
+  exposure, peak RSS and the accuracy against the demo's truth, :mod:`bench_fluxcal`);
+- the flux calibration of the demo plate with BLAS threads pinned by ``run_step`` (1 thread) and
   unpinned (the library default), both while a busy loop runs on every other core;
 - the full-survey dry run (:mod:`bench_dag`, 2,500 plates x 2 MJDs, 10^6 sources).
 
@@ -125,6 +127,8 @@ def survey(root: Path) -> None:
 
     print(f"\n## Per-plate steps of a demo plate ({bench_plate.DEMO}, gzipped spFrame/spFluxcalib)\n")
     bench_plate.run_table(root)
+    print("\n## Flux calibration per exposure (small demo, gzipped frames, 16 standards, 4 cameras)\n")
+    _load("fluxcal").exposure_table(root.parent / "sdssflow-bench-fluxcal")
     print("\n## Flux calibration under a concurrent load\n")
     fluxcal_under_load(root)
     print("\n## Full-survey dry run\n")
