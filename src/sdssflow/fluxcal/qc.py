@@ -53,10 +53,9 @@ def plot_exposure(cameras: dict, stars: list, title: str, path: str | os.PathLik
         colours = [f"C{k % 10}" for k in range(len(star_t))]
         for ax, curves in ((top, star_t), (bottom, resid_t)):
             segments = np.stack([np.broadcast_to(wave_t, curves.shape), curves], axis=-1)
-            ax.add_collection(LineCollection(segments, colors=colours, linewidths=0.5, alpha=0.6))
-        if len(star_t):
-            finite = star_t[np.isfinite(star_t)]
-            top.update_datalim([(wave_t.min(), finite.min()), (wave_t.max(), finite.max())] if finite.size else [])
+            ax.add_collection(  # autolim: the axis limits cover the curves (NaN ignored)
+                LineCollection(segments, colors=colours, linewidths=0.5, alpha=0.6), autolim=True
+            )
         top.plot(c.wave, np.where(bad, np.nan, cal), "k", lw=1.2, label="combined")  # full: masks
         top.set_title(
             f"{cam}: {c.meta.get('NUSED', '?')}/{c.meta.get('NSTARS', '?')} stars, rms {100 * c.meta.get('RMS', np.nan):.2f} %"
