@@ -41,7 +41,7 @@ class ParameterSpace:
     floor: float = 0.02
 
 
-def continuous_search(segments, evaluated, logs, space, best, red, degree):
+def continuous_search(segments, evaluated, logs, space, best, red, degree, memo=None):
     """Minimise chi^2/red + SED prior over interpolated templates around a node.
 
     Two passes over multilinearly interpolated templates: half steps within one grid
@@ -68,6 +68,10 @@ def continuous_search(segments, evaluated, logs, space, best, red, degree):
         Reduced chi^2 the spectral chi^2 is divided by.
     degree : int
         Response polynomial degree.
+    memo : dict, optional
+        Spectral chi^2 by (Teff, log g, [M/H]) point, filled and reused: a box re-centred
+        along the valley, the fine pass and the search from the other starting node
+        share many points, each scored once (pass the same dict for one star).
 
     Returns
     -------
@@ -84,20 +88,33 @@ def continuous_search(segments, evaluated, logs, space, best, red, degree):
     same_alpha = np.isclose(params["alpha"].to_numpy(float), alpha)
     grids = [np.unique(vals[same_alpha, j]) for j in range(3)]
 
+    memo = {} if memo is None else memo
+
+    def spectral(points, w):
+        """Spectral chi^2 of interpolated templates, (npoint,): from ``memo`` when known."""
+        keys = [tuple(np.round(p, 6)) for p in points]
+        todo = np.array([k not in memo for k in keys], bool)
+        if todo.any():
+            wt = w[todo]
+            cols = np.flatnonzero(wt.any(axis=0))  # at most a few dozen nodes
+            chi2 = 0.0
+            for seg in segments:
+                inside = evaluated[seg.camera][1]
+                chi2 = chi2 + response_chi2(
+                    interpolate_logs(logs[seg.camera][cols], wt[:, cols].astype(np.float32)),
+                    seg.flux,
+                    seg.weights() * inside,
+                    response_basis(seg.lnlam, degree),
+                )
+            for key, value in zip([k for k, t in zip(keys, todo) if t], np.atleast_1d(chi2)):
+                memo[key] = float(value)
+        return np.array([memo[k] for k in keys])
+
     def score(points):
         w, ok = multilinear_matrix(params, points, alpha)
         w, points = w[ok], points[ok]
-        cols = np.flatnonzero(w.any(axis=0))  # at most a few dozen nodes
-        total = 0.0
-        for seg in segments:
-            inside = evaluated[seg.camera][1]
-            total = total + response_chi2(
-                interpolate_logs(logs[seg.camera][cols], w[:, cols].astype(np.float32)),
-                seg.flux,
-                seg.weights() * inside,
-                response_basis(seg.lnlam, degree),
-            )
-        return points, w, total / red + sed_chi2(space.mag, space.err, w @ space.synmag, space.floor)
+        prior = sed_chi2(space.mag, space.err, w @ space.synmag, space.floor)
+        return points, w, spectral(points, w) / red + prior
 
     centre = vals[best]
     for _ in range(

@@ -237,8 +237,9 @@ def fit_star(
             int(np.argmin(np.where(prior > 0, prior, np.inf))) if np.any(prior > 0) else best,
         }
         logs = {cam: log_models(model).astype(np.float32) for cam, (model, _) in evaluated.items()}
+        memo: dict = {}  # spectral chi^2 by point, shared by both starts
         found = [
-            continuous_search(segments, evaluated, logs, space, b, red, degree)
+            continuous_search(segments, evaluated, logs, space, b, red, degree, memo)
             for b in sorted(starts)
         ]
         weights, point, _ = min(found, key=lambda f: f[2])
