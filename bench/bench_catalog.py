@@ -43,7 +43,7 @@ def _survey() -> Path:
 
 
 def _catalog_setup():
-    from sdssflow.catalog import exposure_catalog
+    from sdssflow.catalog.steps import exposure_catalog
 
     root = _survey()
     out = root.parent / "exposures.h5"
@@ -51,7 +51,7 @@ def _catalog_setup():
 
 
 def _selection_setup():
-    from sdssflow.catalog.select_exposures import select_plate
+    from sdssflow.catalog.steps.select_exposures import select_plate
     from sdssflow.io.catalog_model import records_to_frame
 
     n = 15000  # 2,500 plates x 2 MJDs x 3 exposures

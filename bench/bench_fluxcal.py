@@ -72,10 +72,10 @@ def _setup_selection():
 
 
 def _setup_plate():
-    from sdssflow.fluxcal import flux_calibration
     from sdssflow.fluxcal.priors import load_band_table
+    from sdssflow.fluxcal.steps import flux_calibration
     from sdssflow.fluxcal.testing import toy_exposure
-    from sdssflow.io.bosz import write_library
+    from sdssflow.io.bosz_library import write_library
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_fluxcal_"))
     lib = _library()
@@ -166,7 +166,7 @@ def ensure_exposure_demo(root: Path) -> dict:
     info_path = root / "info.json"
     if info_path.exists():
         return json.loads(info_path.read_text())
-    from sdssflow.fluxcal import bosz_download, bosz_library
+    from sdssflow.fluxcal.steps import bosz_download, bosz_library
     from sdssflow.synth import survey
     from sdssflow.synth.layout import demo_plan
 
@@ -201,7 +201,7 @@ def cpu():
 
 c0 = cpu()
 from threadpoolctl import threadpool_limits
-from sdssflow.fluxcal import flux_calibration
+from sdssflow.fluxcal.steps import flux_calibration
 c1 = cpu()
 args = json.loads(sys.argv[1])
 with threadpool_limits(1):
@@ -238,7 +238,7 @@ def exposure_accuracy(info: dict, out: Path, library: Path) -> dict:
     """
     from astropy.table import Table
 
-    from sdssflow.io.bosz import read_library
+    from sdssflow.io.bosz_library import read_library
     from sdssflow.io.fluxcal import read_calibration, read_summary
 
     truth = Table.read(Path(info["truth"]) / "calibration.fits", hdu=1)

@@ -17,8 +17,9 @@ from astropy.io import fits
 from harness import Benchmark
 
 from sdssflow.io.boss_visits import write_boss_visits
-from sdssflow.mwm import mwm_index, mwm_star, mwm_visit
+from sdssflow.mwm import mwm_star, mwm_visit
 from sdssflow.mwm import synthetic as S
+from sdssflow.mwm.steps import mwm_index
 from sdssflow.resources import data_path
 
 N_SOURCES = 20

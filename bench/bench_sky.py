@@ -38,7 +38,7 @@ def _plate():
 
 def _chain_setup(steps):
     def setup():
-        from sdssflow.sky import (
+        from sdssflow.sky.steps import (
             continuum_fit,
             line_sum,
             mean_line_sum,

@@ -24,10 +24,10 @@ N_NIGHTS, PER_NIGHT = 2_000, 50
 def _setup():
     from sdssflow.sky import model
     from sdssflow.sky.model_terms import CONDITION_COLUMNS
-    from sdssflow.synth import sky
+    from sdssflow.synth import sky, sky_lines
 
     tab = sky.training_table(n_nights=N_NIGHTS, per_night=PER_NIGHT, noise=0.02, seed=11)
-    _, lt = sky.read_sky_lines(airglow=None)
+    _, lt = sky_lines.read_sky_lines(airglow=None)
     truth = sky.truth_coefficients(lt)
     cond = {c: np.asarray(tab[c]) for c in CONDITION_COLUMNS}
     targets = {

@@ -21,7 +21,7 @@ from harness import Benchmark
 
 
 def _setup_default_survey():
-    from sdssflow.synth import survey
+    from sdssflow.synth.steps import survey
 
     root = Path(tempfile.mkdtemp(prefix="bench_synth_"))
 
@@ -44,7 +44,7 @@ def _setup_default_survey():
 def _setup_one_frame():
     import numpy as np
 
-    from sdssflow.synth import frames, sky
+    from sdssflow.synth import frames, sky, sky_lines
     from sdssflow.synth.layout import demo_plan
     from sdssflow.synth.targets import exposure_conditions, make_stars, plate_fibres, rng_for
 
@@ -57,7 +57,7 @@ def _setup_one_frame():
     }
     fibres = plate_fibres(plan, 4100, stars)
     expo = exposure_conditions(plan, 4100, 55500, 120000, 0)
-    lines, _ = sky.read_sky_lines()
+    lines, _ = sky_lines.read_sky_lines()
     cond = sky.SkyConditions(
         expo.airmass, expo.hours_into_night, expo.moon_illumination, expo.moon_alt, expo.moon_sep
     )
@@ -74,7 +74,7 @@ def _setup_one_frame():
 
 def _setup_read_frames():
     from sdssflow.io import boss
-    from sdssflow.synth import survey
+    from sdssflow.synth.steps import survey
 
     root = Path(tempfile.mkdtemp(prefix="bench_synth_read_"))
     survey.main(

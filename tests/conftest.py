@@ -18,8 +18,8 @@ def small_demo(tmp_path_factory):
     spPlate), APOGEE files, photometry, the BOSZ mirror and ``truth/``; generated once per
     session (about 15 s) under a temporary directory. Treat it as read-only.
     """
-    from sdssflow.synth import survey
     from sdssflow.synth.layout import demo_plan
+    from sdssflow.synth.steps import survey
 
     root = tmp_path_factory.mktemp("demo")
     settings = {**SMALL_DEMO, "root": str(root)}

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bosz_server import FaultServer, make_mirror
-from sdssflow.fluxcal import bosz_download
 from sdssflow.fluxcal.download import download_file, read_manifest
+from sdssflow.fluxcal.steps import bosz_download
 from sdssflow.io.bosz import load_subgrid_spec, subgrid_models, wave_grid_relpath
 from sdssflow.resources import data_path
 from sdssflow.steps import run_step
@@ -283,9 +283,9 @@ def test_bosz_left_outs_reach_the_problem_table(tmp_path):
     """Every model bosz_library left out is one row of problems.fits/.csv: step, path, reason."""
     from astropy.table import Table
 
-    from sdssflow.fluxcal.bosz_library import left_out_row, write_status
     from sdssflow.fluxcal.download import DownloadResult
-    from sdssflow.qc import problems
+    from sdssflow.fluxcal.steps.bosz_library import left_out_row, write_status
+    from sdssflow.qc.steps import problems
 
     root = tmp_path / "bosz2024"
     rel = "r10000/m+0.00/bosz2024_mp_t6000_g+4.0_m+0.00_a+0.00_c+0.00_v1_r10000_resam.txt.gz"

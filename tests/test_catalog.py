@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from astropy.io import fits
 
-from sdssflow.catalog import exposure_catalog, select_exposures
 from sdssflow.catalog.scan import moon_geometry, scan_plate_dir
+from sdssflow.catalog.steps import exposure_catalog, select_exposures
 from sdssflow.io import catalog as io_catalog
 from sdssflow.io.catalog_model import EXPOSURE_FIELDS, FIBER_FIELDS, coerce_record, records_to_frame
 

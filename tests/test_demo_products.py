@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from astropy.table import Table, vstack
 
-from sdssflow.io.bosz import read_library
+from sdssflow.io.bosz_library import read_library
 from sdssflow.io.catalog import read_exposures
 from sdssflow.io.fluxcal import read_calibration, read_summary
 from sdssflow.synth.layout import demo_plan

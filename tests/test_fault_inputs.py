@@ -16,7 +16,8 @@ import pytest
 
 from bosz_server import FaultServer, make_mirror
 from sdssflow.fluxcal.download import read_manifest
-from sdssflow.io.bosz import air_to_vacuum, read_library, read_resampled, read_wave_grid
+from sdssflow.io.bosz import air_to_vacuum, read_resampled, read_wave_grid
+from sdssflow.io.bosz_library import read_library
 from sdssflow.io.catalog import read_exposures
 from workflow_helpers import fake_plate, snakemake
 

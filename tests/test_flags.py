@@ -5,6 +5,7 @@ import pytest
 
 from sdssflow import cli
 from sdssflow import flags as qa
+from sdssflow import flags_apply as qa_apply
 
 REGISTRY = qa.load_registry()
 
@@ -51,11 +52,11 @@ def test_read_flags_csv_errors_name_file_and_line(tmp_path, line, message):
 
 
 def test_exclude_list():
-    assert qa.exclude_list(True, REGISTRY) == sorted(REGISTRY)
-    assert qa.exclude_list(False, REGISTRY) == []
-    assert qa.exclude_list(["CLOUDY"], REGISTRY) == ["CLOUDY"]
+    assert qa_apply.exclude_list(True, REGISTRY) == sorted(REGISTRY)
+    assert qa_apply.exclude_list(False, REGISTRY) == []
+    assert qa_apply.exclude_list(["CLOUDY"], REGISTRY) == ["CLOUDY"]
     with pytest.raises(ValueError, match="unknown flag"):
-        qa.exclude_list(["CLOUDYY"], REGISTRY)
+        qa_apply.exclude_list(["CLOUDYY"], REGISTRY)
 
 
 def test_apply_flags_exposure_and_camera_level():
@@ -70,13 +71,13 @@ def test_apply_flags_exposure_and_camera_level():
         ],
         columns=qa.FLAG_COLUMNS[:-1],
     )
-    kept = qa.apply_flags(exposures, flag_rows, exclude=["CLOUDY", "BAD_CAMERA"])
+    kept = qa_apply.apply_flags(exposures, flag_rows, exclude=["CLOUDY", "BAD_CAMERA"])
     assert list(kept["exposure"]) == [2, 3]
     assert kept.set_index("exposure").loc[2, "excluded_cameras"] == "b1"
     assert kept.set_index("exposure").loc[3, "flags"] == "SATELLITE"
     # exposure -1 flags every exposure of the plate-MJD
     all_rows = flag_rows.iloc[:1].assign(exposure=-1)
-    assert qa.apply_flags(exposures, all_rows, exclude=["CLOUDY"]).empty
+    assert qa_apply.apply_flags(exposures, all_rows, exclude=["CLOUDY"]).empty
 
 
 def test_rows_for_plate_is_canonical_and_version_scoped(tmp_path):
@@ -89,10 +90,10 @@ def test_rows_for_plate_is_canonical_and_version_scoped(tmp_path):
         ],
         columns=qa.FLAG_COLUMNS,
     )
-    rows = qa.rows_for_plate(table, "v1", 4100)
+    rows = qa_apply.rows_for_plate(table, "v1", 4100)
     assert rows.splitlines() == ["v1,apo,55500,4100,1,,CLOUDY,1", "v1,apo,55500,4100,2,,CLOUDY,1"]
-    assert "SATELLITE" in qa.rows_for_plate(table, "v1", 4101)  # "*" applies to every version
-    assert qa.rows_for_plate(table, "v1", 9999) == ""
+    assert "SATELLITE" in qa_apply.rows_for_plate(table, "v1", 4101)  # "*" applies to every version
+    assert qa_apply.rows_for_plate(table, "v1", 9999) == ""
 
 
 def test_cli_add_list_find_remove(tmp_path, capsys):
@@ -123,7 +124,7 @@ def test_cli_refuses_unknown_flag(tmp_path, capsys):
 
 def test_apply_flags_on_an_empty_table_keeps_columns():
     empty = pd.DataFrame({"observatory": [], "mjd": [], "plate": [], "exposure": []})
-    out = qa.apply_flags(empty, pd.DataFrame(columns=qa.FLAG_COLUMNS[:-1]), ["CLOUDY"])
+    out = qa_apply.apply_flags(empty, pd.DataFrame(columns=qa.FLAG_COLUMNS[:-1]), ["CLOUDY"])
     assert list(out.columns) == ["observatory", "mjd", "plate", "exposure", "flags", "excluded_cameras"]
 
 

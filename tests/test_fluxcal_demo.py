@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from astropy.table import Table
 
-from sdssflow.fluxcal import bosz_download, bosz_library, flux_calibration
-from sdssflow.io.bosz import read_library
+from sdssflow.fluxcal.steps import bosz_download, bosz_library, flux_calibration
+from sdssflow.io.bosz_library import read_library
 from sdssflow.io.fluxcal import read_calibration, read_summary
 
 

@@ -12,19 +12,18 @@ import pytest
 from scipy.integrate import simpson
 
 from sdssflow import photometry
-from sdssflow.fluxcal import bosz_download, bosz_library, flux_calibration, fluxcal_summary
 from sdssflow.fluxcal.priors import load_band_table
+from sdssflow.fluxcal.steps import bosz_download, bosz_library, flux_calibration, fluxcal_summary
 from sdssflow.fluxcal.testing import toy_exposure, toy_library, write_toy_frames
 from sdssflow.io.bosz import (
     BoszModel,
     air_to_vacuum,
     parse_bosz_name,
-    read_library,
     read_resampled,
     read_wave_grid,
     wave_grid_relpath,
-    write_library,
 )
+from sdssflow.io.bosz_library import read_library, write_library
 from sdssflow.io.fluxcal import read_calibration, read_summary
 from sdssflow.steps import run_step
 

@@ -8,8 +8,8 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 
-from sdssflow.io import boss
-from sdssflow.synth import boss_files
+from sdssflow.io import boss, spplate, traceset
+from sdssflow.synth import boss_files, spplate_files
 
 NFIB = 500
 
@@ -71,7 +71,7 @@ def blue_frame(tmp_path_factory):
         ext: boss_files.write_spframe(d / f"spFrame-b1-00120000{ext}", **kw)
         for ext in (".fits", ".fits.gz")
     }
-    loglam = boss.evaluate_traceset(wset, npix)
+    loglam = traceset.evaluate_traceset(wset, npix)
     boss_files.write_spcframe(
         d / "spCFrame-b1-00120000.fits",
         flux=flux,
@@ -165,7 +165,7 @@ def test_xjump_traceset():
         "XJUMPHI": 6.0,
         "XJUMPVAL": 2.0,
     }
-    y = boss.evaluate_traceset(ts, 11)[0]
+    y = traceset.evaluate_traceset(ts, 11)[0]
     # y = x_in; x_in = x below the jump, x + 2 above it, half-way in between
     np.testing.assert_allclose(y[[0, 4, 5, 6, 10]], [0, 4, 6, 8, 12])
 
@@ -174,7 +174,7 @@ def test_fluxcalib_and_find_files(blue_frame):
     d, _, _ = blue_frame
     calib, hdr = boss.read_spfluxcalib(d / "spFluxcalib-b1-00120000.fits.gz")
     assert calib.shape == (NFIB, 4112) and np.all(calib == 2.0) and hdr["CAMERAS"] == "b1"
-    files = boss.find_plate_files(d)
+    files = spplate.find_plate_files(d)
     assert files["spFrame"][("b1", 120000)].name == "spFrame-b1-00120000.fits"  # .fits preferred
     assert ("b1", 120000) in files["spCFrame"] and ("b1", 120000) in files["spFluxcalib"]
 
@@ -184,7 +184,7 @@ def test_spplate_exposures(tmp_path):
     z = np.zeros((n, 10))
     exps = [("b1", 120000, 119990, 119991), ("r1", 120000, 119990, 119991)]
     pm = Table({"FIBERID": np.arange(1, n + 1, dtype=np.int32)})
-    path = boss_files.write_spplate(
+    path = spplate_files.write_spplate(
         tmp_path / "spPlate-4100-55500.fits",
         flux=z,
         ivar=z,
@@ -197,7 +197,7 @@ def test_spplate_exposures(tmp_path):
         exposures=exps,
         header={"PLATEID": 4100, "MJD": 55500},
     )
-    table = boss.read_spplate_exposures(path)
+    table = spplate.read_spplate_exposures(path)
     assert list(table["camera"]) == ["b1", "r1"] and list(table["expid"]) == [120000, 120000]
     assert table["flat"][0] == 119990 and table["arc"][0] == 119991
     assert table.meta["PLATEID"] == 4100 and table.meta["NEXP"] == 2
@@ -230,11 +230,11 @@ def test_errors_name_the_file(tmp_path, blue_frame):
     with pytest.raises(ValueError, match="spFrame-b1-00000003.fits"):
         boss.read_spframe(trunc)
     with pytest.raises(ValueError, match="not supported"):
-        boss.evaluate_traceset({"FUNC": "chebyshev", "XMIN": 0, "XMAX": 1, "COEFF": [[1.0]]}, 3)
+        traceset.evaluate_traceset({"FUNC": "chebyshev", "XMIN": 0, "XMAX": 1, "COEFF": [[1.0]]}, 3)
     bad = tmp_path / "spPlate-4100-55500.fits"
     fits.PrimaryHDU(header=fits.Header({"EXPID01": "b1-123"})).writeto(bad)
     with pytest.raises(ValueError, match="EXPID01 = 'b1-123'"):
-        boss.read_spplate_exposures(bad)
+        spplate.read_spplate_exposures(bad)
 
 
 def test_gzipped_frame_inflated_once_identical_and_no_temp_left(blue_frame, tmp_path, monkeypatch):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from sdssflow.catalog.select_exposures import SELECTION_COLUMNS
+from sdssflow.catalog.steps.select_exposures import SELECTION_COLUMNS
 from sdssflow.io.selection import read_selection
 
 

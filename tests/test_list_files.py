@@ -2,7 +2,7 @@
 
 import pytest
 
-from sdssflow.mwm import list_files
+from sdssflow.mwm.steps import list_files
 from sdssflow.steps import StepError
 
 

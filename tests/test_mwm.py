@@ -17,13 +17,8 @@ from sdssflow.io.mwm_grids import (
 from sdssflow.io.mwm_templates import read_nmf_basis
 from sdssflow.mwm import synthetic as S
 from sdssflow.mwm.build import build_source, hdu_of
-from sdssflow.mwm.continuum import (
-    RESOLUTION,
-    design_matrix,
-    fit_nmf_continuum,
-    line_forest_library,
-    train_nmf_basis,
-)
+from sdssflow.mwm.continuum import design_matrix, fit_nmf_continuum
+from sdssflow.mwm.nmf_training import RESOLUTION, line_forest_library, train_nmf_basis
 from sdssflow.mwm.resample import resample_chip, resample_spectrum, wave_to_pixel
 from sdssflow.mwm.rv import measure_rv
 from sdssflow.mwm.stack import apogee_in_stack, boss_in_stack, coadd, rv_summary
@@ -266,7 +261,7 @@ def test_nmf_recovers_its_own_model(basis):
 
 def test_nmf_fit_is_rebuilt_exactly_from_its_header_cards(basis):
     """mwm_star reuses mwm_visit's co-add fit: W and θ survive the header exactly."""
-    from sdssflow.io.mwm import nmf_cards, nmf_from_cards
+    from sdssflow.io.mwm_nmf import nmf_cards, nmf_from_cards
     from sdssflow.mwm.continuum import basis_id, nmf_from_parameters
 
     rng = np.random.default_rng(4)
@@ -354,8 +349,9 @@ def test_rv_of_a_demo_frame_fibre(camera, fibre):
     saturation floor the demo spectra were not band-limited and this was off by 1-5 km/s,
     depending on fibre and camera.)
     """
-    from sdssflow.io.boss import evaluate_traceset, frame_npix
+    from sdssflow.io.boss import frame_npix
     from sdssflow.io.bosz import air_to_vacuum
+    from sdssflow.io.traceset import evaluate_traceset
     from sdssflow.mwm.rv import prepare_templates
     from sdssflow.mwm.visits import combine_pieces
     from sdssflow.synth import bosz_mirror, frames, instrument

@@ -8,7 +8,7 @@ import pytest
 
 from sdssflow.io.mwm import read_mwm
 from sdssflow.io.mwm_status import read_status
-from sdssflow.mwm import mwm_bucket, mwm_status
+from sdssflow.mwm.steps import mwm_bucket, mwm_status
 from sdssflow.steps import StepError
 from test_mwm_steps import BASIS, BROKEN, GOOD, OTHER, _flag, synthetic_survey  # noqa: F401
 

@@ -20,8 +20,9 @@ from astropy.table import Table
 from sdssflow.io.mwm import read_mwm
 from sdssflow.io.mwm_grids import bucket
 from sdssflow.io.mwm_status import read_status
-from sdssflow.mwm import boss_visits, mwm_index, mwm_star, mwm_status, mwm_visit
+from sdssflow.mwm import mwm_star, mwm_visit
 from sdssflow.mwm.apogee_rv import _rv_ivar, pixel_offset
+from sdssflow.mwm.steps import boss_visits, mwm_index, mwm_status
 from sdssflow.resources import data_path
 from sdssflow.synth.layout import demo_plan, demo_sources
 

@@ -10,7 +10,8 @@ import pytest
 from astropy.io import fits
 
 from sdssflow.io.boss_visits import read_boss_visits, write_boss_visits
-from sdssflow.io.mwm import COLUMNS, empty_columns, read_mwm, write_mwm
+from sdssflow.io.mwm import read_mwm, write_mwm
+from sdssflow.io.mwm_columns import COLUMNS, empty_columns
 from sdssflow.io.mwm_grids import APOGEE, BOSS
 from sdssflow.io.mwm_status import read_status, write_status
 

@@ -22,11 +22,12 @@ from sdssflow.io.mwm import read_mwm
 from sdssflow.io.mwm_flags import APOGEE_STARFLAG, STATUS_FLAGS
 from sdssflow.io.mwm_grids import bucket
 from sdssflow.io.mwm_status import read_status, write_status
-from sdssflow.mwm import boss_visits, mwm_index, mwm_star, mwm_status, mwm_visit
+from sdssflow.mwm import mwm_star, mwm_visit
 from sdssflow.mwm.apogee_rv import _rv_ivar, barycentric_correction, pixel_offset
 from sdssflow.mwm.build import build_source
 from sdssflow.mwm.sources import gather_bucket, stellar_like
-from sdssflow.qc import report_figures
+from sdssflow.mwm.steps import boss_visits, mwm_index, mwm_status
+from sdssflow.qc.steps import report_figures
 from sdssflow.resources import data_path
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,8 +18,9 @@ from sdssflow.io.mwm import read_mwm
 from sdssflow.io.mwm_flags import STATUS_FLAGS
 from sdssflow.io.mwm_grids import bucket
 from sdssflow.io.mwm_status import read_status
-from sdssflow.mwm import boss_visits, mwm_index, mwm_star, mwm_status, mwm_visit
+from sdssflow.mwm import mwm_star, mwm_visit
 from sdssflow.mwm import synthetic as S
+from sdssflow.mwm.steps import boss_visits, mwm_index, mwm_status
 from sdssflow.resources import data_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -153,7 +154,7 @@ def test_bucket_pipeline_science(synthetic_survey):
 def test_mwm_star_reuses_the_visit_step_nmf_fit(synthetic_survey):
     """mwm_star rebuilds mwm_visit's co-add fit (same basis) instead of fitting again; a
     refit (other basis id) of the float32 visits agrees to float32 precision."""
-    from sdssflow.io.mwm import nmf_from_cards
+    from sdssflow.io.mwm_nmf import nmf_from_cards
     from sdssflow.io.mwm_templates import read_nmf_basis
 
     path = synthetic_survey["spectra"] / "visit" / "12" / "34" / f"mwmVisit-v1-{GOOD}.fits"

@@ -13,8 +13,8 @@ from astropy.io import fits
 from sdssflow.io.products import add_provenance, write_hdulist
 from sdssflow.qc import figures
 from sdssflow.qc.compare import check_complete, compare_files, compare_trees, main
-from sdssflow.qc.report_figures import main as report_main
-from sdssflow.qc.report_figures import read_benchmarks
+from sdssflow.qc.steps.report_figures import main as report_main
+from sdssflow.qc.steps.report_figures import read_benchmarks
 
 
 def _product(path, data, table, version="v1"):

@@ -123,7 +123,7 @@ def test_check_config_refuses_code_without_running_it(tmp_path, monkeypatch):
 
 
 def test_select_plate_uses_the_same_evaluator():
-    from sdssflow.catalog.select_exposures import select_plate
+    from sdssflow.catalog.steps.select_exposures import select_plate
 
     table = _table().assign(image_type="science", flagged_bad=0)
     flags = pd.DataFrame(columns=["version", "observatory", "mjd", "plate", "exposure", "camera", "flag", "severity"])

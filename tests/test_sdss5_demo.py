@@ -29,7 +29,7 @@ TINY5 = {"era": "sdss5", "n_plates": 2, "n_mjds": 1, "n_exposures": 1, "first_pl
 
 @pytest.fixture(scope="module")
 def demo5(tmp_path_factory):
-    from sdssflow.synth import survey
+    from sdssflow.synth.steps import survey
 
     root = tmp_path_factory.mktemp("demo5")
     settings = {**TINY5, "root": str(root)}
@@ -209,7 +209,7 @@ def test_confsummary_holds_the_fps_targets(demo5):
 
 
 def test_exposure_catalog_has_configurations_and_fps_targets(demo5, tmp_path):
-    from sdssflow.catalog import exposure_catalog
+    from sdssflow.catalog.steps import exposure_catalog
     from sdssflow.io.catalog import list_nights, read_exposures, read_fibers
     from sdssflow.io.confsummary import read_confsummary
 
@@ -236,7 +236,7 @@ def test_exposure_catalog_has_configurations_and_fps_targets(demo5, tmp_path):
 
 
 def test_boss_visits_spec_route_on_v6_files_at_lco(demo5, tmp_path):
-    from sdssflow.mwm import boss_visits
+    from sdssflow.mwm.steps import boss_visits
 
     field = demo5.plates[1]  # the LCO field
     mjd = next(m for p, m in demo5.plate_mjds if p == field)

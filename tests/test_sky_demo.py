@@ -13,7 +13,8 @@ from astropy.table import Table
 
 from sdssflow.io.boss import read_spframe
 from sdssflow.io.sky import read_product, read_skyflux, read_table
-from sdssflow.sky import (
+from sdssflow.sky.lines import read_line_list
+from sdssflow.sky.steps import (
     continuum_fit,
     line_sum,
     mean_line_sum,
@@ -22,7 +23,6 @@ from sdssflow.sky import (
     rich_metadata,
     sky_flux,
 )
-from sdssflow.sky.lines import read_line_list
 from sdssflow.synth.layout import frame_suffix
 
 

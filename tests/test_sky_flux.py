@@ -13,7 +13,10 @@ import pandas as pd
 import pytest
 
 from sdssflow.io.sky import read_product, read_skyflux, read_table
-from sdssflow.sky import (
+from sdssflow.sky.contfit import read_airglow_lines
+from sdssflow.sky.fake import make_plate
+from sdssflow.sky.lines import read_line_list
+from sdssflow.sky.steps import (
     continuum_fit,
     line_sum,
     mean_line_sum,
@@ -23,9 +26,6 @@ from sdssflow.sky import (
     rich_metadata,
     sky_flux,
 )
-from sdssflow.sky.contfit import read_airglow_lines
-from sdssflow.sky.fake import make_plate
-from sdssflow.sky.lines import read_line_list
 from sdssflow.steps import StepError, run_step
 
 EXPIDS = (200001, 200002, 200003)

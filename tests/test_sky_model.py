@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
-from sdssflow.sky import model, model_terms
+from sdssflow.sky import fitted_model, model, model_spectra, model_terms
 from sdssflow.sky.model_terms import TERMS
 from sdssflow.synth import sky as synth_sky
+from sdssflow.synth import sky_lines
 
 
 # ---------------------------------------------------------------- terms vs published formulae
@@ -66,7 +67,7 @@ def test_term_features_shapes_and_errors():
 def fitted():
     """480 exposures on 60 nights, 2 % noise: the model and baseline fits of every entry."""
     tab = synth_sky.training_table(n_nights=60, per_night=8, noise=0.02, seed=0)
-    _, lt = synth_sky.read_sky_lines(airglow=None)
+    _, lt = sky_lines.read_sky_lines(airglow=None)
     truth = synth_sky.truth_coefficients(lt)
     cond = {c: np.asarray(tab[c]) for c in model_terms.CONDITION_COLUMNS}
     targets = {
@@ -157,27 +158,27 @@ def test_spectral_fit_write_read_predict(tmp_path):
     tab = synth_sky.training_table(n_nights=30, per_night=8, seed=2)
     wave = np.geomspace(3600.0, 10300.0, 300)
     cond, flux, ivar, true, terms = _toy_spectra(tab, wave)
-    coeff, var = model.fit_spectra(cond, wave, flux, ivar, terms, max_elements=5000)
+    coeff, var = model_spectra.fit_spectra(cond, wave, flux, ivar, terms, max_elements=5000)
     inj = synth_sky.continuum_coefficients(wave)
     pulls = np.stack([(coeff[i] - inj[t]) / np.sqrt(var[i]) for i, t in enumerate(terms)])
     assert np.all(np.isfinite(pulls)) and 0.8 < pulls.std() < 1.2 and np.max(np.abs(pulls)) < 5
     targets = Table({"NAME": ["cont_5100"], "KIND": ["cont"], "WAVE": [5100.0], "TERMS": ["airglow moon"],
                      "COEFF": [np.arange(len(TERMS), dtype=float)], "BASE_COEFF": [np.array([1.0, 2.0])]})
-    sm = model.SkyModel(wave, terms, coeff, var, targets)
-    path = model.write_model(tmp_path / "m.fits", sm, version="t")
-    back = model.read_model(path)
+    sm = fitted_model.SkyModel(wave, terms, coeff, var, targets)
+    path = fitted_model.write_model(tmp_path / "m.fits", sm, version="t")
+    back = fitted_model.read_model(path)
     assert back.spec_terms == terms
     np.testing.assert_allclose(back.coeff, coeff.astype(np.float32))
-    pred = model.predict_spectrum(back, cond)
+    pred = fitted_model.predict_spectrum(back, cond)
     assert np.sqrt(np.mean(((pred - true) / true) ** 2)) < 0.01  # noise 2 % per spectrum, averaged down
-    p = model.predict_targets(back.targets, cond)["cont_5100"]
+    p = fitted_model.predict_targets(back.targets, cond)["cont_5100"]
     x = model_terms.term_features(cond, ["airglow", "moon"], 5100.0)
     coeff_all = np.arange(len(TERMS), dtype=float)
     np.testing.assert_allclose(p, x @ coeff_all[[list(TERMS).index("airglow"), list(TERMS).index("moon")]])
-    b = model.predict_targets(back.targets, cond, baseline=True)["cont_5100"]
+    b = fitted_model.predict_targets(back.targets, cond, baseline=True)["cont_5100"]
     np.testing.assert_allclose(b, 1.0 + 2.0 * model_terms.term_features(cond, ["moon"], 5100.0)[:, 0])
     with pytest.raises(ValueError, match="not a sky model file"):
-        model.read_model(_write_empty(tmp_path))
+        fitted_model.read_model(_write_empty(tmp_path))
 
 
 def test_spectral_terms_jointly_well_posed_on_few_nights(tmp_path):
@@ -189,23 +190,23 @@ def test_spectral_terms_jointly_well_posed_on_few_nights(tmp_path):
     wave = np.geomspace(3600.0, 10300.0, 40)
     cond, flux, ivar, _, _ = _toy_spectra(tab, wave)
     every = [" ".join(TERMS)]
-    union, _ = model.fit_spectra(cond, wave, flux, ivar, list(TERMS))
+    union, _ = model_spectra.fit_spectra(cond, wave, flux, ivar, list(TERMS))
     assert np.all(np.isnan(union))  # the union of all selected terms is not fittable on 12 spectra
-    kept = model.spectral_terms(cond, wave, every + ["airglow moon", "airglow moon"])
+    kept = model_spectra.spectral_terms(cond, wave, every + ["airglow moon", "airglow moon"])
     assert kept[0] == "airglow" and "moon" in kept and len(kept) <= 12 // 3
     assert kept == [t for t in TERMS if t in kept]  # COEFF rows in TERMS order
-    coeff, var = model.fit_spectra(cond, wave, flux, ivar, kept)
+    coeff, var = model_spectra.fit_spectra(cond, wave, flux, ivar, kept)
     assert np.all(np.isfinite(coeff)) and np.all(var > 0)
     # only terms some target chose; none chosen -> none
-    assert model.spectral_terms(cond, wave, ["airglow", ""]) == ["airglow"]
-    assert model.spectral_terms(cond, wave, [""]) == []
+    assert model_spectra.spectral_terms(cond, wave, ["airglow", ""]) == ["airglow"]
+    assert model_spectra.spectral_terms(cond, wave, [""]) == []
     # a long SPTERMS card is written without astropy's truncation warning and read back
-    sm = model.SkyModel(wave, list(TERMS), np.zeros((len(TERMS), wave.size)), np.ones((len(TERMS), wave.size)),
+    sm = fitted_model.SkyModel(wave, list(TERMS), np.zeros((len(TERMS), wave.size)), np.ones((len(TERMS), wave.size)),
                         Table({"NAME": ["x"], "TERMS": [every[0]]}))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        path = model.write_model(tmp_path / "long.fits", sm, version="t")
-    assert model.read_model(path).spec_terms == list(TERMS)
+        path = fitted_model.write_model(tmp_path / "long.fits", sm, version="t")
+    assert fitted_model.read_model(path).spec_terms == list(TERMS)
 
 
 def _write_empty(tmp_path):
@@ -217,7 +218,7 @@ def _write_empty(tmp_path):
 
 
 def test_merge_arms_per_arcsec2_and_good_only():
-    from sdssflow.sky.sky_spectra import MASK_BITS, merge_arms
+    from sdssflow.sky.steps.sky_spectra import MASK_BITS, merge_arms
 
     ngrid = 10
     flux = np.array([np.full(ngrid, 2.0), np.full(ngrid, 4.0), np.full(ngrid, 9.0)])
@@ -248,8 +249,8 @@ def test_sky_spectra_step_splits_by_year_and_reads_back(tmp_path):
     import fitsio
 
     from sdssflow.io.sky import write_product, write_table
-    from sdssflow.sky import sky_spectra
     from sdssflow.sky.mean import common_grid
+    from sdssflow.sky.steps import sky_spectra
     from sdssflow.steps import StepError
 
     grid = common_grid(3.55, 3.56, 5e-5)

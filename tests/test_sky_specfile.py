@@ -9,8 +9,8 @@ import pytest
 
 from sdssflow.io.sky import read_skyflux, read_table
 from sdssflow.io.specfile import find_spec_files, parse_spec_name, read_specfile
-from sdssflow.sky import line_sum, mean_spectra, rich_metadata, sky_flux
 from sdssflow.sky.specroute import specfile_sky_spectra
+from sdssflow.sky.steps import line_sum, mean_spectra, rich_metadata, sky_flux
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "sdss_spec"
 pytestmark = pytest.mark.skipif(not REAL.is_dir(), reason="real spec files not available")

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter1d
 
-from sdssflow.io.boss import evaluate_traceset
 from sdssflow.io.bosz import air_to_vacuum
-from sdssflow.synth import bosz_mirror, frames, instrument, sky
+from sdssflow.io.traceset import evaluate_traceset
+from sdssflow.synth import bosz_mirror, frames, instrument, sky, sky_lines
 from sdssflow.synth.layout import demo_plan, demo_sources
 from sdssflow.synth.stellar import StarParams, bosz_wave_grid, surface_flux
 from sdssflow.synth.targets import exposure_conditions, make_stars, plate_fibres, rng_for
@@ -146,7 +146,7 @@ def test_aperture_fraction_known_values():
 
 
 def test_sky_lines_and_window_truth():
-    lines, table = sky.read_sky_lines()
+    lines, table = sky_lines.read_sky_lines()
     names = set(table["name"])
     assert {"OI5579", "NaD", "OI6302"} <= names
     waves = np.array([ln.wave for ln in lines])
@@ -171,7 +171,7 @@ def test_sky_lines_and_window_truth():
 
 def test_sky_line_list_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nolist.csv: sky line list not found"):
-        sky.read_sky_lines(tmp_path / "nolist.csv")
+        sky_lines.read_sky_lines(tmp_path / "nolist.csv")
 
 
 def test_determinism_and_seed_dependence():
@@ -196,7 +196,7 @@ def test_determinism_and_seed_dependence():
     rest = {
         (i, arm): frames.rest_spectrum(s.params, arm) for i, s in enumerate(a) for arm in ("b", "r")
     }
-    lines, _ = sky.read_sky_lines()
+    lines, _ = sky_lines.read_sky_lines()
     cond = sky.SkyConditions(
         expo.airmass, expo.hours_into_night, expo.moon_illumination, expo.moon_alt, expo.moon_sep
     )

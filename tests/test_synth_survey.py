@@ -17,13 +17,13 @@ from astropy.io import fits
 from astropy.table import Table
 
 from sdssflow import photometry as ph
-from sdssflow.io import boss
+from sdssflow.io import boss, spplate
 from sdssflow.io import bosz as iobosz
 from sdssflow.steps import StepError
-from sdssflow.synth import survey
 from sdssflow.synth.frames import arm_sigma
 from sdssflow.synth.layout import CAMERAS, demo_plan
 from sdssflow.synth.stellar import StarParams, surface_flux
+from sdssflow.synth.steps import survey
 
 
 def _manifest(plan) -> list[Path]:
@@ -44,7 +44,7 @@ def _truth(root: str):
 
 def _frames(plan):
     (plate, mjd, expid) = plan.exposures[0]
-    files = boss.find_plate_files(plan.plate_dir(plate))
+    files = spplate.find_plate_files(plan.plate_dir(plate))
     return plate, mjd, expid, files
 
 
@@ -335,7 +335,7 @@ def test_bosz_mirror_is_servable_over_http(small_demo):
 
 def test_spplate_exposures(small_demo):
     plate, mjd, expid, files = _frames(small_demo)
-    table = boss.read_spplate_exposures(files["spPlate"][mjd])
+    table = spplate.read_spplate_exposures(files["spPlate"][mjd])
     assert sorted(table["camera"]) == sorted(CAMERAS)
     assert set(table["expid"]) == {expid}
     with fits.open(files["spPlate"][mjd]) as h:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from sdssflow import __version__
+from sdssflow import __version__, flags_apply
 from sdssflow import flags as qa_flags
 
 __all__ = ["main"]
@@ -88,7 +88,7 @@ def _flags_command(args) -> int:
         return 0
     if args.action == "find":
         qa_flags.check_names(args.names, registry)
-        found = qa_flags.find_exposures(table, args.names, args.all, args.min_severity, version)
+        found = flags_apply.find_exposures(table, args.names, args.all, args.min_severity, version)
         print(found.to_csv(index=False), end="")
         return 0
     keys = {

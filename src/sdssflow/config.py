@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from sdssflow import flags as qa_flags
+from sdssflow import flags_apply
 from sdssflow.catalog.query import QueryError, evaluate_query, parse_query
 from sdssflow.io.catalog_model import empty_exposure_table
 from sdssflow.resources import PKG_PREFIX, resolve_data_reference
@@ -312,7 +313,7 @@ def check_config(config: dict) -> None:
         raise ConfigError(f"flags_file: {config['flags_file']} does not exist (an empty CSV with the header means no flags)")
     registry = qa_flags.load_registry(config.get("flags"))
     try:
-        qa_flags.exclude_list(config["exclude_flags"], registry)
+        flags_apply.exclude_list(config["exclude_flags"], registry)
     except ValueError as err:
         raise ConfigError(f"exclude_flags: {err}") from None
     for name, query in config["selections"].items():
@@ -326,7 +327,7 @@ def check_config(config: dict) -> None:
             )
         if "exclude_flags" in block:
             try:
-                qa_flags.exclude_list(block["exclude_flags"], registry)
+                flags_apply.exclude_list(block["exclude_flags"], registry)
             except ValueError as err:
                 raise ConfigError(f"{step}.exclude_flags: {err}") from None
     for step, old in config["reuse"].items():

@@ -32,7 +32,7 @@ rule bosz_download:
         refetch="--force" if BOSZ["refetch"] else "",
         version=VERSION,
     shell:
-        "python -m sdssflow.fluxcal.bosz_download --base-url {params.base_url:q}"
+        "python -m sdssflow.fluxcal.steps.bosz_download --base-url {params.base_url:q}"
         " --subgrid {params.subgrid} --dest {params.dest} --manifest {output.manifest}"
         " --threads {threads} --retries {params.retries} --backoff {params.backoff}"
         " --timeout {params.timeout} --file-timeout {params.file_timeout} {params.refetch}"
@@ -61,7 +61,7 @@ rule bosz_library:
         wave_max=BOSZ["wave_max"],
         air=("" if BOSZ["air_to_vacuum"] else "--no-air-to-vacuum"),
     shell:
-        "python -m sdssflow.fluxcal.bosz_library --manifest {input.manifest}"
+        "python -m sdssflow.fluxcal.steps.bosz_library --manifest {input.manifest}"
         " --output {output.library} --status {output.status}"
         " --wave-min {params.wave_min} --wave-max {params.wave_max}"
         " {params.air} --threads {threads} --version-name {wildcards.version} > {log} 2>&1"

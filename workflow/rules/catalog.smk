@@ -21,7 +21,7 @@ rule raw_manifest:
         code=CODE_VERSION,
         args=get_raw_manifest_args,
     shell:
-        "python -m sdssflow.catalog.raw_manifest {params.args} --out {output.manifest}"
+        "python -m sdssflow.catalog.steps.raw_manifest {params.args} --out {output.manifest}"
         " --version-name {wildcards.version} > {log} 2>&1"
 
 
@@ -44,7 +44,7 @@ rule exposure_catalog:
         code=CODE_VERSION,
         source=get_catalog_source_args(),
     shell:
-        "python -m sdssflow.catalog.exposure_catalog {params.source}"
+        "python -m sdssflow.catalog.steps.exposure_catalog {params.source}"
         " --out {output.catalog} --version-name {wildcards.version} > {log} 2>&1"
 
 
@@ -70,7 +70,7 @@ rule plate_catalog:
         code=CODE_VERSION,
         source=get_plate_catalog_args,
     shell:
-        "python -m sdssflow.catalog.exposure_catalog {params.source}"
+        "python -m sdssflow.catalog.steps.exposure_catalog {params.source}"
         " --out {output.catalog} --version-name {wildcards.version} > {log} 2>&1"
 
 
@@ -96,7 +96,7 @@ rule select_exposures:
         steps=get_selection_steps(),
         flag_rows=get_selection_flag_rows,
     shell:
-        "python -m sdssflow.catalog.select_exposures --catalog {input.catalog}"
+        "python -m sdssflow.catalog.steps.select_exposures --catalog {input.catalog}"
         " --plate {wildcards.plate} --steps {params.steps:q}"
         " --flag-rows={params.flag_rows:q} --out sky={output.sky}"
         " --out fluxcal={output.fluxcal} --out mwm={output.mwm}"

@@ -10,8 +10,9 @@ from snakemake.utils import validate
 import sdssflow
 from sdssflow import config as sdss_config
 from sdssflow import flags as sdss_flags
+from sdssflow import flags_apply
 from sdssflow import versions as sdss_versions
-from sdssflow.catalog import raw_manifest as sdss_raw
+from sdssflow.catalog.steps import raw_manifest as sdss_raw
 from sdssflow.resources import data_path
 from sdssflow.io.products import find_fits
 from sdssflow.synth.layout import demo_plan, frame_suffix
@@ -215,7 +216,7 @@ def get_selection_steps():
         steps[step] = {
             "selection": name,
             "query": config["selections"][name],
-            "exclude": sdss_flags.exclude_list(setting, FLAG_REGISTRY),
+            "exclude": flags_apply.exclude_list(setting, FLAG_REGISTRY),
         }
     return json.dumps(steps, sort_keys=True)
 
@@ -229,7 +230,7 @@ def get_selection_flag_rows(wildcards):
     plate = int(wildcards.plate)
     if plate in _FLAGGED_PLATES:
         if plate not in _FLAG_ROWS_BY_PLATE:
-            _FLAG_ROWS_BY_PLATE[plate] = sdss_flags.rows_for_plate(
+            _FLAG_ROWS_BY_PLATE[plate] = flags_apply.rows_for_plate(
                 FLAGS_TABLE, VERSION, plate
             )
         return _FLAG_ROWS_BY_PLATE[plate]
@@ -241,7 +242,7 @@ def get_selection_flag_rows(wildcards):
 # flagged plate, and once for all plates without flag rows (which share one answer).
 _FLAGGED_PLATES = {int(p) for p in FLAGS_TABLE["plate"]}
 _FLAG_ROWS_BY_PLATE = {}
-_NO_FLAG_ROWS = sdss_flags.rows_for_plate(FLAGS_TABLE, VERSION, -1)
+_NO_FLAG_ROWS = flags_apply.rows_for_plate(FLAGS_TABLE, VERSION, -1)
 
 
 def get_selection(step):

@@ -19,5 +19,5 @@ rule demo_survey:
         code=CODE_VERSION,
         settings=json.dumps(config["demo"], sort_keys=True),
     shell:
-        "python -m sdssflow.synth.survey --settings {params.settings:q}"
+        "python -m sdssflow.synth.steps.survey --settings {params.settings:q}"
         " --manifest {output.manifest} --version-name demo > {log} 2>&1"

@@ -23,7 +23,7 @@ rule flux_calibration:
         args=get_flux_calibration_args,
         photometry=lambda wildcards: fluxcal_photometry(),
     shell:
-        "python -m sdssflow.fluxcal.flux_calibration {params.args}"
+        "python -m sdssflow.fluxcal.steps.flux_calibration {params.args}"
         " --selection {input.selection} --library {input.library}"
         " --photometry {params.photometry} --plate {wildcards.plate} --mjd {wildcards.mjd}"
         " --outdir {output.outdir} --version-name {wildcards.version} > {log} 2>&1"
@@ -47,5 +47,5 @@ rule fluxcal_summary:
     params:
         code=CODE_VERSION,
     shell:
-        "python -m sdssflow.fluxcal.fluxcal_summary --inputs {input.dirs}"
+        "python -m sdssflow.fluxcal.steps.fluxcal_summary --inputs {input.dirs}"
         " --output {output.summary} --version-name {wildcards.version} > {log} 2>&1"

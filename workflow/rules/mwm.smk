@@ -34,7 +34,7 @@ rule boss_visits:
         args=get_boss_visits_args,
         resolution=MWM["resolution"],
     shell:
-        "python -m sdssflow.mwm.boss_visits {params.args} --plate {wildcards.plate}"
+        "python -m sdssflow.mwm.steps.boss_visits {params.args} --plate {wildcards.plate}"
         " --mjd {wildcards.mjd} --templates {input.templates}"
         " --resolution {params.resolution} --output {output.visits}"
         " --version-name {wildcards.version} > {log} 2>&1"
@@ -63,7 +63,7 @@ rule boss_visits_list:
     params:
         code=CODE_VERSION,
     shell:
-        "python -m sdssflow.mwm.list_files --out {output.listing} {input.visits} > {log} 2>&1"
+        "python -m sdssflow.mwm.steps.list_files --out {output.listing} {input.visits} > {log} 2>&1"
 
 
 rule mwm_index:
@@ -85,7 +85,7 @@ rule mwm_index:
         code=CODE_VERSION,
         apogee=get_mwm_index_args,
     shell:
-        "python -m sdssflow.mwm.mwm_index --boss-visits-list {input.visits} {params.apogee}"
+        "python -m sdssflow.mwm.steps.mwm_index --boss-visits-list {input.visits} {params.apogee}"
         " --outdir {output.index} --version-name {wildcards.version} > {log} 2>&1"
 
 
@@ -112,13 +112,13 @@ rule nmf_basis:
         ),
         n=MWM["n_components"],
     shell:
-        "python -m sdssflow.mwm.nmf_basis --source {params.source} {params.templates}"
+        "python -m sdssflow.mwm.steps.nmf_basis --source {params.source} {params.templates}"
         " --n-components {params.n} --output {output.basis}"
         " --version-name {wildcards.version} > {log} 2>&1"
 
 
 # One job per bucket does both products (as astra's single task does): mwm_visit then mwm_star
-# (sdssflow.mwm.mwm_bucket). mwm.bucket sets the job granularity: gghh = one job per GG/HH
+# (sdssflow.mwm.steps.mwm_bucket). mwm.bucket sets the job granularity: gghh = one job per GG/HH
 # bucket (10,000 at survey scale), gg = one job per GG (100 jobs of up to 100 HH each), which
 # keeps the full-survey DAG within its CPU budget. The mwmVisit/mwmStar files are declared as
 # one directory per job (which sources yield a file is known only after the job).
@@ -150,7 +150,7 @@ rule mwm_bucket:
         ),
         templates=get_mwm_apogee_templates_arg,
     shell:
-        "python -m sdssflow.mwm.mwm_bucket --index-dir {input.index} --bucket {wildcards.bucket}"
+        "python -m sdssflow.mwm.steps.mwm_bucket --index-dir {input.index} --bucket {wildcards.bucket}"
         " --basis {input.basis} --visit-dir {output.visit} --star-dir {output.star}"
         " {params.skip} {params.templates} --status {output.status}"
         " --version-name {wildcards.version} > {log} 2>&1"
@@ -174,6 +174,6 @@ rule mwm_status:
     params:
         code=CODE_VERSION,
     shell:
-        "python -m sdssflow.mwm.mwm_status --status {input.status}"
+        "python -m sdssflow.mwm.steps.mwm_status --status {input.status}"
         " --index-dir {input.index} --output {output.status}"
         " --version-name {wildcards.version} > {log} 2>&1"

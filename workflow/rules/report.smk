@@ -29,7 +29,7 @@ rule problems:
         code=CODE_VERSION,
         args=get_problems_args,
     shell:
-        "python -m sdssflow.qc.problems {params.args} --out {output.fits} --csv {output.csv}"
+        "python -m sdssflow.qc.steps.problems {params.args} --out {output.fits} --csv {output.csv}"
         " --version-name {wildcards.version} > {log} 2>&1"
 
 
@@ -57,7 +57,7 @@ rule report_calibration:
         code=CODE_VERSION,
         max_dirs=REPORT_N_PLATE_MJDS,
     shell:
-        "python -m sdssflow.qc.report_figures calibration --fluxcal-dir {input.fluxcal}"
+        "python -m sdssflow.qc.steps.report_figures calibration --fluxcal-dir {input.fluxcal}"
         " --max-dirs {params.max_dirs}"
         " --out {output.figure} --version-name {wildcards.version} > {log} 2>&1"
 
@@ -85,7 +85,7 @@ rule report_sky_lines:
     params:
         code=CODE_VERSION,
     shell:
-        "python -m sdssflow.qc.report_figures sky-lines --mega {input.mega}"
+        "python -m sdssflow.qc.steps.report_figures sky-lines --mega {input.mega}"
         " --out {output.figure} --version-name {wildcards.version} > {log} 2>&1"
 
 
@@ -113,7 +113,7 @@ rule report_mean_sky:
         code=CODE_VERSION,
         max_spectra=REPORT_MAX_SPECTRA,
     shell:
-        "python -m sdssflow.qc.report_figures mean-sky --contfit {input.contfit}"
+        "python -m sdssflow.qc.steps.report_figures mean-sky --contfit {input.contfit}"
         " --max-spectra {params.max_spectra}"
         " --out {output.figure} --version-name {wildcards.version} > {log} 2>&1"
 
@@ -142,7 +142,7 @@ rule report_mwm_stars:
         code=CODE_VERSION,
         max_stars=REPORT_MAX_STARS,
     shell:
-        "python -m sdssflow.qc.report_figures mwm-star --status {input.status}"
+        "python -m sdssflow.qc.steps.report_figures mwm-star --status {input.status}"
         " --max-stars {params.max_stars}"
         " --out {output.figure} --version-name {wildcards.version} > {log} 2>&1"
 
@@ -175,6 +175,6 @@ rule report_benchmarks:
     params:
         code=CODE_VERSION,
     shell:
-        "python -m sdssflow.qc.report_figures benchmarks --bench-dir benchmarks/{wildcards.version}"
+        "python -m sdssflow.qc.steps.report_figures benchmarks --bench-dir benchmarks/{wildcards.version}"
         " --table {output.table} --out {output.figure} --version-name {wildcards.version}"
         " > {log} 2>&1"

@@ -23,7 +23,7 @@ rule sky_flux:
         code=CODE_VERSION,
         args=get_sky_flux_args,
     shell:
-        "python -m sdssflow.sky.sky_flux --plate {wildcards.plate} {params.args}"
+        "python -m sdssflow.sky.steps.sky_flux --plate {wildcards.plate} {params.args}"
         " --selection {input.selection} --out {output.skyflux}"
         " --version-name {wildcards.version} > {log} 2>&1"
 
@@ -56,7 +56,7 @@ rule rich_metadata:
             else ""
         ),
     shell:
-        "python -m sdssflow.sky.rich_metadata --skyflux {input.skyflux} {params.phot} {params.solar}"
+        "python -m sdssflow.sky.steps.rich_metadata --skyflux {input.skyflux} {params.phot} {params.solar}"
         " --out {output.rich} --version-name {wildcards.version} > {log} 2>&1"
 
 
@@ -81,7 +81,7 @@ rule line_sum:
         line_list=f"--line-list {SKY['line_list']}" if SKY["line_list"] else "",
         filters=",".join(SKY["filters"]),
     shell:
-        "python -m sdssflow.sky.line_sum --skyflux {input.skyflux} --rich {input.rich}"
+        "python -m sdssflow.sky.steps.line_sum --skyflux {input.skyflux} --rich {input.rich}"
         " {params.line_list} --filters={params.filters:q} --out {output.lines}"
         " --version-name {wildcards.version} > {log} 2>&1"
 
@@ -108,7 +108,7 @@ rule mega_file:
         cuts=get_sky_mega_args(),
         line_list=f"--line-list {SKY['line_list']}" if SKY["line_list"] else "",
     shell:
-        "python -m sdssflow.sky.mega_file --tables {input.tables} {params.cuts}"
+        "python -m sdssflow.sky.steps.mega_file --tables {input.tables} {params.cuts}"
         " {params.line_list} --out-all {output.all} --out-good {output.good}"
         " --out-removed {output.removed} --version-name {wildcards.version} > {log} 2>&1"
 
@@ -133,7 +133,7 @@ rule mean_spectra:
         code=CODE_VERSION,
         dloglam=SKY["mean_dloglam"],
     shell:
-        "python -m sdssflow.sky.mean_spectra --skyflux {input.skyflux} --rich {input.rich}"
+        "python -m sdssflow.sky.steps.mean_spectra --skyflux {input.skyflux} --rich {input.rich}"
         " --dloglam {params.dloglam} --out {output.mean}"
         " --version-name {wildcards.version} > {log} 2>&1"
 
@@ -158,7 +158,7 @@ rule mean_line_sum:
         line_list=f"--line-list {SKY['line_list']}" if SKY["line_list"] else "",
         filters=",".join(SKY["filters"]),
     shell:
-        "python -m sdssflow.sky.mean_line_sum --mean {input.mean} {params.line_list}"
+        "python -m sdssflow.sky.steps.mean_line_sum --mean {input.mean} {params.line_list}"
         " --filters={params.filters:q} --out {output.lines}"
         " --version-name {wildcards.version} > {log} 2>&1"
 
@@ -185,7 +185,7 @@ rule mean_mega_file:
         cuts=get_sky_mega_args(),
         line_list=f"--line-list {SKY['line_list']}" if SKY["line_list"] else "",
     shell:
-        "python -m sdssflow.sky.mean_mega_file --tables {input.tables} {params.cuts}"
+        "python -m sdssflow.sky.steps.mean_mega_file --tables {input.tables} {params.cuts}"
         " {params.line_list} --out-all {output.all} --out-good {output.good}"
         " --out-removed {output.removed} --version-name {wildcards.version} > {log} 2>&1"
 
@@ -212,7 +212,7 @@ rule continuum_fit:
         knots=SKY["continuum"]["knot_spacing"],
         clip=SKY["continuum"]["clip"],
     shell:
-        "python -m sdssflow.sky.continuum_fit --mean {input.mean} {params.airglow}"
+        "python -m sdssflow.sky.steps.continuum_fit --mean {input.mean} {params.airglow}"
         " {params.line_list} --knot-spacing {params.knots} --clip {params.clip}"
         " --out {output.contfit} --version-name {wildcards.version} > {log} 2>&1"
 

@@ -22,7 +22,7 @@ rule sky_spectra:
         code=CODE_VERSION,
         max_gb=SKY_MODEL["max_gb"],
     shell:
-        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} python -m sdssflow.sky.sky_spectra --mean {input.mean}"
+        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} python -m sdssflow.sky.steps.sky_spectra --mean {input.mean}"
         " --good {input.good} --max-gb {params.max_gb} --out-dir {output.spectra}"
         " --version-name {wildcards.version} > {log} 2>&1"
 
@@ -48,6 +48,6 @@ rule sky_model:
         folds=SKY_MODEL["folds"],
         line_list=f"--line-list {SKY['line_list']}" if SKY["line_list"] else "",
     shell:
-        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} python -m sdssflow.sky.sky_model --spectra-dir {input.spectra}"
+        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} python -m sdssflow.sky.steps.sky_model --spectra-dir {input.spectra}"
         " {params.line_list} --folds {params.folds} --out {output.model} --report-dir {output.report}"
         " --version-name {wildcards.version} > {log} 2>&1"

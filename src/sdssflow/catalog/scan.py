@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 from astropy.io import fits
 
-from sdssflow.io.boss import find_plate_files
 from sdssflow.io.catalog_model import (
     FIBER_FIELDS,
     FPS_TARGET_FIELDS,
@@ -26,6 +25,7 @@ from sdssflow.io.catalog_model import (
     records_to_frame,
 )
 from sdssflow.io.products import find_fits
+from sdssflow.io.spplate import find_plate_files
 from sdssflow.moon import moon_geometry
 from sdssflow.sites import SITES
 

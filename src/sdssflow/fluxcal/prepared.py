@@ -15,7 +15,7 @@ from sdssflow import photometry
 from sdssflow.fluxcal.matching import ModelGrid
 from sdssflow.fluxcal.priors import BandTable
 from sdssflow.fluxcal.resolution import bosz_sigma_ln, convolve_ln
-from sdssflow.io.bosz import TemplateLibrary
+from sdssflow.io.bosz_library import TemplateLibrary
 
 __all__ = ["GRID_SIGMA_TOLERANCE", "MAX_GRIDS", "PreparedLibrary", "prepare_library"]
 

@@ -21,7 +21,7 @@ from sdssflow import photometry
 from sdssflow.constants import C_KMS
 from sdssflow.fluxcal.priors import BandTable
 from sdssflow.io.boss import BossFrame
-from sdssflow.io.bosz import TemplateLibrary
+from sdssflow.io.bosz_library import TemplateLibrary
 
 __all__ = ["toy_library", "toy_response", "ToyExposure", "toy_exposure", "CAMERA_RANGES"]
 

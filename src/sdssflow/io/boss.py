@@ -27,44 +27,38 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import fitsio
 import numpy as np
 from astropy.io import fits
 from astropy.table import Table
-from numpy.polynomial import legendre
 
 from sdssflow.io.bitmask import SPPIXMASK, has_flags
-from sdssflow.io.inflate import open_fits
+from sdssflow.io.boss_hdus import (
+    _as_header,
+    _camera_expid,
+    _open_checked,
+    _plugmap_table,
+    _read_image,
+    _read_table,
+    _select_rows,
+)
 from sdssflow.io.readable import readable
+from sdssflow.io.traceset import evaluate_traceset
 
 __all__ = [
     "SPPIXMASK",
     "BossFrame",
     "decode_mask",
-    "evaluate_traceset",
     "read_spframe",
     "read_spcframe",
     "read_spfluxcalib",
-    "read_spplate_exposures",
-    "find_plate_files",
     "frame_npix",
-    "SPCFRAME_NPIX",
 ]
 
 log = logging.getLogger(__name__)
-
-#: Columns of a padded (blue and red) spCFrame.
-SPCFRAME_NPIX = 4128
-
-_FRAME_RE = re.compile(r"sp(C?Frame|Fluxcalib)-([br][12])-(\d{8})\.fits(\.gz)?$")
-#: spPlate (plate era) or spField (SDSS-V, same layout) of one plate/field-MJD.
-_PLATE_RE = re.compile(r"sp(?:Plate|Field)-(\d{4,6})-(\d{5})\.fits(\.gz)?$")
-_EXPID_RE = re.compile(r"^([br][12])-(\d{8})-(\d{8})-(\d{8})$")
 
 
 def frame_npix(camera: str) -> int:
@@ -144,7 +138,6 @@ class BossFrame:
         """FIBERID of the 500 rows (1-500 or 501-1000), int (500,)."""
         return np.asarray(self.plugmap["FIBERID"])
 
-
 # --------------------------------------------------------------------------- masks
 
 
@@ -175,178 +168,9 @@ def decode_mask(mask: np.ndarray, names: Iterable[str]) -> np.ndarray:
     """
     return has_flags(mask, names)
 
-
 # ---------------------------------------------------------------------- trace sets
 
-
-def _field(row, name: str, default=None):
-    """A field of a trace-set row given as a mapping, numpy record or Table row."""
-    try:
-        value = row[name]
-    except (KeyError, ValueError, IndexError):
-        try:
-            value = row[name.lower()]
-        except (KeyError, ValueError, IndexError):
-            return default
-    return value
-
-
-def evaluate_traceset(row, npix: int) -> np.ndarray:
-    """Evaluate an idlspec2d Legendre trace set on pixels ``0 .. npix-1``.
-
-    x' = 2 (x_in - x_mid) / (XMAX - XMIN), y = sum_k COEFF[:, k] P_k(x'), with
-    x_mid = (XMIN + XMAX) / 2 and, for two-phase red readouts (``XJUMPVAL`` present),
-    x_in = x + jump_frac * XJUMPVAL, jump_frac = clip((x - XJUMPLO) / (XJUMPHI - XJUMPLO), 0, 1).
-
-    Parameters
-    ----------
-    row : mapping, numpy record or astropy Table row
-        Fields ``FUNC`` ('legendre'), ``XMIN``, ``XMAX``, ``COEFF`` (ntrace, ncoeff) and
-        optionally ``XJUMPLO``, ``XJUMPHI``, ``XJUMPVAL``.
-    npix : int
-        Number of pixels.
-
-    Returns
-    -------
-    numpy.ndarray, float64, (ntrace, npix)
-        For an spFrame HDU3 trace set, log10 of the vacuum wavelength in Angstrom.
-
-    Raises
-    ------
-    ValueError
-        If FUNC is not 'legendre' or the row lacks XMIN/XMAX/COEFF.
-
-    Examples
-    --------
-    >>> ts = {"FUNC": "legendre", "XMIN": 0.0, "XMAX": 4.0, "COEFF": np.array([[1.0, 2.0]])}
-    >>> evaluate_traceset(ts, 5).tolist()
-    [[-1.0, 0.0, 1.0, 2.0, 3.0]]
-    """
-    func = _field(row, "FUNC", "legendre")
-    if isinstance(func, bytes | np.bytes_):
-        func = func.decode()
-    if str(func).strip().lower() != "legendre":
-        raise ValueError(f"trace set FUNC {func!r} is not supported (only 'legendre')")
-    xmin, xmax, coeff = (_field(row, k) for k in ("XMIN", "XMAX", "COEFF"))
-    if xmin is None or xmax is None or coeff is None:
-        raise ValueError("trace set needs XMIN, XMAX and COEFF")
-    coeff = np.atleast_2d(np.asarray(coeff, dtype=np.float64))
-    xmin, xmax = float(xmin), float(xmax)
-    if xmax == xmin:
-        raise ValueError(f"trace set has XMAX == XMIN == {xmin}")
-    xpos = np.arange(npix, dtype=np.float64)
-    jumpval = _field(row, "XJUMPVAL")
-    if jumpval is not None:
-        lo, hi = float(_field(row, "XJUMPLO")), float(_field(row, "XJUMPHI"))
-        frac = (
-            np.clip((xpos - lo) / (hi - lo), 0.0, 1.0) if hi != lo else (xpos >= lo).astype(float)
-        )
-        xpos = xpos + frac * float(jumpval)
-    xprime = 2.0 * (xpos - 0.5 * (xmin + xmax)) / (xmax - xmin)
-    vander = legendre.legvander(xprime, coeff.shape[1] - 1)  # (npix, ncoeff)
-    return coeff @ vander.T
-
-
 # -------------------------------------------------------------------------- reading
-
-
-def _as_header(hdr: fitsio.FITSHDR) -> fits.Header:
-    """fitsio header to astropy header (keeps COMMENT/HISTORY, drops structural keys)."""
-    out = fits.Header()
-    skip = {
-        "SIMPLE",
-        "BITPIX",
-        "NAXIS",
-        "NAXIS1",
-        "NAXIS2",
-        "EXTEND",
-        "PCOUNT",
-        "GCOUNT",
-        "XTENSION",
-    }
-    for rec in hdr.records():
-        name = rec.get("name")
-        if not name or name in skip:
-            continue
-        if name == "COMMENT":
-            out.add_comment(str(rec.get("value", "")))
-            continue
-        if name == "HISTORY":
-            out.add_history(str(rec.get("value", "")))
-            continue
-        value = rec.get("value")
-        if isinstance(value, str):
-            value = value.rstrip()
-        try:
-            out[name] = (value, rec.get("comment", ""))
-        except (ValueError, KeyError):  # odd keys such as long strings: keep what we can
-            continue
-    return out
-
-
-def _plugmap_table(arr: np.ndarray) -> Table:
-    table = Table(arr)
-    for name in table.colnames:
-        col = np.asarray(table[name])
-        if col.dtype.byteorder not in ("=", "|"):
-            table[name] = col.astype(col.dtype.newbyteorder("="))
-        if table[name].dtype.kind in "SU":
-            table[name] = np.char.strip(np.asarray(table[name]).astype(str))
-    return table
-
-
-def _camera_expid(path: Path, header: fits.Header) -> tuple[str, int]:
-    match = _FRAME_RE.search(path.name)
-    camera = str(header.get("CAMERAS", match.group(2) if match else "")).strip()
-    expid = header.get("EXPOSURE", int(match.group(3)) if match else -1)
-    if not camera:
-        raise ValueError(f"{path}: no CAMERAS keyword and no camera in the file name")
-    return camera, int(expid)
-
-
-def _open_checked(path: Path, n_hdu: int, kind: str) -> fitsio.FITS:
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: {kind} file not found")
-    try:
-        fobj = open_fits(path)  # a .gz inflated once, fast (io.inflate)
-    except (OSError, EOFError) as err:
-        raise ValueError(f"{path}: cannot open as FITS ({kind}): {err}") from err
-    try:
-        n_found = len(fobj)
-    except (TypeError, OSError) as err:
-        fobj.close()
-        raise ValueError(f"{path}: cannot list the HDUs of the {kind}: {err}") from err
-    if n_found < n_hdu:
-        fobj.close()
-        raise ValueError(f"{path}: {kind} has {n_found} HDUs, expected at least {n_hdu}")
-    return fobj
-
-
-def _read_image(fobj: fitsio.FITS, ext: int, path: Path, dtype, shape=None) -> np.ndarray:
-    try:
-        data = fobj[ext].read()
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{path}: HDU{ext} is unreadable or truncated: {err}") from err
-    if data is None:
-        raise ValueError(f"{path}: HDU{ext} holds no data")
-    if shape is not None and data.shape != shape:
-        raise ValueError(f"{path}: HDU{ext} has shape {data.shape}, expected {shape}")
-    return np.ascontiguousarray(data, dtype=dtype)
-
-
-def _read_table(fobj: fitsio.FITS, ext: int, path: Path) -> np.ndarray:
-    try:
-        return fobj[ext].read()
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{path}: HDU{ext} table is unreadable or truncated: {err}") from err
-
-
-def _select_rows(tset, rows: np.ndarray | None):
-    """A trace-set row as a dict, its COEFF restricted to ``rows`` (all when None)."""
-    out = {k: tset[k] for k in tset.dtype.names}
-    if rows is not None:
-        out["COEFF"] = np.atleast_2d(np.asarray(out["COEFF"], dtype=np.float64))[rows]
-    return out
 
 
 @readable
@@ -545,95 +369,3 @@ def read_spfluxcalib(path: str | os.PathLike) -> tuple[np.ndarray, fits.Header]:
         raise ValueError(f"{path}: HDU0 has shape {calib.shape}, expected (500, npix)")
     return calib, header
 
-
-@readable
-def read_spplate_exposures(path: str | os.PathLike) -> Table:
-    """The exposures of an spPlate, from its ``EXPIDnn`` / ``EXPIDnnn`` keywords.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        ``spPlate-PPPP-MMMMM.fits``.
-
-    Returns
-    -------
-    astropy.table.Table
-        One row per keyword, in keyword order: ``keyword`` (str), ``camera`` (str),
-        ``expid``, ``flat``, ``arc`` (int). ``meta`` holds ``PLATEID``, ``MJD``, ``NEXP``
-        and the full primary header under ``"header"``.
-
-    Raises
-    ------
-    FileNotFoundError, ValueError
-        Missing file, no EXPID keywords, or a value not of the form
-        ``cc-eeeeeeee-ffffffff-aaaaaaaa`` (the message names the file and keyword).
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: spPlate file not found")
-    try:
-        header = fits.getheader(path, 0)
-    except OSError as err:
-        raise ValueError(f"{path}: cannot read the spPlate header: {err}") from err
-    rows = []
-    for key, value in header.items():
-        if re.fullmatch(r"EXPID\d{2,3}", key):
-            match = _EXPID_RE.match(str(value).strip())
-            if not match:
-                raise ValueError(
-                    f"{path}: {key} = {value!r} is not 'cc-eeeeeeee-ffffffff-aaaaaaaa'"
-                )
-            cam, e, f, a = match.groups()
-            rows.append((key, cam, int(e), int(f), int(a)))
-    if not rows:
-        raise ValueError(f"{path}: no EXPIDnn keywords in the spPlate header")
-    table = Table(rows=rows, names=("keyword", "camera", "expid", "flat", "arc"))
-    table.meta.update(
-        {
-            "PLATEID": header.get("PLATEID"),
-            "MJD": header.get("MJD"),
-            "NEXP": header.get("NEXP"),
-            "header": header,
-        }
-    )
-    return table
-
-
-def find_plate_files(plate_dir: str | os.PathLike) -> dict:
-    """Index the BOSS files of a plate directory.
-
-    Parameters
-    ----------
-    plate_dir : str or os.PathLike
-        ``$BOSS_SPECTRO_REDUX/<run2d>/<PLATE4>``.
-
-    Returns
-    -------
-    dict
-        ``{"spPlate": {mjd: path}, "spFrame": {(camera, expid): path},
-        "spCFrame": {...}, "spFluxcalib": {...}}``; ``.fits`` is preferred over
-        ``.fits.gz`` when both exist. Hidden (temporary) files are ignored.
-
-    Raises
-    ------
-    FileNotFoundError
-        If ``plate_dir`` is not a directory.
-    """
-    plate_dir = Path(plate_dir)
-    if not plate_dir.is_dir():
-        raise FileNotFoundError(f"{plate_dir}: plate directory not found")
-    out: dict = {"spPlate": {}, "spFrame": {}, "spCFrame": {}, "spFluxcalib": {}}
-    for p in sorted(
-        plate_dir.iterdir(), key=lambda q: (q.name.endswith(".gz"), q.name), reverse=True
-    ):
-        if p.name.startswith("."):
-            continue
-        m = _FRAME_RE.match(p.name)
-        if m:
-            kind = "sp" + m.group(1)
-            out[kind][(m.group(2), int(m.group(3)))] = p
-            continue
-        m = _PLATE_RE.match(p.name)
-        if m:
-            out["spPlate"][int(m.group(2))] = p
-    return {k: dict(sorted(v.items())) for k, v in out.items()}

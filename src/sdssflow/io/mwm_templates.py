@@ -22,7 +22,7 @@ def read_rv_templates(path, wave_range=(3550.0, 10450.0)):
     Parameters
     ----------
     path : path-like
-        The sdssflow BOSZ library (``bosz_library.h5``, :func:`sdssflow.io.bosz.read_library`)
+        The sdssflow BOSZ library (``bosz_library.h5``, :func:`sdssflow.io.bosz_library.read_library`)
         or a BOSZ 2024 mirror directory (``r<R>/m*/bosz2024_*_resam.txt.gz`` and
         ``wavelength_grids/bosz2024_wave_r<R>.txt``, searched recursively; air wavelengths
         converted to vacuum).
@@ -45,11 +45,11 @@ def read_rv_templates(path, wave_range=(3550.0, 10450.0)):
     ValueError
         If no template is found.
     """
-    from sdssflow.io import bosz
+    from sdssflow.io import bosz, bosz_library
 
     path = Path(path)
     if path.is_file():
-        lib = bosz.read_library(path, wave_range=wave_range)
+        lib = bosz_library.read_library(path, wave_range=wave_range)
         with np.errstate(invalid="ignore", divide="ignore"):
             rect = np.where(lib.continuum > 0, lib.flux / lib.continuum, 1.0)
         params = lib.params[["teff", "logg", "feh"]].to_numpy(float)

@@ -4,7 +4,7 @@ For every source whose mwmVisit file the bucket's ``mwm_visit`` status lists, ea
 in-stack rest-frame visits are co-added with inverse-variance weights, the summary
 statistics computed and the NMF continuum taken (:func:`sdssflow.mwm.stack.star_row`):
 mwm_visit already fitted it to the same co-add and wrote W and θ into the mwmVisit primary
-header (:func:`sdssflow.io.mwm.nmf_cards`), so it is rebuilt from them when they were made
+header (:func:`sdssflow.io.mwm_nmf.nmf_cards`), so it is rebuilt from them when they were made
 with the same basis (:func:`sdssflow.mwm.continuum.nmf_from_parameters`) and fitted again
 only otherwise (older files, another basis);
 ``{spectra_dir}/star/{GG}/{HH}/mwmStar-{version}-{sdss_id}.fits`` is written when any HDU
@@ -28,9 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from sdssflow.io.mwm import PRIMARY_GROUPS, nmf_from_cards, read_mwm, write_mwm
+from sdssflow.io.mwm import PRIMARY_GROUPS, read_mwm, write_mwm
 from sdssflow.io.mwm_flags import STATUS_FLAGS
 from sdssflow.io.mwm_grids import GRIDS
+from sdssflow.io.mwm_nmf import nmf_from_cards
 from sdssflow.io.mwm_status import read_status, write_status
 from sdssflow.io.mwm_templates import read_nmf_basis
 from sdssflow.mwm.continuum import basis_id, nmf_from_parameters

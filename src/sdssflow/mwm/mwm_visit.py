@@ -33,8 +33,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sdssflow.io.mwm import nmf_cards, write_mwm
+from sdssflow.io.mwm import write_mwm
 from sdssflow.io.mwm_flags import APOGEE_STARFLAG, STATUS_FLAGS, bits_set
+from sdssflow.io.mwm_nmf import nmf_cards
 from sdssflow.io.mwm_status import write_status
 from sdssflow.io.mwm_templates import read_nmf_basis
 from sdssflow.mwm.apogee_rv import LazyTemplates
@@ -109,7 +110,7 @@ def process_bucket(
     the message). ``apogee_templates``: the H-band templates of the APOGEE velocities
     (HBandTemplates, or LazyTemplates, read at the first visit that needs them).
 
-    The primary header carries each HDU's co-add NMF fit (:func:`sdssflow.io.mwm.nmf_cards`),
+    The primary header carries each HDU's co-add NMF fit (:func:`sdssflow.io.mwm_nmf.nmf_cards`),
     which mwm_star reuses instead of fitting it again.
     """
     ids = {name: basis_id(H) for name, H in (basis or {}).items()}

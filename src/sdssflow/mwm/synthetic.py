@@ -1,6 +1,6 @@
 """Synthetic MWM inputs with known truth, for tests and benchmarks.
 
-Stars are :func:`sdssflow.mwm.continuum.line_forest_library` spectra times a smooth
+Stars are :func:`sdssflow.mwm.nmf_training.line_forest_library` spectra times a smooth
 continuum, Doppler-shifted, sampled on the BOSS grid (barycentric) or on three APOGEE
 chips of 4096 pixels (observed frame), with Gaussian noise of a given S/N per pixel.
 """
@@ -12,7 +12,7 @@ import numpy as np
 from sdssflow.constants import C_KMS
 from sdssflow.io.mwm_grids import BOSS
 from sdssflow.mwm.build import ApogeeVisit, BossVisit
-from sdssflow.mwm.continuum import LINE_SEED, RESOLUTION, line_forest_library
+from sdssflow.mwm.nmf_training import LINE_SEED, RESOLUTION, line_forest_library
 from sdssflow.mwm.rv import TemplateLibrary, prepare_templates
 
 __all__ = [

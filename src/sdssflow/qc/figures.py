@@ -2,7 +2,7 @@
 
 Every function takes arrays or tables and returns a matplotlib ``Figure`` (Agg canvas,
 no pyplot state); reading the products and writing the PNGs is done by
-:mod:`sdssflow.qc.report_figures`.
+:mod:`sdssflow.qc.steps.report_figures`.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ Per target (a line sum or a continuum band of the mean sky spectra, per arcsec2)
   the same WLS on the same rows and cross-validated on the same folds.
 
 Spectra: every pixel of the common grid is fitted by WLS (its own ivar as weights) on the terms
-selected for the lines and bands (:func:`spectral_terms`: ``airglow`` first, then by how many
+selected for the lines and bands (:func:`sdssflow.sky.model_spectra.spectral_terms`: ``airglow`` first, then by how many
 targets chose them, each kept only if the joint design stays well-conditioned and at least 3 rows
 per term remain, since terms each well-posed alone can be collinear together on few nights), with
 per-pixel extinction in the terms; the coefficient variances are ``diag((X'WX)^-1) WRSS / (n - p)``.
@@ -28,28 +28,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from astropy.table import Table
 
 from sdssflow.sky.model_terms import BASELINE_TERMS, MODEL_TERMS, TERMS, term_features
 
-__all__ = [
-    "ALWAYS",
-    "select_terms",
-    "spectral_terms",
-    "fit_wls",
-    "night_folds",
-    "fit_target",
-    "fit_targets",
-    "fit_spectra",
-    "SkyModel",
-    "predict_targets",
-    "predict_spectrum",
-    "write_model",
-    "read_model",
-]
+__all__ = ["ALWAYS", "select_terms", "fit_wls", "night_folds", "fit_target", "fit_targets"]
 
 log = logging.getLogger(__name__)
 
@@ -318,219 +303,3 @@ def fit_targets(
     return table, results
 
 
-def spectral_terms(cond: Mapping[str, np.ndarray], wave: np.ndarray, selected: Sequence[str], n_probe: int = 5) -> list[str]:
-    """The terms of the per-pixel spectral fit, from the terms selected per target.
-
-    Parameters
-    ----------
-    cond : mapping column -> numpy.ndarray, shape (n,)
-        Conditions of the spectra.
-    wave : numpy.ndarray, shape (npix,)
-        Grid, Angstrom (the design is checked at ``n_probe`` pixels spanning it).
-    selected : sequence of str
-        The ``TERMS`` strings of the targets (space-separated term names).
-    n_probe : int
-        Pixels at which the joint design is checked.
-
-    Returns
-    -------
-    list of str
-        In :data:`TERM_NAMES` order: ``airglow`` (if selected) then the other selected terms by
-        decreasing number of targets that chose them (ties in :data:`TERM_NAMES` order), each
-        kept only if the column-scaled normal matrix of the kept terms, on the rows with finite
-        features, has condition number below 1e10 at every probed pixel and ``n >= 3 p``.
-    """
-    votes = {t: sum(t in str(s).split() for s in selected) for t in TERM_NAMES}
-    order = sorted((t for t in TERM_NAMES if votes[t]), key=lambda t: (t not in ALWAYS, -votes[t], TERM_NAMES.index(t)))
-    wave = np.asarray(wave, dtype=float)
-    probe = wave[np.unique(np.linspace(0, wave.size - 1, max(1, n_probe)).round().astype(int))] if wave.size else wave
-    kept: list[str] = []
-    for t in order:
-        trial = kept + [t]
-        x = term_features(cond, trial, probe)  # (n, p, m)
-        ok = True
-        for k in range(probe.size):
-            xk = x[:, :, k]
-            rows = np.all(np.isfinite(xk), axis=1)
-            if rows.sum() < _ROWS_PER_TERM * len(trial):
-                ok = False
-                break
-            a, _, _ = _normal(xk[rows], np.zeros(rows.sum()), np.ones(rows.sum()))
-            if _solve(a, np.zeros(len(trial))) is None:
-                ok = False
-                break
-        if ok:
-            kept = trial
-    return [t for t in TERM_NAMES if t in kept]
-
-
-def fit_spectra(cond, wave, flux, ivar, terms: Sequence[str], max_elements: float = 2e7) -> tuple[np.ndarray, np.ndarray]:
-    """Per-pixel WLS of spectra on the terms (see the module docstring).
-
-    Parameters
-    ----------
-    cond : mapping column -> numpy.ndarray, shape (n,)
-    wave : numpy.ndarray, shape (npix,)
-        Grid, Angstrom.
-    flux, ivar : numpy.ndarray, shape (n, npix)
-        Spectra per arcsec2 and their ivar.
-    terms : sequence of str
-    max_elements : float
-        Pixels are processed in chunks of at most this many feature values.
-
-    Returns
-    -------
-    coeff, var : numpy.ndarray, shape (nterm, npix)
-        Coefficients and their variances; NaN where a pixel has too few rows or an ill-posed fit.
-    """
-    n, npix = flux.shape
-    p = len(terms)
-    coeff = np.full((p, npix), np.nan)
-    var = np.full((p, npix), np.nan)
-    if p == 0 or n == 0:
-        return coeff, var
-    chunk = max(1, int(max_elements // max(1, n * p)))
-    for start in range(0, npix, chunk):
-        sl = slice(start, min(npix, start + chunk))
-        x = term_features(cond, terms, wave[sl])  # (n, p, m)
-        f = np.asarray(flux[:, sl], dtype=float)
-        w = np.where(np.isfinite(f) & np.all(np.isfinite(x), axis=1), np.asarray(ivar[:, sl], dtype=float), 0.0)
-        f = np.where(w > 0, f, 0.0)
-        x = np.where(np.isfinite(x), x, 0.0)
-        a = np.einsum("npm,nqm,nm->mpq", x, x, w)
-        b = np.einsum("npm,nm,nm->mp", x, w, f)
-        nobs = (w > 0).sum(axis=0)
-        d = np.sqrt(np.clip(np.einsum("mpp->mp", a), 1e-300, None))
-        an = a / (d[:, :, None] * d[:, None, :])
-        good = (nobs > p + 1) & np.all(np.isfinite(an), axis=(1, 2))
-        good[good] &= np.linalg.cond(an[good]) < _MAX_COND
-        if not good.any():
-            continue
-        inv = np.linalg.inv(an[good]) / (d[good][:, :, None] * d[good][:, None, :])
-        beta = np.einsum("mpq,mq->mp", inv, b[good])
-        resid = f[:, good] - np.einsum("npm,mp->nm", x[:, :, good], beta)
-        s2 = np.sum(w[:, good] * resid**2, axis=0) / (nobs[good] - p)
-        idx = np.arange(sl.start, sl.stop)[good]
-        coeff[:, idx] = beta.T
-        var[:, idx] = (np.einsum("mpp->mp", inv) * s2[:, None]).T
-    return coeff, var
-
-
-@dataclass
-class SkyModel:
-    """A fitted sky model (the content of the model file).
-
-    Attributes
-    ----------
-    wave : numpy.ndarray, shape (npix,)
-        Vacuum wavelength grid, Angstrom.
-    spec_terms : list of str
-        Terms of the spectral fit.
-    coeff, coeff_var : numpy.ndarray, shape (nspec_term, npix)
-        Per-pixel coefficients (1e-17 erg/s/cm2/A/arcsec2 per unit term) and variances.
-    targets : astropy.table.Table
-        The line and band fits (:func:`fit_targets`).
-    """
-
-    wave: np.ndarray
-    spec_terms: list[str]
-    coeff: np.ndarray
-    coeff_var: np.ndarray
-    targets: Table
-
-
-def predict_targets(targets: Table, cond: Mapping[str, np.ndarray], baseline: bool = False) -> dict[str, np.ndarray]:
-    """Predicted line sums / band levels for arrays of conditions.
-
-    Parameters
-    ----------
-    targets : astropy.table.Table
-        The TARGETS table of a model.
-    cond : mapping column -> numpy.ndarray, shape (n,)
-    baseline : bool
-        Predict with the baseline instead of the model.
-
-    Returns
-    -------
-    dict name -> numpy.ndarray, shape (n,)
-    """
-    out = {}
-    for row in targets:
-        if baseline:
-            x = term_features(cond, BASELINE_TERMS, float(row["WAVE"]))
-            out[row["NAME"]] = x @ np.asarray(row["BASE_COEFF"], dtype=float)
-            continue
-        names = [t for t in str(row["TERMS"]).split() if t]
-        if not names:
-            out[row["NAME"]] = np.full(len(next(iter(cond.values()))), np.nan)
-            continue
-        x = term_features(cond, names, float(row["WAVE"]))
-        coeff = np.asarray(row["COEFF"], dtype=float)[[TERM_NAMES.index(t) for t in names]]
-        out[row["NAME"]] = x @ coeff
-    return out
-
-
-def predict_spectrum(model: SkyModel, cond: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Predicted sky spectra, 1e-17 erg/s/cm2/A/arcsec2, shape (n, npix); NaN where unfitted."""
-    x = term_features(cond, model.spec_terms, model.wave)  # (n, p, npix)
-    return np.einsum("npm,pm->nm", x, model.coeff)
-
-
-def write_model(path, model: SkyModel, *, version: str, inputs=(), header_cards=None):
-    """Write a model file: WAVE, COEFF, COEFF_VAR images; TERMS and TARGETS tables.
-
-    TERMS has one row per term (NAME, DESCRIPTION, IN_SPECTRUM, INDEX: position in the
-    COEFF/COEFF_ERR/COV arrays of TARGETS); the primary header records the criterion,
-    covariance type and SPTERMS (the COEFF rows' terms, space-separated; a long-string card).
-    COEFF's BUNIT is the flux unit per arcsec2 (per unit of each dimensionless term), short
-    enough for the card to keep its comment.
-    """
-    from sdssflow.io.sky import write_product
-    from sdssflow.sky.sky_spectra import SB_UNIT
-
-    terms = Table(
-        {
-            "NAME": list(TERM_NAMES),
-            "DESCRIPTION": [TERMS[t] for t in TERM_NAMES],
-            "IN_SPECTRUM": [t in model.spec_terms for t in TERM_NAMES],
-            "INDEX": np.arange(len(TERM_NAMES), dtype=np.int16),
-        }
-    )
-    cards = {
-        "CRITERI": ("BIC", "term selection: forward, statsmodels WLS BIC"),
-        "CV": ("nights", "cross-validation holds out whole nights"),
-        "SPTERMS": (" ".join(model.spec_terms), "terms of the spectral fit (COEFF rows)"),
-        **(header_cards or {}),
-    }
-    return write_product(
-        path,
-        {
-            "WAVE": (np.asarray(model.wave, dtype=np.float64), "Angstrom"),
-            "COEFF": (np.asarray(model.coeff, dtype=np.float32), SB_UNIT),
-            "COEFF_VAR": (np.asarray(model.coeff_var, dtype=np.float32), "square of COEFF unit"),
-        },
-        {"TERMS": terms, "TARGETS": model.targets},
-        version=version,
-        inputs=inputs,
-        step="sky_model",
-        header_cards=cards,
-    )
-
-
-def read_model(path) -> SkyModel:
-    """Read a model file written by :func:`write_model`.
-
-    Raises
-    ------
-    ValueError
-        If an HDU is missing.
-    """
-    from sdssflow.io.sky import read_product
-
-    images, tables, header = read_product(path)
-    missing = [h for h in ("WAVE", "COEFF", "COEFF_VAR") if h not in images] + [t for t in ("TERMS", "TARGETS") if t not in tables]
-    if missing:
-        raise ValueError(f"{path}: not a sky model file, missing HDU(s) {missing}")
-    spec_terms = str(header.get("SPTERMS", "")).split()
-    coeff = np.atleast_2d(images["COEFF"].astype(np.float64))
-    return SkyModel(images["WAVE"].astype(np.float64), spec_terms, coeff, np.atleast_2d(images["COEFF_VAR"].astype(np.float64)), tables["TARGETS"])

@@ -5,7 +5,7 @@ sky spectrum as a linear combination ``y = sum_k beta_k f_k(conditions)`` of the
 the terms carry the geometry (airmass, Moon, Sun) and the coefficients carry the brightness of
 each component at that wavelength, so an ordinary weighted least-squares fit recovers them.
 
-Conditions are columns of the rich metadata (:mod:`sdssflow.sky.rich_metadata`):
+Conditions are columns of the rich metadata (:mod:`sdssflow.sky.steps.rich_metadata`):
 ``AIRMASS_FIB``, ``MOON_ALT``, ``MOON_SEP``, ``MOON_PHASE`` (rad, 0 = full), ``SUN_ALT`` (deg),
 ``HOURS_SINCE_TWILIGHT`` (h), ``ZODI``, ``ISL`` (table units of ``sdssflow/data/sky``), ``SOLARFLUX``
 (daily F10.7, sfu), ``SOLARFLUX_81`` (81-day centred mean, :func:`sdssflow.sky.tables.f107_mean81`)

@@ -24,7 +24,8 @@ import numpy as np
 from astropy.io import fits
 
 from sdssflow.constants import C_KMS
-from sdssflow.io.boss import SPPIXMASK, evaluate_traceset, frame_npix
+from sdssflow.io.boss import SPPIXMASK, frame_npix
+from sdssflow.io.traceset import evaluate_traceset
 from sdssflow.synth import instrument
 from sdssflow.synth import sky as skymod
 from sdssflow.synth.stellar import surface_flux

@@ -33,7 +33,7 @@ from astropy_healpix import HEALPix
 
 from sdssflow.io.confsummary import write_confsummary
 from sdssflow.io.spec_v6 import write_spec_v6
-from sdssflow.synth import apogee, boss_files, frames, truth
+from sdssflow.synth import apogee, boss_files, catalogs, frames, sky_lines, spplate_files, truth
 from sdssflow.synth import sky as skymod
 from sdssflow.synth.bosz_mirror import write_bosz_mirror
 from sdssflow.synth.layout import FIBERS_PER_SPECTROGRAPH, DemoPlan
@@ -225,7 +225,7 @@ def _write_field_mjd(plan, field, mjd, exps, stars, rest, fibres, lines, table, 
     seed = int(plan.get("seed"))
     cams = (f"b{sp}", f"r{sp}")
     flat, arc = 200000 + 2 * kidx, 200000 + 2 * kidx + 1
-    from sdssflow.synth.survey import _coadd_inputs, _plugmap
+    from sdssflow.synth.steps.survey import _coadd_inputs, _plugmap
 
     rows = slice((sp - 1) * 500, sp * 500)
     per_exp, all_frames, exp_list, headers = [], [], [], []
@@ -272,7 +272,7 @@ def _write_field_mjd(plan, field, mjd, exps, stars, rest, fibres, lines, table, 
     hdr["MJDLIST"] = (str(mjd), "MJDs combined")
     hdr["RUN2D"] = plan.run2d
     hdr["VERS2D"] = plan.run2d
-    written.append(boss_files.write_spplate(plan.path("spField", fieldid=field, mjd=mjd), flux=co["flux"][rows],
+    written.append(spplate_files.write_spplate(plan.path("spField", fieldid=field, mjd=mjd), flux=co["flux"][rows],
                                       ivar=co["ivar"][rows], andmask=co["andmask"][rows],
                                       ormask=co["ormask"][rows], wdisp=co["wdisp"][rows], plugmap=plug,
                                       sky=co["sky"][rows], coeff0=3.5523, exposures=exp_list, header=hdr,
@@ -362,7 +362,7 @@ def generate_sdss5(plan: DemoPlan, version: str = "demo") -> list[Path]:
     t0 = time.perf_counter()
     stars = make_stars(plan)
     rest = {(i, arm): frames.rest_spectrum(s.params, arm) for i, s in enumerate(stars) for arm in ("b", "r")}
-    lines, table = skymod.read_sky_lines()
+    lines, table = sky_lines.read_sky_lines()
     written: list[Path] = []
     truth_rows = truth.new_rows()
     assignments, plugmaps, configs = {}, {}, {}
@@ -380,7 +380,7 @@ def generate_sdss5(plan: DemoPlan, version: str = "demo") -> list[Path]:
         log.info("field %d MJD %d (%s): %d exposures written (%.1f s)", field, mjd,
                  observatory_of(plan, field), len(exps), time.perf_counter() - t0)
     apogee_visits = _write_apogee(plan, stars, assignments, configs, version, written)
-    written += truth.write_catalogs(plan, stars, plugmaps, version)
+    written += catalogs.write_catalogs(plan, stars, plugmaps, version)
     written += write_bosz_mirror(plan.bosz_mirror)
     written += truth.write_truth(plan, stars, truth_rows, apogee_visits, table, version)
     log.info("sdss5 demo survey: %d files in %.1f s", len(written), time.perf_counter() - t0)

@@ -1,0 +1,337 @@
+"""Step boss_visits: one plate-MJD's science fibres on the BOSS grid, with XCSAO-like RVs.
+
+Two routes:
+
+- frames (``--plate-dir``): the spCFrame files (flux-calibrated by the pipeline) of the
+  exposures of ``--mjd`` listed in ``--selection`` (cameras in ``excluded_cameras``
+  dropped); every fibre whose plug map has SDSS_ID > 0 (and OBJTYPE not SKY) is merged
+  (b + r, all exposures) by :func:`sdssflow.mwm.visits.combine_pieces`;
+- spec files (``--spec-files``): the COADD table of each SDSS spec file of this plate-MJD
+  ("full" or "lite": a visit needs only the coadd), resampled onto the BOSS grid (no
+  velocity shift), with the file's class (CLASS, else OBJTYPE) as ``objtype``; legacy files
+  get the identifier of :func:`sdssflow.io.mwm_grids.legacy_spec_sdss_id`.
+
+Then every visit's radial velocity is measured against the BOSZ templates
+(:func:`sdssflow.mwm.rv.measure_rv`). Output: ``bossVisits-{plate}-{mjd}.fits``
+(:func:`sdssflow.io.boss_visits.write_boss_visits`).
+
+Usage::
+
+    python -m sdssflow.mwm.steps.boss_visits --plate-dir DIR --selection CSV --plate 4100 --mjd 55500 \\
+        --templates results/v1/bosz/bosz_library.h5 --output bossVisits-4100-55500.fits
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sdssflow.io.boss_visits import BOSS_VISIT_COLUMNS, boss_visit_status, write_boss_visits
+from sdssflow.io.mwm_grids import BOSS, legacy_spec_sdss_id
+from sdssflow.io.mwm_templates import read_rv_templates
+from sdssflow.io.selection import read_selection
+from sdssflow.mwm.rv import RV_FIELDS, measure_rv, prepare_templates
+from sdssflow.mwm.visits import combine_pieces, median_snr
+from sdssflow.steps import StepError, base_parser, run_step
+
+__all__ = ["parse", "main"]
+
+log = logging.getLogger(__name__)
+
+
+def parse(argv: Sequence[str] | None = None):
+    p = base_parser(__doc__.splitlines()[0])
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument(
+        "--plate-dir", help="$BOSS_SPECTRO_REDUX/<run2d>/<PLATE4> holding spCFrame files"
+    )
+    src.add_argument("--spec-files", nargs="+", help="SDSS spec files of this plate-MJD")
+    p.add_argument("--selection", help="selection-mwm-{plate}.csv (frames route)")
+    p.add_argument("--plate", type=int, required=True)
+    p.add_argument("--mjd", type=int, required=True)
+    p.add_argument(
+        "--templates", help="BOSZ library .h5 or BOSZ mirror directory (no RVs without it)"
+    )
+    p.add_argument(
+        "--resolution",
+        default="auto",
+        help="resolving power the templates are convolved to: a number, or auto = the value of "
+        "AUTO_RESOLUTIONS with the least chi2 on the brightest fibres",
+    )
+    p.add_argument("--telescope", default="apo25m", help="telescope name written for plate data")
+    p.add_argument("--run2d", default="", help="BOSS reduction version recorded")
+    p.add_argument("--output", required=True, help="bossVisits-{plate}-{mjd}.fits")
+    return p.parse_args(argv)
+
+
+def _finite(func, values) -> float:
+    """func over the finite values (NaN when there is none)."""
+    arr = np.asarray(pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce"), float)
+    arr = arr[np.isfinite(arr)]
+    return float(func(arr)) if arr.size else np.nan
+
+
+#: Telescope of each observatory (header OBSERVAT), for the mwm BOSS/APO and BOSS/LCO HDUs.
+TELESCOPE_OF = {"APO": "apo25m", "LCO": "lco25m"}
+
+
+def _telescope(header) -> str | None:
+    """apo25m / lco25m from a header's OBSERVAT; None when absent (then --telescope)."""
+    return TELESCOPE_OF.get(str(header.get("OBSERVAT", "")).strip().upper())
+
+
+def _frames_route(args):
+    from sdssflow.io.boss import read_spcframe
+    from sdssflow.io.spplate import find_plate_files
+
+    files = find_plate_files(args.plate_dir)["spCFrame"]
+    if args.selection is None:
+        raise StepError("--selection is required with --plate-dir")
+    sel = read_selection(args.selection, required=("mjd", "exposure", "excluded_cameras"))
+    sel = sel[sel["mjd"] == args.mjd]
+    status: list[dict] = []
+    if sel.empty:
+        why = f"no selected exposure for MJD {args.mjd} in {args.selection}"
+        return [], [], [{"mjd": args.mjd, "status": "empty", "message": why, "path": args.selection}]
+    pieces: dict[int, list] = {}
+    info: dict[int, dict] = {}
+    nonfinite: dict[int, int] = {}
+    used, exptime, tai = [], 0.0, []
+    for _, row in sel.iterrows():
+        expid = int(row["exposure"])
+        excluded = set(str(row["excluded_cameras"]).split())
+        exptime += float(row.get("exptime", np.nan))
+        tai += [row.get("tai_beg", np.nan), row.get("tai_end", np.nan)]
+        for (camera, e), path in files.items():
+            if e != expid or camera in excluded:
+                continue
+            where = {"mjd": args.mjd, "expid": expid, "camera": camera, "path": path}
+            try:
+                frame = read_spcframe(path)
+            except ValueError as err:  # UnreadableFile: drop this camera of this exposure
+                log.warning("%s", err)
+                status.append({**where, "status": "failed", "message": getattr(err, "reason", err)})
+                continue
+            status.append({**where, "status": "ok", "message": ""})
+            used.append(path)
+            pm = frame.plugmap
+            sdss_id = (
+                np.asarray(pm["SDSS_ID"]) if "SDSS_ID" in pm.colnames else np.full(len(pm), -1)
+            )
+            objtype = np.char.strip(np.asarray(pm["OBJTYPE"]).astype(str))
+            for i in np.flatnonzero((sdss_id > 0) & (objtype != "SKY")):
+                fid = int(pm["FIBERID"][i])
+                # a NaN/inf pixel carries no information: ivar 0, and the visit is flagged
+                bad = ~(np.isfinite(frame.flux[i]) & np.isfinite(frame.ivar[i]))
+                nonfinite[fid] = nonfinite.get(fid, 0) + int(bad.sum())
+                flux_i = np.where(bad, 0.0, frame.flux[i])
+                ivar_i = np.where(bad, 0.0, frame.ivar[i])
+                pieces.setdefault(fid, []).append(
+                    (frame.loglam[i], flux_i, ivar_i, frame.mask[i], frame.disp[i])
+                )
+                info[fid] = {
+                    "sdss_id": int(sdss_id[i]),
+                    "catalogid": int(pm["CATALOGID"][i]) if "CATALOGID" in pm.colnames else -1,
+                    "fiberid": fid,
+                    "ra": float(pm["RA"][i]),
+                    "dec": float(pm["DEC"][i]),
+                    "objtype": objtype[i],
+                    "telescope": _telescope(frame.header),
+                }
+    if not used:
+        why = f"no readable spCFrame of the selected exposures of MJD {args.mjd}"
+        return [], [], status + [{"mjd": args.mjd, "status": "empty", "message": why, "path": args.plate_dir}]
+    n_exp = int(len(sel))
+    common = {
+        "n_exp": n_exp,
+        "exptime": exptime,
+        "tai_beg": _finite(np.min, tai),
+        "tai_end": _finite(np.max, tai),
+        "airmass": _finite(np.mean, sel["airmass"] if "airmass" in sel else []),
+    }
+    rows = []
+    for fid in sorted(pieces):
+        rows.append(({**info[fid], **common}, combine_pieces(pieces[fid])))
+        if nonfinite[fid]:
+            status.append({
+                "mjd": args.mjd, "fiberid": fid, "sdss_id": info[fid]["sdss_id"],
+                "status": "flagged", "path": args.plate_dir,
+                "message": f"non-finite flux/ivar in {nonfinite[fid]} frame pixels (set to ivar 0)",
+            })  # fmt: skip
+    return rows, used, status
+
+
+def _spec_route(args):
+    from sdssflow.io.specfile import read_specfile
+
+    rows = []
+    for path in args.spec_files:
+        spec = read_specfile(path, exposures=False)
+        if (spec.plate, spec.mjd) != (args.plate, args.mjd):
+            raise StepError(
+                f"{path}: plate-MJD {spec.plate}-{spec.mjd} is not {args.plate}-{args.mjd}"
+            )
+        c = spec.coadd
+        so = spec.specobj
+        sdss_id = (
+            int(so.get("SDSS_ID", -1)) if "SDSS_ID" in so else legacy_spec_sdss_id(Path(path).name)
+        )
+        wdisp = c.get("wdisp")
+        piece = (c["loglam"], c["flux"], c["ivar"], c.get("or_mask", c.get("and_mask")), wdisp)
+        h = spec.header
+        meta = {
+            "sdss_id": sdss_id,
+            "catalogid": int(so.get("CATALOGID", -1)) if "CATALOGID" in so else -1,
+            "fiberid": spec.fiberid,
+            "ra": float(so.get("PLUG_RA", h.get("PLUG_RA", np.nan))),
+            "dec": float(so.get("PLUG_DEC", h.get("PLUG_DEC", np.nan))),
+            "objtype": spec.spec_class,
+            "n_exp": int(h.get("NEXP", -1)),
+            "exptime": float(h.get("EXPTIME", np.nan)),
+            "airmass": float(h.get("AIRMASS", np.nan)),
+            "tai_beg": h.get("TAI-BEG", np.nan),
+            "tai_end": h.get("TAI-END", np.nan),
+            "zwarning_flags": int(so.get("ZWARNING", 0)),
+            "spec_file": Path(path).name,
+            "telescope": _telescope(h),
+        }
+        rows.append((meta, combine_pieces([piece])))
+    return rows, list(args.spec_files), []
+
+
+def data_quality(flux, ivar) -> str:
+    """Why a visit's data are suspect ('' when they are not): non-finite or no usable pixel.
+
+    Parameters
+    ----------
+    flux, ivar : numpy.ndarray, shape (npix,)
+        The visit on the BOSS grid.
+
+    Examples
+    --------
+    >>> data_quality(np.array([1.0, np.nan]), np.array([1.0, 1.0]))
+    'non-finite flux/ivar in 1 pixels'
+    >>> data_quality(np.ones(2), np.zeros(2))
+    'no usable pixel (all masked or ivar = 0)'
+    """
+    flux, ivar = np.asarray(flux, float), np.asarray(ivar, float)
+    bad = ~(np.isfinite(flux) & np.isfinite(ivar))
+    if bad.any():
+        return f"non-finite flux/ivar in {int(bad.sum())} pixels"
+    if not (ivar > 0).any():
+        return "no usable pixel (all masked or ivar = 0)"
+    return ""
+
+
+#: Resolving powers tried by --resolution auto (None: the templates as they are).
+AUTO_RESOLUTIONS = (1500.0, 2000.0, 2600.0, 3500.0, 5000.0, 7000.0, None)
+
+
+def _resolution(option: str, wave, rect, params, rows, n_fibres: int = 5):
+    """A number, or (auto) the R of :data:`AUTO_RESOLUTIONS` with the least total χ².
+
+    The χ² of :func:`measure_rv` is summed over the ``n_fibres`` visits of highest S/N.
+    This measures the resolution from the data themselves instead of trusting wdisp.
+    """
+    if str(option) != "auto":
+        return float(option)
+    snr = np.array([median_snr(f, iv) for _, (f, iv, _, _) in rows])
+    best = np.argsort(-np.nan_to_num(snr, nan=-1.0))[:n_fibres]
+    totals = []
+    for r in AUTO_RESOLUTIONS:
+        lib = prepare_templates(wave, rect, params, BOSS.cdelt, r)
+        chi = [
+            measure_rv(BOSS.wavelength, rows[i][1][0], rows[i][1][1], lib, n_combine=1)["chi2"]
+            for i in best
+        ]
+        totals.append(np.nansum(chi))
+    choice = AUTO_RESOLUTIONS[int(np.argmin(totals))]
+    log.info("template resolution: %s (total chi2 %s)", choice, np.round(totals, 1).tolist())
+    return choice
+
+
+def main(argv: Sequence[str] | None = None) -> Path:
+    args = parse(argv)
+    rows, used, status = _frames_route(args) if args.plate_dir else _spec_route(args)
+    if not rows and not any(r["status"] == "empty" for r in status):
+        why = f"plate {args.plate} MJD {args.mjd}: no fibre with an sdss_id"
+        status.append({"mjd": args.mjd, "status": "empty", "message": why, "path": args.plate_dir or ""})
+    status += [
+        {"mjd": args.mjd, "fiberid": meta.get("fiberid"), "sdss_id": meta.get("sdss_id"),
+         "status": "flagged", "message": flag, "path": args.plate_dir or meta.get("spec_file", "")}
+        for meta, (f, iv, _, _) in rows
+        if (flag := data_quality(f, iv))
+    ]  # fmt: skip
+    for r in status:
+        if r["status"] in ("empty", "flagged"):
+            log.warning("plate %d MJD %d: %s %s", args.plate, args.mjd, r["status"], r["message"])
+    lib = None
+    if args.templates and rows:
+        wave, rect, params, _ = read_rv_templates(args.templates)
+        resolution = _resolution(args.resolution, wave, rect, params, rows)
+        lib = prepare_templates(wave, rect, params, BOSS.cdelt, resolution)
+        log.info("%d RV templates from %s", len(params), args.templates)
+    n = len(rows)
+    table = np.zeros(n, dtype=list(BOSS_VISIT_COLUMNS))
+    for name in table.dtype.names:
+        if table.dtype[name].kind == "f":
+            table[name] = np.nan
+    flux = np.zeros((n, BOSS.npix), np.float32)
+    ivar, wresl = np.zeros_like(flux), np.zeros_like(flux)
+    mask = np.zeros((n, BOSS.npix), np.int64)
+    wave = BOSS.wavelength
+    n_rv = 0
+    for k, (meta, (f, iv, m, wr)) in enumerate(rows):
+        flux[k], ivar[k], mask[k], wresl[k] = f, iv, m, wr
+        meta = {**meta, "plateid": args.plate, "fieldid": args.plate, "mjd": args.mjd}
+        if not meta.get("telescope"):
+            meta["telescope"] = args.telescope
+        meta.setdefault("run2d", args.run2d)
+        meta["snr"] = median_snr(f, iv)
+        if lib is not None:
+            rv = measure_rv(wave, f, iv, lib)
+            meta.update({f"xcsao_{key}": value for key, value in rv.items() if key in RV_FIELDS})
+            n_rv += int(np.isfinite(rv["v_rad"]))
+        for key, value in meta.items():
+            if key not in table.dtype.names or value is None:
+                continue
+            if table.dtype[key].kind == "i" and not np.isfinite(float(value)):
+                continue  # keep the integer fill (0)
+            table[key][k] = value
+    cards = [
+        ("PLATEID", args.plate, "plate (or field)"),
+        ("MJD", args.mjd, "MJD of the visit"),
+        ("RUN2D", args.run2d, "BOSS reduction version"),
+        ("NFIBER", n, "science fibres in this file"),
+    ]
+    out = write_boss_visits(
+        args.output,
+        table,
+        flux,
+        ivar,
+        mask,
+        wresl,
+        cards,
+        args.version_name,
+        used,
+        status=boss_visit_status(status),
+    )
+    log.info(
+        "plate %d MJD %d: %d visits (%d with RV) from %d files -> %s",
+        args.plate,
+        args.mjd,
+        n,
+        n_rv,
+        len(used),
+        out,
+    )
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(run_step(main))
