@@ -5,12 +5,15 @@ spFluxcalib written ``.fits.gz`` as in the real v5 tree) is run once through the
 (``snakemake --cores 2`` in ``--root``; reused when present, a few minutes the first
 time). Then, for each per-plate step, in fresh processes on one thread:
 
-- **floor**: the time to only read its input files (:func:`floor_reads`): the HDUs the
-  step needs of every FITS file (a gzipped file is decompressed whole), every HDF5 dataset,
+- **floor**: the time to only read its input files (:func:`floor_reads`), in the same
+  run, with the library the step reads them with (astropy for the sky products,
+  :data:`ASTROPY_PRODUCTS`; fitsio for the frames): the HDUs the step needs of every FITS file (a gzipped file is decompressed whole), every HDF5 dataset,
   every other file's bytes; directories file by file. The least any implementation spends.
 - **step**: the step's ``main`` with the exact arguments of the workflow's job (from
   ``snakemake -n -p --forcerun``), after its imports (the imports and the interpreter
-  start of a job, the same for every step, are reported once, as ``start-up``).
+  start of a job, the same for every step, are reported once, as ``start-up``);
+- **job**: the CPU of the same job as the workflow runs it, a fresh ``python -m`` process
+  (interpreter + imports + step).
 
 Reported: wall and CPU seconds of the step, the process's peak RSS, the floor (wall and
 CPU), and the step/floor ratio of CPU seconds (the wall times of a shared machine mostly
@@ -50,6 +53,38 @@ STEPS = ("sky_flux", "rich_metadata", "line_sum", "mean_spectra", "mean_line_sum
          "flux_calibration", "boss_visits")  # fmt: skip
 #: Steps with a 2x target (the rest of the chain shares the 3x target).
 TARGET_2X = ("sky_flux", "rich_metadata", "line_sum", "mean_spectra")
+
+
+#: The same table before the floor work of issue 13 (sdssflow at 0f37610, this demo plate,
+#: bench_plate with the floors above, loaded machine: load average 8-12 on 2 cores):
+#: step -> (step CPU s, peak RSS MB, job CPU s of a fresh python -m). flux_calibration and
+#: boss_visits were not changed by that work. See bench/issue13.md.
+BEFORE = {
+    "sky_flux": (10.61, 263, 12.26),
+    "rich_metadata": (1.28, 207, 3.73),
+    "line_sum": (1.39, 223, 2.75),
+    "mean_spectra": (1.76, 429, 1.87),
+    "mean_line_sum": (0.67, 120, 1.66),
+    "continuum_fit": (0.33, 122, 1.86),
+}
+
+
+def _cell(value, spec: str) -> str:
+    """A table cell: the number, or "unchanged" for a step the floor work left alone."""
+    return "unchanged" if value is None else format(value, spec)
+
+
+def print_before_after(rows: list[dict]) -> None:
+    """Print :data:`BEFORE` beside this run's rows (same floors: this run's)."""
+    print("| step | CPU s before | CPU s now | peak RSS MB before | now | floor CPU s |"
+          " step / floor before | now | job CPU s before | now |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        cpu, peak, job = BEFORE.get(r["step"], (None, None, None))
+        ratio = None if cpu is None else cpu / max(r["floor_cpu_s"], 1e-9)
+        print(f"| {r['step']} | {_cell(cpu, '.2f')} | {r['cpu_s']:.2f} | {_cell(peak, '.0f')} | {r['peak_mb']:.0f} |"
+              f" {r['floor_cpu_s']:.3f} | {_cell(ratio, '.1f')} | {r['ratio']:.1f} | {_cell(job, '.2f')} |"
+              f" {r['job_cpu_s']:.2f} |")  # fmt: skip
 
 
 def ensure_run(root: Path) -> Path:
@@ -93,15 +128,56 @@ def job_commands(root: Path, config: Path, steps=STEPS) -> dict:
     return out
 
 
+#: The sky products (file-name prefix) that sdssflow.io.sky reads with astropy: their floor
+#: is read with astropy too (the raw frames are read with fitsio, by io.boss and by the floor).
+ASTROPY_PRODUCTS = ("skyflux", "rich", "lines", "mean", "meanlines", "contfit")
+
+#: HDUs (EXTNAMEs) a step reads of each of its FITS inputs, by file kind (the name's first
+#: word); a kind missing here is read whole. What the steps read (sdssflow.io.sky readers):
+#: rich_metadata only the skyflux META table; line_sum and mean_spectra its five images and META
+#: (read_skyflux; not STATUS) and the rich META; mean_line_sum and continuum_fit the whole mean.
+STEP_HDUS = {
+    "rich_metadata": {"skyflux": ("META",)},
+    "line_sum": {"skyflux": ("WAVE", "FLUX", "IVAR", "DISP", "MASK", "META"), "rich": ("META",)},
+    "mean_spectra": {"skyflux": ("WAVE", "FLUX", "IVAR", "DISP", "MASK", "META"), "rich": ("META",)},
+}
+
+
+def _package_tables(step: str, argv: list) -> list[str]:
+    """Packaged tables a step reads beside its declared inputs (they are inputs too)."""
+    from astropy.utils import iers
+
+    from sdssflow.photometry import FILTER_DIR
+    from sdssflow.sky.lines import DEFAULT_LINE_LIST
+    from sdssflow.sky.tables import DATA_DIR
+
+    if step == "rich_metadata":  # F10.7, zodiacal light, ISL; IERS-B (earth_orientation)
+        return [str(DATA_DIR / n) for n in ("f107_daily.csv", "zodi_vs_ecliptic_latitude.csv", "isl_galactic.csv")] + [
+            str(iers.IERS_B_FILE)]  # fmt: skip
+    if step in ("line_sum", "mean_line_sum"):  # line list and filter curves
+        filters = next((a.split("=", 1)[1] for a in argv if a.startswith("--filters=")), "")
+        curves = [str(FILTER_DIR / f"{f.lower()}.dat") for f in filters.split(",") if (FILTER_DIR / f"{f.lower()}.dat").exists()]
+        return ([] if "--line-list" in argv else [str(DEFAULT_LINE_LIST)]) + curves
+    if step == "continuum_fit":
+        from sdssflow.sky.contfit import DEFAULT_AIRGLOW
+
+        return [str(DEFAULT_AIRGLOW)] + ([] if "--line-list" in argv else [str(DEFAULT_LINE_LIST)])
+    return []
+
+
 def floor_reads(step: str, argv: list, inputs: list) -> list[tuple[str, tuple | None]]:
     """(path, HDUs) a step must read at least; HDUs None = all, () = primary header only.
 
-    The declared inputs, minus the demo manifest (a sentinel), plus the frames of
-    ``--plate-dir``: what the step reads of them (sky_flux: whole spFrame and spFluxcalib,
-    the spCFrame mask HDU2 and the spPlate headers; flux_calibration: spFrame HDUs 0-6;
-    boss_visits: whole spCFrames). Only the exposures of the plate are in the demo tree.
+    The declared inputs, minus the demo manifest (a sentinel), with only the HDUs the step
+    reads of them (:data:`STEP_HDUS`), plus the packaged tables it reads
+    (:func:`_package_tables`), plus the frames of ``--plate-dir``: what the step reads of them
+    (sky_flux: whole spFrame and spFluxcalib, the spCFrame mask HDU2 and the spPlate headers;
+    flux_calibration: spFrame HDUs 0-6; boss_visits: whole spCFrames). Only the exposures of
+    the plate are in the demo tree.
     """
-    reads = [(p, None) for p in inputs if not p.endswith("manifest.csv")]
+    hdus = STEP_HDUS.get(step, {})
+    reads = [(p, hdus.get(Path(p).name.split("-")[0])) for p in inputs if not p.endswith("manifest.csv")]
+    reads += [(p, None) for p in _package_tables(step, argv)]
     if "--plate-dir" in argv:
         pdir = Path(argv[argv.index("--plate-dir") + 1])
         names = sorted(p.name for p in pdir.iterdir())
@@ -126,11 +202,20 @@ def _read_everything(path: Path, hdus: tuple | None = None) -> int:
     if path.is_dir():
         return sum(_read_everything(p) for p in sorted(path.rglob("*")) if p.is_file())
     name = path.name
+    if name.endswith(".fits") and name.split("-")[0] in ASTROPY_PRODUCTS:
+        from astropy.io import fits
+
+        total = 0
+        with fits.open(path, memmap=False) as f:  # as sdssflow.io.sky.read_product reads them
+            for hdu in f[1:]:
+                if hdus is None or hdu.name in hdus:
+                    total += 0 if hdu.data is None else np.asarray(hdu.data).nbytes
+        return total
     if name.endswith((".fits", ".fits.gz")):
         total = 0
         with fitsio.FITS(str(path)) as f:  # a .gz is decompressed here, whole
             f[0].read_header()
-            for i in range(len(f)) if hdus is None else hdus:
+            for i in range(len(f)) if hdus is None else hdus:  # HDU numbers or EXTNAMEs
                 data = f[i].read() if f[i].has_data() else None
                 total += 0 if data is None else np.asarray(data).nbytes
         return total
@@ -151,6 +236,7 @@ def _floor_child(root, reads, queue):
     os.chdir(root)
     import fitsio  # noqa: F401  (imports are not part of the floor)
     import h5py  # noqa: F401
+    from astropy.io import fits  # noqa: F401
 
     t0, c0 = _usage()
     nbytes = sum(_read_everything(Path(p), hdus) for p, hdus in reads)
@@ -203,35 +289,53 @@ def _in_child(target, *args):
     return result
 
 
+def job_cpu(root: Path, module: str, argv: list) -> float:
+    """CPU seconds of the step as the workflow runs it: a fresh ``python -m`` process.
+
+    Interpreter start, imports and the step (threads pinned to 1 by the environment, as
+    run_step does), from the children's rusage of this process.
+    """
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([sys.executable, "-m", module, *argv], cwd=root, env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+
+
 def run_table(root: Path, steps=STEPS, repeat: int = 1) -> list[dict]:
     """Measure every step and its floor (best of ``repeat``); print and return the rows."""
     os.environ.update({"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
     config = ensure_run(root)
     jobs = job_commands(root, config, steps)
     rows = []
-    print("| step | wall s | CPU s | peak RSS MB | floor wall s | floor CPU s (read + gunzip) | step / floor (CPU) |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| step | wall s | CPU s | peak RSS MB | floor wall s | floor CPU s (read + gunzip) | step / floor (CPU) |"
+          " job CPU s (python -m) |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for step in steps:
         if step not in jobs:
-            print(f"| {step} | (no job in the demo run) | | | | |")
+            print(f"| {step} | (no job in the demo run) | | | | | | |")
             continue
         module, argv, inputs = jobs[step]
         reads = floor_reads(step, argv, inputs)
         floor = min(_in_child(_floor_child, str(root), reads)[:2] for _ in range(repeat))
         best = min(_in_child(_step_child, str(root), module, argv) for _ in range(repeat))
+        job = min(job_cpu(root, module, argv) for _ in range(repeat))
         row = {"step": step, "wall_s": best[0], "cpu_s": best[1], "peak_mb": best[2], "import_s": best[3],
-               "floor_s": floor[0], "floor_cpu_s": floor[1], "ratio": best[1] / max(floor[1], 1e-9)}  # fmt: skip
+               "floor_s": floor[0], "floor_cpu_s": floor[1], "ratio": best[1] / max(floor[1], 1e-9),
+               "job_cpu_s": job}  # fmt: skip
         rows.append(row)
         print(f"| {step} | {row['wall_s']:.2f} | {row['cpu_s']:.2f} | {row['peak_mb']:.0f} | {row['floor_s']:.2f} |"
-              f" {row['floor_cpu_s']:.2f} | {row['ratio']:.1f} |", flush=True)  # fmt: skip
+              f" {row['floor_cpu_s']:.3f} | {row['ratio']:.1f} | {job:.2f} |", flush=True)  # fmt: skip
     chain = [r for r in rows if r["step"] in STEPS]
     if chain:
         wall, cpu = sum(r["wall_s"] for r in chain), sum(r["cpu_s"] for r in chain)
         fwall, fcpu = sum(r["floor_s"] for r in chain), sum(r["floor_cpu_s"] for r in chain)
         print(f"| per-plate chain ({len(chain)} steps) | {wall:.2f} | {cpu:.2f} | {max(r['peak_mb'] for r in chain):.0f} |"
-              f" {fwall:.2f} | {fcpu:.2f} | {cpu / max(fcpu, 1e-9):.1f} |")  # fmt: skip
-        print(f"start-up of a job (interpreter + imports, not in the step times): "
-              f"{min(r['import_s'] for r in chain):.2f}-{max(r['import_s'] for r in chain):.2f} s")  # fmt: skip
+              f" {fwall:.2f} | {fcpu:.3f} | {cpu / max(fcpu, 1e-9):.1f} | {sum(r['job_cpu_s'] for r in chain):.2f} |")  # fmt: skip
+        print(f"start-up of a job (imports of the step module in a spawned process, wall; not in the step "
+              f"times): {min(r['import_s'] for r in chain):.2f}-{max(r['import_s'] for r in chain):.2f} s; "
+              f"the job column is a fresh `python -m` process (interpreter + imports + step)")  # fmt: skip
     return rows
 
 

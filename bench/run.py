@@ -8,7 +8,8 @@ runs in its own process, so its peak RSS is its own.
 Then (default run, or ``--survey``), the survey-scale figures of issue 13:
 
 - the per-plate steps of a demo plate with gzipped frames, each with its wall and CPU time,
-  peak memory and ratio to its I/O floor (:mod:`bench_plate`);
+  peak memory and ratio to its I/O floor (:mod:`bench_plate`), then the same beside the
+  figures before the floor work (``bench_plate.BEFORE``);
 - the flux calibration per exposure (1 and 3 exposures of a small demo: CPU s per
   exposure, peak RSS and the accuracy against the demo's truth, :mod:`bench_fluxcal`);
 - the flux calibration of the demo plate with BLAS threads pinned by ``run_step`` (1 thread) and
@@ -126,7 +127,9 @@ def survey(root: Path) -> None:
     import bench_plate
 
     print(f"\n## Per-plate steps of a demo plate ({bench_plate.DEMO}, gzipped spFrame/spFluxcalib)\n")
-    bench_plate.run_table(root)
+    rows = bench_plate.run_table(root)
+    print("\nBefore (bench_plate.BEFORE) and now, the floors of this run:\n")
+    bench_plate.print_before_after(rows)
     print("\n## Flux calibration per exposure (small demo, gzipped frames, 16 standards, 4 cameras)\n")
     _load("fluxcal").exposure_table(root.parent / "sdssflow-bench-fluxcal")
     print("\n## Flux calibration under a concurrent load\n")

@@ -92,3 +92,33 @@ def test_summary_lists_the_declared_mwm_outputs(tmp_path, granularity):
         for out in (f"visit/{job}", f"star/{job}", f"status/{job}/status.fits"):
             assert rows.get(f"results/v1/spectra/{out}") == "mwm_bucket", out
     assert not any("visit-status" in k or "star-status" in k for k in rows)
+    assert rows.get("results/v1/mwm/apogee_rv_templates.fits") == "apogee_templates"
+
+
+def test_bucket_jobs_read_the_apogee_templates_product(tmp_path):
+    """One apogee_templates job builds the H-band templates from the BOSZ mirror; every
+    mwm_bucket job takes the product as input and passes it on; none without templates."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+
+    def dry(extra):
+        config = tmp_path / "config.yaml"
+        config.write_text(f"demo: {{root: {tmp_path / 'demo'}, n_plates: 1, n_mjds: 1, n_exposures: 1}}\n{extra}")
+        proc = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "--configfile",
+                               str(config), "-n", "-p", "results/v1/spectra/mwm_status.fits"], cwd=tmp_path, capture_output=True, text=True)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return proc.stdout
+
+    out = dry("")
+    assert out.count("rule apogee_templates:") == 1
+    assert "python -m sdssflow.mwm.steps.apogee_templates --templates resources/bosz2024/manifest.csv" in out
+    jobs = [block for block in out.split("rule ")[1:] if block.startswith("mwm_bucket:")]
+    assert len(jobs) >= 2
+    for block in jobs:
+        assert "results/v1/mwm/apogee_rv_templates.fits" in block.split("output:")[0]  # an input
+        assert "--apogee-templates results/v1/mwm/apogee_rv_templates.fits" in block
+    none = dry("mwm: {apogee_templates: ''}\n")
+    assert "rule apogee_templates:" not in none and "--apogee-templates" not in none

@@ -248,3 +248,90 @@ def test_boss_visits_spec_route_on_v6_files_at_lco(demo5, tmp_path):
     assert set(np.char.strip(table["telescope"].astype(str))) == {"lco25m"}
     spall = {int(fitsio.read(f, ext="SPALL")["SDSS_ID"][0]) for f in files}
     assert set(table["sdss_id"].tolist()) == spall
+
+
+def test_fields_hold_non_stellar_carton_targets(demo5, tmp_path):
+    """Each field: a QSO and a galaxy in BHM cartons and a QSO in an MWM carton, with the same
+    carton in the spfibermap, the spec files and the bossVisits rows of the frames route."""
+    from sdssflow.io.confsummary import target_cartons
+    from sdssflow.mwm.steps import boss_visits
+
+    expected = {("QSO", "bhm_aqmes_med"), ("GALAXY", "bhm_spiders_clusters_lsdr10"),
+                ("QSO", "mwm_erosita_compact_gen")}
+    for field, mjd in demo5.plate_mjds:
+        cartons = target_cartons(demo5.plate_dir(field), mjd)
+        seen = set()
+        for f in _files(demo5, f"spec-{field:06d}-{mjd}"):
+            row = fitsio.read(str(f), ext="SPALL")[0]
+            cls, carton = row["CLASS"].strip(), row["FIRSTCARTON"].strip()
+            assert cartons[int(row["SDSS_ID"])] == carton
+            if cls != "STAR":
+                seen.add((cls, carton))
+        assert seen == expected, field
+        out = tmp_path / f"bv-{field}.fits"
+        boss_visits.main(["--plate-dir", str(demo5.plate_dir(field)), "--selection", str(_selection(demo5, field, mjd, tmp_path)),
+                          "--plate", str(field), "--mjd", str(mjd), "--output", str(out)])  # fmt: skip
+        table = fitsio.read(str(out), ext="VISITS")
+        got = {int(i): c.strip() for i, c in zip(table["sdss_id"], table["carton"].astype(str))}
+        assert got == {i: cartons[i] for i in got} and len(got) == len(cartons)
+        kinds = {(o.strip(), got[int(i)]) for i, o in zip(table["sdss_id"], table["objtype"].astype(str))}
+        assert expected <= kinds
+
+
+def _selection(plan, field, mjd, tmp_path):
+    """A selection CSV with every exposure of a field-MJD and no excluded camera."""
+    import pandas as pd
+
+    rows = [{"mjd": m, "exposure": e, "excluded_cameras": "", "exptime": 900.0}
+            for p, m, e in plan.exposures if p == field and m == mjd]
+    path = tmp_path / f"selection-{field}.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def test_lco_conditions_are_those_of_lco(demo5, tmp_path):
+    """The LCO field's frame header (the injected conditions) and the rich metadata of its sky
+    fibres agree with astropy at LCO, and differ from APO's."""
+    import astropy.units as u
+    from astropy.coordinates import AltAz, SkyCoord, get_body
+    from astropy.time import Time
+
+    from sdssflow.io.sky import read_table
+    from sdssflow.sites import location
+    from sdssflow.sky.steps import rich_metadata, sky_flux
+
+    field, mjd, expid = next(x for x in demo5.exposures if x[0] == demo5.plates[1])
+    lco, apo = location("lco"), location("apo")
+    h = fits.getheader(demo5.frame_path("spFrame", field, mjd, "b2", expid))
+    assert h["OBSERVAT"].strip() == "LCO"
+    mid = Time(0.5 * (h["TAI-BEG"] + h["TAI-END"]) / 86400.0, format="mjd", scale="tai")
+    bore = SkyCoord(h["RA"] * u.deg, h["DEC"] * u.deg)
+    at_lco = bore.transform_to(AltAz(obstime=mid, location=lco))
+    assert h["ALT"] == pytest.approx(at_lco.alt.deg, abs=0.05)
+    assert h["AIRMASS"] == pytest.approx(1 / np.sin(at_lco.alt.rad), rel=2e-3)
+    assert abs(h["ALT"] - bore.transform_to(AltAz(obstime=mid, location=apo)).alt.deg) > 5.0
+
+    out = tmp_path / "skyflux.fits"
+    sky_flux.main(["--plate", str(field), "--plate-dir", str(demo5.plate_dir(field)), "--out", str(out)])
+    rich_metadata.main(["--skyflux", str(out), "--out", str(tmp_path / "rich.fits")])
+    t = read_table(tmp_path / "rich.fits")
+    assert len(t) and set(np.char.strip(np.asarray(t["OBSERVATORY"]).astype(str))) == {"LCO"}
+    mid = Time(np.asarray(t["MJD_MID"]), format="mjd", scale="tai")
+    fibre = SkyCoord(np.asarray(t["FIBER_RA"]) * u.deg, np.asarray(t["FIBER_DEC"]) * u.deg)
+    frame_lco = AltAz(obstime=mid, location=lco)
+    np.testing.assert_allclose(t["ALT_FIB"], fibre.transform_to(frame_lco).alt.deg, atol=0.05)
+    np.testing.assert_allclose(t["MOON_ALT"], get_body("moon", mid, lco).transform_to(frame_lco).alt.deg, atol=0.05)
+    np.testing.assert_allclose(t["SUN_ALT"], get_body("sun", mid, lco).transform_to(frame_lco).alt.deg, atol=0.05)
+    assert np.all(np.abs(t["ALT_FIB"] - fibre.transform_to(AltAz(obstime=mid, location=apo)).alt.deg) > 5.0)
+
+
+def test_sky_spec_route_names_v6_full_files_it_cannot_use(demo5):
+    """v6 specFull exposure tables merge b+r and have no CALIB (DR19 datamodel): the sky
+    spec-file route says so (STATUS v6_file, then a StepError) instead of writing zero-ivar sky."""
+    from sdssflow.sky.steps import sky_flux
+    from sdssflow.steps import StepError
+
+    field, mjd = demo5.plate_mjds[1]
+    full = next(f for f in _files(demo5, f"spec-{field:06d}-{mjd}") if "/spectra/full/" in str(f))
+    with pytest.raises(StepError, match=r"lite or v6 files only: spec-015001-"):
+        sky_flux.main(["--plate", str(field), "--spec-dir", str(full.parent), "--out", str(demo5.root / "x.fits")])

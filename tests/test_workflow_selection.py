@@ -89,3 +89,30 @@ def test_bad_config_fails_before_any_job(tmp_path, redux):
     config = _config(tmp_path, redux, sky={"calibraton": "bosz"})
     proc = snakemake(tmp_path, config, "-n", check=False)
     assert proc.returncode != 0 and "calibraton" in proc.stdout + proc.stderr
+
+
+def test_newer_solar_flux_table_reruns_rich_metadata(tmp_path, redux):
+    """sky.solar_flux_table is an input of rich_metadata (passed on its command line); a newer
+    table re-runs the job, the skyflux product does not re-run; unset, the rule has no such input."""
+    import os
+
+    target = "results/vt/sky/4100/rich-4100.fits"
+    table = tmp_path / "fluxtable.txt"
+    table.write_text("fluxdate fluxtime fluxjulian fluxcarrington fluxobsflux fluxadjflux fluxursi\n")
+    config = _config(tmp_path, redux, sky={"solar_flux_table": str(table)})
+    dry = snakemake(tmp_path, config, "-n", "-p", target).stdout
+    rule = dry[dry.index("rule rich_metadata"):]
+    assert f"input: results/vt/sky/4100/skyflux-4100.fits, {table}" in rule
+    assert f"--solar-flux-table {table} " in rule
+    # make the chain up to date without running it: real selection, stand-in sky products
+    snakemake(tmp_path, config, "results/vt/selection/sky/selection-sky-4100.csv")
+    for name in ("skyflux-4100.fits", "rich-4100.fits"):
+        (tmp_path / "results/vt/sky/4100").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "results/vt/sky/4100" / name).write_bytes(b"")
+    snakemake(tmp_path, config, "--touch", target)
+    assert jobs_to_run(snakemake(tmp_path, config, "-n", target)) == {}
+    later = os.stat(tmp_path / target).st_mtime + 60
+    os.utime(table, (later, later))
+    assert jobs_to_run(snakemake(tmp_path, config, "-n", target)) == {"rich_metadata": 1}
+    unset = snakemake(tmp_path, _config(tmp_path, redux), "-n", "-p", "--forcerun", "rich_metadata", target).stdout
+    assert "--solar-flux-table" not in unset and str(table) not in unset

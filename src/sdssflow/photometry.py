@@ -32,6 +32,7 @@ __all__ = [
     "FILTER_NAMES",
     "VEGA_TO_AB",
     "FILTER_DIR",
+    "REFERENCE_FILTER_NAMES",
     "load_filter",
     "flambda_to_fnu",
     "fnu_to_flambda",
@@ -71,6 +72,10 @@ FILTER_NAMES = (
     "2mass_h",
     "2mass_ks",
 )
+#: Published curves shipped as reference tables, loadable by name but not part of the
+#: project's photometric system: the SDSS camera curves of June 2001 that idlspec2d integrates
+#: SPECTROSKYFLUX through (:mod:`sdssflow.sky.spectroskyflux`).
+REFERENCE_FILTER_NAMES = tuple(f"sdss_jun2001_{b}" for b in "ugriz")
 _ALIASES = {"2mass_k": "2mass_ks"}
 
 #: m_AB - m_Vega of the Vega-system catalogue bands (add to a Vega magnitude to get AB).
@@ -177,7 +182,7 @@ def load_filter(name_or_path: str | os.PathLike) -> Filter:
     Parameters
     ----------
     name_or_path : str or os.PathLike
-        One of :data:`FILTER_NAMES` (or ``2mass_k``), or a path to a speclite ECSV
+        One of :data:`FILTER_NAMES` (or ``2mass_k``) or :data:`REFERENCE_FILTER_NAMES`, or a path to a speclite ECSV
         (``.ecsv``, wavelength unit honoured) or a two-column text file (Angstrom; micron
         if every wavelength is below 30).
 
@@ -202,7 +207,7 @@ def load_filter(name_or_path: str | os.PathLike) -> Filter:
     """
     text = str(name_or_path)
     key = _ALIASES.get(text.lower(), text.lower())
-    if key in FILTER_NAMES:
+    if key in FILTER_NAMES or key in REFERENCE_FILTER_NAMES:
         return _load(str(FILTER_DIR / f"{key}.dat"), key)
     path = Path(name_or_path)
     if path.suffix in (".ecsv", ".dat", ".txt", ".csv") or path.exists():

@@ -318,6 +318,31 @@ def get_sky_flux_input(wildcards):
     return out
 
 
+def get_rich_metadata_input(wildcards):
+    """The plate's skyflux product and the configured user tables (sky.photometric_table,
+    sky.solar_flux_table): declared inputs, so a newer table re-runs rich_metadata. Without
+    sky.solar_flux_table the package's F10.7 table is used (part of the code version).
+    """
+    out = {
+        "skyflux": f"results/{wildcards.version}/sky/{wildcards.plate}/skyflux-{wildcards.plate}.fits"
+    }
+    if SKY["photometric_table"]:
+        out["photometric"] = sdss_config.expand_path(SKY["photometric_table"])
+    if SKY["solar_flux_table"]:
+        out["solar_flux"] = sdss_config.expand_path(SKY["solar_flux_table"])
+    return out
+
+
+def get_rich_metadata_args(wildcards, input):
+    """--photometric-table / --solar-flux-table options of rich_metadata for its inputs."""
+    args = []
+    if "photometric" in input.keys():
+        args.append(f"--photometric-table {input.photometric}")
+    if "solar_flux" in input.keys():
+        args.append(f"--solar-flux-table {input.solar_flux}")
+    return " ".join(args)
+
+
 def sky_reference_calib():
     """Path pattern ({camera}) of the fixed spFluxcalib of sky.calibration: reference.
 
@@ -515,22 +540,28 @@ def mwm_templates(version=None):
     return sdss_config.expand_path(MWM["templates"])
 
 
-def get_mwm_visit_templates_input(wildcards=None):
-    """Input of mwm_visit for the APOGEE RV templates (mwm.apogee_templates): the
-    bosz_download manifest (its folder is the mirror), a mirror directory, or none."""
+def get_apogee_templates_input(wildcards=None):
+    """Source of the APOGEE RV templates (mwm.apogee_templates): the bosz_download manifest
+    (its folder is the mirror) or a mirror directory."""
     value = MWM["apogee_templates"]
-    if not value:
+    return bosz_manifest() if value == "bosz" else sdss_config.expand_path(value)
+
+
+def get_mwm_visit_templates_input(wildcards):
+    """The apogee_templates product of the version for mwm_bucket, or none
+    (mwm.apogee_templates empty)."""
+    if not MWM["apogee_templates"]:
         return {}
-    path = bosz_manifest() if value == "bosz" else sdss_config.expand_path(value)
-    return {"apogee_templates": path}
+    return {
+        "apogee_templates": f"results/{wildcards.version}/mwm/apogee_rv_templates.fits"
+    }
 
 
 def get_mwm_apogee_templates_arg(wildcards, input):
-    """--apogee-templates DIR for mwm_visit (the mirror folder), or nothing."""
+    """--apogee-templates FILE for mwm_bucket (the apogee_templates product), or nothing."""
     if "apogee_templates" not in input.keys():
         return ""
-    path = Path(input.apogee_templates)
-    return f"--apogee-templates {path.parent if path.suffix == '.csv' else path}"
+    return f"--apogee-templates {input.apogee_templates}"
 
 
 def mwm_apogee_dirs():

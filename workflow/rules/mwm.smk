@@ -4,6 +4,7 @@
 #
 #   boss_visits (plate-MJD) --> mwm_index (one job) --> mwm_bucket (GG/HH or GG) --> mwm_status
 #   apVisit/apStar files ------------^                   nmf_basis (one job) --^
+#                                                   apogee_templates (one job) --^
 #
 # mwm_index is the one aggregation job between the plate-MJD and the bucket jobs: it reads
 # only the VISITS tables of the bossVisits files and the APOGEE headers and writes one CSV
@@ -115,6 +116,30 @@ rule nmf_basis:
         "python -m sdssflow.mwm.steps.nmf_basis --source {params.source} {params.templates}"
         " --n-components {params.n} --output {output.basis}"
         " --version-name {wildcards.version} > {log} 2>&1"
+
+
+# The H-band RV templates of the APOGEE visits, built once from the BOSZ mirror (about 10 s
+# of reading and convolving) instead of in every bucket job.
+rule apogee_templates:
+    input:
+        templates=get_apogee_templates_input,
+    output:
+        templates="results/{version}/mwm/apogee_rv_templates.fits",
+    log:
+        "logs/{version}/apogee_templates/apogee_templates.log",
+    benchmark:
+        "benchmarks/{version}/apogee_templates/apogee_templates.tsv"
+    conda:
+        "../../envs/sdssflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=grow(2000),
+        runtime=grow(30),
+    params:
+        code=CODE_VERSION,
+    shell:
+        "python -m sdssflow.mwm.steps.apogee_templates --templates {input.templates}"
+        " --output {output.templates} --version-name {wildcards.version} > {log} 2>&1"
 
 
 # One job per bucket does both products (as astra's single task does): mwm_visit then mwm_star

@@ -30,7 +30,7 @@ rule sky_flux:
 
 rule rich_metadata:
     input:
-        skyflux="results/{version}/sky/{plate}/skyflux-{plate}.fits",
+        unpack(get_rich_metadata_input),
     output:
         rich="results/{version}/sky/{plate}/rich-{plate}.fits",
     log:
@@ -45,18 +45,9 @@ rule rich_metadata:
         runtime=grow(20),
     params:
         code=CODE_VERSION,
-        phot=(
-            f"--photometric-table {SKY['photometric_table']}"
-            if SKY["photometric_table"]
-            else ""
-        ),
-        solar=(
-            f"--solar-flux-table {SKY['solar_flux_table']}"
-            if SKY["solar_flux_table"]
-            else ""
-        ),
+        tables=get_rich_metadata_args,
     shell:
-        "python -m sdssflow.sky.steps.rich_metadata --skyflux {input.skyflux} {params.phot} {params.solar}"
+        "python -m sdssflow.sky.steps.rich_metadata --skyflux {input.skyflux} {params.tables}"
         " --out {output.rich} --version-name {wildcards.version} > {log} 2>&1"
 
 

@@ -18,7 +18,8 @@ from sdssflow.io.readable import readable
 __all__ = ["BOSS_VISIT_COLUMNS", "BOSS_VISIT_STATUS_COLUMNS", "write_boss_visits", "boss_visit_status", "read_boss_visits"]
 
 # ------------------------------------------------------------------ bossVisits files
-#: Columns of the VISITS table of a bossVisits file (name, numpy dtype).
+#: Columns of the VISITS table of a bossVisits file (name, numpy dtype). ``carton``: the
+#: SDSS-V FIRSTCARTON of the fibre's target ('' when unknown, e.g. plate-era data).
 BOSS_VISIT_COLUMNS = (
     ("sdss_id", "i8"), ("catalogid", "i8"), ("fiberid", "i4"), ("ra", "f8"), ("dec", "f8"),
     ("objtype", "S16"), ("plateid", "i4"), ("fieldid", "i4"), ("mjd", "i4"), ("telescope", "S8"),
@@ -26,7 +27,7 @@ BOSS_VISIT_COLUMNS = (
     ("tai_beg", "i8"), ("tai_end", "i8"), ("snr", "f4"), ("xcsao_v_rad", "f4"),
     ("xcsao_e_v_rad", "f4"), ("xcsao_teff", "f4"), ("xcsao_e_teff", "f4"), ("xcsao_logg", "f4"),
     ("xcsao_e_logg", "f4"), ("xcsao_fe_h", "f4"), ("xcsao_e_fe_h", "f4"), ("xcsao_rxc", "f4"),
-    ("zwarning_flags", "i8"), ("spec_file", "S64"),
+    ("zwarning_flags", "i8"), ("spec_file", "S64"), ("carton", "S64"),
 )  # fmt: skip
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "write_confsummary",
     "read_spfibermap",
     "fps_targets",
+    "target_cartons",
 ]
 
 #: FIBERMAP members written by :func:`write_confsummary` (name, yanny type), in order.
@@ -296,4 +297,33 @@ def fps_targets(fibermap: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     for member, _ in FIBERMAP_COLUMNS:
         if member.upper() in upper and np.ndim(upper[member.upper()]) == 1:  # mag[5] is not FPSTarget
             out[ALMANAC_NAMES.get(member, member)] = upper[member.upper()]
+    return out
+
+
+def target_cartons(plate_dir: str | os.PathLike, mjd: int) -> dict[int, str]:
+    """FIRSTCARTON of every target (sdss_id > 0) in the spfibermap files of a field-MJD.
+
+    Reads ``spfibermap-<FIELD>-<MJD>.fits[.gz]`` in ``plate_dir`` (the v6 field directory);
+    a target in several configurations keeps its first non-empty carton.
+
+    Parameters
+    ----------
+    plate_dir : path-like
+        The field directory (``$BOSS_SPECTRO_REDUX/<run2d>/fields/<FFF>XXX/<FIELD6>``).
+    mjd : int
+        MJD of the visit.
+
+    Returns
+    -------
+    dict of int -> str
+        sdss_id -> carton name; empty when there is no spfibermap (plate-era directories).
+    """
+    out: dict[int, str] = {}
+    for path in sorted(Path(plate_dir).glob(f"spfibermap-*-{int(mjd):05d}.fits*")):
+        for table in read_spfibermap(path).values():
+            ids = np.asarray(table.get("SDSS_ID", []), dtype=np.int64)
+            names = np.char.strip(np.asarray(table.get("FIRSTCARTON", [""] * ids.size)).astype(str))
+            for sdss_id, name in zip(ids, names):
+                if sdss_id > 0 and name and not out.get(int(sdss_id)):
+                    out[int(sdss_id)] = str(name)
     return out

@@ -1,4 +1,4 @@
-"""RV templates and NMF continuum bases of the mwm steps (HDF5 library reader, FITS basis)."""
+"""RV templates and NMF continuum bases of the mwm steps (HDF5 library reader, FITS products)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,13 @@ from sdssflow.io.mwm_grids import GRIDS
 from sdssflow.io.products import atomic_path, header_card, provenance_cards
 from sdssflow.io.readable import readable
 
-__all__ = ["read_rv_templates", "write_nmf_basis", "read_nmf_basis"]
+__all__ = [
+    "read_rv_templates",
+    "write_nmf_basis",
+    "read_nmf_basis",
+    "write_apogee_rv_templates",
+    "read_apogee_rv_templates",
+]
 
 # ------------------------------------------------------------------ RV templates / NMF basis
 @readable
@@ -120,3 +126,81 @@ def read_nmf_basis(path) -> tuple[dict[str, np.ndarray], dict]:
                 raise ValueError(f"{path}: NMF basis file has no {name} HDU")
             out[name.lower()] = np.asarray(f[name].read(), float)
     return out, header
+
+
+def write_apogee_rv_templates(path, loglam, flux, params, resolution, version, inputs=()):
+    """Write the APOGEE H-band RV template library (rule ``apogee_templates``).
+
+    Parameters
+    ----------
+    path : path-like
+        Output FITS (``results/<v>/mwm/apogee_rv_templates.fits``), written atomically.
+    loglam : ndarray, shape (nfine,)
+        log10 vacuum wavelength (Å) of the fine grid, uniform step.
+    flux : ndarray, shape (ntpl, nfine)
+        Normalised rest-frame template flux, at ``resolution``.
+    params : ndarray, shape (ntpl, 3)
+        teff (K), logg, fe_h of each template.
+    resolution : float
+        λ/Δλ (FWHM) of the templates (card ``RESOLUTN``).
+    version : str
+        Product version (provenance).
+    inputs : sequence of path-like
+        The template source (mirror or library), recorded in the provenance cards.
+
+    Notes
+    -----
+    HDU ``FLUX``: float32 image (ntpl, nfine) with ``LOGLAM0``/``DLOGLAM`` (the grid, double
+    precision) and ``RESOLUTN``; HDU ``PARAMS``: table teff, logg, fe_h.
+    """
+    loglam = np.asarray(loglam, float)
+    flux = np.atleast_2d(np.asarray(flux, float))
+    params = np.asarray(params, float).reshape(-1, 3)
+    if flux.shape != (params.shape[0], loglam.size):
+        raise ValueError(f"{path}: flux {flux.shape} does not match {params.shape[0]} templates x {loglam.size}")
+    step = float(np.median(np.diff(loglam))) if loglam.size > 1 else 0.0
+    if loglam.size > 1 and not np.allclose(np.diff(loglam), step, rtol=1e-6, atol=0.0):
+        raise ValueError(f"{path}: the template grid is not uniform in log10(wavelength)")
+    table = np.zeros(params.shape[0], dtype=[("teff", "f8"), ("logg", "f8"), ("fe_h", "f8")])
+    for k, name in enumerate(("teff", "logg", "fe_h")):
+        table[name] = params[:, k]
+    with atomic_path(path) as tmp:
+        with fitsio.FITS(str(tmp), "rw", clobber=True) as f:
+            f.write(None, header=[header_card(k, v, c) for k, v, c in provenance_cards(version, inputs, "apogee_templates")])
+            f[0].write_checksum()
+            hdr = [
+                header_card("LOGLAM0", float(loglam[0]), "log10 vacuum wavelength (A) of pixel 0"),
+                header_card("DLOGLAM", step, "log10 wavelength step"),
+                header_card("RESOLUTN", float(resolution), "resolving power (FWHM) of the templates"),
+                header_card("BUNIT", "", "normalised flux"),
+            ]
+            f.write(flux.astype(np.float32), extname="FLUX", header=hdr)
+            f[-1].write_checksum()
+            f.write(table, extname="PARAMS")
+            f[-1].write_checksum()
+    return Path(path)
+
+
+@readable
+def read_apogee_rv_templates(path):
+    """Read :func:`write_apogee_rv_templates` output.
+
+    Returns
+    -------
+    loglam : ndarray, shape (nfine,)
+    flux : ndarray, shape (ntpl, nfine)
+        float64.
+    params : ndarray, shape (ntpl, 3)
+        teff, logg, fe_h.
+    resolution : float
+    """
+    with fitsio.FITS(str(path)) as f:
+        names = [h.get_extname() for h in f]
+        if "FLUX" not in names or "PARAMS" not in names:
+            raise ValueError(f"{path}: not an APOGEE RV template file (no FLUX/PARAMS HDU)")
+        hdr = f["FLUX"].read_header()
+        flux = np.asarray(f["FLUX"].read(), float)
+        table = f["PARAMS"].read()
+    loglam = float(hdr["LOGLAM0"]) + float(hdr["DLOGLAM"]) * np.arange(flux.shape[1])
+    params = np.column_stack([np.asarray(table[n], float) for n in ("teff", "logg", "fe_h")])
+    return loglam, flux, params, float(hdr["RESOLUTN"])

@@ -21,7 +21,7 @@ from astropy.io import fits
 
 from sdssflow import __version__
 
-__all__ = ["atomic_path", "provenance_cards", "add_provenance", "write_hdulist", "find_fits", "header_card"]
+__all__ = ["atomic_path", "provenance_cards", "add_provenance", "write_hdulist", "write_fitsio", "find_fits", "header_card"]
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +143,42 @@ def write_hdulist(hdus: fits.HDUList, path: str | os.PathLike, checksum: bool = 
     start = time.perf_counter()
     with atomic_path(path) as tmp:
         hdus.writeto(tmp, checksum=checksum)
+    log.info("wrote %s in %.2f s", path, time.perf_counter() - start)
+    return Path(path)
+
+
+def write_fitsio(path: str | os.PathLike, primary: list[dict], hdus: Sequence[tuple]) -> Path:
+    """Write a product with fitsio, atomically, with CHECKSUM/DATASUM on every HDU.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Final path; ``.fits.gz`` is written gzip-compressed.
+    primary : list of dict
+        Cards of the (empty) primary HDU, :func:`header_card` records.
+    hdus : sequence of (kind, extname, data, extra)
+        ``("image", EXTNAME, array, cards)`` (cards: :func:`header_card` records) or
+        ``("table", EXTNAME, structured array, units)`` (units: one FITS unit string per
+        column, "" for none), written in this order.
+
+    Returns
+    -------
+    pathlib.Path
+        The final path.
+    """
+    import fitsio
+
+    start = time.perf_counter()
+    with atomic_path(path) as tmp:
+        with fitsio.FITS(str(tmp), "rw") as f:
+            f.write(None, header=primary)
+            for kind, extname, data, extra in hdus:
+                if kind == "image":
+                    f.write(data, extname=extname, header=extra)
+                else:
+                    f.write_table(data, units=list(extra), extname=extname)
+            for hdu in f:  # after the data: cfitsio sums what is on disk
+                hdu.write_checksum()
     log.info("wrote %s in %.2f s", path, time.perf_counter() - start)
     return Path(path)
 

@@ -11,8 +11,9 @@ the observed, topocentric frame) and its velocity v_rel is measured by cross-cor
     the zero point), and their ivar co-add is the reference (the visit's own row never
     is: it was shifted by the very velocity being checked);
 ``template``
-    otherwise, with an H-band template library (:func:`apogee_templates`, built from a
-    BOSZ mirror), against the templates (absolute velocities);
+    otherwise, with an H-band template library (:mod:`sdssflow.mwm.hband_templates`: the
+    ``apogee_templates`` product, built once from a BOSZ mirror), against the templates
+    (absolute velocities);
 ``header``
     neither: the header velocity is kept, unchecked.
 
@@ -30,15 +31,14 @@ gets STARFLAG bit RV_REJECT in ``spectrum_flags`` and is left out of the stack
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
 from scipy.optimize import nnls
 
 from sdssflow.io.apogee import APOGEE_NRES
 from sdssflow.io.mwm_flags import APOGEE_BAD_PIXEL_BITS, APOGEE_PIXMASK, APOGEE_STARFLAG
 from sdssflow.io.mwm_grids import APOGEE, C_KMS
+from sdssflow.mwm.hband_templates import HBandTemplates, LazyTemplates, smooth_to
 from sdssflow.mwm.resample import resample_spectrum
 from sdssflow.mwm.rv import (
     TemplateLibrary,
@@ -52,15 +52,9 @@ from sdssflow.mwm.rv import (
 from sdssflow.mwm.stack import coadd
 
 __all__ = [
-    "APOGEE_R",
-    "APOGEE_TEMPLATE_RANGE",
     "RV_DISAGREE_KMS",
     "RV_DISAGREE_SIGMA",
     "RV_MASK_BITS",
-    "HBandTemplates",
-    "LazyTemplates",
-    "apogee_templates",
-    "smooth_to",
     "reference_library",
     "measure_velocity",
     "barycentric_correction",
@@ -71,10 +65,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Resolving power of APOGEE (λ/Δλ, FWHM).
-APOGEE_R = 22500.0
-#: Vacuum wavelength range of the H-band templates, Å (the three chips with margins).
-APOGEE_TEMPLATE_RANGE = (15050.0, 17050.0)
 #: A visit is flagged RV_REJECT when |v_measured - v_header| exceeds both of these.
 RV_DISAGREE_KMS = 5.0
 RV_DISAGREE_SIGMA = 3.0
@@ -86,90 +76,6 @@ RV_MASK_BITS = (
     | (1 << APOGEE_PIXMASK["SIG_SKYLINE"])
     | (1 << APOGEE_PIXMASK["SIG_TELLURIC"])
 )
-
-
-@dataclass(frozen=True)
-class HBandTemplates:
-    """H-band templates and the resolving power the data are matched to before measuring.
-
-    Attributes
-    ----------
-    library : TemplateLibrary
-    resolution : float
-        λ/Δλ (FWHM) of the templates. When it is below APOGEE's, each spectrum is smoothed
-        to it (:func:`smooth_to`) before the template fit, so that line widths match (a
-        mismatch biases the velocity by up to 0.5 km/s on the demo).
-    """
-
-    library: TemplateLibrary
-    resolution: float
-
-
-class LazyTemplates:
-    """H-band templates read from ``path`` (:func:`apogee_templates`) on first use, once.
-
-    Reading a BOSZ mirror takes about 0.1 s per model file, so a bucket whose apVisits all
-    have apStar rows of other visits as references never pays for it.
-    """
-
-    def __init__(self, path):
-        self.path = path
-        self._lib: HBandTemplates | None = None
-
-    def get(self) -> HBandTemplates:
-        """The templates (read now if not yet)."""
-        if self._lib is None:
-            self._lib = apogee_templates(self.path)
-            log.info("%d APOGEE RV templates (R = %.0f) from %s", self._lib.library.flux.shape[0],
-                     self._lib.resolution, self.path)  # fmt: skip
-        return self._lib
-
-
-def apogee_templates(path, resolution: float = APOGEE_R) -> HBandTemplates:
-    """H-band RV templates from a BOSZ mirror directory (or an sdssflow BOSZ library).
-
-    Models at least twice as sharp as ``resolution`` are convolved to it; broader ones
-    (the demo mirror's R = 10000) are kept and the data are smoothed to them instead.
-
-    Raises
-    ------
-    ValueError
-        If the templates do not cover the H band (e.g. the BOSZ library stops at 11000 Å).
-    """
-    from sdssflow.io.mwm_templates import read_rv_templates
-
-    wave, rect, params, res = read_rv_templates(path, wave_range=APOGEE_TEMPLATE_RANGE)
-    if wave.size < 100 or wave[0] > 15200.0 or wave[-1] < 16900.0:
-        span = f"{wave[0]:.0f}-{wave[-1]:.0f} Å" if wave.size else "nothing"
-        raise ValueError(f"{path}: templates cover {span} of the APOGEE range 15200-16900 Å")
-    conv = resolution if res >= 2.0 * resolution else None
-    lib = prepare_templates(wave, rect, params, APOGEE.cdelt, conv, oversample=4)
-    return HBandTemplates(lib, float(resolution if conv else min(res, resolution)))
-
-
-def smooth_to(flux, ivar, resolution: float, data_resolution: float = APOGEE_R):
-    """Gaussian-smooth a spectrum on the APOGEE grid from ``data_resolution`` to ``resolution``.
-
-    Pixels without data (ivar 0) do not enter: the smoothed flux is G(f·ok) / G(ok).
-
-    Returns
-    -------
-    flux : ndarray, shape (n,)
-    noise_factor : float
-        sqrt(2 √π σ) (σ in pixels): the χ² curvature error of the smoothed spectrum is
-        this many times too small (correlated noise), 1 without smoothing.
-    """
-    flux = np.asarray(flux, float)
-    if resolution >= data_resolution:
-        return flux, 1.0
-    fwhm = np.sqrt(1.0 / resolution**2 - 1.0 / data_resolution**2)  # Δλ/λ
-    sigma = fwhm / 2.3548 / np.log(10.0) / APOGEE.cdelt
-    ok = (np.asarray(ivar) > 0) & np.isfinite(flux)
-    num = gaussian_filter1d(np.where(ok, flux, 0.0), sigma, mode="constant")
-    den = gaussian_filter1d(ok.astype(float), sigma, mode="constant")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where(den > 0.5, num / den, flux)
-    return out, float(np.sqrt(2.0 * np.sqrt(np.pi) * sigma))
 
 
 def usable(flux, ivar) -> np.ndarray:
@@ -214,7 +120,7 @@ def measure_velocity(
     flux, ivar : ndarray, shape (n,)
         Spectrum and inverse variance, in the frame whose velocity is measured.
     lib : TemplateLibrary
-        Rest-frame templates (:func:`apogee_templates` or :func:`reference_library`).
+        Rest-frame templates (:mod:`sdssflow.mwm.hband_templates` or :func:`reference_library`).
     v_max : float
         Largest |velocity| searched, km/s.
     n_combine : int
@@ -351,7 +257,7 @@ def measure_source_rvs(
         Visits with ``chips`` are measured; visits with only ``rest`` (apStar rows) keep
         their v_rad.
     templates : HBandTemplates, LazyTemplates or None
-        H-band templates (:func:`apogee_templates`), read only if a visit needs them.
+        H-band templates (:mod:`sdssflow.mwm.hband_templates`), read only if a visit needs them.
     v_max : float
         Largest |velocity| searched, km/s.
 

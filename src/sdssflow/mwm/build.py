@@ -232,7 +232,7 @@ def build_source(
         continuum.
     is_wd : bool
         The source is an ``mwm_wd`` target (BOSS in_stack ignores rxc).
-    apogee_templates : sdssflow.mwm.apogee_rv.HBandTemplates or LazyTemplates, optional
+    apogee_templates : sdssflow.mwm.hband_templates.HBandTemplates or LazyTemplates, optional
         H-band templates for the APOGEE velocities (:mod:`sdssflow.mwm.apogee_rv`).
 
     Returns

@@ -3,8 +3,8 @@
 For every source of the bucket (from the mwm_index CSV ``--index-dir/{GG}/{HH}.csv``):
 skip it unless stellar-like (default; ``--no-skip-non-stellar`` keeps it), gather its BOSS
 visits (bossVisits rows) and APOGEE visits (apVisit / apStar), measure the APOGEE visit
-velocities (:mod:`sdssflow.mwm.apogee_rv`; ``--apogee-templates`` a BOSZ mirror for the
-H-band templates), move every visit to the source rest frame on the standard grid, set
+velocities (:mod:`sdssflow.mwm.apogee_rv`; ``--apogee-templates`` the H-band templates:
+the apogee_templates product, or a BOSZ mirror), move every visit to the source rest frame on the standard grid, set
 in_stack, fit the NMF continuum of each co-add and the visit continua
 (:func:`sdssflow.mwm.build.build_source`), and write
 ``{spectra_dir}/visit/{GG}/{HH}/mwmVisit-{version}-{sdss_id}.fits``.
@@ -18,7 +18,7 @@ Usage::
     python -m sdssflow.mwm.mwm_visit --index-dir results/v1/mwm/index --gg 12 --hh 34 \\
         --basis results/v1/mwm/nmf/nmf-basis.fits --spectra-dir results/v1/spectra \\
         --status results/v1/spectra/status/12/34/visit-status-1234.fits --version-name v1 \
-        --apogee-templates resources/bosz2024
+        --apogee-templates results/v1/mwm/apogee_rv_templates.fits
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ from sdssflow.io.mwm_flags import APOGEE_STARFLAG, STATUS_FLAGS, bits_set
 from sdssflow.io.mwm_nmf import nmf_cards
 from sdssflow.io.mwm_status import write_status
 from sdssflow.io.mwm_templates import read_nmf_basis
-from sdssflow.mwm.apogee_rv import LazyTemplates
 from sdssflow.mwm.build import build_source
 from sdssflow.mwm.continuum import basis_id
+from sdssflow.mwm.hband_templates import LazyTemplates
 from sdssflow.mwm.sources import gather_bucket, stellar_like
 from sdssflow.progress import track
 from sdssflow.steps import base_parser, run_step
@@ -66,8 +66,9 @@ def parse(argv: Sequence[str] | None = None):
     )
     p.add_argument(
         "--apogee-templates",
-        help="BOSZ mirror directory with H-band models: APOGEE RV templates (without it, "
-        "apVisits are measured against the co-add of the source's apStar rows only)",
+        help="APOGEE RV templates: the apogee_templates product (.fits) or a BOSZ mirror with "
+        "H-band models (without it, apVisits are measured against the co-add of the source's "
+        "apStar rows only)",
     )
     p.add_argument("--wd-ids", nargs="*", type=int, default=[], help="sdss_ids of mwm_wd targets")
     return p.parse_args(argv)

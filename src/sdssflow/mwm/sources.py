@@ -41,14 +41,27 @@ STELLAR_CARTON_PREFIXES = ("mwm_", "bhm_csc_", "manual_", "openfibertargets_nov2
 def stellar_like(classes, cartons=(), has_apogee: bool = False) -> tuple[bool, str]:
     """Is a source stellar-like (astra's rule), and why not.
 
-    Stellar-like: it has an APOGEE spectrum (a DR17-style APOGEE id), or one of its
-    SDSS-V cartons is stellar-like (:data:`STELLAR_CARTON_PREFIXES`), or not every one of
-    its spectroscopic classes (spec-file CLASS, else OBJTYPE) is GALAXY or QSO.
+    astra's rule (astra_mwm.md section 5.7): a source is stellar-like if it has an APOGEE
+    spectrum (a DR17-style APOGEE id) or one of its SDSS-V cartons is stellar-like
+    (:data:`STELLAR_CARTON_PREFIXES`). So an SDSS-V source with known cartons, none of them
+    stellar-like, is not stellar-like whatever its class. Without cartons (plate-era
+    data, real spec files without FIRSTCARTON) the spectroscopic class decides: not
+    stellar-like when every class (spec-file CLASS, else OBJTYPE) is GALAXY or QSO.
+
+    Parameters
+    ----------
+    classes : iterable of str
+        Spectroscopic classes (or OBJTYPEs) of the source's visits.
+    cartons : iterable of str
+        SDSS-V carton names of the source (FIRSTCARTON of its fibermap rows); empty
+        strings are ignored.
+    has_apogee : bool
+        Whether the source has APOGEE spectra.
 
     Returns
     -------
     (bool, str)
-        The answer and, when False, the reason naming the class(es).
+        The answer and, when False, the reason naming the class(es) and carton(s).
 
     Examples
     --------
@@ -56,13 +69,18 @@ def stellar_like(classes, cartons=(), has_apogee: bool = False) -> tuple[bool, s
     (False, 'not stellar-like: class QSO')
     >>> stellar_like({"QSO"}, cartons=["mwm_yso_cmz"])[0], stellar_like({"STAR"})[0]
     (True, True)
+    >>> stellar_like({"GALAXY"}, cartons=["bhm_spiders_clusters_lsdr10"])
+    (False, 'not stellar-like: class GALAXY; carton bhm_spiders_clusters_lsdr10')
     """
     classes = {str(c).strip().upper() for c in classes if str(c).strip()}
-    if has_apogee or any(str(c).startswith(STELLAR_CARTON_PREFIXES) for c in cartons):
+    cartons = {str(c).strip() for c in cartons if str(c).strip()}
+    if has_apogee or any(c.startswith(STELLAR_CARTON_PREFIXES) for c in cartons):
         return True, ""
-    if classes and classes <= NON_STELLAR_CLASSES:
-        return False, "not stellar-like: class " + ",".join(sorted(classes))
+    if cartons or (classes and classes <= NON_STELLAR_CLASSES):
+        why = "not stellar-like: class " + (",".join(sorted(classes)) or "unknown")
+        return False, why + ("; carton " + ",".join(sorted(cartons)) if cartons else "")
     return True, ""
+
 
 _BOSS_META = (
     "catalogid", "mjd", "telescope", "run2d", "plateid", "fieldid", "n_exp", "exptime", "airmass",

@@ -71,6 +71,7 @@ HEADER_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("REDDEN05", "REDDEN05", "f"),
     ("QUALITY", "QUALITY", "s"),
     ("DATE-OBS", "DATE_OBS", "s"),
+    ("OBSERVAT", "OBSERVATORY", "s"),  # APO / LCO ('' in old frames: APO); the rich metadata's site
 )
 
 

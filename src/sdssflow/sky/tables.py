@@ -3,7 +3,7 @@ starlight (ISL), daily F10.7 solar flux, and photometric-night windows.
 
 Fixes of the original (SkyModelling ``get_rich_meta_data.py``): the tables were pickled SciPy
 interpolators (``interp2d`` no longer exists); here they are CSV files read with the csv module and
-interpolated with numpy/scipy. ISL longitude wraps at 360 deg (the original did not) and is
+interpolated with numpy. ISL longitude wraps at 360 deg (the original did not) and is
 evaluated per fibre (the original took row 0 of ``interp2d``'s sorted output). The F10.7 lookup
 uses the day's noon value (Penticton 20:00 UT, 1998-07 on, :func:`read_penticton` for a newer
 table) and gives NaN outside the table instead of the original's invalid
@@ -19,7 +19,6 @@ import csv
 from pathlib import Path
 
 import numpy as np
-from scipy.interpolate import RegularGridInterpolator
 
 from sdssflow.resources import data_path
 
@@ -115,13 +114,44 @@ def isl(gal_l_deg: np.ndarray, gal_b_deg: np.ndarray, path: Path = DATA_DIR / "i
         raise ValueError(f"{path}: the ISL grid is incomplete")
     grid = np.vstack([grid, grid[:1]])  # wrap l = 360 -> 0
     lsw = np.append(ls, 360.0)
-    interp = RegularGridInterpolator((lsw, bs), grid, method="linear")
     lq = np.mod(np.asarray(gal_l_deg, dtype=float), 360.0)
     bq = np.clip(np.asarray(gal_b_deg, dtype=float), bs[0], bs[-1])
     good = np.isfinite(lq) & np.isfinite(bq)
     out = np.full(lq.shape, np.nan)
-    out[good] = interp(np.column_stack([lq[good], bq[good]]))
+    out[good] = _bilinear(lsw, bs, grid, lq[good], bq[good])
     return out
+
+
+def _bilinear(x: np.ndarray, y: np.ndarray, grid: np.ndarray, xq: np.ndarray, yq: np.ndarray) -> np.ndarray:
+    """Bilinear interpolation of ``grid`` (shape (x.size, y.size)) at points inside the grid.
+
+    The weights of scipy's ``RegularGridInterpolator(method="linear")`` (the same values to
+    rounding), in numpy: importing scipy.interpolate costs a step more CPU than its whole work.
+
+    Parameters
+    ----------
+    x, y : numpy.ndarray, shape (nx,), (ny,)
+        Increasing grid coordinates.
+    grid : numpy.ndarray, shape (nx, ny)
+    xq, yq : numpy.ndarray, shape (n,)
+        Query points with ``x[0] <= xq <= x[-1]`` and ``y[0] <= yq <= y[-1]``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,)
+
+    Examples
+    --------
+    >>> _bilinear(np.array([0.0, 1.0]), np.array([0.0, 2.0]), np.array([[0.0, 2.0], [1.0, 3.0]]),
+    ...           np.array([0.5]), np.array([1.0])).tolist()
+    [1.5]
+    """
+    i = np.clip(np.searchsorted(x, xq, side="right") - 1, 0, x.size - 2)
+    j = np.clip(np.searchsorted(y, yq, side="right") - 1, 0, y.size - 2)
+    tx = (xq - x[i]) / (x[i + 1] - x[i])
+    ty = (yq - y[j]) / (y[j + 1] - y[j])
+    return ((1 - tx) * (1 - ty) * grid[i, j] + tx * (1 - ty) * grid[i + 1, j]
+            + (1 - tx) * ty * grid[i, j + 1] + tx * ty * grid[i + 1, j + 1])  # fmt: skip
 
 
 #: Penticton flux-table columns (``fluxtable.txt``) that :func:`read_penticton` needs.

@@ -37,8 +37,12 @@ _BANDS = {  # column: (filter, error column, error range)
 _SENTINEL = 99.9
 
 
-def write_catalogs(plan, stars, plugmaps, version) -> list:
-    """Write ``photometry/refcat2.csv`` and ``targets.fits``."""
+def write_catalogs(plan, stars, plugmaps, version, extra_targets=()) -> list:
+    """Write ``photometry/refcat2.csv`` and ``targets.fits``.
+
+    ``extra_targets``: more ``targets.fits`` rows, (sdss_id, catalogid, plate, fiberid,
+    objtype, ra, dec) tuples (the sdss5 demo's non-stellar carton targets).
+    """
     seed = int(plan.get("seed"))
     written = []
     lines = [",".join(REFCAT2_COLUMNS)]
@@ -87,6 +91,7 @@ def write_catalogs(plan, stars, plugmaps, version) -> list:
                     s.dec if s else np.nan,
                 )
             )
+    rows += [tuple(r) for r in extra_targets]
     t = Table(
         rows=rows,
         names=("sdss_id", "catalogid", "plate", "fiberid", "objtype", "ra", "dec"),

@@ -12,6 +12,7 @@ from pathlib import Path
 __all__ = [
     "DemoSource",
     "demo_sources",
+    "demo_sdss_id",
     "DemoPlan",
     "DEFAULT_DEMO",
     "demo_plan",
@@ -281,7 +282,8 @@ class DemoSource:
         return f"{(self.sdss_id // 100) % 100:02d}", f"{self.sdss_id % 100:02d}"
 
 
-def _demo_sdss_id(base: int, k: int) -> int:
+def demo_sdss_id(base: int, k: int) -> int:
+    """The ``k``-th demo sdss_id above ``base``, cycling over :data:`DEMO_BUCKET_OFFSETS`."""
     return (
         base
         + (k // len(DEMO_BUCKET_OFFSETS)) * 10000
@@ -318,7 +320,7 @@ def demo_sources(plan: DemoPlan) -> list[DemoSource]:
 
     sources = [
         DemoSource(
-            sdss_id=_demo_sdss_id(100_000_000, k),
+            sdss_id=demo_sdss_id(100_000_000, k),
             catalogid=27_021_597_000_000_000 + k,
             kind="science",
             plate=0,
@@ -332,7 +334,7 @@ def demo_sources(plan: DemoPlan) -> list[DemoSource]:
             k = i * n_std + j
             sources.append(
                 DemoSource(
-                    sdss_id=_demo_sdss_id(200_000_000, k),
+                    sdss_id=demo_sdss_id(200_000_000, k),
                     catalogid=27_021_598_000_000_000 + k,
                     kind="std",
                     plate=plate,

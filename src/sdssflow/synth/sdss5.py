@@ -17,6 +17,11 @@ path (:meth:`sdssflow.synth.layout.DemoPlan.path`):
 * apVisit 1.3 (``apVisit-1.3-<telescope>-<configid>-<mjd>-<fiber>.fits``, SURVEY 'sdss-v')
   and healpix-organised apStar files (HEALPix nside 128, ring, of the star).
 
+Every target has its carton (confSummary/spfibermap FIRSTCARTON, spec-file SPALL); each field
+also holds a few non-stellar targets (QSO/GALAXY in BHM cartons, a QSO in an MWM carton) for the
+carton rules of the mwm chain (:mod:`sdssflow.synth.sdss5_targets`). The observing conditions
+(altitude, airmass, Moon, Sun, twilight) of a field's exposures are computed at its observatory.
+
 The truth contract (``truth/``) is the plate era's.
 """
 
@@ -34,6 +39,7 @@ from astropy_healpix import HEALPix
 from sdssflow.io.confsummary import write_confsummary
 from sdssflow.io.spec_v6 import write_spec_v6
 from sdssflow.synth import apogee, boss_files, catalogs, frames, sky_lines, spplate_files, truth
+from sdssflow.synth import sdss5_targets as cartons
 from sdssflow.synth import sky as skymod
 from sdssflow.synth.bosz_mirror import write_bosz_mirror
 from sdssflow.synth.layout import FIBERS_PER_SPECTROGRAPH, DemoPlan
@@ -47,7 +53,6 @@ __all__ = [
     "config_id",
     "field_fibres",
     "healpix_of",
-    "carton_of",
     "generate_sdss5",
 ]
 
@@ -59,15 +64,6 @@ TELESCOPES = {"apo": "apo25m", "lco": "lco25m"}
 SPECTROGRAPH = {"apo": 1, "lco": 2}
 #: HEALPix of apStar directories (apogee_drp: nside 128, ring ordering).
 APSTAR_HEALPIX = HEALPix(nside=128, order="ring")
-#: (firstcarton, program, category) of the demo's target kinds; ``mwm_*`` cartons and
-#: ``ops_std_*`` are stellar-like under the astra rules.
-CARTONS = {
-    "SCIENCE": ("mwm_galactic_core", "mwm_galactic", "science"),
-    "SPECTROPHOTO_STD": ("ops_std_boss", "ops_std", "standard_boss"),
-    "SKY": ("ops_sky_boss", "ops_sky", "sky_boss"),
-}
-
-
 def observatory_of(plan: DemoPlan, field: int) -> str:
     """``apo`` for the 1st, 3rd, ... field of the plan, ``lco`` for the others."""
     return OBSERVATORIES[plan.plates.index(int(field)) % 2]
@@ -81,11 +77,6 @@ def config_id(plan: DemoPlan, field: int, mjd: int) -> int:
 def healpix_of(ra: float, dec: float) -> int:
     """HEALPix (nside 128, ring) of a position in degrees (the apStar directory)."""
     return int(APSTAR_HEALPIX.lonlat_to_healpix(ra * u.deg, dec * u.deg))
-
-
-def carton_of(objtype: str) -> tuple[str, str, str]:
-    """(firstcarton, program, category) of a demo fibre type."""
-    return CARTONS.get(objtype, ("", "", "open_fiber"))
 
 
 def field_fibres(plan: DemoPlan, field: int, stars: list) -> dict:
@@ -130,7 +121,7 @@ def _fibermap_rows(plan, fibres, stars, sp, obs, e, apogee_fibres):
         rows.append((fiber, "APOGEE", "SCIENCE", s, 0))
     cols: dict[str, list] = {}
     for n, (fiber, ftype, objtype, s, spid) in enumerate(rows):
-        carton, program, category = carton_of(objtype if s is not None or objtype == "SKY" else "")
+        carton, program, category = cartons.carton_of(objtype if s is not None or objtype == "SKY" else "")
         assigned = s is not None or objtype == "SKY"
         r, th = np.sqrt(rng.uniform()) * 1.45, rng.uniform(0, 2 * np.pi)
         ra = s.ra if s else e.ra + r * np.cos(th) / np.cos(np.radians(e.dec))
@@ -218,7 +209,11 @@ def _coadd_row(co: dict, row: int, grid: np.ndarray) -> dict:
 
 
 def _write_field_mjd(plan, field, mjd, exps, stars, rest, fibres, lines, table, kidx, version, written, truth_rows):
-    """Frames, spField, spfibermap, confSummary and spec files of one field-MJD."""
+    """Frames, spField, spfibermap, confSummary and spec files of one field-MJD.
+
+    Returns the configuration id and the ``targets.fits`` rows of the field's non-stellar
+    carton targets (:mod:`sdssflow.synth.sdss5_targets`).
+    """
     obs = observatory_of(plan, field)
     sp = SPECTROGRAPH[obs]
     cid = config_id(plan, field, mjd)
@@ -232,13 +227,15 @@ def _write_field_mjd(plan, field, mjd, exps, stars, rest, fibres, lines, table, 
     plug = None
     first = None
     for index, expid in enumerate(exps):
-        e = exposure_conditions(plan, field, mjd, expid, index)
+        e = exposure_conditions(plan, field, mjd, expid, index, obs)
         first = first or e
         cond = skymod.conditions_of(e)
         strengths = skymod.line_strengths(lines, cond)
         if plug is None:
             plug = _plugmap(fibres, stars, rows, e.ra, e.dec, seed, field)
             plug["SPECTROGRAPHID"] = sp
+            extra = cartons.non_stellar_targets(plan, field, fibres, sp)
+            cartons.add_to_plugmap(plug, extra, rows.start)
         this = []
         for camera in cams:
             rng = rng_for(seed, "noise", expid, ("b1", "r1", "b2", "r2").index(camera))
@@ -281,43 +278,53 @@ def _write_field_mjd(plan, field, mjd, exps, stars, rest, fibres, lines, table, 
                      for k in np.flatnonzero(fibres["star"] >= 0)
                      if stars[int(fibres["star"][k])].source.apogee]
     fmap = _fibermap_rows(plan, fibres, stars, sp, obs, first, apogee_fibres)
+    cartons.add_to_fibermap(fmap, extra, plug, rows.start)
     conf_header = {"configuration_id": cid, "design_id": cid + 100000, "field_id": int(field),
                    "observatory": obs.upper(), "MJD": int(mjd), "raCen": round(first.ra, 6),
                    "decCen": round(first.dec, 6), "instrument": "BOSS", "robostrategy_run": "demo",
                    "targeting_version": 1, "is_dithered": 0}
     written.append(write_confsummary(plan.path("confSummary", obs=obs, configid=cid), conf_header, fmap))
     written.append(_write_fibermap(plan.path("spfibermap", fieldid=field, mjd=mjd), cid, conf_header, fmap))
-    exptime = float(sum(exposure_conditions(plan, field, mjd, x, i).exptime for i, x in enumerate(exps)))
-    for i in np.flatnonzero(fibres["star"][rows] >= 0):
-        k = rows.start + i
-        s = stars[int(fibres["star"][k])]
-        objtype = str(fibres["objtype"][k])
-        carton, program, _ = carton_of(objtype)
+    exptime = float(sum(exposure_conditions(plan, field, mjd, x, i, obs).exptime for i, x in enumerate(exps)))
+    # spec files of the stars and of the field's non-stellar carton targets
+    targets = [(int(k), stars[int(fibres["star"][k])], None) for k in rows.start + np.flatnonzero(fibres["star"][rows] >= 0)]
+    targets += [(t.row, None, t) for t in extra]
+    for k, s, t in sorted(targets, key=lambda x: x[0]):
+        i = k - rows.start
+        if s is not None:
+            objtype, spec_class = str(fibres["objtype"][k]), "STAR"
+            carton, program, _ = cartons.carton_of(objtype)
+            catalogid, sdss_id, ra, dec = s.source.catalogid, s.source.sdss_id, s.ra, s.dec
+        else:
+            objtype = spec_class = t.spec_class
+            carton, program = t.carton, t.program
+            catalogid, sdss_id, ra, dec = t.catalogid, t.sdss_id, float(plug["RA"][i]), float(plug["DEC"][i])
         primary = {"TELESCOP": "SDSS 2.5-M", "OBSERVAT": obs.upper(), "VERS2D": plan.run2d,
                    "RUN2D": plan.run2d, "FIELDID": int(field), "MJD": int(mjd),
-                   "CATALOGID": s.source.catalogid, "SDSS_ID": s.source.sdss_id, "FIBERID": i + 1,
+                   "CATALOGID": catalogid, "SDSS_ID": sdss_id, "FIBERID": i + 1,
                    "CONFID": cid, "NEXP": len(exps), "EXPTIME": exptime, "AIRMASS": first.airmass,
                    "TAI-BEG": first.tai_beg, "COEFF0": 3.5523, "COEFF1": 1e-4, "VACUUM": True,
                    "DEMO": True}
         coadd = _coadd_row(co, k, grid)
         ivar = coadd["IVAR"]
         snr = float(np.median((coadd["FLUX"] * np.sqrt(ivar))[ivar > 0])) if np.any(ivar > 0) else 0.0
-        spall = {"FIELD": int(field), "MJD": int(mjd), "CATALOGID": s.source.catalogid,
-                 "SDSS_ID": s.source.sdss_id, "FIBERID": i + 1, "OBS": obs.upper(),
+        spall = {"FIELD": int(field), "MJD": int(mjd), "CATALOGID": catalogid,
+                 "SDSS_ID": sdss_id, "FIBERID": i + 1, "OBS": obs.upper(),
                  "TELESCOPE": TELESCOPES[obs], "OBJTYPE": objtype, "PROGRAMNAME": program,
-                 "FIRSTCARTON": carton, "RACAT": s.ra, "DECCAT": s.dec, "PLUG_RA": s.ra,
-                 "PLUG_DEC": s.dec, "CLASS": "STAR", "ZWARNING": 0, "SN_MEDIAN_ALL": snr,
-                 "NEXP": len(exps), "EXPTIME": exptime, "HEALPIX": healpix_of(s.ra, s.dec)}
+                 "FIRSTCARTON": carton, "RACAT": ra, "DECCAT": dec, "PLUG_RA": ra,
+                 "PLUG_DEC": dec, "CLASS": spec_class, "ZWARNING": 0, "SN_MEDIAN_ALL": snr,
+                 "NEXP": len(exps), "EXPTIME": exptime, "HEALPIX": healpix_of(ra, dec)}
         exposures = []
         for j, (pe, h) in enumerate(zip(per_exp, headers)):
             eh = h.copy()
             eh["EXPOSURE"] = exps[j]
             exposures.append((f"MJD_EXP_{mjd}-{j:02d}", eh, _coadd_row(pe, k, grid)))
-        full = plan.path("specFull", fieldid=field, mjd=mjd, catalogid=s.source.catalogid)
-        lite = plan.path("specLite", fieldid=field, mjd=mjd, catalogid=s.source.catalogid)
+        full = plan.path("specFull", fieldid=field, mjd=mjd, catalogid=catalogid)
+        lite = plan.path("specLite", fieldid=field, mjd=mjd, catalogid=catalogid)
         written.append(write_spec_v6(full, primary, coadd, spall, exposures))
         written.append(write_spec_v6(lite, primary, coadd, spall))
-    return cid
+    return cid, [(t.sdss_id, t.catalogid, int(field), t.row - rows.start + 1, t.spec_class,
+                  float(plug["RA"][t.row - rows.start]), float(plug["DEC"][t.row - rows.start])) for t in extra]
 
 
 def _write_apogee(plan, stars, assignments, configs, version, written) -> list[dict]:
@@ -337,7 +344,7 @@ def _write_apogee(plan, stars, assignments, configs, version, written) -> list[d
             cid = configs[(field, mjd)]
             apfiber = (fiber % 300) + 1
             vpath = plan.apogee_path("apVisit", telescope=tel, field=str(field), plate=cid, mjd=mjd, fiber=apfiber)
-            e = exposure_conditions(plan, field, mjd, 120000, 0)
+            e = exposure_conditions(plan, field, mjd, 120000, 0, obs)
             visit = {"plate": cid, "mjd": mjd, "fiber": apfiber, "v_rad": s.v_visit[mjd],
                      "snr": float(rng_for(seed, "apogee", s.source.sdss_id % 2**31, mjd).uniform(60, 150)),
                      "telescope": tel, "field": str(field), "jd": e.mjd_beg_utc + 2400000.5 + 0.03,
@@ -365,7 +372,7 @@ def generate_sdss5(plan: DemoPlan, version: str = "demo") -> list[Path]:
     lines, table = sky_lines.read_sky_lines()
     written: list[Path] = []
     truth_rows = truth.new_rows()
-    assignments, plugmaps, configs = {}, {}, {}
+    assignments, plugmaps, configs, extra = {}, {}, {}, {}
     exps_by_pm: dict[tuple[int, int], list[int]] = {}
     for p, m, e in plan.exposures:
         exps_by_pm.setdefault((p, m), []).append(e)
@@ -375,12 +382,13 @@ def generate_sdss5(plan: DemoPlan, version: str = "demo") -> list[Path]:
         fibres = plugmaps[field]
         for row in np.flatnonzero(fibres["star"] >= 0):
             assignments[(field, int(fibres["star"][row]))] = int(row)
-        configs[(field, mjd)] = _write_field_mjd(plan, field, mjd, exps, stars, rest, fibres, lines, table,
-                                                 kidx, version, written, truth_rows)
+        configs[(field, mjd)], extra_rows = _write_field_mjd(plan, field, mjd, exps, stars, rest, fibres, lines, table,
+                                                       kidx, version, written, truth_rows)
+        extra.update({(r[2], r[3]): r for r in extra_rows})  # one row per field and fibre (all MJDs alike)
         log.info("field %d MJD %d (%s): %d exposures written (%.1f s)", field, mjd,
                  observatory_of(plan, field), len(exps), time.perf_counter() - t0)
     apogee_visits = _write_apogee(plan, stars, assignments, configs, version, written)
-    written += catalogs.write_catalogs(plan, stars, plugmaps, version)
+    written += catalogs.write_catalogs(plan, stars, plugmaps, version, extra_targets=[extra[k] for k in sorted(extra)])
     written += write_bosz_mirror(plan.bosz_mirror)
     written += truth.write_truth(plan, stars, truth_rows, apogee_visits, table, version)
     log.info("sdss5 demo survey: %d files in %.1f s", len(written), time.perf_counter() - t0)

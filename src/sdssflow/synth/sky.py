@@ -114,8 +114,8 @@ class SkyConditions:
 def conditions_of(e) -> SkyConditions:
     """SkyConditions of a demo exposure (:class:`sdssflow.synth.targets.Exposure`).
 
-    The Sun altitude, ecliptic and galactic coordinates come from ephem at mid-exposure for the
-    plate centre; ZODI, ISL and F10.7 (daily, 81-day mean) from the ``sdssflow/data/sky`` tables.
+    The Sun altitude (at the exposure's observatory, ``e.observatory``), ecliptic and galactic
+    coordinates come from ephem at mid-exposure for the plate centre; ZODI, ISL and F10.7 (daily, 81-day mean) from the ``sdssflow/data/sky`` tables.
     """
     import ephem
 
@@ -123,9 +123,9 @@ def conditions_of(e) -> SkyConditions:
     from sdssflow.sky import tables
 
     mid = e.mjd_beg_utc + 0.5 * e.exptime / 86400.0
-    apo = SITES["apo"]
+    where = SITES[getattr(e, "observatory", "apo")]
     obs = ephem.Observer()
-    obs.lat, obs.lon, obs.elevation = apo.lat_dms, apo.lon_dms, apo.height_m
+    obs.lat, obs.lon, obs.elevation = where.lat_dms, where.lon_dms, where.height_m
     obs.pressure = 0
     obs.date = ephem.Date(mid - 15019.5)
     sun = ephem.Sun(obs)

@@ -15,7 +15,7 @@ from astropy.time import Time
 
 from sdssflow.constants import C_KMS
 from sdssflow.photometry import FILTER_NAMES, ab_magnitude
-from sdssflow.sites import SITES
+from sdssflow.sites import SITES, site
 from sdssflow.synth.layout import FIBERS_PER_SPECTROGRAPH, DemoPlan, DemoSource, demo_sources
 from sdssflow.synth.stellar import StarParams, surface_flux
 
@@ -46,7 +46,10 @@ _TAG = {
     "apogee": 7,
     "sky": 8,
     "fps": 9,
+    "cartons": 10,
 }
+#: Earth rotation angle per UT1 day, in turns (IERS 2010), for the LST-matched LCO schedule.
+SIDEREAL_PER_SOLAR_DAY = 1.00273781191135448
 #: Wavelength grid (A) of the synthetic photometry (2500-26000 A, 5e-5 in ln lambda).
 PHOT_GRID = np.exp(np.arange(np.log(2500.0), np.log(26000.0), 5e-5))
 
@@ -228,22 +231,32 @@ class Exposure:
     exposure_factor: float
     lamp_factor: float
     weather: dict
+    observatory: str = "apo"
 
 
-def exposure_conditions(plan: DemoPlan, plate: int, mjd: int, expid: int, index: int) -> Exposure:
-    """Time, pointing, moon and weather of an exposure (ephem at APO).
+def exposure_conditions(
+    plan: DemoPlan, plate: int, mjd: int, expid: int, index: int, observatory: str = "apo"
+) -> Exposure:
+    """Time, pointing, moon and weather of an exposure (ephem at the observatory).
 
     Exposure ``index`` (0, 1, ...) of a plate-MJD starts at 04:00 UT + 0.6 h x (plate offset
-    mod 4) + 16 min x index; exposure time 900 s.
+    mod 4) + 16 min x index at APO; exposure time 900 s. At another ``observatory`` (``lco``,
+    :mod:`sdssflow.sites`) it starts at the same local sidereal time, i.e. 2.34 h earlier in
+    UT at LCO, and the altitude, azimuth, airmass, Moon and twilight are those of that site
+    (the plate era and the APO fields of the sdss5 demo use APO).
     """
     seed = int(plan.get("seed"))
     ra, dec = plate_centre(plan, plate)
     k = plate - int(plan.get("first_plate"))
     exptime = 900.0
-    beg = mjd + (4.0 + 0.6 * (k % 4)) / 24.0 + index * 960.0 / 86400.0
+    where = SITES[site(observatory).name]
+    # another site keeps the APO schedule's local sidereal time (so the field's hour angle):
+    # UT earlier by the longitude difference in sidereal time (2.34 h at LCO, still dark)
+    lst_shift = (where.lon_deg - SITES["apo"].lon_deg) / 360.0 / SIDEREAL_PER_SOLAR_DAY
+    beg = mjd + (4.0 + 0.6 * (k % 4)) / 24.0 + index * 960.0 / 86400.0 - lst_shift
     mid = beg + 0.5 * exptime / 86400.0
     obs = ephem.Observer()
-    obs.lat, obs.lon, obs.elevation = APO_LAT, APO_LON, APO_HEIGHT
+    obs.lat, obs.lon, obs.elevation = where.lat_dms, where.lon_dms, where.height_m
     obs.pressure = 0
     obs.date = Time(mid, format="mjd").datetime
     target = ephem.FixedBody()
@@ -301,6 +314,7 @@ def exposure_conditions(plan: DemoPlan, plate: int, mjd: int, expid: int, index:
         exposure_factor=float(np.exp(rng.normal(0, 0.1))),
         lamp_factor=float(lamp_factor),
         weather=weather,
+        observatory=where.name,
     )
 
 

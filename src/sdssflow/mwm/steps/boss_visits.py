@@ -5,11 +5,14 @@ Two routes:
 - frames (``--plate-dir``): the spCFrame files (flux-calibrated by the pipeline) of the
   exposures of ``--mjd`` listed in ``--selection`` (cameras in ``excluded_cameras``
   dropped); every fibre whose plug map has SDSS_ID > 0 (and OBJTYPE not SKY) is merged
-  (b + r, all exposures) by :func:`sdssflow.mwm.visits.combine_pieces`;
+  (b + r, all exposures) by :func:`sdssflow.mwm.visits.combine_pieces`; its ``carton`` is
+  the FIRSTCARTON of the field-MJD's spfibermap (FPS fields,
+  :func:`sdssflow.io.confsummary.target_cartons`), else of the plug map, else '';
 - spec files (``--spec-files``): the COADD table of each SDSS spec file of this plate-MJD
   ("full" or "lite": a visit needs only the coadd), resampled onto the BOSS grid (no
   velocity shift), with the file's class (CLASS, else OBJTYPE) as ``objtype``; legacy files
-  get the identifier of :func:`sdssflow.io.mwm_grids.legacy_spec_sdss_id`.
+  get the identifier of :func:`sdssflow.io.mwm_grids.legacy_spec_sdss_id`; ``carton`` is the
+  SPALL FIRSTCARTON when the file has one.
 
 Then every visit's radial velocity is measured against the BOSZ templates
 (:func:`sdssflow.mwm.rv.measure_rv`). Output: ``bossVisits-{plate}-{mjd}.fits``
@@ -87,9 +90,15 @@ def _telescope(header) -> str | None:
 
 def _frames_route(args):
     from sdssflow.io.boss import read_spcframe
+    from sdssflow.io.confsummary import target_cartons
     from sdssflow.io.spplate import find_plate_files
 
     files = find_plate_files(args.plate_dir)["spCFrame"]
+    try:
+        cartons = target_cartons(args.plate_dir, args.mjd)
+    except (OSError, ValueError) as err:  # a damaged spfibermap costs the cartons only
+        log.warning("spfibermap of MJD %d unreadable (%s): cartons from the plug map", args.mjd, err)
+        cartons = {}
     if args.selection is None:
         raise StepError("--selection is required with --plate-dir")
     sel = read_selection(args.selection, required=("mjd", "exposure", "excluded_cameras"))
@@ -124,6 +133,11 @@ def _frames_route(args):
                 np.asarray(pm["SDSS_ID"]) if "SDSS_ID" in pm.colnames else np.full(len(pm), -1)
             )
             objtype = np.char.strip(np.asarray(pm["OBJTYPE"]).astype(str))
+            plug_carton = (
+                np.char.strip(np.asarray(pm["FIRSTCARTON"]).astype(str))
+                if "FIRSTCARTON" in pm.colnames
+                else np.full(len(pm), "")
+            )
             for i in np.flatnonzero((sdss_id > 0) & (objtype != "SKY")):
                 fid = int(pm["FIBERID"][i])
                 # a NaN/inf pixel carries no information: ivar 0, and the visit is flagged
@@ -141,6 +155,7 @@ def _frames_route(args):
                     "ra": float(pm["RA"][i]),
                     "dec": float(pm["DEC"][i]),
                     "objtype": objtype[i],
+                    "carton": cartons.get(int(sdss_id[i]), plug_carton[i]),
                     "telescope": _telescope(frame.header),
                 }
     if not used:
@@ -198,6 +213,7 @@ def _spec_route(args):
             "tai_end": h.get("TAI-END", np.nan),
             "zwarning_flags": int(so.get("ZWARNING", 0)),
             "spec_file": Path(path).name,
+            "carton": str(so.get("FIRSTCARTON", "")).strip(),
             "telescope": _telescope(h),
         }
         rows.append((meta, combine_pieces([piece])))

@@ -54,7 +54,7 @@ def parse(argv: Sequence[str] | None = None):
     p.add_argument("--status", required=True, help="status table of the job (FITS)")
     p.add_argument("--skip-non-stellar", action=argparse.BooleanOptionalAction, default=True,
                    help="skip sources that are not stellar-like (passed to mwm_visit)")  # fmt: skip
-    p.add_argument("--apogee-templates", help="BOSZ mirror directory of the APOGEE RV templates (mwm_visit)")
+    p.add_argument("--apogee-templates", help="APOGEE RV templates (mwm_visit): apogee_templates product or BOSZ mirror")
     return p.parse_args(argv)
 
 

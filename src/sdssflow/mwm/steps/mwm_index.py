@@ -6,7 +6,10 @@ edges out of it (instead of N_plate-MJD × N_bucket). It reads only the VISITS t
 the bossVisits files and the headers of the APOGEE files, and writes one CSV per
 non-empty bucket, ``{outdir}/{GG}/{HH}.csv`` (paths absolute), with columns::
 
-    sdss_id, kind (boss | apvisit | apstar), path, row, mjd, telescope, objtype
+    sdss_id, kind (boss | apvisit | apstar), path, row, mjd, telescope, objtype, carton
+
+(``carton``: the SDSS-V FIRSTCARTON of a BOSS visit, '' when unknown and for APOGEE files;
+the bucket jobs decide stellar-likeness with it, :func:`sdssflow.mwm.sources.stellar_like`)
 
 plus ``{outdir}/problems.csv`` (kind, path, reason: every bossVisits, apVisit or apStar file
 that could not be read, named with the exception type; the index goes on without it),
@@ -42,7 +45,7 @@ from sdssflow.steps import StepError, base_parser, run_step
 __all__ = ["parse", "main", "apogee_entries", "boss_entries"]
 
 log = logging.getLogger(__name__)
-INDEX_COLUMNS = ["sdss_id", "kind", "path", "row", "mjd", "telescope", "objtype"]
+INDEX_COLUMNS = ["sdss_id", "kind", "path", "row", "mjd", "telescope", "objtype", "carton"]
 #: Columns of ``{outdir}/problems.csv``: the files left out of the index and why.
 PROBLEM_COLUMNS = ["kind", "path", "reason"]
 
@@ -76,9 +79,11 @@ def boss_entries(paths: Sequence[str], problems: list | None = None) -> pd.DataF
     for path in paths:
         try:
             with reading(path):
-                t = fitsio.read(
-                    str(path), ext="VISITS", columns=["sdss_id", "mjd", "telescope", "objtype"]
-                )
+                with fitsio.FITS(str(path)) as f:
+                    names = f["VISITS"].get_colnames()
+                    # bossVisits files written before the carton column have none ('')
+                    wanted = ["sdss_id", "mjd", "telescope", "objtype"] + ["carton"] * ("carton" in names)
+                    t = f["VISITS"].read(columns=wanted)
         except UnreadableFile as err:
             _left_out(problems, "boss", err)
             continue
@@ -92,6 +97,9 @@ def boss_entries(paths: Sequence[str], problems: list | None = None) -> pd.DataF
                     "mjd": t["mjd"].astype(int),
                     "telescope": np.char.strip(t["telescope"].astype(str)),
                     "objtype": np.char.strip(t["objtype"].astype(str)),
+                    "carton": (
+                        np.char.strip(t["carton"].astype(str)) if "carton" in wanted else ""
+                    ),
                 }
             )
         )
@@ -134,6 +142,7 @@ def apogee_entries(dirs: Sequence[str], problems: list | None = None) -> pd.Data
                     mjd,
                     str(h.get("TELESCOP", "apo25m")).strip(),
                     "STAR",
+                    "",
                 )
             )
     return pd.DataFrame(rows, columns=INDEX_COLUMNS)

@@ -11,7 +11,9 @@ Output: one table (``META``): the rich metadata plus, for every entry of the lin
 flux), ``<line>_NBAD``, and ``cont_<A>`` (mean continuum, 1e-17 erg/s/cm2/A) with ``_IVAR``
 (:mod:`sdssflow.sky.lines`); ``FIBER_AREA`` (arcsec2: 2" BOSS fibres from MJD 55000, 3" before) and
 ``MAG_<filter>`` (AB mag per arcsec2 of the sky through the project's filter curves, NaN when
-the spectrum's arm does not cover the filter).
+the spectrum's arm does not cover the filter). The magnitudes are of the whole sky, lines
+included; a spec file's ``SPECTROSKYFLUX`` cuts the sky lines idlspec2d flags (up to 0.11 mag
+fainter in r and i on SDSS-I/II files): :mod:`sdssflow.sky.spectroskyflux` computes that one.
 
 Fix of the original: magnitudes were computed through filters the camera did not cover (giving
 meaningless or infinite values) and divided by pi arcsec2 for every fibre; here only covered
@@ -111,9 +113,18 @@ def merge_arms(binned: np.ndarray, cover: np.ndarray, groups: np.ndarray) -> tup
     num = np.zeros((ngroup, binned.shape[1]))
     den = np.zeros_like(num)
     best = np.zeros_like(num)
-    np.add.at(num, groups, cover * binned)
-    np.add.at(den, groups, cover)
-    np.maximum.at(best, groups, cover)
+    if groups.size:
+        # rows sorted by group (stable), then one reduceat per quantity: np.add.at's sums
+        # without its per-element dispatch (exactly equal for the b+r pairs of arm_groups,
+        # to rounding for larger groups)
+        order = np.argsort(groups, kind="stable")
+        sorted_groups = groups[order]
+        starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
+        labels = sorted_groups[starts]
+        c = cover[order]
+        num[labels] = np.add.reduceat(c * binned[order], starts, axis=0)
+        den[labels] = np.add.reduceat(c, starts, axis=0)
+        best[labels] = np.maximum(np.maximum.reduceat(c, starts, axis=0), 0.0)
     return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0), best
 
 

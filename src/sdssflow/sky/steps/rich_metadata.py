@@ -16,7 +16,8 @@ warning listing the MJDs) and ``SOLARFLUX_81`` (its 81-day centred mean, sfu); `
 (the frame header's telescope azimuth in the TCC convention, South = 0, East = 90, kept as
 read) beside ``AZ_FIB`` (North through East, the one convention of the computed azimuths);
 ``PHOTO`` (1/0 from a windows table,
-0.5 = unknown).
+0.5 = unknown). The site of every row is its frame's observatory (``OBSERVATORY``, the header's
+OBSERVAT: APO or LCO; APO when absent, as in plate-era frames).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from sdssflow.sky import tables
 from sdssflow.sky.ephemeris import observing_conditions
 from sdssflow.steps import base_parser, run_step
 
-__all__ = ["parse", "main", "rich_metadata"]
+__all__ = ["parse", "main", "rich_metadata", "rich_metadata_by_site", "observatories"]
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,37 @@ def rich_metadata(meta: Table, photometric=None, solar_flux=None, observatory: s
     return out
 
 
+def observatories(meta: Table) -> np.ndarray:
+    """Site name (``apo`` / ``lco``) of every row: the OBSERVATORY column, APO when absent or ''.
+
+    Parameters
+    ----------
+    meta : astropy.table.Table
+        Raw sky metadata (:mod:`sdssflow.sky.extract`).
+
+    Returns
+    -------
+    numpy.ndarray of str, shape (len(meta),)
+    """
+    if "OBSERVATORY" not in meta.colnames:
+        return np.full(len(meta), "apo")
+    names = np.char.lower(np.char.strip(np.asarray(meta["OBSERVATORY"]).astype(str)))
+    return np.where(names == "", "apo", names)
+
+
+def rich_metadata_by_site(meta: Table, photometric=None, solar_flux=None) -> Table:
+    """:func:`rich_metadata` with each row's own observatory (:func:`observatories`), row order kept."""
+    sites = observatories(meta)
+    names = sorted(set(sites)) or ["apo"]
+    if len(names) == 1:
+        return rich_metadata(meta, photometric, solar_flux, names[0])
+    from astropy.table import vstack
+
+    order = np.concatenate([np.flatnonzero(sites == name) for name in names])
+    parts = [rich_metadata(meta[sites == name], photometric, solar_flux, name) for name in names]
+    return vstack(parts, metadata_conflicts="silent")[np.argsort(order)]
+
+
 def main(argv=None) -> int:
     args = parse(argv)
     meta = read_table(args.skyflux)
@@ -110,7 +142,7 @@ def main(argv=None) -> int:
         log.warning("%s: no sky spectra; writing an empty table", args.skyflux)
     phot = tables.read_csv(args.photometric_table) if args.photometric_table else None
     solar = tables.f107_table(args.solar_flux_table)
-    rich = rich_metadata(meta, phot, solar)
+    rich = rich_metadata_by_site(meta, phot, solar)
     missing = np.isnan(rich["SOLARFLUX"])
     if missing.any():
         mjds = sorted({int(m) for m in np.floor(np.asarray(rich["MJD_MID"])[missing])})

@@ -316,8 +316,10 @@ def spec_sky_spectra(args, selection) -> tuple[SkySpectra, list[Path], Table]:
     """Sky spectra of the spec full files of one plate (input route 2), and a STATUS table.
 
     A lite file (no per-exposure HDUs: its coadd holds no per-exposure sky) is named in a
-    warning and in STATUS (``lite_file``, EXPID -1) instead of dropping out silently; a full file
-    gives one ``ok`` row per exposure and camera used.
+    warning and in STATUS (``lite_file``, EXPID -1) instead of dropping out silently, and so is a
+    v6 (SDSS-V) full file (``v6_file``: its exposure tables merge b+r and have no CALIB, so the
+    per-camera sky and its errors cannot be formed); a plate-era full file gives one ``ok`` row
+    per exposure and camera used.
     """
     from sdssflow.io.specfile import find_spec_files, read_specfile
     from sdssflow.sky.specroute import specfile_sky_spectra
@@ -337,6 +339,13 @@ def spec_sky_spectra(args, selection) -> tuple[SkySpectra, list[Path], Table]:
             log.warning("%s", reason)
             status.append((spec.mjd, -1, "", "lite_file", reason, 0, str(path)))
             continue
+        if any(len(e.camera) != 2 for e in spec.exposures):
+            # v6: exposure tables merge b+r on the coadd grid, no CALIB (DR19 datamodel MJD_EXP_*)
+            reason = (f"{path.name}: v6 spec file (per-exposure tables merge b+r and carry no CALIB), "
+                      "no per-camera sky with errors; skipped (use input: frames or sdss)")
+            log.warning("%s", reason)
+            status.append((spec.mjd, -1, "", "v6_file", reason, 0, str(path)))
+            continue
         keep = None if keep_exp is None else {(e.expid, e.camera) for e in spec.exposures if e.expid in keep_exp}
         part = specfile_sky_spectra(spec, bad_bits, keep)
         part.meta["FLAGS"] = np.full(part.nspec, "", dtype="U64")
@@ -347,8 +356,9 @@ def spec_sky_spectra(args, selection) -> tuple[SkySpectra, list[Path], Table]:
         used.append(path)
     status_table = Table(rows=status, names=STATUS_COLUMNS, dtype=STATUS_DTYPES)
     if not parts:
-        lites = ", ".join(p.name for p in paths)
-        raise StepError(f"{args.spec_dir}: plate {args.plate} has no full spec file (lite files only: {lites})")
+        names = ", ".join(p.name for p in paths)
+        kinds = "lite" if all(r[3] == "lite_file" for r in status) else "lite or v6"
+        raise StepError(f"{args.spec_dir}: plate {args.plate} has no full spec file ({kinds} files only: {names})")
     out = concatenate(parts)
     out.meta["SOURCE"] = np.full(out.nspec, "spec_sky", dtype="U12")
     return out, used, status_table

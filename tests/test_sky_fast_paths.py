@@ -1,0 +1,212 @@
+"""The fast paths of the per-plate sky steps (issue 13) give the numbers of the slow ones.
+
+Each fast path is checked against the straightforward computation it replaced, kept here as
+the reference: astropy's own IERS tables, scipy's interpolator, ``np.add.at``, resampling all
+rows, astropy's FITS writer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from astropy import units as u
+from astropy.coordinates import AltAz, SkyCoord
+from astropy.io import fits
+from astropy.table import Table
+from astropy.time import Time
+from astropy.utils import iers
+
+from sdssflow.earth_orientation import bundled_iers_b, earth_orientation_for
+from sdssflow.io.sky import read_product, read_table, write_product
+from sdssflow.sites import location
+from sdssflow.sky import mean, tables
+from sdssflow.sky.steps.line_sum import merge_arms
+
+
+# ------------------------------------------------------------------ earth orientation
+def test_bundled_iers_b_holds_astropys_values():
+    fast = bundled_iers_b()
+    ref = iers.IERS_B.open()  # astropy's CDS reader of the same file
+    assert len(fast) == len(ref)
+    for name in ("MJD", "PM_x", "PM_y", "UT1_UTC", "dX_2000A", "dY_2000A"):
+        assert fast[name].unit == ref[name].unit
+        assert np.array_equal(fast[name].value, ref[name].value), name
+
+
+def _altaz(obstime):
+    star = SkyCoord(ra=[10.0, 150.0, 280.0] * u.deg, dec=[5.0, 40.0, -20.0] * u.deg)
+    with iers.conf.set_temp("auto_download", False), iers.conf.set_temp("auto_max_age", None):
+        h = star.transform_to(AltAz(obstime=obstime, location=location("apo")))
+    return h.alt.deg, h.az.deg
+
+
+def test_earth_orientation_for_gives_the_default_transforms_bit_for_bit():
+    t = Time([55500.2, 55500.21, 57000.3], format="mjd", scale="tai")
+    default = _altaz(t)
+    with earth_orientation_for(t.mjd):
+        assert iers.earth_orientation_table.get() is bundled_iers_b()
+        fast = _altaz(t)
+    assert all(np.array_equal(a, b) for a, b in zip(default, fast))
+    # the UT1-UTC of the table matters: a wrong one moves the azimuths
+    assert abs(float(t[:1].ut1.mjd[0] - t[:1].utc.mjd[0]) * 86400.0) > 0.01
+
+
+def test_earth_orientation_for_leaves_the_default_past_the_table():
+    last = float(bundled_iers_b()["MJD"][-1].value)
+    before = iers.earth_orientation_table.get()
+    with earth_orientation_for(np.array([55500.0, last + 30.0])):
+        assert iers.earth_orientation_table.get() is before
+    with earth_orientation_for(np.array([])):
+        assert iers.earth_orientation_table.get() is before
+
+
+# ------------------------------------------------------------------ ISL interpolation
+def test_isl_bilinear_matches_scipy_regular_grid_interpolator():
+    from scipy.interpolate import RegularGridInterpolator
+
+    t = tables.read_csv(tables.DATA_DIR / "isl_galactic.csv")
+    ls, bs = np.unique(t["gal_l_deg"]), np.unique(t["gal_b_deg"])
+    grid = np.full((ls.size, bs.size), np.nan)
+    grid[np.searchsorted(ls, t["gal_l_deg"]), np.searchsorted(bs, t["gal_b_deg"])] = t["isl"]
+    ref = RegularGridInterpolator((np.append(ls, 360.0), bs), np.vstack([grid, grid[:1]]))
+    rng = np.random.default_rng(3)
+    lq = np.concatenate([rng.uniform(0, 360, 2000), ls, [0.0, 359.999, 360.0]])
+    bq = np.concatenate([rng.uniform(bs[0], bs[-1], 2000), np.full(ls.size, bs[1]), [bs[0], bs[-1], 0.0]])
+    got = tables.isl(lq, bq)
+    want = ref(np.column_stack([np.mod(lq, 360.0), bq]))
+    assert np.allclose(got, want, rtol=1e-13, atol=0)
+    assert np.isnan(tables.isl(np.array([np.nan]), np.array([0.0])))[0]
+
+
+# ------------------------------------------------------------------ grouped sums
+def test_merge_arms_equals_np_add_at():
+    rng = np.random.default_rng(5)
+    nspec, nbin = 41, 30
+    binned = rng.normal(size=(nspec, nbin))
+    cover = np.clip(rng.uniform(-0.3, 1.2, size=(nspec, nbin)), 0, 1)
+    groups = rng.integers(0, 13, nspec)
+    groups[:13] = np.arange(13)  # every label present, in a shuffled order after that
+    num, den, best = np.zeros((13, nbin)), np.zeros((13, nbin)), np.zeros((13, nbin))
+    np.add.at(num, groups, cover * binned)
+    np.add.at(den, groups, cover)
+    np.maximum.at(best, groups, cover)
+    merged, merged_cover = merge_arms(binned, cover, groups)
+    assert np.allclose(merged, np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0), rtol=1e-13, atol=1e-15)
+    assert np.array_equal(merged_cover, best)
+    # b+r pairs (arm_groups' labels): exactly np.add.at's sums
+    pairs = np.repeat(np.arange(20), 2)[rng.permutation(40)]
+    num, den = np.zeros((20, nbin)), np.zeros((20, nbin))
+    np.add.at(num, pairs, cover[:40] * binned[:40])
+    np.add.at(den, pairs, cover[:40])
+    merged, _ = merge_arms(binned[:40], cover[:40], pairs)
+    assert np.array_equal(merged, np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0))
+    # a label with no row stays empty
+    merged, merged_cover = merge_arms(binned[:2], cover[:2], np.array([0, 2]))
+    assert merged.shape == (3, nbin) and not merged[1].any() and not merged_cover[1].any()
+
+
+def test_resample_rows_are_those_of_resampling_every_row():
+    rng = np.random.default_rng(7)
+    start = np.array([3600.0, 3610.0, 5900.0, 5905.0, 3605.0])
+    wave = start[:, None] + np.cumsum(rng.uniform(0.9, 1.1, size=(5, 400)), axis=1)
+    flux = rng.normal(10, 1, size=wave.shape)
+    ivar = rng.uniform(0.5, 2, size=wave.shape) * (rng.uniform(size=wave.shape) > 0.05)
+    extra = rng.uniform(0.8, 1.2, size=wave.shape)
+    grid = mean.common_grid(3.55, 3.85, 5e-5)
+    f_all, iv_all, e_all = mean.resample_to_grid(wave, flux, ivar, grid, extra)
+    rows = np.array([1, 4])
+    cols = slice(300, 2500)
+    f, iv, e = mean.resample_to_grid(wave, flux, ivar, grid[cols], extra, rows=rows)
+    assert np.array_equal(f, f_all[rows, cols]) and np.array_equal(iv, iv_all[rows, cols])
+    assert np.array_equal(e, e_all[rows, cols])
+
+
+def test_mean_spectra_equals_the_add_at_reference():
+    rng = np.random.default_rng(11)
+    nspec, npix = 300, 500  # more than one block of mean.CHUNK rows
+    arm_b = rng.uniform(size=nspec) < 0.5
+    start = np.where(arm_b, 3600.0, 5900.0) + rng.uniform(0, 5, nspec)
+    wave = start[:, None] + np.cumsum(rng.uniform(2.9, 3.1, size=(nspec, npix)), axis=1)
+    flux = rng.normal(5, 1, size=wave.shape)
+    ivar = rng.uniform(0.5, 2, size=wave.shape)
+    disp = rng.uniform(0.8, 1.2, size=wave.shape)
+    meta = Table({"EXPID": rng.integers(1, 4, nspec), "CAMERA": np.where(arm_b, "b1", "r1"), "MJD": np.full(nspec, 55500)})
+    grid = mean.common_grid(3.55, 4.017, 1e-4)
+    arrays, out = mean.mean_spectra(wave, flux, ivar, disp, meta, grid)
+    # reference: every row resampled on the whole grid in blocks of CHUNK rows, np.add.at sums
+    labels = [(str(e), c) for e, c in zip(meta["EXPID"], meta["CAMERA"])]
+    order = list(dict.fromkeys(labels))
+    group = np.array([order.index(lab) for lab in labels])
+    wsum, fsum = np.zeros((len(order), grid.size)), np.zeros((len(order), grid.size))
+    for s in range(0, nspec, mean.CHUNK):
+        sl = slice(s, s + mean.CHUNK)
+        d_eff = np.sqrt(disp[sl] ** 2 + np.gradient(wave[sl], axis=1) ** 2 / 6.0)
+        f, iv, _ = mean.resample_to_grid(wave[sl], flux[sl], ivar[sl], grid, d_eff)
+        np.add.at(wsum, group[sl], iv)
+        np.add.at(fsum, group[sl], iv * f)
+    assert list(zip(out["EXPID"].astype(str), out["CAMERA"])) == order
+    assert np.allclose(arrays["IVAR"], wsum, rtol=1e-13, atol=0)
+    assert np.allclose(arrays["FLUX"], np.where(wsum > 0, fsum / np.where(wsum > 0, wsum, 1), 0), rtol=1e-12, atol=0)
+    # truth: the weighted mean of constant spectra is that constant where covered
+    const = np.full_like(flux, 7.0)
+    arrays, _ = mean.mean_spectra(wave, const, ivar, disp, meta, grid)
+    covered = arrays["IVAR"] > 0
+    assert covered.sum() > grid.size and np.allclose(arrays["FLUX"][covered], 7.0, rtol=1e-12)
+
+
+# ------------------------------------------------------------------ product writer
+def _astropy_written(path, images, tabs):
+    hdus = [fits.PrimaryHDU()]
+    for name, (array, bunit) in images.items():
+        hdus.append(fits.ImageHDU(array, name=name))
+        hdus[-1].header["BUNIT"] = bunit
+    for name, table in tabs.items():
+        hdus.append(fits.table_to_hdu(table))
+        hdus[-1].name = name
+    fits.HDUList(hdus).writeto(path, checksum=True)
+
+
+def test_fitsio_product_reads_back_as_astropys(tmp_path):
+    rng = np.random.default_rng(2)
+    table = Table({"SPECNO": np.arange(4), "CAMERA": ["b1", "r1", "b2", "r2"], "FLAG": [True, False, True, True],
+                   "OI5579": rng.normal(size=4), "N": np.arange(4, dtype=np.int16)})  # fmt: skip
+    table["OI5579"].unit = "1e-17 erg / (s cm2)"
+    images = {"WAVE": (np.linspace(3600, 10000, 7), "Angstrom"),
+              "FLUX": (rng.normal(size=(4, 7)).astype(np.float32), "1e-17 erg/(s cm2 Angstrom)"),
+              "NFIBER": (np.arange(28, dtype=np.int16).reshape(4, 7), "fibres")}  # fmt: skip
+    fast = write_product(tmp_path / "fast.fits", images, {"META": table}, version="vt", inputs=["a/b.fits"],
+                         step="s", header_cards={"DLOGLAM": (5e-5, "grid step, dex")})  # fmt: skip
+    _astropy_written(tmp_path / "ref.fits", images, {"META": table})
+    img_f, tab_f, head_f = read_product(fast)
+    img_r, tab_r, _ = read_product(tmp_path / "ref.fits")
+    assert head_f["VERSION"] == "vt" and head_f["STEP"] == "s" and head_f["INFILE01"] == "b.fits"
+    assert head_f["DLOGLAM"] == 5e-5
+    for name in images:
+        assert img_f[name].dtype == img_r[name].dtype and np.array_equal(img_f[name], img_r[name])
+    a, b = tab_f["META"], tab_r["META"]
+    assert a.colnames == b.colnames
+    for name in a.colnames:
+        assert a[name].dtype == b[name].dtype and np.array_equal(a[name], b[name]) and a[name].unit == b[name].unit
+    with fits.open(fast, checksum=True) as hdul:
+        assert [h.name for h in hdul] == ["PRIMARY", "WAVE", "FLUX", "NFIBER", "META"]
+        assert all(h.verify_checksum() == 1 and h.verify_datasum() == 1 for h in hdul)
+        assert hdul["FLUX"].header["BUNIT"] == "1e-17 erg/(s cm2 Angstrom)"
+
+
+@pytest.mark.parametrize("kind", ["empty", "masked", "meta"])
+def test_write_product_keeps_astropy_for_tables_fitsio_would_change(tmp_path, kind):
+    table = Table({"A": [1.0, 2.0], "B": [3, 4]}, masked=kind == "masked")
+    if kind == "masked":
+        table["B"].mask = [False, True]
+    elif kind == "meta":
+        table.meta["PLATE"] = 4100
+    else:
+        table = table[:0]
+    path = write_product(tmp_path / "t.fits", {}, {"META": table}, version="vt")
+    back = read_table(path)
+    assert len(back) == len(table) and back.colnames == ["A", "B"]
+    if kind == "masked":  # astropy's writer marks the masked integer with TNULL
+        header = fits.getheader(path, "META")
+        assert "TNULL2" in header and fits.getdata(path, "META")["B"][1] == header["TNULL2"]
+    if kind == "meta":
+        assert fits.getheader(path, "META")["PLATE"] == 4100
