@@ -153,6 +153,13 @@ def test_spcframe_trimmed_and_matches_traceset(blue_frame):
     frame = boss.read_spframe(paths[".fits"])
     assert cframe.flux.shape == (NFIB, 4112)
     assert np.max(np.abs(cframe.loglam - frame.loglam)) < 1e-6
+    # the mask-only reader (sky_flux's) gives the same SPPIXMASK rows and trimming
+    rows = np.array([3, 0, 7])
+    mask = boss.read_spcframe_mask(d / "spCFrame-b1-00120000.fits", rows)
+    np.testing.assert_array_equal(mask, cframe.mask[rows])
+    assert mask.dtype == np.int32 and mask.shape == (3, 4112)
+    with pytest.raises(ValueError, match="fewer than"):
+        boss.read_spcframe_mask(d / "spCFrame-b1-00120000.fits", npix=5000)
 
 
 def test_xjump_traceset():
