@@ -35,9 +35,10 @@ def _library():
 
 
 def _setup_selection():
-    from sdssflow.fluxcal.calibrate import Settings, _camera_reference, prepare_library
+    from sdssflow.fluxcal.calibrate import Settings, prepare_library
     from sdssflow.fluxcal.matching import ParameterSpace, Segment, fit_star
     from sdssflow.fluxcal.priors import DATA_DIR, catalog_photometry, load_band_table
+    from sdssflow.fluxcal.standards import camera_reference
     from sdssflow.fluxcal.testing import toy_exposure
     from sdssflow.fluxcal.vectors import telluric_mask
 
@@ -55,7 +56,7 @@ def _setup_selection():
     segs, grids = [], {}
     for cam, f in exp.frames.items():
         ln = f.loglam[row] * np.log(10)
-        ref, sig = _camera_reference(f)
+        ref, sig = camera_reference(f)
         grids[cam] = prep.camera_grid(ln.min(), ln.max(), ref, sig)
         good = (f.ivar[row] > 0) & ~telluric_mask(np.exp(ln), tell)
         segs.append(Segment(cam, ln, f.flux[row].astype(float), f.ivar[row].astype(float), good))
@@ -149,3 +150,152 @@ BENCHMARKS = [
         _setup_plate,
     ),
 ]
+
+
+# --- issue 13: the flux calibration per exposure of a small demo (gzipped frames) ---------
+
+#: The demo of :func:`exposure_table`: 1 plate x 1 MJD x 3 exposures (16 standards, 4 cameras,
+#: gzipped spFrame/spFluxcalib as in the real v5 tree) and the demo BOSZ library.
+EXPOSURE_DEMO = {"n_plates": 1, "n_mjds": 1, "n_exposures": 3}
+
+
+def ensure_exposure_demo(root: Path) -> dict:
+    """The small demo, its BOSZ library and selections of 1 and 3 exposures (made when missing)."""
+    import json
+
+    info_path = root / "info.json"
+    if info_path.exists():
+        return json.loads(info_path.read_text())
+    from sdssflow.fluxcal.steps import bosz_download, bosz_library
+    from sdssflow.synth import survey
+    from sdssflow.synth.layout import demo_plan
+
+    root.mkdir(parents=True, exist_ok=True)
+    settings = {**EXPOSURE_DEMO, "root": str(root / "demo")}
+    survey.main(["--settings", json.dumps(settings), "--manifest", str(root / "demo" / "manifest.csv")])
+    plan = demo_plan(settings)
+    mirror = plan.bosz_mirror.resolve()
+    bosz_download.main(["--base-url", mirror.as_uri(), "--subgrid", str(mirror / "demo_subgrid.yaml"),
+                        "--dest", str(root / "bosz2024")])  # fmt: skip
+    bosz_library.main(["--manifest", str(root / "bosz2024" / "manifest.csv"), "--output", str(root / "lib.h5")])
+    plate, mjd, _ = plan.exposures[0]
+    rows = [{"observatory": "APO", "mjd": m, "plate": p, "exposure": e, "exptime": 900.0, "flags": "",
+             "excluded_cameras": ""} for p, m, e in plan.exposures if (p, m) == (plate, mjd)]  # fmt: skip
+    for n in (1, 3):
+        pd.DataFrame(rows[:n]).to_csv(root / f"sel{n}.csv", index=False)
+    info = {"plate_dir": str(plan.plate_dir(plate)), "plate": plate, "mjd": mjd,
+            "photometry": str(plan.photometry), "truth": str(plan.truth)}  # fmt: skip
+    info_path.write_text(json.dumps(info))
+    return info
+
+
+#: Run in a fresh interpreter by :func:`exposure_table`: flux_calibration.main on the
+#: selection, one thread; prints the CPU s of the imports and of main, and the peak RSS.
+_EXPOSURE_CHILD = """
+import json, resource, sys
+from pathlib import Path
+
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+c0 = cpu()
+from threadpoolctl import threadpool_limits
+from sdssflow.fluxcal.steps import flux_calibration
+c1 = cpu()
+args = json.loads(sys.argv[1])
+with threadpool_limits(1):
+    flux_calibration.main(args)
+c2 = cpu()
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+print(json.dumps([c1, c2 - c1, peak]))
+"""
+
+
+def _run_exposures(root: Path, info: dict, nexp: int) -> tuple[float, float, float, Path]:
+    """(process CPU s up to main, main's CPU s, peak RSS MiB, output dir) of one fresh run."""
+    import json
+    import subprocess
+    import sys
+
+    out = root / f"out{nexp}"
+    args = ["--plate-dir", info["plate_dir"], "--selection", str(root / f"sel{nexp}.csv"),
+            "--library", str(root / "lib.h5"), "--photometry", info["photometry"],
+            "--plate", str(info["plate"]), "--mjd", str(info["mjd"]), "--outdir", str(out),
+            "--version-name", "bench"]  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", _EXPOSURE_CHILD, json.dumps(args)],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    imports, step, peak = json.loads(proc.stdout.strip().splitlines()[-1])
+    return imports, step, peak, out
+
+
+def exposure_accuracy(info: dict, out: Path, library: Path) -> dict:
+    """The demo's calibration, Teff and RV errors against the injected truth.
+
+    Same measures as ``tests/test_fluxcal_demo.py``: per camera, the median |relative
+    error| of cal_factor (fibre 250) over unmasked pixels; |Teff - truth| and |RV - truth|
+    of the used standards with S/N > 20.
+    """
+    from astropy.table import Table
+
+    from sdssflow.io.bosz_library import read_library
+    from sdssflow.io.fluxcal import read_calibration, read_summary
+
+    truth = Table.read(Path(info["truth"]) / "calibration.fits", hdu=1)
+    exps, fit = read_summary(out / f"summary-{info['plate']}-{info['mjd']}.fits")
+    rel = []
+    for expid in exps["EXPID"]:
+        for cam, c in read_calibration(out / f"calib-{expid:08d}.fits").items():
+            t = truth[(truth["expid"] == expid) & (truth["camera"] == cam)][0]
+            tw, tc = np.asarray(t["wave"], float), np.asarray(t["cal_factor"], float)
+            vec = c.cal_factor if c.cal_factor.ndim == 1 else c.cal_factor[250]
+            good = ~(c.bad if c.bad.ndim == 1 else c.bad[250])
+            mine = np.interp(np.log(tw), np.log(c.wave), vec)
+            use = np.interp(np.log(tw), np.log(c.wave), good.astype(float)) > 0.99
+            rel.append(float(np.median(np.abs(mine[use] / tc[use] - 1))))
+    stars = {int(r["catalogid"]): r for r in Table.read(Path(info["truth"]) / "stars.fits", hdu=1)}
+    step = float(np.min(np.diff(np.unique(read_library(library).params["teff"]))))
+    dteff, drv = [], []
+    for row in fit[(fit["SNR"] > 20) & (fit["STATUS"] == "USED")]:
+        t = stars[int(row["CATALOGID"])]
+        mjds = list(np.atleast_1d(t["mjd"]))
+        v = float(np.atleast_1d(t["v_rad"])[mjds.index(info["mjd"])]) if np.ndim(t["mjd"]) else float(t["v_rad"])
+        dteff.append(abs(float(row["TEFF"]) - float(t["teff"])))
+        drv.append(abs(float(row["RV"]) - v))
+    dteff, drv = np.array(dteff), np.array(drv)
+    return {"cal_rel_median_max": max(rel), "teff_err_max": float(dteff.max()), "teff_step": step,
+            "rv_err_median": float(np.median(drv)), "rv_err_max": float(drv.max()),
+            "rv_within_2": float(np.mean(drv < 2.0)), "n_bright": int(drv.size)}  # fmt: skip
+
+
+def exposure_table(root: Path) -> list[dict]:
+    """Print the flux calibration per exposure (1 and 3 exposures), each in a fresh process.
+
+    CPU = user + system seconds of ``flux_calibration.main`` in a fresh interpreter (the
+    interpreter start and imports before it are given apart), threads pinned to 1 as
+    ``run_step`` does; peak = the process's max RSS.
+    """
+    info = ensure_exposure_demo(root)
+    rows = []
+    print("| exposures | imports CPU s | step CPU s | step CPU s per exposure | peak RSS MiB "
+          "| cal. error (median, worst camera) | Teff error max (grid step) | RV error median / max km/s |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for nexp in (1, 3):
+        imp, step, peak, out = _run_exposures(root, info, nexp)
+        acc = exposure_accuracy(info, out, root / "lib.h5")
+        rows.append({"n_exposures": nexp, "import_cpu": imp, "step_cpu": step, "peak_mib": peak, **acc})
+        print(f"| {nexp} | {imp:.2f} | {step:.2f} | {step / nexp:.2f} | {peak:.0f} "
+              f"| {100 * acc['cal_rel_median_max']:.2f} % | {acc['teff_err_max']:.0f} K ({acc['teff_step']:.0f} K) "
+              f"| {acc['rv_err_median']:.2f} / {acc['rv_err_max']:.2f} |", flush=True)  # fmt: skip
+    return rows
+
+
+if __name__ == "__main__":
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description="flux calibration per exposure (issue 13)")
+    parser.add_argument("--root", type=Path, default=Path(tempfile.gettempdir()) / "sdssflow-bench-fluxcal",
+                        help="small demo (made when missing, ~3 min)")  # fmt: skip
+    exposure_table(parser.parse_args().root)
+    sys.exit(0)

@@ -92,3 +92,29 @@ def test_mirror_without_h_band_models_fails_the_step(tmp_path):
     with pytest.raises(StepError, match="no APOGEE RV templates"):
         apogee_templates.main(["--templates", str(tmp_path / "empty"), "--output", str(tmp_path / "t.fits")])
     assert not (tmp_path / "t.fits").exists()
+
+
+def test_false_peak_against_an_ill_matched_template_is_rv_fail(product):
+    """The real M-dwarf apVisits alone (no apStar) against the only real BOSZ model (6000 K):
+    the correlation peaks at a false ~560 km/s with Tonry & Davis r < 3, so every visit is
+    RV_FAIL and left out of the stack instead of being co-added at a wrong velocity."""
+    import pandas as pd
+
+    from sdssflow.io.mwm_flags import APOGEE_STARFLAG
+    from sdssflow.mwm.apogee_rv import MIN_RXC
+    from sdssflow.mwm.build import build_source
+    from sdssflow.mwm.sources import gather_bucket
+
+    apvisits = sorted((REAL / "apogee").glob("apVisit-*.fits"))
+    if not apvisits:
+        pytest.skip("real apVisits not available")
+    index = pd.DataFrame({"sdss_id": 7, "kind": "apvisit", "path": [str(p) for p in apvisits], "row": 0,
+                          "mjd": -1, "telescope": "apo25m", "objtype": "STAR"})  # fmt: skip
+    src = gather_bucket(index)[0]
+    _, out = product
+    prod = build_source(src.sdss_id, [], src.apogee, None, apogee_templates=load_templates(out))
+    cols = prod.visit["APOGEE/APO"]
+    rv_fail = 1 << APOGEE_STARFLAG["RV_FAIL"]
+    assert cols["rv_method"] == ["template"] * len(apvisits)
+    assert all(f & rv_fail for f in cols["spectrum_flags"]) and not any(cols["in_stack"])
+    assert MIN_RXC == 3.0

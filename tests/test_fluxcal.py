@@ -310,3 +310,36 @@ def test_one_rejected_star_other_used(prep, settings):
     res = _run(prep, settings, exp)
     status = sorted(s["STATUS"] for s in res.stars)
     assert status == ["REJECTED", "USED", "USED", "USED"] and res.row["FLAG"] == ""
+
+
+def test_multilinear_matrix_matches_corner_by_corner_reference():
+    """The vectorised multilinear weights equal a point-by-point corner sum, also with a
+    missing node (its points invalid) and a single-valued axis."""
+    import itertools
+
+    from sdssflow.fluxcal.interpolation import multilinear_matrix
+
+    teffs, loggs, fehs = [5000.0, 5250.0, 5500.0, 6000.0], [4.0, 4.5], [-0.5]
+    nodes = [n for n in itertools.product(teffs, loggs, fehs) if n != (5500.0, 4.5, -0.5)]
+    params = pd.DataFrame(nodes, columns=["teff", "logg", "feh"]).assign(alpha=0.0)
+    index = {n: i for i, n in enumerate(nodes)}
+    rng = np.random.default_rng(7)
+    points = np.column_stack([rng.uniform(5000, 6000, 200), rng.uniform(4.0, 4.5, 200), np.full(200, -0.5)])
+    points[:3, 0] = [5000.0, 6000.0, 5250.0]  # on nodes and at the grid edges
+    weights, valid = multilinear_matrix(params, points, 0.0)
+    for p, w, ok in zip(points, weights, valid):
+        t0 = max(t for t in teffs[:-1] if t <= p[0])
+        t1 = teffs[teffs.index(t0) + 1]
+        ft, fg = (p[0] - t0) / (t1 - t0), (p[1] - 4.0) / 0.5
+        want, missing = np.zeros(len(nodes)), False
+        for (t, a), (g, b) in itertools.product(((t0, 1 - ft), (t1, ft)), ((4.0, 1 - fg), (4.5, fg))):
+            if a * b > 0:
+                if (t, g, -0.5) in index:
+                    want[index[(t, g, -0.5)]] += a * b
+                else:
+                    missing = True
+        assert ok == (not missing)
+        np.testing.assert_allclose(w, want, atol=1e-12)
+        if ok:
+            assert abs(w.sum() - 1) < 1e-12
+    assert 0 < valid.sum() < len(valid)

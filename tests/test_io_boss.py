@@ -153,6 +153,13 @@ def test_spcframe_trimmed_and_matches_traceset(blue_frame):
     frame = boss.read_spframe(paths[".fits"])
     assert cframe.flux.shape == (NFIB, 4112)
     assert np.max(np.abs(cframe.loglam - frame.loglam)) < 1e-6
+    # the mask-only reader (sky_flux's) gives the same SPPIXMASK rows and trimming
+    rows = np.array([3, 0, 7])
+    mask = boss.read_spcframe_mask(d / "spCFrame-b1-00120000.fits", rows)
+    np.testing.assert_array_equal(mask, cframe.mask[rows])
+    assert mask.dtype == np.int32 and mask.shape == (3, 4112)
+    with pytest.raises(ValueError, match="fewer than"):
+        boss.read_spcframe_mask(d / "spCFrame-b1-00120000.fits", npix=5000)
 
 
 def test_xjump_traceset():
@@ -235,3 +242,32 @@ def test_errors_name_the_file(tmp_path, blue_frame):
     fits.PrimaryHDU(header=fits.Header({"EXPID01": "b1-123"})).writeto(bad)
     with pytest.raises(ValueError, match="EXPID01 = 'b1-123'"):
         spplate.read_spplate_exposures(bad)
+
+
+def test_gzipped_frame_inflated_once_identical_and_no_temp_left(blue_frame, tmp_path, monkeypatch):
+    """io.inflate: a .fits.gz opened through the fast inflater reads the same HDUs as cfitsio's
+    own gzip reader; its temporary file is gone once opened, also when the gzip is damaged."""
+    import tempfile
+
+    from sdssflow.io.inflate import is_gzipped, open_fits
+    from sdssflow.io.readable import UnreadableFile
+
+    _, paths, kw = blue_frame
+    scratch = tmp_path / "tmpdir"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    gz = paths[".fits.gz"]
+    assert is_gzipped(gz) and not is_gzipped(paths[".fits"])
+    with open_fits(gz) as mine, fitsio.FITS(str(gz)) as ref:
+        assert list(scratch.iterdir()) == []  # unlinked while fitsio reads it
+        assert len(mine) == len(ref) == 9
+        for ext in range(len(ref)):
+            a, b = mine[ext].read(), ref[ext].read()
+            assert a.dtype == b.dtype and np.array_equal(a, b)
+    np.testing.assert_array_equal(boss.read_spframe(gz).flux, kw["flux"])
+    # a truncated gzip stream: the reader's error names the file, no temporary file is left
+    cut = tmp_path / "spFrame-b1-00120009.fits.gz"
+    cut.write_bytes(gz.read_bytes()[: gz.stat().st_size // 2])
+    with pytest.raises(UnreadableFile, match="spFrame-b1-00120009.fits.gz"):
+        boss.read_spframe(cut)
+    assert list(scratch.iterdir()) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import sdssflow
@@ -66,3 +67,14 @@ def test_no_import_cycle():
                     seen.add(dep)
                     stack.append((dep, (*path, dep)))
     assert cycles == []
+
+
+def test_science_modules_import_no_step_module():
+    """Steps sit on top: a module outside ``<family>/steps/`` never imports one inside it, so
+    every step's science lives in a topic module that the others can use too."""
+    bad = {
+        str(p.relative_to(SRC)): sorted(m for m in _imports(p) if re.match(r"sdssflow\.\w+\.steps(\.|$)", m))
+        for p in SRC.rglob("*.py")
+        if "steps" not in p.relative_to(SRC).parts and p.name != "cli.py"
+    }
+    assert {k: v for k, v in bad.items() if v} == {}

@@ -20,7 +20,7 @@ from sdssflow.earth_orientation import bundled_iers_b, earth_orientation_for
 from sdssflow.io.sky import read_product, read_table, write_product
 from sdssflow.sites import location
 from sdssflow.sky import mean, tables
-from sdssflow.sky.steps.line_sum import merge_arms
+from sdssflow.sky.magnitudes import merge_arms
 
 
 # ------------------------------------------------------------------ earth orientation

@@ -218,7 +218,7 @@ def _write_empty(tmp_path):
 
 
 def test_merge_arms_per_arcsec2_and_good_only():
-    from sdssflow.sky.steps.sky_spectra import MASK_BITS, merge_arms
+    from sdssflow.sky.sky_spectra_grid import MASK_BITS, merge_arms
 
     ngrid = 10
     flux = np.array([np.full(ngrid, 2.0), np.full(ngrid, 4.0), np.full(ngrid, 9.0)])
@@ -249,6 +249,7 @@ def test_sky_spectra_step_splits_by_year_and_reads_back(tmp_path):
     import fitsio
 
     from sdssflow.io.sky import write_product, write_table
+    from sdssflow.sky import sky_spectra_grid
     from sdssflow.sky.mean import common_grid
     from sdssflow.sky.steps import sky_spectra
     from sdssflow.steps import StepError
@@ -268,7 +269,7 @@ def test_sky_spectra_step_splits_by_year_and_reads_back(tmp_path):
     sky_spectra.main(["--mean", *means, "--good", str(tmp_path / "good.fits"), "--max-gb", "1e-9", "--out-dir", str(out)])
     files = sorted(p.name for p in out.glob("*.fits"))
     assert files == ["sky_spectra-2010.fits", "sky_spectra-2012.fits"]
-    wave, arrays, meta = sky_spectra.read_sky_spectra(sorted(out.glob("*.fits")))
+    wave, arrays, meta = sky_spectra_grid.read_sky_spectra(sorted(out.glob("*.fits")))
     assert list(meta["PLATE"]) == [4100, 4200] and list(meta["YEAR"]) == [2010, 2012]
     np.testing.assert_allclose(arrays["FLUX"][:, 0], np.array([4100.0, 4200.0]) / np.pi, rtol=1e-6)
     assert fitsio.read(str(out / "sky_spectra-2012.fits"), ext="FLUX").shape == (1, grid.size)

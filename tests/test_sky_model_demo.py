@@ -20,9 +20,9 @@ from sdssflow import cli
 from sdssflow.io.sky import read_product
 from sdssflow.sky.fitted_model import read_model
 from sdssflow.sky.lines import read_line_list
+from sdssflow.sky.magnitudes import broadband_magnitudes
 from sdssflow.sky.model_terms import TERMS
-from sdssflow.sky.steps.line_sum import broadband_magnitudes
-from sdssflow.sky.steps.sky_spectra import MASK_BITS, read_sky_spectra
+from sdssflow.sky.sky_spectra_grid import MASK_BITS, read_sky_spectra
 from sdssflow.synth.layout import demo_plan
 
 ROOT = Path(os.environ.get("SDSSFLOW_RUN_DIR", Path(__file__).resolve().parents[1]))

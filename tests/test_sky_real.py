@@ -24,9 +24,9 @@ from sdssflow.io.specfile import read_specfile
 from sdssflow.photometry import ab_magnitude
 from sdssflow.sites import location
 from sdssflow.sky import ephemeris, spectroskyflux, tables
+from sdssflow.sky.magnitudes import arm_groups, broadband_magnitudes, fiber_area
 from sdssflow.sky.specroute import specfile_sky_spectra
 from sdssflow.sky.steps import rich_metadata, sky_flux
-from sdssflow.sky.steps.line_sum import arm_groups, broadband_magnitudes, fiber_area
 from sdssflow.steps import StepError
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"

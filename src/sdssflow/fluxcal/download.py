@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import http.client
 import logging
 import os
 import random
-import re
 import shutil
 import time
 import urllib.error
@@ -35,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from sdssflow.fluxcal.http_range import CHUNK, Clock, Fatal, Transient, fetch_once
 from sdssflow.io.products import atomic_path
 
 __all__ = [
@@ -49,11 +48,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_CHUNK = 1 << 20
 
 #: Statuses of a file that is on disk and verified (the others: ``not_found``, ``error``).
 PRESENT = ("ok", "skipped")
-_CONTENT_RANGE = re.compile(r"^\s*bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)\s*$")
 
 
 @dataclass
@@ -89,133 +86,13 @@ class DownloadResult:
     message: str = ""
 
 
-class _Transient(Exception):
-    """A failure worth retrying (5xx, time-out, truncated body, wrong range)."""
-
-
-class _Fatal(Exception):
-    """A failure not worth retrying (deadline passed, size disagreeing with the listing)."""
-
-
 def sha256_of(path: str | os.PathLike) -> str:
     """Hex sha256 of a file, read in 1 MiB chunks."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(_CHUNK), b""):
+        for block in iter(lambda: fh.read(CHUNK), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _content_range(value: str | None) -> tuple[int | None, int | None, int | None] | None:
-    """(first, last, total) of a ``Content-Range: bytes a-b/n`` header; None if absent or malformed."""
-    m = _CONTENT_RANGE.match(value or "")
-    if not m:
-        return None
-    first, last, total = m.groups()
-    return (
-        int(first) if first is not None else None,
-        int(last) if last is not None else None,
-        int(total) if total != "*" else None,
-    )
-
-
-class _Clock:
-    """The per-file deadline (``None`` = no deadline)."""
-
-    def __init__(self, seconds: float | None):
-        self.seconds = seconds
-        self.end = time.monotonic() + seconds if seconds else None
-
-    def left(self) -> float:
-        return float("inf") if self.end is None else self.end - time.monotonic()
-
-    def check(self, done: int) -> None:
-        if self.left() <= 0:
-            raise _Fatal(f"deadline of {self.seconds:g} s per file passed after {done} bytes")
-
-
-def _fetch_once(url: str, part: Path, timeout: float, clock: _Clock, probe: bool = False) -> int | None:
-    """One request: write to ``part`` (resuming with Range) until the body ends.
-
-    Parameters
-    ----------
-    url : str
-        http(s) URL.
-    part : pathlib.Path
-        Partial file; its size is the offset asked for.
-    timeout : float
-        Socket time-out, s (capped by the time left before the deadline).
-    clock : _Clock
-        Per-file deadline.
-    probe : bool
-        The previous body had no length: a 416 without a total means "complete".
-
-    Returns
-    -------
-    int or None
-        Size of the whole remote file, if the response said it.
-
-    Raises
-    ------
-    _Transient, _Fatal, urllib.error.HTTPError, FileNotFoundError
-    """
-    have = part.stat().st_size if part.exists() else 0
-    clock.check(have)
-    request = urllib.request.Request(url, headers={"User-Agent": "sdssflow-bosz"})
-    if have:
-        request.add_header("Range", f"bytes={have}-")
-    try:
-        response = urllib.request.urlopen(request, timeout=max(0.05, min(timeout, clock.left())))
-    except urllib.error.HTTPError as err:
-        if err.code == 416:
-            span = _content_range(err.headers.get("Content-Range"))
-            total = span[2] if span else None
-            if have and (total == have or (total is None and probe)):
-                return have  # nothing after our last byte: the part file is complete
-            part.unlink(missing_ok=True)
-            raise _Transient(f"HTTP 416 (range not satisfiable, remote size {total}); restarting") from err
-        if err.code >= 500 or err.code in (408, 429):
-            raise _Transient(f"HTTP {err.code}") from err
-        raise
-    except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as err:
-        reason = getattr(err, "reason", err)
-        raise _Transient(f"{type(err).__name__}: {reason}") from err
-    with response:
-        status = getattr(response, "status", 200)
-        length = response.headers.get("Content-Length")
-        length = int(length) if length is not None and length.strip().isdigit() else None
-        if status == 206:
-            span = _content_range(response.headers.get("Content-Range"))
-            if span is None or span[0] != have:
-                part.unlink(missing_ok=True)
-                start = span[0] if span else "an unknown byte"
-                raise _Transient(f"HTTP 206 starts at {start}, not at the requested {have}; restarting the file")
-            total = span[2]
-            body = length if length is not None else span[1] - span[0] + 1
-            mode = "ab"
-        else:
-            total = body = length
-            have, mode = 0, "wb"
-        got = 0
-        try:
-            with open(part, mode) as out:
-                while True:
-                    clock.check(have + got)
-                    block = response.read1(_CHUNK)
-                    if not block:
-                        break
-                    out.write(block)
-                    got += len(block)
-                    if body is not None and got > body:
-                        break
-        except (http.client.HTTPException, TimeoutError, ConnectionError, OSError) as err:
-            raise _Transient(f"body interrupted after {got} bytes: {type(err).__name__}") from err
-    if body is not None and got > body:
-        part.unlink(missing_ok=True)
-        raise _Transient(f"body longer than the {body} bytes announced; restarting")
-    if body is not None and got < body:
-        raise _Transient(f"truncated body: {got} of {body} bytes")
-    return total
 
 
 def _copy_local(url: str, dest: Path, relpath: str, expected_size: int | None, validate) -> DownloadResult:
@@ -317,38 +194,38 @@ def download_file(
         result = _copy_local(url, dest, relpath, expected_size, validate)
         result.message = note + result.message
         return result
-    clock = _Clock(file_timeout)
+    clock = Clock(file_timeout)
     requests, failures, delay, probe, message = 0, 0, backoff, False, ""
     while failures <= retries:
         requests += 1
         try:
-            total = _fetch_once(url, part, timeout, clock, probe)
+            total = fetch_once(url, part, timeout, clock, probe)
             size = part.stat().st_size
             if total is None and not probe:
                 probe = True  # no length given: ask for what follows our last byte
                 continue
             if expected_size is not None and total is not None and total != int(expected_size):
-                raise _Fatal(f"server size {total} differs from the listed {expected_size} bytes")
+                raise Fatal(f"server size {total} differs from the listed {expected_size} bytes")
             expected = int(expected_size) if expected_size is not None else total
             if expected is not None and size != expected:
                 if size > expected:
                     part.unlink(missing_ok=True)
-                raise _Transient(f"{size} bytes received, {expected} expected")
+                raise Transient(f"{size} bytes received, {expected} expected")
             if validate:
                 try:
                     validate(part)
                 except ValueError as err:
                     part.unlink(missing_ok=True)
-                    raise _Transient(f"corrupt download: {err}") from err
+                    raise Transient(f"corrupt download: {err}") from err
             os.replace(part, dest)
             how = f"verified: {size} bytes" if expected is not None else f"{size} bytes, size unverified (no length, no Range support)"
             return DownloadResult(relpath, url, "ok", size, sha256_of(dest), requests, note + how)
         except urllib.error.HTTPError as err:
             status = "not_found" if err.code == 404 else "error"
             return DownloadResult(relpath, url, status, attempts=requests, message=note + f"HTTP {err.code}")
-        except _Fatal as err:
+        except Fatal as err:
             return DownloadResult(relpath, url, "error", attempts=requests, message=note + str(err))
-        except _Transient as err:
+        except Transient as err:
             failures += 1
             probe = False
             message = str(err)

@@ -11,7 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["AXES", "log_interpolate", "multilinear_matrix", "interpolation_weights"]
+__all__ = [
+    "AXES",
+    "log_interpolate",
+    "log_models",
+    "interpolate_logs",
+    "multilinear_matrix",
+    "interpolation_weights",
+]
 
 #: Interpolated axes of the template grid ([alpha/M] stays at the node's value).
 AXES = ("teff", "logg", "feh")
@@ -39,10 +46,42 @@ def log_interpolate(models: np.ndarray, weights: np.ndarray) -> np.ndarray:
     >>> log_interpolate(np.array([[1.0, 4.0], [4.0, 16.0]]), np.array([0.5, 0.5])).round(9).tolist()
     [2.0, 8.0]
     """
+    return interpolate_logs(log_models(models), weights)
+
+
+def log_models(models: np.ndarray) -> np.ndarray:
+    """log of node spectra, clipped at 1e-30 of their maximum (input of :func:`interpolate_logs`).
+
+    Parameters
+    ----------
+    models : numpy.ndarray, (nnode, ...)
+        Node spectra (> 0).
+
+    Returns
+    -------
+    numpy.ndarray, float64, same shape
+    """
     models = np.asarray(models, float)
     floor = 1e-30 * max(float(np.nanmax(np.abs(models))), 1e-300)
-    logm = np.log(np.clip(models, floor, None))
-    w = np.asarray(weights, float)
+    return np.log(np.clip(models, floor, None))
+
+
+def interpolate_logs(logm: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """exp(weights @ logm): :func:`log_interpolate` from precomputed :func:`log_models`.
+
+    A search that scores many interpolated templates made of the same nodes takes the
+    logarithms once.
+
+    Parameters
+    ----------
+    logm : numpy.ndarray, (nnode, ...)
+    weights : numpy.ndarray, (nnode,) or (npoint, nnode)
+
+    Returns
+    -------
+    numpy.ndarray, (...) or (npoint, ...)
+    """
+    w = np.asarray(weights, np.result_type(logm.dtype, np.float32))  # float32 stays float32
     return np.exp(np.tensordot(w, logm, axes=([w.ndim - 1], [0])))
 
 
@@ -75,36 +114,36 @@ def multilinear_matrix(params, points: np.ndarray, alpha: float) -> tuple[np.nda
     """
     vals = params[list(AXES)].to_numpy(float)
     sel = np.flatnonzero(np.isclose(params["alpha"].to_numpy(float), alpha))
-    lookup = {tuple(np.round(vals[i], 4)): i for i in sel}
     grids = [np.unique(vals[sel, j]) for j in range(3)]
+    # template index of every node of the (teff, logg, feh) grid, -1 where none exists:
+    # one array look-up per corner instead of a dictionary look-up per point
+    table = np.full([g.size for g in grids], -1, np.int64)
+    table[tuple(np.searchsorted(g, vals[sel, j]) for j, g in enumerate(grids))] = sel
     points = np.atleast_2d(np.asarray(points, float))
     npt = points.shape[0]
-    lo_val, hi_val, frac = [], [], []
+    lo_idx, frac = [], []
     for j, g in enumerate(grids):
-        x = np.clip(points[:, j], g[0], g[-1])
         if g.size == 1:
-            lo_val.append(np.full(npt, g[0]))
-            hi_val.append(np.full(npt, g[0]))
+            lo_idx.append(np.zeros(npt, np.int64))
             frac.append(np.zeros(npt))
             continue
+        x = np.clip(points[:, j], g[0], g[-1])
         lo = np.clip(np.searchsorted(g, x, side="right") - 1, 0, g.size - 2)
-        lo_val.append(g[lo])
-        hi_val.append(g[lo + 1])
+        lo_idx.append(lo)
         frac.append((x - g[lo]) / (g[lo + 1] - g[lo]))
     weights = np.zeros((npt, len(params)))
     valid = np.ones(npt, bool)
+    rows = np.arange(npt)
     for corner in np.ndindex(2, 2, 2):
         w = np.ones(npt)
-        keys = np.empty((npt, 3))
         for j, c in enumerate(corner):
-            keys[:, j] = hi_val[j] if c else lo_val[j]
             w = w * (frac[j] if c else 1.0 - frac[j])
-        for i in np.flatnonzero(w > 0):
-            idx = lookup.get(tuple(np.round(keys[i], 4)))
-            if idx is None:
-                valid[i] = False
-            else:
-                weights[i, idx] += w[i]
+        # an axis of one node has frac 0: its "upper" corner has weight 0 and is skipped
+        node = table[tuple(np.minimum(lo_idx[j] + c, table.shape[j] - 1) for j, c in enumerate(corner))]
+        used = w > 0
+        valid &= ~(used & (node < 0))
+        ok = used & (node >= 0)
+        np.add.at(weights, (rows[ok], node[ok]), w[ok])
     return weights, valid
 
 

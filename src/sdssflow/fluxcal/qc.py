@@ -5,13 +5,9 @@ from __future__ import annotations
 
 import os
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from sdssflow.io.products import atomic_path  # noqa: E402
+from sdssflow.io.products import atomic_path
 
 __all__ = ["plot_exposure"]
 
@@ -31,10 +27,14 @@ def plot_exposure(cameras: dict, stars: list, title: str, path: str | os.PathLik
     path : path-like
         PNG to write (atomically).
     """
+    # matplotlib imported here, and without pyplot (no global figure registry or backend
+    # switch): a job run with --no-qc does not load it (~40 MB, ~0.3 s)
+    from matplotlib.collections import LineCollection
+    from matplotlib.figure import Figure
+
     cams = sorted(cameras)
-    fig, axes = plt.subplots(
-        2, max(len(cams), 1), figsize=(4.5 * max(len(cams), 1), 6), squeeze=False, sharex="col"
-    )
+    fig = Figure(figsize=(4.5 * max(len(cams), 1), 6))
+    axes = fig.subplots(2, max(len(cams), 1), squeeze=False, sharex="col")
     # fixed margins instead of tight_layout (which drew every tick twice: half the step's
     # figure time); curves thinned to ~PLOT_POINTS points, more than a 360-pixel panel shows
     fig.subplots_adjust(left=0.06, right=0.99, bottom=0.09, top=0.88, wspace=0.3, hspace=0.12)
@@ -44,16 +44,18 @@ def plot_exposure(cameras: dict, stars: list, title: str, path: str | os.PathLik
         bad = (c.mask if c.mask.ndim == 1 else c.mask[0]) != 0
         top, bottom = axes[0, j], axes[1, j]
         t = slice(None, None, max(c.wave.size // PLOT_POINTS, 1))
-        for k, sc in enumerate(c.star_cal):
-            top.plot(c.wave[t], sc[t], lw=0.5, alpha=0.6)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                bottom.plot(
-                    c.wave[t],
-                    100 * (sc[t] / cal[t] - 1),
-                    lw=0.5,
-                    alpha=0.6,
-                    label=f"fibre {c.star_fiberid[k]}",
-                )
+        # the stars' curves as one LineCollection per panel (one artist, not one per star:
+        # a third of the figure's drawing time), in the default colour cycle
+        wave_t = c.wave[t]
+        star_t = np.asarray(c.star_cal, float)[:, t]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            resid_t = 100 * (star_t / cal[t] - 1)
+        colours = [f"C{k % 10}" for k in range(len(star_t))]
+        for ax, curves in ((top, star_t), (bottom, resid_t)):
+            segments = np.stack([np.broadcast_to(wave_t, curves.shape), curves], axis=-1)
+            ax.add_collection(  # autolim: the axis limits cover the curves (NaN ignored)
+                LineCollection(segments, colors=colours, linewidths=0.5, alpha=0.6), autolim=True
+            )
         top.plot(c.wave, np.where(bad, np.nan, cal), "k", lw=1.2, label="combined")  # full: masks
         top.set_title(
             f"{cam}: {c.meta.get('NUSED', '?')}/{c.meta.get('NSTARS', '?')} stars, rms {100 * c.meta.get('RMS', np.nan):.2f} %"
@@ -70,5 +72,4 @@ def plot_exposure(cameras: dict, stars: list, title: str, path: str | os.PathLik
     used = [s for s in stars if s["STATUS"] == "USED"]
     fig.suptitle(f"{title}: {len(used)} of {len(stars)} standards used", fontsize=10)
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=80, format="png")
-    plt.close(fig)
+        fig.savefig(tmp, dpi=80, format="png", pil_kwargs={"compress_level": 1})  # fast zlib level

@@ -49,13 +49,8 @@ from sdssflow.io.readable import readable
 from sdssflow.io.traceset import evaluate_traceset
 
 __all__ = [
-    "SPPIXMASK",
-    "BossFrame",
-    "decode_mask",
-    "read_spframe",
-    "read_spcframe",
-    "read_spfluxcalib",
-    "frame_npix",
+    "SPPIXMASK", "BossFrame", "decode_mask", "read_spframe", "read_spcframe",
+    "read_spcframe_mask", "read_spfluxcalib", "frame_npix",
 ]
 
 log = logging.getLogger(__name__)
@@ -182,8 +177,8 @@ def read_spframe(
 ) -> BossFrame:
     """Read an spFrame (``.fits`` or ``.fits.gz``), all fibres or some of them.
 
-    A gzipped file is decompressed once, in memory, when it is opened (cfitsio); the HDUs
-    are then read from memory.
+    A gzipped file is inflated once when it is opened (:func:`sdssflow.io.inflate.open_fits`);
+    only the HDUs read are then in memory.
 
     Parameters
     ----------
@@ -337,6 +332,36 @@ def read_spcframe(path: str | os.PathLike, npix: int | None = None) -> BossFrame
         expid,
         path,
     )
+
+
+@readable
+def read_spcframe_mask(path: str | os.PathLike, rows=None, npix: int | None = None) -> np.ndarray:
+    """Only the SPPIXMASK image (HDU2) of an spCFrame, of some rows, trimmed like :func:`read_spcframe`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        ``spCFrame-{camera}-{expid:08d}.fits[.gz]``.
+    rows : array of int, optional
+        Fibre rows (0-based) to keep; default all.
+    npix : int, optional
+        Columns to keep; default :func:`frame_npix` of the camera.
+
+    Returns
+    -------
+    numpy.ndarray of int32, shape (nrows, npix)
+        SPPIXMASK bits (:data:`SPPIXMASK`).
+
+    Raises FileNotFoundError or ValueError as :func:`read_spcframe`.
+    """
+    path = Path(path)
+    with _open_checked(path, 3, "spCFrame") as fobj:
+        camera, _ = _camera_expid(path, _as_header(fobj[0].read_header()))
+        mask = _read_image(fobj, 2, path, np.int32)
+    keep = frame_npix(camera) if npix is None else int(npix)
+    if keep > mask.shape[1]:
+        raise ValueError(f"{path}: has {mask.shape[1]} columns, fewer than the {keep} requested")
+    return np.ascontiguousarray((mask if rows is None else mask[np.asarray(rows)])[:, :keep])
 
 
 @readable

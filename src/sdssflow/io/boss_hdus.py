@@ -13,6 +13,8 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
+from sdssflow.io.inflate import open_fits
+
 __all__ = ["SPCFRAME_NPIX"]
 
 #: Columns of a padded (blue and red) spCFrame.
@@ -79,8 +81,8 @@ def _open_checked(path: Path, n_hdu: int, kind: str) -> fitsio.FITS:
     if not path.exists():
         raise FileNotFoundError(f"{path}: {kind} file not found")
     try:
-        fobj = fitsio.FITS(str(path))
-    except OSError as err:
+        fobj = open_fits(path)  # a .gz inflated once, fast (io.inflate)
+    except (OSError, EOFError) as err:
         raise ValueError(f"{path}: cannot open as FITS ({kind}): {err}") from err
     try:
         n_found = len(fobj)

@@ -68,6 +68,9 @@ log = logging.getLogger(__name__)
 #: A visit is flagged RV_REJECT when |v_measured - v_header| exceeds both of these.
 RV_DISAGREE_KMS = 5.0
 RV_DISAGREE_SIGMA = 3.0
+#: Tonry & Davis r below which a correlation peak is not trusted (a false peak against an
+#: ill-matched template, e.g. a 6000 K model for an M dwarf, reaches r = 2.7): RV_FAIL.
+MIN_RXC = 3.0
 #: APOGEE_PIXMASK bits whose pixels do not enter a velocity measurement: the bad level
 #: and the significant sky-line and telluric residuals, which sit still in the observed
 #: frame and pull every cross-correlation towards zero topocentric velocity.
@@ -265,7 +268,8 @@ def measure_source_rvs(
     -----
     Sets ``v_rel`` (topocentric, the shift applied when resampling), ``v_rad`` (= v_rel
     + bc), ``e_v_rel``, ``bc``, ``xcorr_v_rel``, ``xcorr_v_rad``, ``xcorr_e_v_rel``,
-    ``rv_method`` and the RV_REJECT bit of ``spectrum_flags``.
+    ``rv_method`` and the RV_REJECT and RV_FAIL (no finite peak, or Tonry & Davis
+    r < :data:`MIN_RXC`) bits of ``spectrum_flags``.
     """
     for v in visits:
         if not v.chips and v.rest is not None:
@@ -316,6 +320,10 @@ def measure_source_rvs(
         v_rad = r["v"] + bc
         m.update(v_rel=r["v"], e_v_rel=r["e_v"], v_rad=v_rad, xcorr_v_rel=r["v"], xcorr_v_rad=v_rad,
                  xcorr_e_v_rel=r["e_v"], rv_method=method)  # fmt: skip
+        if not r["rxc"] >= MIN_RXC:
+            m["spectrum_flags"] = int(m.get("spectrum_flags", 0)) | 1 << APOGEE_STARFLAG["RV_FAIL"]
+            log.warning("APOGEE visit MJD %s fiber %s: correlation peak r = %.1f < %.0f (%s): RV_FAIL, "
+                        "left out of the stack", m.get("mjd"), m.get("fiber"), r["rxc"], MIN_RXC, method)  # fmt: skip
         tol = max(RV_DISAGREE_SIGMA * (r["e_v"] if np.isfinite(r["e_v"]) else 0.0), RV_DISAGREE_KMS)
         if np.isfinite(header) and abs(v_rad - header) > tol:
             m["spectrum_flags"] = (

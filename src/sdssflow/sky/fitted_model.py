@@ -86,7 +86,7 @@ def write_model(path, model: SkyModel, *, version: str, inputs=(), header_cards=
     enough for the card to keep its comment.
     """
     from sdssflow.io.sky import write_product
-    from sdssflow.sky.steps.sky_spectra import SB_UNIT
+    from sdssflow.sky.sky_spectra_grid import SB_UNIT
 
     terms = Table(
         {

@@ -5,12 +5,12 @@ Usage (through the ``sdssflow`` command)::
     sdssflow sky predict --model results/v1/sky/sky_model.fits --mjd 55500.2 --ra 30 --dec 0 \\
         [--observatory apo] [--set SOLARFLUX=120 ...] [--filters sdss_g,sdss_r] --out pred.fits
 
-The conditions at (MJD, RA, Dec) come from :func:`sdssflow.sky.steps.rich_metadata.rich_metadata`
+The conditions at (MJD, RA, Dec) come from :func:`sdssflow.sky.metadata.rich_metadata`
 (the same Moon, Sun, airmass, ZODI, ISL and F10.7 as the survey's metadata) plus the 81-day
 F10.7 mean; ``--set COLUMN=VALUE`` overrides or supplies any condition (e.g. an F10.7 outside
 ``sdssflow/data/sky/f107_daily.csv``). The output FITS holds WAVELENGTH and FLUX (1, ngrid) per arcsec2
 on the model's grid and a CONDITIONS table; the AB magnitudes per arcsec2 through the filters
-(:func:`sdssflow.sky.steps.line_sum.broadband_magnitudes`) are printed and written to the table.
+(:func:`sdssflow.sky.magnitudes.broadband_magnitudes`) are printed and written to the table.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from astropy.table import Table
 from astropy.time import Time
 
 from sdssflow.sky.fitted_model import predict_spectrum, read_model
+from sdssflow.sky.magnitudes import DEFAULT_FILTERS, broadband_magnitudes
 from sdssflow.sky.model_terms import CONDITION_COLUMNS
-from sdssflow.sky.steps.line_sum import DEFAULT_FILTERS, broadband_magnitudes
-from sdssflow.sky.steps.sky_spectra import SB_UNIT
+from sdssflow.sky.sky_spectra_grid import SB_UNIT
 
 __all__ = ["OBSERVATORIES", "conditions_at", "predict", "add_parser", "run"]
 
@@ -56,7 +56,7 @@ def conditions_at(mjd, ra, dec, observatory: str = "apo") -> dict[str, np.ndarra
         For an unknown observatory.
     """
     from sdssflow.sites import site
-    from sdssflow.sky.steps.rich_metadata import rich_metadata
+    from sdssflow.sky.metadata import rich_metadata
 
     try:
         name = site(observatory).name

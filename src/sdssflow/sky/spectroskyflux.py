@@ -17,7 +17,7 @@ integral itself is idlutils' ``filter_thru()``: the ``T dln(lambda)``-weighted m
 :func:`spectro_sky_flux` reproduces ``SPECTROSKYFLUX`` from a spec file's coadd (``sky``,
 ``ivar``, ``or_mask``) to better than 0.001 mag; :func:`idlspec2d_sky` gives the line-cut sky
 itself, for a comparison through the project's own integration
-(:func:`sdssflow.sky.steps.line_sum.broadband_magnitudes`). The sky products keep the whole sky.
+(:func:`sdssflow.sky.magnitudes.broadband_magnitudes`). The sky products keep the whole sky.
 """
 
 from __future__ import annotations

@@ -220,7 +220,7 @@ def _write_field_mjd(plan, field, mjd, exps, stars, rest, fibres, lines, table, 
     seed = int(plan.get("seed"))
     cams = (f"b{sp}", f"r{sp}")
     flat, arc = 200000 + 2 * kidx, 200000 + 2 * kidx + 1
-    from sdssflow.synth.steps.survey import _coadd_inputs, _plugmap
+    from sdssflow.synth.plugmap import coadd_inputs, plugmap_rows
 
     rows = slice((sp - 1) * 500, sp * 500)
     per_exp, all_frames, exp_list, headers = [], [], [], []
@@ -232,7 +232,7 @@ def _write_field_mjd(plan, field, mjd, exps, stars, rest, fibres, lines, table, 
         cond = skymod.conditions_of(e)
         strengths = skymod.line_strengths(lines, cond)
         if plug is None:
-            plug = _plugmap(fibres, stars, rows, e.ra, e.dec, seed, field)
+            plug = plugmap_rows(fibres, stars, rows, e.ra, e.dec, seed, field)
             plug["SPECTROGRAPHID"] = sp
             extra = cartons.non_stellar_targets(plan, field, fibres, sp)
             cartons.add_to_plugmap(plug, extra, rows.start)
@@ -254,7 +254,7 @@ def _write_field_mjd(plan, field, mjd, exps, stars, rest, fibres, lines, table, 
             fhdr["WAVEMAX"] = (float(10 ** fr.loglam[:, -1].max()), "maximum wavelength, A")
             written.append(boss_files.write_spfluxcalib(plan.frame_path("spFluxcalib", field, mjd, camera, expid),
                                                   fr.fluxcalib, fhdr, version))
-            this.append((sp, _coadd_inputs(fr)))
+            this.append((sp, coadd_inputs(fr)))
             exp_list.append((camera, expid, flat, arc))
             truth.collect(truth_rows, plan, e, camera, sp, fr, fibres, lines, strengths, table, cond)
         per_exp.append(frames.coadd_plate(this))

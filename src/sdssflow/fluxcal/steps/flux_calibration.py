@@ -171,6 +171,7 @@ def main(argv=None):
                 return None
 
         frames = {cam: partial(load, cam, p) for cam, p in paths.items()}
+        result = None  # free the previous exposure's calibration (~35 MB) before this one
         result = calibrate_exposure(frames, catalog, cat_mag, cat_err, prep, settings, star_cache)
         if len(left_out) == len(paths):
             exp_rows.append(

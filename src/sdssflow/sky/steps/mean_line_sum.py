@@ -20,7 +20,7 @@ from astropy.table import Table
 
 from sdssflow.io.sky import read_product, write_table
 from sdssflow.sky.lines import DEFAULT_LINE_LIST, column_units, line_table, read_line_list
-from sdssflow.sky.steps.line_sum import (
+from sdssflow.sky.magnitudes import (
     DEFAULT_FILTERS,
     arm_groups,
     broadband_magnitudes,

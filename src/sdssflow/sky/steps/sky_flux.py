@@ -38,8 +38,7 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
-from sdssflow.io.boss import read_spframe
-from sdssflow.io.readable import reading
+from sdssflow.io.boss import read_spcframe_mask, read_spframe
 from sdssflow.io.selection import read_selection
 from sdssflow.io.sky import write_skyflux
 from sdssflow.sky.calibration import (
@@ -175,14 +174,6 @@ def _cal_factor(mode: str, args, files: dict, cam: str, expid: int, mjd: int, lo
     return cal
 
 
-def _spcframe_mask(path: Path, rows: np.ndarray, npix: int) -> np.ndarray:
-    """HDU2 (SPPIXMASK) of an spCFrame, sky rows only, trimmed to the spFrame pixels."""
-    import fitsio
-
-    with reading(path), fitsio.FITS(str(path)) as f:
-        return np.asarray(f[2].read(), dtype=np.int32)[rows, :npix]
-
-
 def _one_frame(args, files, mjd, expid, cam, flags, bad_bits):
     """Sky spectra of one frame (None if it has no sky fibre), the spFrame path, quality flags."""
     path = files["spFrame"].get((cam, expid))
@@ -197,7 +188,7 @@ def _one_frame(args, files, mjd, expid, cam, flags, bad_bits):
     mask = fr.mask
     cpath = files["spCFrame"].get((cam, expid))
     if cpath is not None and not args.no_spcframe_mask:
-        mask = mask | _spcframe_mask(cpath, rows, fr.flux.shape[1])
+        mask = mask | read_spcframe_mask(cpath, rows, fr.flux.shape[1])
     cal = _cal_factor(args.calibration, args, files, cam, expid, mjd, fr.loglam, rows)
     part = frame_sky_spectra(
         flux_e=fr.flux,

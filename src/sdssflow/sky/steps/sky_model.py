@@ -32,7 +32,7 @@ from sdssflow.sky.lines import DEFAULT_LINE_LIST, column_units, line_table, read
 from sdssflow.sky.model import fit_targets
 from sdssflow.sky.model_spectra import fit_spectra, spectral_terms
 from sdssflow.sky.model_terms import CONDITION_COLUMNS, TERMS
-from sdssflow.sky.steps.sky_spectra import read_sky_spectra
+from sdssflow.sky.sky_spectra_grid import read_sky_spectra
 from sdssflow.steps import StepError, base_parser, run_step
 
 __all__ = ["parse", "main", "measure_targets", "conditions_of", "TargetFigure"]
