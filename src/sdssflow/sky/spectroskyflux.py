@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sdssflow.constants import C_ANGSTROM_PER_S
 from sdssflow.io.bitmask import flag_value
 from sdssflow.photometry import REFERENCE_FILTER_NAMES, load_filter
 
@@ -35,7 +36,6 @@ JUN2001_FILTERS = REFERENCE_FILTER_NAMES
 SKYMASK_BITS = ("BADSKYCHI", "REDMONSTER")
 #: 10**((22.5 + 48.6 - 2.5*17)/2.5): f_nu in 1e-17 erg/s/cm2/A * A2/(A/s) to nanomaggies.
 _NANOMAGGIES = 10.0 ** ((22.5 + 48.6 - 2.5 * 17.0) / 2.5)
-_C_ANGSTROM = 2.99792e18  # speed of light, A/s, idlspec2d's value
 
 
 def skymask(ivar: np.ndarray, or_mask: np.ndarray, ngrow: int = 2) -> np.ndarray:
@@ -142,13 +142,13 @@ def spectro_sky_flux(loglam, sky, ivar, or_mask, filters=JUN2001_FILTERS) -> np.
 
     >>> loglam = np.arange(3.56, 4.02, 1e-4)
     >>> fnu = 1e-9 * 3631e-23  # erg/s/cm2/Hz
-    >>> sky = fnu * 2.99792e18 / (10 ** loglam) ** 2 / 1e-17
+    >>> sky = fnu * C_ANGSTROM_PER_S / (10 ** loglam) ** 2 / 1e-17
     >>> spectro_sky_flux(loglam, sky, np.ones_like(sky), np.zeros(sky.size, int)).round(3).tolist()
     [1.0, 1.0, 1.0, 1.0, 1.0]
     """
     loglam = np.asarray(loglam, dtype=float)
     wave = 10.0**loglam
-    fnu = idlspec2d_sky(sky, ivar, or_mask) * wave**2 / _C_ANGSTROM
+    fnu = idlspec2d_sky(sky, ivar, or_mask) * wave**2 / C_ANGSTROM_PER_S
     # filter_thru's pixel weight: |d log10(lambda)| per pixel (a cubic fit in idlutils; exact here)
     dlog = np.abs(np.gradient(loglam))
     out = np.empty(len(filters))
