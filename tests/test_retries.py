@@ -15,11 +15,13 @@ RULES = sorted((ROOT / "workflow" / "rules").glob("*.smk"))
 
 
 def _grow_source() -> str:
-    """The source of common.smk's ``grow`` (common.smk itself needs a full config)."""
+    """The source of common.smk's ``grow`` and the ``with_known_signature`` it returns through
+    (common.smk itself needs a full config)."""
     text = (ROOT / "workflow" / "rules" / "common.smk").read_text()
-    start = text.index("def grow(")
-    end = text.index("\n\n", text.index("return", start))
-    source = text[start:end]
+    source = "import inspect\n"
+    for name in ("grow", "with_known_signature"):
+        start = text.index(f"\ndef {name}(") + 1
+        source += "\n\n" + text[start:text.index("\n\n\n", start)]
     ast.parse(source)
     return source
 
