@@ -156,8 +156,9 @@ def test_single_node_sbatch_matches_local(work):
 
 def test_nersc_executor_profile_submits(work):
     """profiles/nersc as it is, on this cluster: its -A/-C/--qos resources are accepted by
-    a real sbatch. Only the selections (an exposure_catalog job and a group job of three
-    select_exposures), with the overrides a cluster without accounting needs."""
+    a real sbatch. Only the selections (one select_exposures job, which builds the plate's
+    catalog and its three selections, travelling as a group job), with the overrides a
+    cluster without accounting needs."""
     run = work / "nersc"
     shutil.rmtree(run, ignore_errors=True)
     run.mkdir()
@@ -191,6 +192,8 @@ def test_nersc_executor_profile_submits(work):
         CODE["env"].pop("SNAKEMAKE_SLURM_ACCOUNT", None)
     text = (work / "nersc.log").read_text()
     assert "group_short_select_exposures" in text, "select_exposures did not travel as a group job"
-    assert len(set(re.findall(r"submitted with SLURM jobid (\d+)", text))) == 2
+    # the plate's catalog is built inside select_exposures: no survey exposure_catalog job
+    assert "rule exposure_catalog" not in text
+    assert len(set(re.findall(r"submitted with SLURM jobid (\d+)", text))) == 1
     for target in targets:
         assert compare_files(work / "local" / target, run / target) == []
