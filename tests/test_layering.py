@@ -78,3 +78,27 @@ def test_science_modules_import_no_step_module():
         if "steps" not in p.relative_to(SRC).parts and p.name != "cli.py"
     }
     assert {k: v for k, v in bad.items() if v} == {}
+
+
+def test_bench_scripts_import_names_that_exist():
+    """Every ``from sdssflow... import name`` in bench/ (lazy ones too) resolves.
+
+    The bench scripts are not run by the tests; a module move would otherwise break them
+    silently (bench_fluxcal imported ``sdssflow.synth.survey`` after it moved to steps/)."""
+    import importlib
+
+    bench = Path(__file__).resolve().parents[1] / "bench"
+    missing = []
+    for path in sorted(bench.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sdssflow")):
+                continue
+            module = importlib.import_module(node.module)
+            for alias in node.names:
+                if hasattr(module, alias.name):
+                    continue
+                try:
+                    importlib.import_module(f"{node.module}.{alias.name}")
+                except ModuleNotFoundError:
+                    missing.append(f"{path.name}:{node.lineno}: {node.module}.{alias.name}")
+    assert not missing, missing
