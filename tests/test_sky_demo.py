@@ -154,3 +154,46 @@ def test_demo_lines_continuum_and_mega(demo):
     good = read_table(m["good"])
     assert len(good) == n_truth and set(good["FLAGS"]) == {""}
     assert set(read_table(m["removed"])["REASON"]) == {"flagged"}
+
+
+def test_sky_plate_job_writes_what_the_six_steps_write(demo):
+    """One sky_plate process = sky_flux, rich_metadata, line_sum, mean_spectra, mean_line_sum
+    and continuum_fit run one by one: every HDU's data identical (headers differ in DATE)."""
+    from astropy.io import fits
+
+    from sdssflow.sky.steps import sky_plate
+
+    plan, plate, mjd, expid, out, cal, sky = demo
+    names = ("skyflux", "rich", "lines", "mean", "meanlines", "contfit")
+    one = {k: out / "one" / f"{k}-{plate}.fits" for k in names}
+    six = {k: out / "six" / f"{k}-{plate}.fits" for k in names}
+    for d in ("one", "six"):
+        (out / d).mkdir(exist_ok=True)
+    flux = ["--plate", str(plate), "--plate-dir", str(plan.plate_dir(plate)), "--filters=sdss_r,sdss_i",
+            "--dloglam", "1e-4", "--version-name", "t"]
+    assert sky_plate.main(flux + [a for k in names for a in (f"--{k}", str(one[k]))]) == 0
+    sky_flux.main(flux[:4] + ["--out", str(six["skyflux"]), "--version-name", "t"])
+    rich_metadata.main(["--skyflux", str(six["skyflux"]), "--out", str(six["rich"]), "--version-name", "t"])
+    line_sum.main(["--skyflux", str(six["skyflux"]), "--rich", str(six["rich"]), "--filters=sdss_r,sdss_i",
+                   "--out", str(six["lines"]), "--version-name", "t"])
+    mean_spectra.main(["--skyflux", str(six["skyflux"]), "--rich", str(six["rich"]), "--dloglam", "1e-4",
+                       "--out", str(six["mean"]), "--version-name", "t"])
+    mean_line_sum.main(["--mean", str(six["mean"]), "--filters=sdss_r,sdss_i", "--out", str(six["meanlines"]),
+                        "--version-name", "t"])
+    continuum_fit.main(["--mean", str(six["mean"]), "--out", str(six["contfit"]), "--version-name", "t"])
+    for k in names:
+        with fits.open(one[k]) as a, fits.open(six[k]) as b:
+            assert [h.name for h in a] == [h.name for h in b], k
+            for ha, hb in zip(a, b):
+                if ha.data is None:
+                    assert hb.data is None, (k, ha.name)
+                elif isinstance(ha, fits.BinTableHDU):
+                    assert ha.columns.names == hb.columns.names, (k, ha.name)
+                    for col in ha.columns.names:
+                        np.testing.assert_array_equal(ha.data[col], hb.data[col], err_msg=f"{k} {ha.name} {col}")
+                else:
+                    np.testing.assert_array_equal(ha.data, hb.data, err_msg=f"{k} {ha.name}")
+    # the options reached the steps that take them: 2 filters, the coarser mean grid
+    lines = read_table(one["lines"])
+    assert {c for c in lines.colnames if c.startswith("MAG_")} == {"MAG_sdss_r", "MAG_sdss_i"}
+    assert np.allclose(np.diff(np.log10(read_product(one["mean"])[0]["WAVE"])), 1e-4)
