@@ -197,3 +197,11 @@ def test_sky_plate_job_writes_what_the_six_steps_write(demo):
     lines = read_table(one["lines"])
     assert {c for c in lines.colnames if c.startswith("MAG_")} == {"MAG_sdss_r", "MAG_sdss_i"}
     assert np.allclose(np.diff(np.log10(read_product(one["mean"])[0]["WAVE"])), 1e-4)
+    # --reused-skyflux (reuse: sky_flux): the older product is hard-linked, the rest re-made
+    reused = {k: out / "reused" / f"{k}-{plate}.fits" for k in names}
+    (out / "reused").mkdir(exist_ok=True)
+    argv = flux + ["--reused-skyflux", str(one["skyflux"])] + [a for k in names for a in (f"--{k}", str(reused[k]))]
+    assert sky_plate.main(argv) == 0
+    assert reused["skyflux"].stat().st_ino == one["skyflux"].stat().st_ino
+    a, b = read_table(reused["lines"]), read_table(one["lines"])
+    assert a.colnames == b.colnames and all(np.array_equal(a[c], b[c], equal_nan=a[c].dtype.kind == "f") for c in a.colnames)
