@@ -49,17 +49,20 @@ def _flat_positions(wave: np.ndarray, grid: np.ndarray, rows: np.ndarray | None 
     Rows are made one increasing sequence by adding ``row * 1e6`` (wavelengths are < 1e6 A).
     Returns flat indices (into ``wave.ravel()``) of the lower neighbour, the fraction ``t`` and
     the inside mask, each (len(rows), ngrid). ``rows`` (default all) selects the rows queried;
-    the flat sequence is always that of the whole ``wave``, so a row's positions (and their
-    rounding) do not depend on which other rows are queried.
+    the offsets are always those of the whole ``wave``, so a row's positions (and their
+    rounding) do not depend on which other rows are queried. Only the queried rows enter the
+    interpolation table: a query inside its row is bracketed by the same two pixels either
+    way, and one outside it is clipped to the row's first or last pixel pair either way.
     """
     nspec, npix = wave.shape
     rows = np.arange(nspec) if rows is None else np.asarray(rows, dtype=np.int64)
-    offset = np.arange(nspec)[:, None] * 1e6
-    flat = (wave + offset).ravel()
-    query = grid[None, :] + offset[rows]
-    pos = np.interp(query.ravel(), flat, np.arange(flat.size, dtype=np.float64)).reshape(rows.size, -1)
-    inside = (grid[None, :] >= wave[rows, :1]) & (grid[None, :] <= wave[rows, -1:])
+    offset = rows[:, None] * 1e6
+    flat = (wave[rows] + offset).ravel()
     row0 = (rows * npix)[:, None]
+    index = (row0 + np.arange(npix)).ravel().astype(np.float64)  # flat indices into wave.ravel()
+    query = grid[None, :] + offset
+    pos = np.interp(query.ravel(), flat, index).reshape(rows.size, -1)
+    inside = (grid[None, :] >= wave[rows, :1]) & (grid[None, :] <= wave[rows, -1:])
     lo = np.clip(np.floor(pos).astype(np.int64), row0, row0 + npix - 2)
     t = np.clip(pos - lo, 0.0, 1.0)
     return lo, t, inside
@@ -96,16 +99,18 @@ def resample_to_grid(
     """
     lo, t, inside = _flat_positions(wave, grid, rows)
     hi = lo + 1
-    fl, fh = flux.ravel()[lo], flux.ravel()[hi]
-    il, ih = ivar.ravel()[lo], ivar.ravel()[hi]
-    good = inside & (il > 0) & (ih > 0)
-    f = np.where(good, (1 - t) * fl + t * fh, 0.0)
-    var = (1 - t) ** 2 / np.where(il > 0, il, 1.0) + t**2 / np.where(ih > 0, ih, 1.0)
+    one_t = 1.0 - t
+    flux, ivar = flux.ravel(), ivar.ravel()
+    il, ih = ivar[lo], ivar[hi]
+    il_ok, ih_ok = il > 0, ih > 0
+    good = inside & il_ok & ih_ok
+    f = np.where(good, one_t * flux[lo] + t * flux[hi], 0.0)
+    var = one_t**2 / np.where(il_ok, il, 1.0) + t**2 / np.where(ih_ok, ih, 1.0)
     iv = np.where(good, 1.0 / var, 0.0)
     ex = None
     if extra is not None:
         e = extra.ravel()
-        ex = (1 - t) * e[lo] + t * e[hi]
+        ex = one_t * e[lo] + t * e[hi]
     return f, iv, ex
 
 
