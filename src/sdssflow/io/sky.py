@@ -289,15 +289,27 @@ def write_skyflux(
     return write_product(path, images, tables, version=version, inputs=inputs, step=step, header_cards=header_cards)
 
 
-def read_skyflux(path: str | os.PathLike):
-    """Read ``skyflux-{plate}.fits`` into :class:`SkySpectra` (float64 arrays).
+def read_skyflux(path: str | os.PathLike, float64: bool = True):
+    """Read ``skyflux-{plate}.fits`` into :class:`SkySpectra`.
+
+    Parameters
+    ----------
+    path : path-like
+        The product.
+    float64 : bool
+        True (default): FLUX, IVAR and DISP as float64, the types :class:`SkySpectra`
+        documents. False: as stored (float32, native byte order), for a step that converts
+        only the pixels it uses (the float32 -> float64 conversion is exact, so its results
+        are the same; the whole-array conversion costs more than the step's read floor).
+        WAVE is float64 and MASK int32 either way.
 
     Raises
     ------
     ValueError
         If an HDU is missing.
     """
-    dtypes = {name: (np.int32 if name == "MASK" else np.float64) for name in _SKYFLUX_IMAGES}
+    dtypes = {name: (np.dtype(dtype) if not float64 else np.int32 if name == "MASK" else np.float64)
+              for name, (dtype, _) in _SKYFLUX_IMAGES.items()}  # fmt: skip
     images, tables, _ = read_product(path, extnames=(*_SKYFLUX_IMAGES, "META"), image_dtypes=dtypes)
     missing = [n for n in _SKYFLUX_IMAGES if n not in images] + ([] if "META" in tables else ["META"])
     if missing:

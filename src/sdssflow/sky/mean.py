@@ -81,7 +81,8 @@ def resample_to_grid(
     Parameters
     ----------
     wave, flux, ivar : numpy.ndarray, shape (nspec, npix)
-        Native wavelength (A), flux, inverse variance (0 = bad).
+        Native wavelength (A, float64), flux, inverse variance (0 = bad; float64 or float32:
+        the gathered float32 values enter the float64 arithmetic exactly).
     grid : numpy.ndarray, shape (ngrid,)
         Output wavelengths (A), increasing.
     extra : numpy.ndarray, shape (nspec, npix), optional
@@ -169,7 +170,9 @@ def mean_spectra(
     Parameters
     ----------
     wave, flux, ivar, disp : numpy.ndarray, shape (nspec, npix)
-        Sky spectra (A, 1e-17 erg/s/cm2/A, its ivar, line-spread sigma in A).
+        Sky spectra (A, 1e-17 erg/s/cm2/A, its ivar, line-spread sigma in A). ``wave``
+        float64; the others float64 or float32 (as stored in skyflux: the results are the
+        same, every float32 value entering float64 arithmetic exactly).
     meta : astropy.table.Table, nspec rows
         Must hold the ``keys`` columns; the first row of each group gives the group's metadata.
     grid : numpy.ndarray, shape (ngrid,)
@@ -215,7 +218,7 @@ def mean_spectra(
         w = wave[sl]
         # linear interpolation smooths like a kernel of variance (native pixel)**2 / 6
         dpix = np.abs(np.gradient(w, axis=1))
-        d_eff = np.sqrt(disp[sl] ** 2 + dpix**2 / 6.0)
+        d_eff = np.sqrt(disp[sl].astype(np.float64, copy=False) ** 2 + dpix**2 / 6.0)
         block = group[sl]
         for g in np.unique(block):
             rows = np.flatnonzero(block == g)
@@ -239,7 +242,7 @@ def mean_spectra(
     first = [int(np.flatnonzero(group == g)[0]) for g in range(nmean)]
     drop = {"SPECNO", "FIBERID", "XFOCAL", "YFOCAL", "FIBER_RA", "FIBER_DEC", "NPIX", "NGOOD", "OBJTYPE"}
     cols = [c for c in meta.colnames if c not in drop]
-    out = Table(meta[cols][first], copy=True)
+    out = meta[cols][first]  # a new table: row indexing copies the columns
     out["NFIBER_USED"] = np.bincount(group, minlength=nmean).astype(np.int32)
     out["MEANID"] = np.arange(nmean, dtype=np.int32)
     return arrays, out
