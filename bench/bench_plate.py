@@ -7,7 +7,9 @@ time). Then, for each per-plate step, in fresh processes on one thread:
 
 - **floor**: the time to only read its input files (:func:`floor_reads`), in the same
   run, with the library the step reads them with (astropy for the sky products,
-  :data:`ASTROPY_PRODUCTS`; fitsio for the frames): the HDUs the step needs of every FITS file (a gzipped file is decompressed whole), every HDF5 dataset,
+  :data:`ASTROPY_PRODUCTS`; for the frames fitsio through :func:`sdssflow.io.inflate.open_fits`, as
+  io.boss opens them: a gzipped file inflated once by ISA-L): the HDUs the step needs of every
+  FITS file, every HDF5 dataset,
   every other file's bytes; directories file by file. The least any implementation spends.
 - **step**: the step's ``main`` with the exact arguments of the workflow's job (from
   ``snakemake -n -p --forcerun``), after its imports (the imports and the interpreter
@@ -129,7 +131,7 @@ def job_commands(root: Path, config: Path, steps=STEPS) -> dict:
 
 
 #: The sky products (file-name prefix) that sdssflow.io.sky reads with astropy: their floor
-#: is read with astropy too (the raw frames are read with fitsio, by io.boss and by the floor).
+#: is read with astropy too (the raw frames with io.inflate.open_fits + fitsio, by io.boss and by the floor).
 ASTROPY_PRODUCTS = ("skyflux", "rich", "lines", "mean", "meanlines", "contfit")
 
 #: HDUs (EXTNAMEs) a step reads of each of its FITS inputs, by file kind (the name's first
@@ -195,7 +197,6 @@ def floor_reads(step: str, argv: list, inputs: list) -> list[tuple[str, tuple | 
 
 def _read_everything(path: Path, hdus: tuple | None = None) -> int:
     """Read a file the way a step must at least: HDUs / datasets / bytes. Returns bytes read."""
-    import fitsio
     import h5py
     import numpy as np
 
@@ -212,8 +213,10 @@ def _read_everything(path: Path, hdus: tuple | None = None) -> int:
                     total += 0 if hdu.data is None else np.asarray(hdu.data).nbytes
         return total
     if name.endswith((".fits", ".fits.gz")):
+        from sdssflow.io.inflate import open_fits
+
         total = 0
-        with fitsio.FITS(str(path)) as f:  # a .gz is decompressed here, whole
+        with open_fits(path) as f:  # as io.boss opens them: a .gz inflated once (ISA-L), whole
             f[0].read_header()
             for i in range(len(f)) if hdus is None else hdus:  # HDU numbers or EXTNAMEs
                 data = f[i].read() if f[i].has_data() else None
@@ -234,9 +237,10 @@ def _usage():
 
 def _floor_child(root, reads, queue):
     os.chdir(root)
-    import fitsio  # noqa: F401  (imports are not part of the floor)
-    import h5py  # noqa: F401
+    import h5py  # noqa: F401  (imports are not part of the floor)
     from astropy.io import fits  # noqa: F401
+
+    import sdssflow.io.inflate  # noqa: F401
 
     t0, c0 = _usage()
     nbytes = sum(_read_everything(Path(p), hdus) for p, hdus in reads)

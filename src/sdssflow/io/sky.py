@@ -116,11 +116,18 @@ def _plain_columns(table: Table) -> tuple[np.ndarray, list[str]] | None:
     if len(table) == 0 or table.meta or table.has_masked_columns or table.has_mixin_columns:
         return None
     units = []
+    # each unit object formatted once (by identity, not equality: km == 1000 m, but their
+    # strings differ); the columns of a product share a few unit objects (read_product and
+    # line_sum parse each string once)
+    fits_strings: dict[int, str] = {}
     for name in table.colnames:
         col = table[name]
         if col.ndim != 1 or col.dtype.kind not in "biufUS":
             return None
-        units.append("" if col.unit is None else col.unit.to_string(format="fits"))
+        unit = col.unit
+        if unit is not None and id(unit) not in fits_strings:
+            fits_strings[id(unit)] = unit.to_string(format="fits")
+        units.append("" if unit is None else fits_strings[id(unit)])
     return table.as_array(), units
 
 
