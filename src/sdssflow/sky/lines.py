@@ -317,9 +317,9 @@ def _window_columns(colmax: np.ndarray, colmin: np.ndarray, lo: float, hi: float
     start = int(np.searchsorted(colmax, lo, side="left"))
     stop = int(np.searchsorted(colmin, hi, side="right"))
     start, stop = max(start - pad, 0), min(stop + pad, npix)
-    if stop <= start:  # window outside every row: one column, which window_indices finds empty
-        start = min(start, npix - 1)
-        stop = start + 1
+    if stop - start < 2:  # window outside every row: two columns (np.gradient needs two),
+        start = max(min(start, npix - 2), 0)  # which window_indices finds empty: NaN sums
+        stop = min(start + 2, npix)
     return slice(start, stop)
 
 

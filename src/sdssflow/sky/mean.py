@@ -152,18 +152,29 @@ def rebin_mean(wave: np.ndarray, flux: np.ndarray, good: np.ndarray, edges: np.n
     cum_w = np.concatenate([np.zeros((wave.shape[0], 1)), np.cumsum(w, axis=1)], axis=1)
     # pixel boundaries: midpoints, extended by half a pixel at both ends
     bnd = np.concatenate([wave[:, :1] - dl[:, :1] / 2, 0.5 * (wave[:, 1:] + wave[:, :-1]), wave[:, -1:] + dl[:, -1:] / 2], axis=1)
-    nspec = wave.shape[0]
+    nspec, nbin = wave.shape[0], edges.size - 1
+    # only edges inside some row's span can bound a bin with data (every other bin is 0):
+    # one arm's rows span about half of the edges, so the rest is neither queried nor formed.
+    # Each query's interpolation does not depend on the others, so the values are the same.
+    e0 = max(int(np.searchsorted(edges, bnd[:, 0].min(initial=np.inf), side="left")) - 1, 0)
+    e1 = min(int(np.searchsorted(edges, bnd[:, -1].max(initial=-np.inf), side="right")) + 1, edges.size)
+    mean = np.zeros((nspec, nbin))
+    cover = np.zeros((nspec, nbin))
+    if nspec == 0 or e1 - e0 < 2:
+        return mean, cover
+    sub = edges[e0:e1]
     offset = np.arange(nspec)[:, None] * 1e6
-    q = (edges[None, :] + offset).ravel()
-    cf = np.interp(q, (bnd + offset).ravel(), cum_f.ravel()).reshape(nspec, -1)
-    cw = np.interp(q, (bnd + offset).ravel(), cum_w.ravel()).reshape(nspec, -1)
-    inside = (edges[None, :] >= bnd[:, :1]) & (edges[None, :] <= bnd[:, -1:])
+    q = (sub[None, :] + offset).ravel()
+    xp = (bnd + offset).ravel()
+    cf = np.interp(q, xp, cum_f.ravel()).reshape(nspec, -1)
+    cw = np.interp(q, xp, cum_w.ravel()).reshape(nspec, -1)
+    inside = (sub[None, :] >= bnd[:, :1]) & (sub[None, :] <= bnd[:, -1:])
     df = np.diff(cf, axis=1)
     dw = np.diff(cw, axis=1)
     ok = inside[:, 1:] & inside[:, :-1] & (dw > 0)
-    mean = np.where(ok, df / np.where(dw > 0, dw, 1.0), 0.0)
-    cover = np.where(ok, dw / np.diff(edges)[None, :], 0.0)
-    return mean, np.clip(cover, 0.0, 1.0)
+    mean[:, e0 : e1 - 1] = np.where(ok, df / np.where(dw > 0, dw, 1.0), 0.0)
+    cover[:, e0 : e1 - 1] = np.clip(np.where(ok, dw / np.diff(sub)[None, :], 0.0), 0.0, 1.0)
+    return mean, cover
 
 
 def mean_spectra(
