@@ -71,22 +71,43 @@ BEFORE = {
 }
 
 
+#: The same table before the floor2 follow-up (main at 97fca57; the floors as now defined,
+#: frames opened with io.inflate), on the loaded machine: step CPU s = best of 9 fresh
+#: processes alternated with the after side (sky_flux: of 2 bench runs x 3), job CPU s = best
+#: of 2 bench runs x 3: step -> (step CPU s, peak RSS MB, job CPU s). See "Follow-up (floor2)"
+#: in bench/issue13.md.
+BEFORE_FLOOR2 = {
+    "sky_flux": (3.61, 263, 4.55),
+    "rich_metadata": (0.28, 80, 1.42),
+    "line_sum": (0.51, 196, 1.52),
+    "mean_spectra": (0.39, 191, 1.21),
+}
+
+#: The baselines :func:`print_before_after` compares this run with: title -> table.
+BASELINES = {
+    "before the floor work (0f37610; BEFORE)": BEFORE,
+    "before the floor2 follow-up (97fca57; BEFORE_FLOOR2)": BEFORE_FLOOR2,
+}
+
+
 def _cell(value, spec: str) -> str:
-    """A table cell: the number, or "unchanged" for a step the floor work left alone."""
+    """A table cell: the number, or "unchanged" for a step the work left alone."""
     return "unchanged" if value is None else format(value, spec)
 
 
 def print_before_after(rows: list[dict]) -> None:
-    """Print :data:`BEFORE` beside this run's rows (same floors: this run's)."""
-    print("| step | CPU s before | CPU s now | peak RSS MB before | now | floor CPU s |"
-          " step / floor before | now | job CPU s before | now |")  # fmt: skip
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for r in rows:
-        cpu, peak, job = BEFORE.get(r["step"], (None, None, None))
-        ratio = None if cpu is None else cpu / max(r["floor_cpu_s"], 1e-9)
-        print(f"| {r['step']} | {_cell(cpu, '.2f')} | {r['cpu_s']:.2f} | {_cell(peak, '.0f')} | {r['peak_mb']:.0f} |"
-              f" {r['floor_cpu_s']:.3f} | {_cell(ratio, '.1f')} | {r['ratio']:.1f} | {_cell(job, '.2f')} |"
-              f" {r['job_cpu_s']:.2f} |")  # fmt: skip
+    """Print each of :data:`BASELINES` beside this run's rows (same floors: this run's)."""
+    for title, before in BASELINES.items():
+        print(f"\n{title}, and now:\n")
+        print("| step | CPU s before | CPU s now | peak RSS MB before | now | floor CPU s |"
+              " step / floor before | now | job CPU s before | now |")  # fmt: skip
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        for r in rows:
+            cpu, peak, job = before.get(r["step"], (None, None, None))
+            ratio = None if cpu is None else cpu / max(r["floor_cpu_s"], 1e-9)
+            print(f"| {r['step']} | {_cell(cpu, '.2f')} | {r['cpu_s']:.2f} | {_cell(peak, '.0f')} | {r['peak_mb']:.0f} |"
+                  f" {r['floor_cpu_s']:.3f} | {_cell(ratio, '.1f')} | {r['ratio']:.1f} | {_cell(job, '.2f')} |"
+                  f" {r['job_cpu_s']:.2f} |")  # fmt: skip
 
 
 def ensure_run(root: Path) -> Path:
