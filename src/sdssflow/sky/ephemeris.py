@@ -201,7 +201,9 @@ def observing_conditions(
         alt, az, ecl_lon, ecl_lat = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
         for k, row in enumerate(first):
             rows = np.flatnonzero(inverse == k)
-            t_k = t[row]  # this exposure's time (the fibres' own, not rebuilt from the MJD)
+            # the first such fibre's Time (its two-double jd1/jd2, not one rebuilt from the
+            # MJD float): the fibres of a frame share TAI-BEG/END, hence that Time
+            t_k = t[row]
             fib_h = fib[rows].transform_to(AltAz(obstime=t_k, location=loc))
             ecl = fib[rows].transform_to(GeocentricTrueEcliptic(equinox=t_k))
             alt[rows], az[rows] = fib_h.alt.deg, fib_h.az.deg
