@@ -68,7 +68,8 @@ class SkySpectra:
     wave : numpy.ndarray, shape (nspec, npix), float64
         Vacuum wavelength, Angstrom (strictly increasing per row).
     flux : numpy.ndarray, shape (nspec, npix), float64
-        Total light (object + sky), 1e-17 erg/s/cm2/A per fibre.
+        Total light (object + sky), 1e-17 erg/s/cm2/A per fibre. (flux, ivar and disp are
+        float32 as stored when read with ``read_skyflux(path, float64=False)``.)
     ivar : numpy.ndarray, shape (nspec, npix), float64
         Inverse variance of ``flux``; 0 = no information (bad, outside the arm, padding).
     mask : numpy.ndarray, shape (nspec, npix), int32
