@@ -129,10 +129,22 @@ def ensure_run(root: Path) -> Path:
     return config
 
 
+#: Steps the workflow runs inside one sky_plate job per plate (sdssflow.sky.steps.sky_plate).
+SKY_PLATE_STEPS = STEPS[:6]
+
+
 def job_commands(root: Path, config: Path, steps=STEPS) -> dict:
-    """{rule: (module, argv, inputs)} of the first job of each step, from a forced dry run."""
+    """{step: (module, argv, inputs)} of the first job of each step, from a forced dry run.
+
+    The six sky steps run in the plate's sky_plate job: each gets the argv sky_plate gives
+    it (:func:`sdssflow.sky.steps.sky_plate.step_commands`) and, as inputs, the job's inputs
+    (sky_flux) or the products it reads (the others). ``"sky_plate"`` is the whole job.
+    """
+    from sdssflow.sky.steps import sky_plate
+
+    rules = sorted({"sky_plate" if s in SKY_PLATE_STEPS else s for s in steps})
     proc = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--configfile",
-                           str(config), "-n", "-p", "--forcerun", *steps],
+                           str(config), "-n", "-p", "--forcerun", *rules],
                           cwd=root, capture_output=True, text=True)  # fmt: skip
     if proc.returncode != 0:
         raise RuntimeError(f"dry run failed:\n{proc.stderr[-3000:]}")
@@ -145,9 +157,18 @@ def job_commands(root: Path, config: Path, steps=STEPS) -> dict:
         s = line.strip().removeprefix("Shell command:").strip()
         if s.startswith("input:"):
             inputs = [p.strip() for p in s[len("input:"):].split(",") if p.strip()]
-        elif rule in steps and rule not in out and s.startswith("python -m sdssflow."):
+        elif rule in rules and rule not in out and s.startswith("python -m sdssflow."):
             words = shlex.split(s.split(">")[0])
             out[rule] = (words[2], words[3:], inputs)
+    if "sky_plate" in out:
+        module, argv, job_inputs = out.pop("sky_plate")
+        args = sky_plate.parse(argv)
+        reads = {"sky_flux": job_inputs, "rich_metadata": [args.skyflux], "line_sum": [args.skyflux, args.rich],
+                 "mean_spectra": [args.skyflux, args.rich], "mean_line_sum": [args.mean],
+                 "continuum_fit": [args.mean]}  # fmt: skip
+        for step, step_argv in sky_plate.step_commands(args):
+            out[step] = (f"sdssflow.sky.steps.{step}", step_argv, reads[step])
+        out["sky_plate"] = (module, argv, job_inputs)
     return out
 
 
@@ -178,7 +199,8 @@ def _package_tables(step: str, argv: list) -> list[str]:
         return [str(DATA_DIR / n) for n in ("f107_daily.csv", "zodi_vs_ecliptic_latitude.csv", "isl_galactic.csv")] + [
             str(iers.IERS_B_FILE)]  # fmt: skip
     if step in ("line_sum", "mean_line_sum"):  # line list and filter curves
-        filters = next((a.split("=", 1)[1] for a in argv if a.startswith("--filters=")), "")
+        filters = argv[argv.index("--filters") + 1] if "--filters" in argv else next(
+            (a.split("=", 1)[1] for a in argv if a.startswith("--filters=")), "")
         curves = [str(FILTER_DIR / f"{f.lower()}.dat") for f in filters.split(",") if (FILTER_DIR / f"{f.lower()}.dat").exists()]
         return ([] if "--line-list" in argv else [str(DEFAULT_LINE_LIST)]) + curves
     if step == "continuum_fit":
@@ -361,6 +383,12 @@ def run_table(root: Path, steps=STEPS, repeat: int = 1) -> list[dict]:
         print(f"start-up of a job (imports of the step module in a spawned process, wall; not in the step "
               f"times): {min(r['import_s'] for r in chain):.2f}-{max(r['import_s'] for r in chain):.2f} s; "
               f"the job column is a fresh `python -m` process (interpreter + imports + step)")  # fmt: skip
+    sky = [r for r in rows if r["step"] in SKY_PLATE_STEPS]
+    if "sky_plate" in jobs and len(sky) == len(SKY_PLATE_STEPS):
+        module, argv, _ = jobs["sky_plate"]
+        whole = min(job_cpu(root, module, argv) for _ in range(repeat))
+        print(f"sky_plate job (the six sky steps in one `python -m` process, as the workflow runs them): "
+              f"{whole:.2f} s CPU; the six steps as six processes: {sum(r['job_cpu_s'] for r in sky):.2f} s")  # fmt: skip
     return rows
 
 

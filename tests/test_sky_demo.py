@@ -174,18 +174,18 @@ def test_sky_plate_passes_each_option_to_the_steps_that_take_it():
     commands = dict(sky_plate.step_commands(args))
     assert list(commands) == ["sky_flux", "rich_metadata", "line_sum", "mean_spectra", "mean_line_sum", "continuum_fit"]
     common = ["--version-name", "v9"]
-    assert commands["sky_flux"] == ["--plate", "4100", "--out", "skyflux.fits", "--no-spcframe-mask", "--plate-dir=p",
-                                    "--selection=s.csv", "--calibration=reference",
-                                    "--reference-calib=ref-{camera}.fits", *common]
+    assert commands["sky_flux"] == ["--plate", "4100", "--out", "skyflux.fits", "--no-spcframe-mask", "--plate-dir", "p",
+                                    "--selection", "s.csv", "--calibration", "reference",
+                                    "--reference-calib", "ref-{camera}.fits", *common]
     assert commands["rich_metadata"] == ["--skyflux", "skyflux.fits", "--out", "rich.fits", *common]
     assert commands["line_sum"] == ["--skyflux", "skyflux.fits", "--rich", "rich.fits", "--out", "lines.fits",
-                                    "--line-list=l.csv", "--filters=", *common]
+                                    "--line-list", "l.csv", "--filters", "", *common]
     assert commands["mean_spectra"] == ["--skyflux", "skyflux.fits", "--rich", "rich.fits", "--out", "mean.fits",
-                                        "--dloglam=1e-4", *common]
-    assert commands["mean_line_sum"] == ["--mean", "mean.fits", "--out", "meanlines.fits", "--line-list=l.csv",
-                                         "--filters=", *common]
-    assert commands["continuum_fit"] == ["--mean", "mean.fits", "--out", "contfit.fits", "--line-list=l.csv",
-                                         "--clip=4", *common]
+                                        "--dloglam", "1e-4", *common]
+    assert commands["mean_line_sum"] == ["--mean", "mean.fits", "--out", "meanlines.fits", "--line-list", "l.csv",
+                                         "--filters", "", *common]
+    assert commands["continuum_fit"] == ["--mean", "mean.fits", "--out", "contfit.fits", "--line-list", "l.csv",
+                                         "--clip", "4", *common]
     # each argv is accepted by its step's own parser, with the values given
     assert line_sum.parse(commands["line_sum"]).filters == ""
     assert sky_flux.parse(commands["sky_flux"]).no_spcframe_mask

@@ -118,7 +118,7 @@ def step_commands(args) -> list[tuple[str, list[str]]]:
         for option, attribute, steps in _OPTIONS:
             value = getattr(args, attribute)
             if step in steps and value is not None:
-                argv += [f"{option}={value}"]
+                argv += [option, str(value)]
         commands.append((step, argv + common))
     return commands
 
