@@ -36,9 +36,15 @@ from astropy.table import Table
 from sdssflow.io.products import add_provenance, write_hdulist
 from sdssflow.io.readable import readable
 
+try:  # ISA-L's deflate (a dependency): ~4x faster than zlib at the same level
+    from isal import igzip as _gzip
+except ImportError:  # pragma: no cover - exercised only without isal
+    import gzip as _gzip
+
 __all__ = [
     "CAL_BUNIT",
     "CameraCalibration",
+    "gzip2_image_hdu",
     "write_calibration",
     "read_calibration",
     "write_summary",
@@ -47,6 +53,12 @@ __all__ = [
 
 #: BUNIT of the calibration images.
 CAL_BUNIT = "1e-17 erg/s/cm2/A/(electron/pix)"
+
+#: Deflate level of the per-fibre cal_factor tiles. astropy's GZIP_2 always uses zlib
+#: level 9 (1 s of CPU per exposure); the shuffled bytes of a smooth float32 image gain
+#: only 2 % in size from level 9 over level 1 (measured on the demo: 5.07 vs 4.95 MB per
+#: camera of 500 x 4112).
+GZIP_LEVEL = 1
 
 
 @dataclass
@@ -94,6 +106,70 @@ def _image(data, name, bunit, cards=()):
     return hdu
 
 
+def gzip2_image_hdu(data: np.ndarray, name: str, level: int = GZIP_LEVEL) -> fits.BinTableHDU:
+    """A lossless GZIP_2 tile-compressed float32 image HDU, one tile per row, fast.
+
+    The FITS tiled-image convention (FITS standard 4.0, sec. 10): a binary table whose
+    variable-length ``COMPRESSED_DATA`` column holds each tile's gzip stream, with the
+    image described by the ``Z*`` keywords; GZIP_2 first shuffles each tile's big-endian
+    bytes by significance (all first bytes, then all second bytes, ...). astropy opens it
+    as a :class:`~astropy.io.fits.CompImageHDU`, cfitsio/fitsio as a compressed image.
+    Written here because astropy's writer has no compression level (it uses 9).
+
+    Parameters
+    ----------
+    data : numpy.ndarray, (nrow, npix)
+        Image, converted to float32 (no quantisation: decompresses bit-identical).
+    name : str
+        EXTNAME.
+    level : int
+        Deflate level (ISA-L: 0-3; the standard library's gzip: 1-9).
+
+    Returns
+    -------
+    astropy.io.fits.BinTableHDU
+        Add further image cards (BUNIT, ...) to its header.
+
+    Examples
+    --------
+    >>> import io
+    >>> img = np.arange(12, dtype=np.float32).reshape(3, 4) / 7
+    >>> buf = io.BytesIO()
+    >>> fits.HDUList([fits.PrimaryHDU(), gzip2_image_hdu(img, "CAL")]).writeto(buf)
+    >>> with fits.open(io.BytesIO(buf.getvalue())) as hdul:
+    ...     type(hdul["CAL"]).__name__, bool(np.array_equal(hdul["CAL"].data, img))
+    ('CompImageHDU', True)
+    """
+    image = np.ascontiguousarray(data, dtype=">f4")
+    if image.ndim != 2:
+        raise ValueError(f"{name}: a 2-d image is needed, got shape {image.shape}")
+    nrow, npix = image.shape
+    shuffled = np.ascontiguousarray(image.view(np.uint8).reshape(nrow, npix, 4).transpose(0, 2, 1))
+    tiles = np.empty(nrow, dtype=object)
+    for i in range(nrow):
+        tiles[i] = np.frombuffer(_gzip.compress(shuffled[i], level), dtype=np.uint8)
+    longest = max((t.size for t in tiles), default=0)
+    column = fits.Column(name="COMPRESSED_DATA", format=f"1PB({longest})", array=tiles)
+    hdu = fits.BinTableHDU.from_columns([column], name=name)
+    header = hdu.header
+    for key, value, comment in (
+        ("ZIMAGE", True, "extension contains compressed image"),
+        ("ZTENSION", "IMAGE", "Image extension"),
+        ("ZBITPIX", -32, "array data type"),
+        ("ZNAXIS", 2, "number of array dimensions"),
+        ("ZNAXIS1", npix, ""),
+        ("ZNAXIS2", nrow, ""),
+        ("ZPCOUNT", 0, "number of parameters"),
+        ("ZGCOUNT", 1, "number of groups"),
+        ("ZTILE1", npix, "size of tiles to be compressed"),
+        ("ZTILE2", 1, "size of tiles to be compressed"),
+        ("ZCMPTYPE", "GZIP_2", "compression algorithm"),
+        ("ZQUANTIZ", "NONE", "lossless: no floating point quantization"),
+    ):
+        header.insert("EXTNAME", (key, value, comment))
+    return hdu
+
+
 def write_calibration(
     path: str | os.PathLike,
     cameras: dict[str, CameraCalibration],
@@ -114,9 +190,7 @@ def write_calibration(
         cards = [(k, v, "") for k, v in c.meta.items() if len(k) <= 8]
         cal = np.asarray(c.cal_factor, np.float32)
         if cal.ndim == 2:  # per-fibre: tile-compressed, lossless (GZIP_2, no quantisation)
-            hdu = fits.CompImageHDU(
-                cal, name=f"CAL_{cam}", compression_type="GZIP_2", quantize_level=0.0
-            )
+            hdu = gzip2_image_hdu(cal, f"CAL_{cam}")
             hdu.header["BUNIT"] = (CAL_BUNIT, "unit of the image")
             for key, value, comment in cards:
                 hdu.header[key] = (value, comment)
