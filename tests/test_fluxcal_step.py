@@ -280,3 +280,29 @@ def test_per_fibre_cal_factor_lossless_for_astropy_and_fitsio(tmp_path):
     assert mine.stat().st_size < 1.1 * ref.stat().st_size
     with pytest.raises(ValueError, match="2-d image"):
         gzip2_image_hdu(cal[0], "CAL")
+
+
+def test_qc_curves_thinned_without_drawing_masked_pixels():
+    from sdssflow.fluxcal.qc import thinned_curves
+    from sdssflow.io.fluxcal import CameraCalibration
+
+    rng = np.random.default_rng(2)
+    npix = 4112
+    wave = np.geomspace(3600.0, 10400.0, npix)
+    cal = (1 + 0.01 * rng.normal(size=(9, npix))).astype(np.float32)
+    mask = np.zeros(npix, np.int16)
+    mask[1000:1013] = 1  # a telluric band
+    mask[2001] = 4  # one low-weight pixel, inside a thinning block
+    star = rng.normal(size=(3, npix))
+    c = CameraCalibration("b1", wave, cal, np.ones(npix, np.float32), mask, star)
+    w, comb, gap, stars = thinned_curves(c, points=800)
+    step = npix // 800
+    assert w.size == comb.size == gap.size == stars.shape[1] == -(-npix // step)
+    assert np.array_equal(w, wave[::step]) and np.array_equal(stars, star[:, ::step])
+    assert np.allclose(comb, np.median(cal, axis=0)[::step])  # median over fibres
+    kept = np.arange(0, npix, step)
+    blocks = [mask[k : k + step] for k in kept]
+    assert np.array_equal(gap, [bool(b.any()) for b in blocks])  # no masked pixel drawn
+    assert gap[2001 // step] and gap.sum() == 4  # 1000-1012 spans 3 blocks, 2001 one
+    one_d = CameraCalibration("b1", wave, cal[0], np.ones(npix, np.float32), mask, star)
+    assert np.array_equal(thinned_curves(one_d)[1], cal[0][::step])
