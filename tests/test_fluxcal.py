@@ -343,3 +343,26 @@ def test_multilinear_matrix_matches_corner_by_corner_reference():
         if ok:
             assert abs(w.sum() - 1) < 1e-12
     assert 0 < valid.sum() < len(valid)
+
+
+def test_fine_rv_scan_follows_a_minimum_beyond_its_window(monkeypatch):
+    """A narrow fine scan whose minimum is on its edge moves until the minimum is inside
+    (a parabolic chi^2 with its minimum 37.3 km/s from the start, 10 km/s half-width)."""
+    from sdssflow.fluxcal import matching
+
+    scanned = []
+
+    def chi2(segments, grids, lags, weights, degree):
+        scanned.append(lags.copy())
+        return 4.0 * (lags - 37.3) ** 2 + 100.0
+
+    monkeypatch.setattr(matching, "_chi2_velocities_combo", chi2)
+    rv, rv_err, chi_min = matching._fine_rv([], {}, 0.0, 10.0, 2.0, {0: 1.0}, 15, dof=100)
+    assert rv == pytest.approx(37.3, abs=1e-6)
+    assert chi_min == pytest.approx(100.0 + 4.0 * 0.7**2)
+    assert rv_err == pytest.approx(np.sqrt(chi_min / 100 / 4.0), rel=1e-6)  # 1/sqrt(a), chi^2 scaled
+    # re-centred on the edge lag each time: 0 -> 10 -> 20 -> 30 (37.3 inside [20, 40])
+    assert [s[5] for s in scanned] == [0.0, 10.0, 20.0, 30.0] and all(s.size == 11 for s in scanned)
+    scanned.clear()
+    rv, _, _ = matching._fine_rv([], {}, 0.0, 10.0, 2.0, {0: 1.0}, 15, dof=100, moves=0)
+    assert rv == pytest.approx(10.0) and len(scanned) == 1  # without moves: clipped at the edge
