@@ -140,14 +140,14 @@ def gzip2_image_hdu(data: np.ndarray, name: str, level: int = GZIP_LEVEL) -> fit
     ...     type(hdul["CAL"]).__name__, bool(np.array_equal(hdul["CAL"].data, img))
     ('CompImageHDU', True)
     """
-    image = np.ascontiguousarray(data, dtype=">f4")
-    if image.ndim != 2:
-        raise ValueError(f"{name}: a 2-d image is needed, got shape {image.shape}")
-    nrow, npix = image.shape
-    shuffled = np.ascontiguousarray(image.view(np.uint8).reshape(nrow, npix, 4).transpose(0, 2, 1))
+    data = np.asarray(data)
+    if data.ndim != 2:
+        raise ValueError(f"{name}: a 2-d image is needed, got shape {data.shape}")
+    nrow, npix = data.shape
     tiles = np.empty(nrow, dtype=object)
-    for i in range(nrow):
-        tiles[i] = np.frombuffer(_gzip.compress(shuffled[i], level), dtype=np.uint8)
+    for i in range(nrow):  # row by row: no shuffled copy of the whole image
+        row = np.asarray(data[i], dtype=">f4").view(np.uint8).reshape(npix, 4)
+        tiles[i] = np.frombuffer(_gzip.compress(np.ascontiguousarray(row.T), level), dtype=np.uint8)
     longest = max((t.size for t in tiles), default=0)
     column = fits.Column(name="COMPRESSED_DATA", format=f"1PB({longest})", array=tiles)
     hdu = fits.BinTableHDU.from_columns([column], name=name)
