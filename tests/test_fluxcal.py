@@ -366,3 +366,14 @@ def test_fine_rv_scan_follows_a_minimum_beyond_its_window(monkeypatch):
     scanned.clear()
     rv, _, _ = matching._fine_rv([], {}, 0.0, 10.0, 2.0, {0: 1.0}, 15, dof=100, moves=0)
     assert rv == pytest.approx(10.0) and len(scanned) == 1  # without moves: clipped at the edge
+
+
+def test_pixel_step_and_widths_match_numpy_gradient():
+    from sdssflow.fluxcal.resolution import pixel_step
+
+    rng = np.random.default_rng(8)
+    loglam = np.sort(3.55 + 0.5 * rng.random((5, 300)), axis=1)  # irregular, 2-d
+    assert np.allclose(pixel_step(loglam), np.abs(np.gradient(loglam, axis=-1)), rtol=1e-13, atol=0)
+    assert np.allclose(pixel_step(loglam[0, :2]), np.abs(np.diff(loglam[0, :2])))  # 2 pixels
+    ref = 10.0 ** loglam * np.log(10.0) * np.abs(np.gradient(loglam, axis=-1))
+    assert np.allclose(pixel_widths(loglam), ref, rtol=1e-13, atol=0)

@@ -17,8 +17,9 @@ from sdssflow.fluxcal.spectral_chi2 import response_basis, response_chi2
 
 __all__ = ["ParameterSpace", "continuous_search", "BOX_POINTS"]
 
-#: Points per axis of the search box (+-1 grid step around the centre): 3 = the nodes,
-#: then refined by halving (27 points per box instead of 125 with 5).
+#: Points per axis of the search box (+-1 grid step around the centre), refined by halving.
+#: 3 (the nodes: 27 points per box, not 125) was tried: no CPU gain on the demo, and the
+#: worst calibration error grew from 0.39 to 0.62 %, the worst Teff error from 82 to 147 K.
 BOX_POINTS = 5
 
 
