@@ -167,8 +167,8 @@ def ensure_exposure_demo(root: Path) -> dict:
     if info_path.exists():
         return json.loads(info_path.read_text())
     from sdssflow.fluxcal.steps import bosz_download, bosz_library
-    from sdssflow.synth.steps import survey
     from sdssflow.synth.layout import demo_plan
+    from sdssflow.synth.steps import survey
 
     root.mkdir(parents=True, exist_ok=True)
     settings = {**EXPOSURE_DEMO, "root": str(root / "demo")}

@@ -273,7 +273,7 @@ def test_per_fibre_cal_factor_lossless_for_astropy_and_fitsio(tmp_path):
     ref = tmp_path / "astropy.fits"
     fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(cal, compression_type="GZIP_2", quantize_level=0.0)]).writeto(ref)  # fmt: skip
     mine = tmp_path / "mine.fits"
-    fits.HDUList([fits.PrimaryHDU(), gzip2_image_hdu(cal, "CAL")]).writeto(mine)
+    fits.HDUList([fits.PrimaryHDU(), gzip2_image_hdu(cal, "CAL", tile_rows=3)]).writeto(mine)  # 7 = 3 + 3 + 1
     with fits.open(ref) as a, fits.open(mine) as b:
         assert np.array_equal(a[1].data.view(np.uint32), b[1].data.view(np.uint32))
         assert a[1].compression_type == b[1].compression_type == "GZIP_2"

@@ -60,6 +60,11 @@ CAL_BUNIT = "1e-17 erg/s/cm2/A/(electron/pix)"
 #: camera of 500 x 4112).
 GZIP_LEVEL = 1
 
+#: Fibres per tile of the per-fibre cal_factor: 64-row tiles compress to 30 % less than
+#: one-row tiles (3.56 vs 5.07 MB per camera), and a few large buffers instead of 500
+#: small ones do not fragment the heap (the job's peak RSS).
+TILE_ROWS = 64
+
 
 @dataclass
 class CameraCalibration:
@@ -106,8 +111,10 @@ def _image(data, name, bunit, cards=()):
     return hdu
 
 
-def gzip2_image_hdu(data: np.ndarray, name: str, level: int = GZIP_LEVEL) -> fits.BinTableHDU:
-    """A lossless GZIP_2 tile-compressed float32 image HDU, one tile per row, fast.
+def gzip2_image_hdu(
+    data: np.ndarray, name: str, level: int = GZIP_LEVEL, tile_rows: int = TILE_ROWS
+) -> fits.BinTableHDU:
+    """A lossless GZIP_2 tile-compressed float32 image HDU, fast.
 
     The FITS tiled-image convention (FITS standard 4.0, sec. 10): a binary table whose
     variable-length ``COMPRESSED_DATA`` column holds each tile's gzip stream, with the
@@ -124,6 +131,8 @@ def gzip2_image_hdu(data: np.ndarray, name: str, level: int = GZIP_LEVEL) -> fit
         EXTNAME.
     level : int
         Deflate level (ISA-L: 0-3; the standard library's gzip: 1-9).
+    tile_rows : int
+        Image rows per tile (the last tile may be shorter).
 
     Returns
     -------
@@ -135,7 +144,7 @@ def gzip2_image_hdu(data: np.ndarray, name: str, level: int = GZIP_LEVEL) -> fit
     >>> import io
     >>> img = np.arange(12, dtype=np.float32).reshape(3, 4) / 7
     >>> buf = io.BytesIO()
-    >>> fits.HDUList([fits.PrimaryHDU(), gzip2_image_hdu(img, "CAL")]).writeto(buf)
+    >>> fits.HDUList([fits.PrimaryHDU(), gzip2_image_hdu(img, "CAL", tile_rows=2)]).writeto(buf)
     >>> with fits.open(io.BytesIO(buf.getvalue())) as hdul:
     ...     type(hdul["CAL"]).__name__, bool(np.array_equal(hdul["CAL"].data, img))
     ('CompImageHDU', True)
@@ -144,10 +153,12 @@ def gzip2_image_hdu(data: np.ndarray, name: str, level: int = GZIP_LEVEL) -> fit
     if data.ndim != 2:
         raise ValueError(f"{name}: a 2-d image is needed, got shape {data.shape}")
     nrow, npix = data.shape
-    tiles = np.empty(nrow, dtype=object)
-    for i in range(nrow):  # row by row: no shuffled copy of the whole image
-        row = np.asarray(data[i], dtype=">f4").view(np.uint8).reshape(npix, 4)
-        tiles[i] = np.frombuffer(_gzip.compress(np.ascontiguousarray(row.T), level), dtype=np.uint8)
+    tile_rows = max(min(int(tile_rows), nrow), 1)
+    starts = range(0, nrow, tile_rows)
+    tiles = np.empty(len(starts), dtype=object)
+    for t, i in enumerate(starts):  # tile by tile: no shuffled copy of the whole image
+        block = np.asarray(data[i : i + tile_rows], dtype=">f4").view(np.uint8).reshape(-1, 4)
+        tiles[t] = np.frombuffer(_gzip.compress(np.ascontiguousarray(block.T), level), dtype=np.uint8)
     longest = max((t.size for t in tiles), default=0)
     column = fits.Column(name="COMPRESSED_DATA", format=f"1PB({longest})", array=tiles)
     hdu = fits.BinTableHDU.from_columns([column], name=name)
@@ -162,7 +173,7 @@ def gzip2_image_hdu(data: np.ndarray, name: str, level: int = GZIP_LEVEL) -> fit
         ("ZPCOUNT", 0, "number of parameters"),
         ("ZGCOUNT", 1, "number of groups"),
         ("ZTILE1", npix, "size of tiles to be compressed"),
-        ("ZTILE2", 1, "size of tiles to be compressed"),
+        ("ZTILE2", tile_rows, "size of tiles to be compressed"),
         ("ZCMPTYPE", "GZIP_2", "compression algorithm"),
         ("ZQUANTIZ", "NONE", "lossless: no floating point quantization"),
     ):
