@@ -277,6 +277,7 @@ def test_per_fibre_cal_factor_lossless_for_astropy_and_fitsio(tmp_path):
     with fits.open(ref) as a, fits.open(mine) as b:
         assert np.array_equal(a[1].data.view(np.uint32), b[1].data.view(np.uint32))
         assert a[1].compression_type == b[1].compression_type == "GZIP_2"
+    assert np.array_equal(fitsio.read(str(mine), ext=1).view(np.uint32), cal.view(np.uint32))
     assert mine.stat().st_size < 1.1 * ref.stat().st_size
     with pytest.raises(ValueError, match="2-d image"):
         gzip2_image_hdu(cal[0], "CAL")
