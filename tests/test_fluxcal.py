@@ -166,6 +166,13 @@ def test_fit_response_recovers_smooth_response():
     rel = val / resp - 1
     assert np.median(np.abs(rel)) < 2e-3
     assert np.all(var > 0)
+    # the variance is the diagonal of D cov D^T (dense reference), on any input shape
+    from scipy.interpolate import BSpline
+
+    dense = BSpline.design_matrix(ln, fit.spline.t, fit.spline.k).toarray()
+    assert np.allclose(var, np.diag(dense @ fit.cov @ dense.T), rtol=1e-12, atol=0)
+    v2, var2 = fit(ln[:3000].reshape(30, 100))
+    assert v2.shape == var2.shape == (30, 100) and np.allclose(var2.ravel(), var[:3000], rtol=1e-12)
     with pytest.raises(ValueError, match="usable pixels"):
         fit_response(ln, noisy, ivar, model, np.zeros(ln.size, bool))
 
