@@ -384,3 +384,14 @@ def test_pixel_step_and_widths_match_numpy_gradient():
     assert np.allclose(pixel_step(loglam[0, :2]), np.abs(np.diff(loglam[0, :2])))  # 2 pixels
     ref = 10.0 ** loglam * np.log(10.0) * np.abs(np.gradient(loglam, axis=-1))
     assert np.allclose(pixel_widths(loglam), ref, rtol=1e-13, atol=0)
+
+
+def test_median_over_fibres_equals_numpy_median():
+    from sdssflow.fluxcal.standards import _median_over_fibres
+
+    rng = np.random.default_rng(0)
+    for nfiber in (1, 2, 3, 500, 501):  # odd and even counts: one or two middle values
+        values = rng.normal(size=(nfiber, 37))
+        assert np.array_equal(_median_over_fibres(values), np.median(values, axis=0)), nfiber
+    ints = np.array([[3, 1], [1, 7], [2, 2], [9, 0]])  # integer input, float result
+    assert _median_over_fibres(ints).tolist() == [2.5, 1.5]
