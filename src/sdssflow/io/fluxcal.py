@@ -8,8 +8,9 @@ HDU                content
 PRIMARY            PLATE, MJD, EXPID, CAMERAS, provenance (SDSSFLOW, VERSION, STEP)
 ``CAL_{cam}``      cal_factor, float32, (npix,) or (nfiber, npix): flux density in
                    1e-17 erg/s/cm2/A per (electron per native pixel) on the frame's
-                   native pixels (a 2-d, losslessly tile-compressed image when the
-                   fibres' wavelengths make it differ by more than 0.1 %)
+                   native pixels (a 2-d image when the fibres' wavelengths make it
+                   differ by more than 0.1 %: lossless GZIP_2 tiles of 64 fibres,
+                   :func:`gzip2_image_hdu`)
 ``IVAR_{cam}``     (npix,): inverse variance of CAL (0 = no information), on WAVE
 ``MASK_{cam}``     int16 (npix,) bits: 0 TELLURIC, 1 NOCOVER (extrapolated), 2 LOWWEIGHT
 ``WAVE_{cam}``     float64 (npix,): reference vacuum wavelength (A), median over fibres
