@@ -97,9 +97,7 @@ def _chi2_templates(segments, grids, rv, degree, templates=None):
 def _chi2_velocities(segments, grids, rvs, template, degree, fast=False):
     total = 0.0
     for seg in segments:
-        model, inside = grids[seg.camera].evaluate_velocities(
-            seg.lnlam, rvs, template, dtype=np.float32 if fast else np.float64
-        )
+        model, inside = grids[seg.camera].evaluate_velocities(seg.lnlam, rvs, template)
         w = seg.weights() * inside
         total = total + response_chi2(model, seg.flux, w, response_basis(seg.lnlam, degree), fast=fast)
     return total

@@ -96,7 +96,7 @@ class ModelGrid:
         return cube[:, i0] * (1 - w) + cube[:, i0 + 1] * w, ok
 
     def evaluate_velocities(
-        self, lnlam: np.ndarray, rvs: np.ndarray, template, dtype=np.float64
+        self, lnlam: np.ndarray, rvs: np.ndarray, template
     ) -> tuple[np.ndarray, np.ndarray]:
         """Templates at many velocities, positions looked up once for all of them.
 
@@ -104,20 +104,16 @@ class ModelGrid:
         ----------
         template : int or sequence of int
             One template (model shape (nv, npix)) or several ((ntemplate, nv, npix)).
-        dtype : numpy dtype
-            Precision of the interpolation: float32 for a scan whose chi^2 is formed in
-            float32 anyway (``response_chi2(fast=True)``: half the memory traffic).
 
         Returns
         -------
-        model : numpy.ndarray, ``dtype``
+        model : numpy.ndarray, float64
         inside : numpy.ndarray of bool, (npix,)
             Pixels inside the grid at every velocity.
         """
         ln = np.asarray(lnlam)[None, :] - np.log1p(np.asarray(rvs, float) / C_KMS)[:, None]
         i0, w, ok = self._index(ln)
-        rows = np.asarray(self.cube[template], dtype=dtype)
-        w = w.astype(dtype, copy=False)
+        rows = np.asarray(self.cube[template], dtype=np.float64)
         return rows[..., i0] * (1 - w) + rows[..., i0 + 1] * w, ok.all(axis=0)
 
 
