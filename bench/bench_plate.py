@@ -7,7 +7,9 @@ time). Then, for each per-plate step, in fresh processes on one thread:
 
 - **floor**: the time to only read its input files (:func:`floor_reads`), in the same
   run, with the library the step reads them with (astropy for the sky products,
-  :data:`ASTROPY_PRODUCTS`; fitsio for the frames): the HDUs the step needs of every FITS file (a gzipped file is decompressed whole), every HDF5 dataset,
+  :data:`ASTROPY_PRODUCTS`; for the frames fitsio through :func:`sdssflow.io.inflate.open_fits`, as
+  io.boss opens them: a gzipped file inflated once by ISA-L): the HDUs the step needs of every
+  FITS file, every HDF5 dataset,
   every other file's bytes; directories file by file. The least any implementation spends.
 - **step**: the step's ``main`` with the exact arguments of the workflow's job (from
   ``snakemake -n -p --forcerun``), after its imports (the imports and the interpreter
@@ -69,22 +71,43 @@ BEFORE = {
 }
 
 
+#: The same table before the floor2 follow-up (main at 97fca57; the floors as now defined,
+#: frames opened with io.inflate), on the loaded machine: step CPU s = best of 9 fresh
+#: processes alternated with the after side (sky_flux: of 2 bench runs x 3), job CPU s = best
+#: of 2 bench runs x 3: step -> (step CPU s, peak RSS MB, job CPU s). See "Follow-up (floor2)"
+#: in bench/issue13.md.
+BEFORE_FLOOR2 = {
+    "sky_flux": (3.61, 263, 4.55),
+    "rich_metadata": (0.28, 80, 1.42),
+    "line_sum": (0.51, 196, 1.52),
+    "mean_spectra": (0.39, 191, 1.21),
+}
+
+#: The baselines :func:`print_before_after` compares this run with: title -> table.
+BASELINES = {
+    "before the floor work (0f37610; BEFORE)": BEFORE,
+    "before the floor2 follow-up (97fca57; BEFORE_FLOOR2)": BEFORE_FLOOR2,
+}
+
+
 def _cell(value, spec: str) -> str:
-    """A table cell: the number, or "unchanged" for a step the floor work left alone."""
+    """A table cell: the number, or "unchanged" for a step the work left alone."""
     return "unchanged" if value is None else format(value, spec)
 
 
 def print_before_after(rows: list[dict]) -> None:
-    """Print :data:`BEFORE` beside this run's rows (same floors: this run's)."""
-    print("| step | CPU s before | CPU s now | peak RSS MB before | now | floor CPU s |"
-          " step / floor before | now | job CPU s before | now |")  # fmt: skip
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for r in rows:
-        cpu, peak, job = BEFORE.get(r["step"], (None, None, None))
-        ratio = None if cpu is None else cpu / max(r["floor_cpu_s"], 1e-9)
-        print(f"| {r['step']} | {_cell(cpu, '.2f')} | {r['cpu_s']:.2f} | {_cell(peak, '.0f')} | {r['peak_mb']:.0f} |"
-              f" {r['floor_cpu_s']:.3f} | {_cell(ratio, '.1f')} | {r['ratio']:.1f} | {_cell(job, '.2f')} |"
-              f" {r['job_cpu_s']:.2f} |")  # fmt: skip
+    """Print each of :data:`BASELINES` beside this run's rows (same floors: this run's)."""
+    for title, before in BASELINES.items():
+        print(f"\n{title}, and now:\n")
+        print("| step | CPU s before | CPU s now | peak RSS MB before | now | floor CPU s |"
+              " step / floor before | now | job CPU s before | now |")  # fmt: skip
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        for r in rows:
+            cpu, peak, job = before.get(r["step"], (None, None, None))
+            ratio = None if cpu is None else cpu / max(r["floor_cpu_s"], 1e-9)
+            print(f"| {r['step']} | {_cell(cpu, '.2f')} | {r['cpu_s']:.2f} | {_cell(peak, '.0f')} | {r['peak_mb']:.0f} |"
+                  f" {r['floor_cpu_s']:.3f} | {_cell(ratio, '.1f')} | {r['ratio']:.1f} | {_cell(job, '.2f')} |"
+                  f" {r['job_cpu_s']:.2f} |")  # fmt: skip
 
 
 def ensure_run(root: Path) -> Path:
@@ -129,7 +152,7 @@ def job_commands(root: Path, config: Path, steps=STEPS) -> dict:
 
 
 #: The sky products (file-name prefix) that sdssflow.io.sky reads with astropy: their floor
-#: is read with astropy too (the raw frames are read with fitsio, by io.boss and by the floor).
+#: is read with astropy too (the raw frames with io.inflate.open_fits + fitsio, by io.boss and by the floor).
 ASTROPY_PRODUCTS = ("skyflux", "rich", "lines", "mean", "meanlines", "contfit")
 
 #: HDUs (EXTNAMEs) a step reads of each of its FITS inputs, by file kind (the name's first
@@ -195,7 +218,6 @@ def floor_reads(step: str, argv: list, inputs: list) -> list[tuple[str, tuple | 
 
 def _read_everything(path: Path, hdus: tuple | None = None) -> int:
     """Read a file the way a step must at least: HDUs / datasets / bytes. Returns bytes read."""
-    import fitsio
     import h5py
     import numpy as np
 
@@ -212,8 +234,10 @@ def _read_everything(path: Path, hdus: tuple | None = None) -> int:
                     total += 0 if hdu.data is None else np.asarray(hdu.data).nbytes
         return total
     if name.endswith((".fits", ".fits.gz")):
+        from sdssflow.io.inflate import open_fits
+
         total = 0
-        with fitsio.FITS(str(path)) as f:  # a .gz is decompressed here, whole
+        with open_fits(path) as f:  # as io.boss opens them: a .gz inflated once (ISA-L), whole
             f[0].read_header()
             for i in range(len(f)) if hdus is None else hdus:  # HDU numbers or EXTNAMEs
                 data = f[i].read() if f[i].has_data() else None
@@ -234,9 +258,10 @@ def _usage():
 
 def _floor_child(root, reads, queue):
     os.chdir(root)
-    import fitsio  # noqa: F401  (imports are not part of the floor)
-    import h5py  # noqa: F401
+    import h5py  # noqa: F401  (imports are not part of the floor)
     from astropy.io import fits  # noqa: F401
+
+    import sdssflow.io.inflate  # noqa: F401
 
     t0, c0 = _usage()
     nbytes = sum(_read_everything(Path(p), hdus) for p, hdus in reads)

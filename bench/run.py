@@ -129,7 +129,7 @@ def survey(root: Path) -> None:
 
     print(f"\n## Per-plate steps of a demo plate ({bench_plate.DEMO}, gzipped spFrame/spFluxcalib)\n")
     rows = bench_plate.run_table(root)
-    print("\nBefore (bench_plate.BEFORE) and now, the floors of this run:\n")
+    print("\nBefore (bench_plate.BASELINES) and now, the floors of this run:")
     bench_plate.print_before_after(rows)
     print("\n## Flux calibration per exposure (small demo, gzipped frames, 16 standards, 4 cameras)\n")
     _load("fluxcal").exposure_table(root.parent / "sdssflow-bench-fluxcal")

@@ -370,6 +370,6 @@ def test_replaced_raw_file_reruns_only_its_plate(runs):
     assert jobs.get("select_exposures") == 1 and "plate_catalog" not in jobs, jobs
     assert f"catalog/plates/{PLATE_A}.h5" in proc.stdout and f"catalog/plates/{PLATE_B}.h5" not in proc.stdout
     assert jobs.get("exposure_catalog") == 1, jobs  # the survey catalog, read by no plate job
-    assert jobs.get("sky_flux") == 1 and jobs.get("boss_visits") == 1, jobs
+    assert jobs.get("sky_plate") == 1 and jobs.get("boss_visits") == 1, jobs
     assert f"select_exposures/{PLATE_B}" not in proc.stdout + proc.stderr
-    assert f"sky_flux/{PLATE_B}.log" not in proc.stdout + proc.stderr
+    assert f"sky_plate/{PLATE_B}.log" not in proc.stdout + proc.stderr

@@ -36,6 +36,15 @@ def demo(small_demo, tmp_path_factory):
     return plan, plate, mjd, expid, out, cal, sky
 
 
+@pytest.fixture(scope="module")
+def chain_skyflux(demo):
+    """skyflux of the demo's first plate with sky_flux's defaults (made once for the module)."""
+    plan, plate, mjd, expid, out, cal, sky = demo
+    sf = out / "skyflux-chain.fits"
+    sky_flux.main(["--plate", str(plate), "--plate-dir", str(plan.plate_dir(plate)), "--out", str(sf)])
+    return sf
+
+
 def _bosz_dir(plan, plate, mjd, expid, cal, out):
     """calib-{expid}.fits in the flux-calibration layout, holding the truth response."""
     from sdssflow.io.fluxcal import CameraCalibration, write_calibration
@@ -82,10 +91,9 @@ def test_demo_calibrated_sky_matches_truth(demo, mode):
     assert abs(np.mean(chi)) < 0.05 and abs(np.std(chi) - 1) < 0.1
 
 
-def test_demo_lines_continuum_and_mega(demo):
+def test_demo_lines_continuum_and_mega(demo, chain_skyflux):
     plan, plate, mjd, expid, out, cal, sky = demo
-    sf = out / "skyflux-chain.fits"
-    sky_flux.main(["--plate", str(plate), "--plate-dir", str(plan.plate_dir(plate)), "--out", str(sf)])
+    sf = chain_skyflux
     rich, lines, mean, cf = (out / f"{k}.fits" for k in ("rich", "lines", "mean", "contfit"))
     rich_metadata.main(["--skyflux", str(sf), "--out", str(rich)])
     line_sum.main(["--skyflux", str(sf), "--rich", str(rich), "--out", str(lines)])
@@ -154,3 +162,73 @@ def test_demo_lines_continuum_and_mega(demo):
     good = read_table(m["good"])
     assert len(good) == n_truth and set(good["FLAGS"]) == {""}
     assert set(read_table(m["removed"])["REASON"]) == {"flagged"}
+
+
+def test_sky_plate_passes_each_option_to_the_steps_that_take_it():
+    from sdssflow.sky.steps import sky_plate
+
+    outputs = [a for k in ("skyflux", "rich", "lines", "mean", "meanlines", "contfit") for a in (f"--{k}", f"{k}.fits")]
+    args = sky_plate.parse(["--plate", "4100", "--plate-dir", "p", "--selection", "s.csv", "--calibration", "reference",
+                            "--reference-calib", "ref-{camera}.fits", "--no-spcframe-mask", "--filters=",
+                            "--line-list", "l.csv", "--dloglam", "1e-4", "--clip", "4", "--version-name", "v9", *outputs])
+    commands = dict(sky_plate.step_commands(args))
+    assert list(commands) == ["sky_flux", "rich_metadata", "line_sum", "mean_spectra", "mean_line_sum", "continuum_fit"]
+    common = ["--version-name", "v9"]
+    assert commands["sky_flux"] == ["--plate", "4100", "--out", "skyflux.fits", "--no-spcframe-mask", "--plate-dir=p",
+                                    "--selection=s.csv", "--calibration=reference",
+                                    "--reference-calib=ref-{camera}.fits", *common]
+    assert commands["rich_metadata"] == ["--skyflux", "skyflux.fits", "--out", "rich.fits", *common]
+    assert commands["line_sum"] == ["--skyflux", "skyflux.fits", "--rich", "rich.fits", "--out", "lines.fits",
+                                    "--line-list=l.csv", "--filters=", *common]
+    assert commands["mean_spectra"] == ["--skyflux", "skyflux.fits", "--rich", "rich.fits", "--out", "mean.fits",
+                                        "--dloglam=1e-4", *common]
+    assert commands["mean_line_sum"] == ["--mean", "mean.fits", "--out", "meanlines.fits", "--line-list=l.csv",
+                                         "--filters=", *common]
+    assert commands["continuum_fit"] == ["--mean", "mean.fits", "--out", "contfit.fits", "--line-list=l.csv",
+                                         "--clip=4", *common]
+    # each argv is accepted by its step's own parser, with the values given
+    assert line_sum.parse(commands["line_sum"]).filters == ""
+    assert sky_flux.parse(commands["sky_flux"]).no_spcframe_mask
+    reused = sky_plate.parse(["--plate", "4100", "--reused-skyflux", "old.fits", *outputs])
+    assert [step for step, _ in sky_plate.step_commands(reused)][0] == "rich_metadata"
+
+
+def test_sky_plate_job_writes_what_the_six_steps_write(demo, chain_skyflux):
+    """One sky_plate process = sky_flux, rich_metadata, line_sum, mean_spectra, mean_line_sum
+    and continuum_fit run one by one: every HDU's data identical (headers differ in DATE);
+    with --reused-skyflux (reuse: sky_flux) the older skyflux is hard-linked, the rest re-made."""
+    from astropy.io import fits
+
+    from sdssflow.sky.steps import sky_plate
+
+    plan, plate, mjd, expid, out, cal, sky = demo
+    names = ("skyflux", "rich", "lines", "mean", "meanlines", "contfit")
+    one = {k: out / "one" / f"{k}-{plate}.fits" for k in names}
+    six = {k: out / "six" / f"{k}-{plate}.fits" for k in names}
+    reused = {k: out / "reused" / f"{k}-{plate}.fits" for k in names}
+    for d in ("one", "six", "reused"):
+        (out / d).mkdir(exist_ok=True)
+    assert sky_plate.main(["--plate", str(plate), "--plate-dir", str(plan.plate_dir(plate)),
+                           *[a for k in names for a in (f"--{k}", str(one[k]))]]) == 0
+    six["skyflux"] = chain_skyflux
+    rich_metadata.main(["--skyflux", str(six["skyflux"]), "--out", str(six["rich"])])
+    line_sum.main(["--skyflux", str(six["skyflux"]), "--rich", str(six["rich"]), "--out", str(six["lines"])])
+    mean_spectra.main(["--skyflux", str(six["skyflux"]), "--rich", str(six["rich"]), "--out", str(six["mean"])])
+    mean_line_sum.main(["--mean", str(six["mean"]), "--out", str(six["meanlines"])])
+    continuum_fit.main(["--mean", str(six["mean"]), "--out", str(six["contfit"])])
+    assert sky_plate.main(["--plate", str(plate), "--reused-skyflux", str(chain_skyflux),
+                           *[a for k in names for a in (f"--{k}", str(reused[k]))]]) == 0
+    assert reused["skyflux"].stat().st_ino == chain_skyflux.stat().st_ino
+    for other in (six, reused):
+        for k in names:
+            with fits.open(one[k]) as a, fits.open(other[k]) as b:
+                assert [h.name for h in a] == [h.name for h in b], k
+                for ha, hb in zip(a, b):
+                    if ha.data is None:
+                        assert hb.data is None, (k, ha.name)
+                    elif isinstance(ha, fits.BinTableHDU):
+                        assert ha.columns.names == hb.columns.names, (k, ha.name)
+                        for col in ha.columns.names:
+                            np.testing.assert_array_equal(ha.data[col], hb.data[col], err_msg=f"{k} {ha.name} {col}")
+                    else:
+                        np.testing.assert_array_equal(ha.data, hb.data, err_msg=f"{k} {ha.name}")

@@ -210,3 +210,146 @@ def test_write_product_keeps_astropy_for_tables_fitsio_would_change(tmp_path, ki
         assert "TNULL2" in header and fits.getdata(path, "META")["B"][1] == header["TNULL2"]
     if kind == "meta":
         assert fits.getheader(path, "META")["PLATE"] == 4100
+
+
+# ------------------------------------------------------------------ floor2: exact fast paths
+def test_merge_arms_sums_exactly_as_np_add_at_for_any_group_size():
+    rng = np.random.default_rng(21)
+    nspec, nbin = 57, 25
+    binned = rng.normal(size=(nspec, nbin))
+    cover = np.clip(rng.uniform(-0.3, 1.2, size=(nspec, nbin)), 0, 1)
+    groups = rng.integers(0, 9, nspec)  # groups of 1 to ~12 rows, label 9 absent
+    groups[0] = 10
+    num, den, best = np.zeros((11, nbin)), np.zeros((11, nbin)), np.zeros((11, nbin))
+    np.add.at(num, groups, cover * binned)
+    np.add.at(den, groups, cover)
+    np.maximum.at(best, groups, cover)
+    merged, merged_cover = merge_arms(binned, cover, groups)
+    assert np.array_equal(merged, np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0))
+    assert np.array_equal(merged_cover, best)
+    assert not merged[9].any() and not merged_cover[9].any()
+
+
+def _two_arm_spectra(nfib: int = 6, npix: int = 2200, seed: int = 4):
+    """Sky-like b and r spectra whose pixels are float32 values (flux, ivar, disp)."""
+    from sdssflow.sky.lines import read_line_list
+
+    rng = np.random.default_rng(seed)
+    entries = read_line_list()
+    cams = np.array(["b1"] * nfib + ["r1"] * nfib)
+    start = np.where(cams == "b1", np.log10(3600.0), np.log10(5800.0)) + rng.uniform(0, 2e-4, 2 * nfib)
+    wave = 10.0 ** (start[:, None] + 1.4e-4 * np.arange(npix))
+    flux = 5.0 + 0.001 * (wave - 5000.0)
+    for e in entries:
+        if e.kind == "line":
+            for mu in e.components:
+                flux = flux + 40.0 * np.exp(-0.5 * ((wave - mu) / 1.2) ** 2)
+    flux = flux + rng.normal(0, 0.3, flux.shape)
+    ivar = rng.uniform(5, 15, flux.shape) * (rng.uniform(size=flux.shape) > 0.02)
+    disp = rng.uniform(1.0, 1.4, flux.shape)
+    as32 = [a.astype(np.float32) for a in (flux, ivar, disp)]
+    meta = Table({"EXPID": np.ones(2 * nfib, dtype=int), "CAMERA": cams, "MJD": np.full(2 * nfib, 55500),
+                  "FIBERID": np.tile(np.arange(nfib), 2)})  # fmt: skip
+    return wave, as32, [a.astype(np.float64) for a in as32], meta, entries
+
+
+def test_float32_pixels_give_the_float64_results_exactly():
+    from sdssflow.sky.lines import line_table
+    from sdssflow.sky.magnitudes import arm_groups, broadband_magnitudes
+
+    wave, (f32, i32, d32), (f64, i64, d64), meta, entries = _two_arm_spectra()
+    cams = np.asarray(meta["CAMERA"])
+    lines32, lines64 = line_table(wave, f32, i32, d32, cams, entries), line_table(wave, f64, i64, d64, cams, entries)
+    assert lines32.keys() == lines64.keys()
+    assert all(np.array_equal(lines32[k], lines64[k], equal_nan=True) for k in lines64)
+    # the injected lines were measured (truth: 40 * sqrt(2 pi) * 1.2 per component)
+    oi = next(e for e in entries if e.name == "OI5579")
+    assert np.allclose(lines64[oi.name][cams == "b1"], 40 * np.sqrt(2 * np.pi) * 1.2 * len(oi.components), rtol=0.05)
+    area = np.full(len(meta), np.pi)
+    mags32 = broadband_magnitudes(wave, f32, i32, area, ["sdss_g", "sdss_r"], groups=arm_groups(meta))
+    mags64 = broadband_magnitudes(wave, f64, i64, area, ["sdss_g", "sdss_r"], groups=arm_groups(meta))
+    assert all(np.array_equal(mags32[k], mags64[k], equal_nan=True) for k in mags64)
+    assert np.isfinite(mags64["MAG_sdss_r"]).all()  # r straddles the dichroic: the b+r pairs merged
+    grid = mean.common_grid(3.55, 4.017, 1e-4)
+    arrays32, _ = mean.mean_spectra(wave, f32, i32, d32, meta, grid)
+    arrays64, _ = mean.mean_spectra(wave, f64, i64, d64, meta, grid)
+    assert all(np.array_equal(arrays32[k], arrays64[k]) for k in arrays64)
+
+
+def test_read_skyflux_as_stored_keeps_the_float32_pixels(tmp_path):
+    from sdssflow.io.sky import SkySpectra, read_skyflux, write_skyflux
+
+    wave, (f32, i32, d32), _, meta, _ = _two_arm_spectra(nfib=2, npix=50)
+    meta["SPECNO"] = np.arange(len(meta))
+    path = write_skyflux(SkySpectra(wave, f32, i32, np.zeros(wave.shape, np.int32), d32, meta), tmp_path / "s.fits",
+                         version="t")  # fmt: skip
+    as64, stored = read_skyflux(path), read_skyflux(path, float64=False)
+    assert as64.flux.dtype == np.float64 and stored.flux.dtype == np.dtype("float32") and stored.flux.dtype.isnative
+    assert stored.wave.dtype == np.float64 and stored.mask.dtype == np.int32
+    for name in ("flux", "ivar", "disp"):
+        assert np.array_equal(getattr(stored, name), getattr(as64, name))
+        assert np.array_equal(getattr(stored, name), {"flux": f32, "ivar": i32, "disp": d32}[name])
+
+
+def test_observing_conditions_per_exposure_equal_astropys_per_fibre_transforms():
+    from astropy.coordinates import GeocentricTrueEcliptic
+
+    from sdssflow.sky.ephemeris import observing_conditions
+
+    rng = np.random.default_rng(8)
+    n = 40
+    beg = 86400.0 * np.repeat([55500.15, 55500.17, 55501.2], [15, 15, 10])
+    ra, dec = rng.uniform(0, 360, n), rng.uniform(-10, 70, n)
+    got = observing_conditions(beg, beg + 900.0, ra, dec)
+    # reference: every fibre transformed with its own obstime (the per-fibre frames of before)
+    t = Time((2 * beg + 900.0) / 2 / 86400.0, format="mjd", scale="tai")
+    fib = SkyCoord(ra=ra * u.deg, dec=dec * u.deg)
+    with iers.conf.set_temp("auto_download", False), iers.conf.set_temp("auto_max_age", None):
+        frame = AltAz(obstime=t, location=location("apo"))
+        h = fib.transform_to(frame)
+        ecl = fib.transform_to(GeocentricTrueEcliptic(equinox=t))
+        moon = SkyCoord(az=got["MOON_AZ"] * u.deg, alt=got["MOON_ALT"] * u.deg, frame=frame)
+        sun = SkyCoord(az=got["SUN_AZ"] * u.deg, alt=got["SUN_ALT"] * u.deg, frame=frame)
+        moon_sep, sun_sep = h.separation(moon).deg, h.separation(sun).deg
+    assert np.array_equal(got["ALT_FIB"], h.alt.deg) and np.array_equal(got["AZ_FIB"], h.az.deg)
+    assert np.array_equal(got["ECL_LON"], ecl.lon.deg) and np.array_equal(got["ECL_LAT"], ecl.lat.deg)
+    assert np.allclose(got["MOON_SEP"], moon_sep, rtol=1e-15, atol=0)
+    assert np.allclose(got["SUN_SEP"], sun_sep, rtol=1e-15, atol=0)
+    assert np.array_equal(got["MONTH"], np.repeat([10, 10, 11], [15, 15, 10]))  # MJD 55500 = 2010-10-31
+
+
+def test_f107_table_loadtxt_path_equals_read_csv(tmp_path):
+    ref = tables.read_csv(tables.DATA_DIR / "f107_daily.csv")
+    fast = tables.f107_table()
+    days = dict(zip(ref["mjd"].astype(np.int64).tolist(), ref["f107_obs"].tolist()))
+    assert np.array_equal(fast["mjd"], np.array(sorted(days)))
+    assert np.array_equal(fast["f107_obs"], np.array([days[m] for m in sorted(days)]))
+    # a day listed twice keeps its last value; an empty cell (read_csv's NaN) takes read_csv's path
+    csv = tmp_path / "f.csv"
+    csv.write_text("# comment\nmjd,date,f107_obs\n55001,x,70.5\n55000,y,71\n55001,z,72.25\n")
+    assert tables.f107_table(path=csv)["f107_obs"].tolist() == [71.0, 72.25]
+    csv.write_text("mjd,date,f107_obs\n55000,y,\n55001,z,72.25\n")
+    t = tables.f107_table(path=csv)
+    assert t["mjd"].tolist() == [55000, 55001] and np.isnan(t["f107_obs"][0]) and t["f107_obs"][1] == 72.25
+
+
+def test_line_sum_counts_spectra_without_any_line_sum():
+    from sdssflow.sky.lines import LineEntry
+    from sdssflow.sky.steps.line_sum import _count_all_nan
+
+    entries = [LineEntry("A", "b", "line", 5000.0, (5000.0,), (4990.0, 5010.0), ((4970.0, 4980.0), (5020.0, 5030.0))),
+               LineEntry("B", "b", "line", 5200.0, (5200.0,), (5190.0, 5210.0), ((5170.0, 5180.0), (5220.0, 5230.0))),
+               LineEntry("C", "r", "cont", 7000.0, (), (6990.0, 7010.0), ())]  # fmt: skip
+    nan = np.nan
+    cols = {"A": np.array([1.0, nan, nan, nan]), "B": np.array([nan, 2.0, nan, nan]), "C": np.array([nan] * 4)}
+    # rows: b (A ok), b (B ok), b (both NaN), r (no line entry on r: nothing measured)
+    assert _count_all_nan(cols, entries, np.array(["b1", "b2", "b1", "r1"])) == 2
+
+
+def test_line_table_gives_nan_for_a_window_outside_the_arm():
+    from sdssflow.sky.lines import line_table, read_line_list
+
+    wave, (f32, i32, d32), _, meta, entries = _two_arm_spectra(nfib=2, npix=400)  # b: 3600-4600 A only
+    out = line_table(wave, f32, i32, d32, np.asarray(meta["CAMERA"]), entries)
+    oi = next(e for e in read_line_list() if e.name == "OI5579")  # beyond the short b arm
+    assert np.isnan(out[oi.name]).all() and (out[oi.name + "_IVAR"] == 0).all()

@@ -81,6 +81,25 @@ def test_reuse_links_catalog_from_older_version(tmp_path, redux):
     assert linked.stat().st_ino == source.stat().st_ino  # a hard link, not a recomputation
 
 
+
+def test_reuse_of_sky_flux_links_it_inside_the_plate_sky_job(tmp_path, redux):
+    """reuse: {sky_flux: v0}: the sky_plate job takes v0's skyflux as an input and links it
+    (--reused-skyflux); reuse: {sky_plate: v0}: link_reused links all six products."""
+    (tmp_path / "results/v0/sky/4100").mkdir(parents=True)
+    target = "results/v1/sky/4100/lines-4100.fits"
+    flux = _config(tmp_path, redux, version="v1", reuse={"sky_flux": "v0"})
+    proc = snakemake(tmp_path, flux, "-n", "-p", target, check=False)
+    assert proc.returncode != 0
+    assert "reuse.sky_flux: results/v0/sky/4100/skyflux-4100.fits does not exist" in proc.stdout + proc.stderr
+    for kind in ("skyflux", "rich", "lines", "mean", "meanlines", "contfit"):
+        (tmp_path / "results/v0/sky/4100" / f"{kind}-4100.fits").write_bytes(b"")
+    dry = snakemake(tmp_path, flux, "-n", "-p", target).stdout
+    assert jobs_to_run(snakemake(tmp_path, flux, "-n", target))["sky_plate"] == 1
+    assert "--reused-skyflux results/v0/sky/4100/skyflux-4100.fits" in dry
+    whole = _config(tmp_path, redux, version="v1", reuse={"sky_plate": "v0"})
+    counts = jobs_to_run(snakemake(tmp_path, whole, "-n", target))
+    assert counts == {"link_reused": 1}, counts
+
 def test_bad_config_fails_before_any_job(tmp_path, redux):
     config = _config(tmp_path, redux, selections={"all": "exptime >>> 0"})
     proc = snakemake(tmp_path, config, "-n", check=False)
@@ -91,9 +110,10 @@ def test_bad_config_fails_before_any_job(tmp_path, redux):
     assert proc.returncode != 0 and "calibraton" in proc.stdout + proc.stderr
 
 
-def test_newer_solar_flux_table_reruns_rich_metadata(tmp_path, redux):
-    """sky.solar_flux_table is an input of rich_metadata (passed on its command line); a newer
-    table re-runs the job, the skyflux product does not re-run; unset, the rule has no such input."""
+def test_newer_solar_flux_table_reruns_the_plate_sky_job(tmp_path, redux):
+    """sky.solar_flux_table is an input of sky_plate (passed on to rich_metadata on its command
+    line); a newer table re-runs the plate's job and nothing upstream; unset, the rule has no
+    such input."""
     import os
 
     target = "results/vt/sky/4100/rich-4100.fits"
@@ -101,18 +121,18 @@ def test_newer_solar_flux_table_reruns_rich_metadata(tmp_path, redux):
     table.write_text("fluxdate fluxtime fluxjulian fluxcarrington fluxobsflux fluxadjflux fluxursi\n")
     config = _config(tmp_path, redux, sky={"solar_flux_table": str(table)})
     dry = snakemake(tmp_path, config, "-n", "-p", target).stdout
-    rule = dry[dry.index("rule rich_metadata"):]
-    assert f"input: results/vt/sky/4100/skyflux-4100.fits, {table}" in rule
+    rule = dry[dry.index("rule sky_plate"):]
+    assert f"{table}" in rule[: rule.index("output:")]
     assert f"--solar-flux-table {table} " in rule
     # make the chain up to date without running it: real selection, stand-in sky products
     snakemake(tmp_path, config, "results/vt/selection/sky/selection-sky-4100.csv")
-    for name in ("skyflux-4100.fits", "rich-4100.fits"):
-        (tmp_path / "results/vt/sky/4100").mkdir(parents=True, exist_ok=True)
-        (tmp_path / "results/vt/sky/4100" / name).write_bytes(b"")
+    (tmp_path / "results/vt/sky/4100").mkdir(parents=True, exist_ok=True)
+    for kind in ("skyflux", "rich", "lines", "mean", "meanlines", "contfit"):
+        (tmp_path / "results/vt/sky/4100" / f"{kind}-4100.fits").write_bytes(b"")
     snakemake(tmp_path, config, "--touch", target)
     assert jobs_to_run(snakemake(tmp_path, config, "-n", target)) == {}
     later = os.stat(tmp_path / target).st_mtime + 60
     os.utime(table, (later, later))
-    assert jobs_to_run(snakemake(tmp_path, config, "-n", target)) == {"rich_metadata": 1}
-    unset = snakemake(tmp_path, _config(tmp_path, redux), "-n", "-p", "--forcerun", "rich_metadata", target).stdout
+    assert jobs_to_run(snakemake(tmp_path, config, "-n", target)) == {"sky_plate": 1}
+    unset = snakemake(tmp_path, _config(tmp_path, redux), "-n", "-p", "--forcerun", "sky_plate", target).stdout
     assert "--solar-flux-table" not in unset and str(table) not in unset

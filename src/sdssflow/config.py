@@ -21,7 +21,7 @@ from sdssflow.catalog.query import QueryError, evaluate_query, parse_query
 from sdssflow.io.catalog_model import empty_exposure_table
 from sdssflow.resources import PKG_PREFIX, resolve_data_reference
 from sdssflow.synth.layout import demo_plan
-from sdssflow.versions import REUSE_PATTERNS
+from sdssflow.versions import REUSE_PATTERNS, REUSED_INSIDE_STEP
 
 __all__ = [
     "ConfigError",
@@ -47,7 +47,7 @@ NAME_PATH_KEYS = (("boss", "run2d"), ("apogee", "apred"), ("demo", "run2d"), ("d
 REPOSITORY_PATH_KEYS = (("flags_file",), ("fluxcal", "telluric"), ("spec_files", "dir"))
 
 #: Steps whose products `reuse:` may take from an older version.
-REUSABLE_STEPS = tuple(REUSE_PATTERNS)
+REUSABLE_STEPS = (*REUSE_PATTERNS, *REUSED_INSIDE_STEP)
 
 _SPPLATE = re.compile(r"^sp(?:Plate|Field)-(\d{4,6})-(\d{5})\.fits(\.gz)?$")
 #: Plate era ``spec-PPPP-MMMMM-FFFF`` and SDSS-V ``spec-<FIELD6>-<MJD>-<CATALOGID>``.

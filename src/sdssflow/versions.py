@@ -17,23 +17,24 @@ from pathlib import Path
 from sdssflow.io.products import atomic_path
 from sdssflow.steps import StepError, run_step
 
-__all__ = ["REUSE_PATTERNS", "link_product", "reused_path_regex", "main"]
+__all__ = ["REUSE_PATTERNS", "REUSED_INSIDE_STEP", "link_product", "reused_path_regex", "main"]
 
 log = logging.getLogger(__name__)
 
-#: File products of each reusable step, as regexes of paths below results/<version>/.
+#: File products of each reusable step, as regexes of paths below results/<version>/: the
+#: link_reused rule hard-links them.
 REUSE_PATTERNS = {
     "exposure_catalog": r"catalog/exposures\.h5",
     "bosz_library": r"bosz/bosz_library(?:\.h5|_status\.csv)",
-    "sky_flux": r"sky/\d+/skyflux-\d+\.fits",
-    "rich_metadata": r"sky/\d+/rich-\d+\.fits",
-    "line_sum": r"sky/\d+/lines-\d+\.fits",
-    "mean_spectra": r"sky/\d+/mean-\d+\.fits",
-    "mean_line_sum": r"sky/\d+/meanlines-\d+\.fits",
-    "continuum_fit": r"sky/\d+/contfit-\d+\.fits",
+    # the six products of a plate's sky chain (one sky_plate job)
+    "sky_plate": r"sky/\d+/(?:skyflux|rich|lines|mean|meanlines|contfit)-\d+\.fits",
     "mega_file": r"sky/sky_meta_(?:all|good|removed)\.fits",
     "mean_mega_file": r"sky/mean_sky_meta_(?:all|good|removed)\.fits",
 }
+
+#: Reusable steps whose product the job of another step links itself (that job then runs
+#: the rest of its chain): sky_flux's skyflux, linked by sky_plate (``--reused-skyflux``).
+REUSED_INSIDE_STEP = {"sky_flux": "sky_plate"}
 
 
 def link_product(source: str | os.PathLike, target: str | os.PathLike) -> str:

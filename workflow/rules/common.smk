@@ -5,6 +5,7 @@ import inspect
 import json
 import os
 import re
+import shlex
 from pathlib import Path
 
 from snakemake.utils import validate
@@ -207,17 +208,23 @@ def step_version(step):
     return config["reuse"].get(step, VERSION)
 
 
+def reused_source(step, path):
+    """results/<old>/<path> of reuse.<step>: <old>; an error if that version lacks it."""
+    old = config["reuse"][step]
+    source = Path("results", old, path)
+    if not source.exists():
+        raise ValueError(
+            f"reuse.{step}: {source} does not exist; run version {old} first"
+        )
+    return str(source)
+
+
 def get_reused_source(wildcards):
     """The older version's file that link_reused links to results/<version>/<path>."""
-    for step, old in config["reuse"].items():
+    for step in config["reuse"]:
         pattern = REUSE_PATTERNS.get(step)
         if pattern and re.fullmatch(pattern, wildcards.path):
-            source = Path("results", old, wildcards.path)
-            if not source.exists():
-                raise ValueError(
-                    f"reuse.{step}: {source} does not exist; run version {old} first"
-                )
-            return str(source)
+            return reused_source(step, wildcards.path)
     raise ValueError(f"no reused step produces {wildcards.path}")
 
 
@@ -348,40 +355,42 @@ def sky_dir(version=None):
     return f"results/{version or VERSION}/sky"
 
 
-def get_sky_flux_input(wildcards):
-    """Selection table, survey files and (bosz mode) the flux-calibration directories."""
+def get_sky_plate_input(wildcards):
+    """Inputs of a plate's sky chain.
+
+    The selection table of the job's own version, the survey files, (bosz mode) the
+    flux-calibration directories, the configured user tables of rich_metadata
+    (sky.photometric_table, sky.solar_flux_table: declared inputs, so a newer table re-runs
+    the plate; without sky.solar_flux_table the package's F10.7 table is used, part of the
+    code version) and, under reuse: sky_flux, the older version's skyflux product.
+    """
+    plate = wildcards.plate
     out = {
         # the selection of the job's own version (a reused older version keeps its own)
-        "selection": f"results/{wildcards.version}/selection/sky/selection-sky-{wildcards.plate}.csv",
+        "selection": f"results/{wildcards.version}/selection/sky/selection-sky-{plate}.csv",
         "survey": get_survey_inputs(),
     }
     if config["input"] != "spec_files" and SKY["calibration"] == "bosz":
         fv = step_version("flux_calibration")
         out["fluxcal"] = [
-            f"results/{fv}/fluxcal/{wildcards.plate}/{mjd}"
-            for mjd in mjds_of_plate(wildcards.plate)
+            f"results/{fv}/fluxcal/{plate}/{mjd}" for mjd in mjds_of_plate(plate)
         ]
-    return out
-
-
-def get_rich_metadata_input(wildcards):
-    """The plate's skyflux product and the configured user tables (sky.photometric_table,
-    sky.solar_flux_table): declared inputs, so a newer table re-runs rich_metadata. Without
-    sky.solar_flux_table the package's F10.7 table is used (part of the code version).
-    """
-    out = {
-        "skyflux": f"results/{wildcards.version}/sky/{wildcards.plate}/skyflux-{wildcards.plate}.fits"
-    }
     if SKY["photometric_table"]:
         out["photometric"] = sdss_config.expand_path(SKY["photometric_table"])
     if SKY["solar_flux_table"]:
         out["solar_flux"] = sdss_config.expand_path(SKY["solar_flux_table"])
+    if "sky_flux" in config["reuse"]:
+        out["reused_skyflux"] = reused_source(
+            "sky_flux", f"sky/{plate}/skyflux-{plate}.fits"
+        )
     return out
 
 
-def get_rich_metadata_args(wildcards, input):
-    """--photometric-table / --solar-flux-table options of rich_metadata for its inputs."""
+def get_sky_plate_table_args(wildcards, input):
+    """--photometric-table / --solar-flux-table / --reused-skyflux of sky_plate's inputs."""
     args = []
+    if "reused_skyflux" in input.keys():
+        args.append(f"--reused-skyflux {input.reused_skyflux}")
     if "photometric" in input.keys():
         args.append(f"--photometric-table {input.photometric}")
     if "solar_flux" in input.keys():
@@ -425,6 +434,21 @@ def get_sky_flux_args(wildcards):
     if not SKY["spcframe_mask"]:
         args += " --no-spcframe-mask"
     return args
+
+
+def get_sky_products_args():
+    """CLI options of the steps after sky_flux (line list, filters, mean grid, continuum)."""
+    args = [
+        f"--filters={shlex.quote(','.join(SKY['filters']))}",
+        f"--dloglam {SKY['mean_dloglam']}",
+        f"--knot-spacing {SKY['continuum']['knot_spacing']}",
+        f"--clip {SKY['continuum']['clip']}",
+    ]
+    if SKY["line_list"]:
+        args.append(f"--line-list {SKY['line_list']}")
+    if SKY["airglow_lines"]:
+        args.append(f"--airglow {SKY['airglow_lines']}")
+    return " ".join(args)
 
 
 def get_sky_mega_args(wildcards=None):
@@ -826,16 +850,16 @@ def get_report_mwm_input(wildcards):
 
 
 def get_report_benchmarks_input(wildcards):
-    """Every other product of the run: the benchmark table is made once they are done.
+    """The survey-level products: the benchmark table is made once every job is done.
 
-    Of the selection tables only the first step's of each plate: one select_exposures job
-    writes the three, so they are done together (2 x N_plate edges fewer at survey scale).
+    Every per-plate job is upstream of one of them (a plate's selections of the problem
+    table through its sky_plate or boss_visits job, its sky products of the mega files),
+    so the per-plate files need not be listed (10^4 edges fewer at survey scale).
     """
-    first = STEPS_WITH_SELECTION[0]
     return (
         get_problems_targets()
         + get_catalog_targets()
-        + [t for t in get_selection_targets() if f"/selection/{first}/" in t]
+        + get_unconsumed_selection_targets()
         + get_sky_targets()
         + get_skymodel_targets()
         + get_fluxcal_targets()
@@ -868,8 +892,23 @@ def get_selection_targets():
     ]
 
 
+def get_unconsumed_selection_targets():
+    """Selection tables of plates that no sky_plate, boss_visits or flux_calibration job
+    reads (made by their select_exposures job all the same: the step's QA product)."""
+    consumed = {p for p, _ in fluxcal_plate_mjds()}
+    if "sky_plate" not in config["reuse"]:  # a linked sky product reads no selection
+        consumed |= set(SKY_PLATES)
+    if MWM_BUCKETS:
+        consumed |= set(PLATES)
+    return [
+        f"results/{VERSION}/selection/{STEPS_WITH_SELECTION[0]}/selection-{STEPS_WITH_SELECTION[0]}-{plate}.csv"
+        for plate in PLATES
+        if plate not in consumed
+    ]
+
+
 def get_sky_targets():
-    """Mega files of the sky family (and the per-plate continuum fits)."""
+    """Mega files of the sky family (every plate's sky_plate job is upstream of them)."""
     if not SKY_PLATES:
         return []
     mega = [
@@ -877,7 +916,8 @@ def get_sky_targets():
         for p in ("", "mean_")
         for k in ("all", "good", "removed")
     ]
-    return mega + [f"{sky_dir()}/{plate}/contfit-{plate}.fits" for plate in SKY_PLATES]
+    # a plate's contfit comes from the sky_plate job that makes its line tables
+    return mega
 
 
 def get_fluxcal_targets():
@@ -898,7 +938,7 @@ def get_final_output():
     """Everything `snakemake` builds by default."""
     return (
         get_catalog_targets()
-        + get_selection_targets()
+        + get_unconsumed_selection_targets()
         + get_sky_targets()
         + get_skymodel_targets()
         + get_fluxcal_targets()

@@ -68,7 +68,8 @@ class SkySpectra:
     wave : numpy.ndarray, shape (nspec, npix), float64
         Vacuum wavelength, Angstrom (strictly increasing per row).
     flux : numpy.ndarray, shape (nspec, npix), float64
-        Total light (object + sky), 1e-17 erg/s/cm2/A per fibre.
+        Total light (object + sky), 1e-17 erg/s/cm2/A per fibre. (flux, ivar and disp are
+        float32 as stored when read with ``read_skyflux(path, float64=False)``.)
     ivar : numpy.ndarray, shape (nspec, npix), float64
         Inverse variance of ``flux``; 0 = no information (bad, outside the arm, padding).
     mask : numpy.ndarray, shape (nspec, npix), int32
@@ -116,11 +117,18 @@ def _plain_columns(table: Table) -> tuple[np.ndarray, list[str]] | None:
     if len(table) == 0 or table.meta or table.has_masked_columns or table.has_mixin_columns:
         return None
     units = []
+    # each unit object formatted once (by identity, not equality: km == 1000 m, but their
+    # strings differ); the columns of a product share a few unit objects (read_product and
+    # line_sum parse each string once)
+    fits_strings: dict[int, str] = {}
     for name in table.colnames:
         col = table[name]
         if col.ndim != 1 or col.dtype.kind not in "biufUS":
             return None
-        units.append("" if col.unit is None else col.unit.to_string(format="fits"))
+        unit = col.unit
+        if unit is not None and id(unit) not in fits_strings:
+            fits_strings[id(unit)] = unit.to_string(format="fits")
+        units.append("" if unit is None else fits_strings[id(unit)])
     return table.as_array(), units
 
 
@@ -289,15 +297,27 @@ def write_skyflux(
     return write_product(path, images, tables, version=version, inputs=inputs, step=step, header_cards=header_cards)
 
 
-def read_skyflux(path: str | os.PathLike):
-    """Read ``skyflux-{plate}.fits`` into :class:`SkySpectra` (float64 arrays).
+def read_skyflux(path: str | os.PathLike, float64: bool = True):
+    """Read ``skyflux-{plate}.fits`` into :class:`SkySpectra`.
+
+    Parameters
+    ----------
+    path : path-like
+        The product.
+    float64 : bool
+        True (default): FLUX, IVAR and DISP as float64, the types :class:`SkySpectra`
+        documents. False: as stored (float32, native byte order), for a step that converts
+        only the pixels it uses (the float32 -> float64 conversion is exact, so its results
+        are the same; the whole-array conversion costs more than the step's read floor).
+        WAVE is float64 and MASK int32 either way.
 
     Raises
     ------
     ValueError
         If an HDU is missing.
     """
-    dtypes = {name: (np.int32 if name == "MASK" else np.float64) for name in _SKYFLUX_IMAGES}
+    dtypes = {name: (np.dtype(dtype) if not float64 else np.int32 if name == "MASK" else np.float64)
+              for name, (dtype, _) in _SKYFLUX_IMAGES.items()}  # fmt: skip
     images, tables, _ = read_product(path, extnames=(*_SKYFLUX_IMAGES, "META"), image_dtypes=dtypes)
     missing = [n for n in _SKYFLUX_IMAGES if n not in images] + ([] if "META" in tables else ["META"])
     if missing:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import ephem
 import numpy as np
 from astropy import units as u
-from astropy.coordinates import AltAz, GeocentricTrueEcliptic, SkyCoord, get_body
+from astropy.coordinates import AltAz, GeocentricTrueEcliptic, SkyCoord, angular_separation, get_body
 from astropy.time import Time
 from astropy.utils import iers
 
@@ -178,6 +178,7 @@ def observing_conditions(
         raise ValueError("fibre RA/DEC: non-finite positions")
     t = mid_exposure(tai_beg, tai_end)
     loc = location(observatory)
+    n = ra.size
     # earth_orientation_for: the bundled IERS-B values read in ~30 ms instead of astropy's ~1 s
     # parse of IERS-A + B (the same values for SDSS-era times)
     with (
@@ -185,42 +186,52 @@ def observing_conditions(
         iers.conf.set_temp("auto_max_age", None),
         earth_orientation_for(t.mjd),
     ):
-        # Sun and Moon once per distinct time, then broadcast to the fibres.
-        uniq, inverse = np.unique(t.mjd, return_inverse=True)
+        # Everything that depends on the time alone once per distinct time (an exposure's
+        # fibres share it): the Sun and Moon, and, for the fibres, the frames of that time.
+        # A transform with one obstime for the fibres of an exposure instead of one per fibre
+        # computes erfa's precession-nutation (pnm06a, nut06a) and Earth ephemeris (epv00)
+        # once, not 480 times; each fibre's numbers are the same (element-wise formulas).
+        uniq, first, inverse = np.unique(t.mjd, return_index=True, return_inverse=True)
         tu = Time(uniq, format="mjd", scale="tai")
         frame_u = AltAz(obstime=tu, location=loc)
         moon = moon_table(uniq, observatory)
         sun_h = get_body("sun", tu, loc).transform_to(frame_u)
         sun_ecl = get_body("sun", tu).transform_to(GeocentricTrueEcliptic(equinox=tu))
-        frame = AltAz(obstime=t, location=loc)
         fib = SkyCoord(ra=ra * u.deg, dec=dec * u.deg, frame="icrs")
-        fib_h = fib.transform_to(frame)
-        moon_f = SkyCoord(az=moon["MOON_AZ"][inverse] * u.deg, alt=moon["MOON_ALT"][inverse] * u.deg, frame=frame)
-        moon_u = SkyCoord(az=moon["MOON_AZ"] * u.deg, alt=moon["MOON_ALT"] * u.deg, frame=frame_u)
-        sun_f = SkyCoord(az=sun_h.az[inverse], alt=sun_h.alt[inverse], frame=frame)
-        ecl = fib.transform_to(GeocentricTrueEcliptic(equinox=t))
+        alt, az, ecl_lon, ecl_lat = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+        for k, row in enumerate(first):
+            rows = np.flatnonzero(inverse == k)
+            # the first such fibre's Time (its two-double jd1/jd2, not one rebuilt from the
+            # MJD float): the fibres of a frame share TAI-BEG/END, hence that Time
+            t_k = t[row]
+            fib_h = fib[rows].transform_to(AltAz(obstime=t_k, location=loc))
+            ecl = fib[rows].transform_to(GeocentricTrueEcliptic(equinox=t_k))
+            alt[rows], az[rows] = fib_h.alt.deg, fib_h.az.deg
+            ecl_lon[rows], ecl_lat[rows] = ecl.lon.deg, ecl.lat.deg
         gal = fib.galactic
         since, until = twilight_hours(tu.utc.mjd, observatory=observatory)
-    alt = fib_h.alt.deg
-    month = np.array([int(s[5:7]) for s in t.utc.isot])
+        month_u = np.array([int(s[5:7]) for s in t[first].utc.isot])
+    moon_sep = _separation_deg(az, alt, moon["MOON_AZ"][inverse], moon["MOON_ALT"][inverse])
+    sun_az, sun_alt = sun_h.az.deg, sun_h.alt.deg
+    month = month_u[inverse]
     return {
         "MJD_MID": t.mjd,
         "ALT_FIB": alt,
-        "AZ_FIB": fib_h.az.deg,
+        "AZ_FIB": az,
         "AIRMASS_FIB": np.where(alt > 0, 1.0 / np.sin(np.radians(np.clip(alt, 1e-3, 90))), np.nan),
         "MOON_ALT": moon["MOON_ALT"][inverse],
         "MOON_AZ": moon["MOON_AZ"][inverse],
-        "MOON_SEP": fib_h.separation(moon_f).deg,
+        "MOON_SEP": moon_sep,
         "MOON_DIST": moon["MOON_DIST"][inverse],
         "MOON_PHASE": moon["MOON_PHASE"][inverse],
         "MOON_ILL": moon["MOON_ILL"][inverse],
-        "SUN_ALT": sun_h.alt.deg[inverse],
-        "SUN_AZ": sun_h.az.deg[inverse],
-        "SUN_SEP": fib_h.separation(sun_f).deg,
-        "SUN_MOON_SEP": moon_u.separation(SkyCoord(az=sun_h.az, alt=sun_h.alt, frame=frame_u)).deg[inverse],
-        "ECL_LON": ecl.lon.deg,
-        "ECL_LAT": ecl.lat.deg,
-        "HELIO_ECL_LON": (ecl.lon.deg - sun_ecl.lon.deg[inverse] + 180.0) % 360.0 - 180.0,
+        "SUN_ALT": sun_alt[inverse],
+        "SUN_AZ": sun_az[inverse],
+        "SUN_SEP": _separation_deg(az, alt, sun_az[inverse], sun_alt[inverse]),
+        "SUN_MOON_SEP": _separation_deg(moon["MOON_AZ"], moon["MOON_ALT"], sun_az, sun_alt)[inverse],
+        "ECL_LON": ecl_lon,
+        "ECL_LAT": ecl_lat,
+        "HELIO_ECL_LON": (ecl_lon - sun_ecl.lon.deg[inverse] + 180.0) % 360.0 - 180.0,
         "GAL_L": gal.l.deg,
         "GAL_B": gal.b.deg,
         "MONTH": month,
@@ -228,3 +239,21 @@ def observing_conditions(
         "HOURS_SINCE_TWILIGHT": since[inverse],
         "HOURS_UNTIL_TWILIGHT": until[inverse],
     }
+
+
+def _separation_deg(lon1_deg, lat1_deg, lon2_deg, lat2_deg) -> np.ndarray:
+    """Angle between two directions of one frame (deg): astropy's Vincenty formula, as
+    :meth:`SkyCoord.separation` evaluates it for two coordinates of the same frame.
+
+    Parameters
+    ----------
+    lon1_deg, lat1_deg, lon2_deg, lat2_deg : numpy.ndarray, shape (n,)
+        Longitudes (azimuths) and latitudes (altitudes), degrees.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,)
+        Degrees.
+    """
+    sep = angular_separation(lon1_deg * u.deg, lat1_deg * u.deg, lon2_deg * u.deg, lat2_deg * u.deg)
+    return sep.to_value(u.deg)

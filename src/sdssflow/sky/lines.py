@@ -253,7 +253,8 @@ def line_table(
     Parameters
     ----------
     wave, flux, ivar, disp : numpy.ndarray, shape (nspec, npix)
-        As in :func:`measure_lines`.
+        As in :func:`measure_lines`; flux, ivar and disp may also be float32 (as stored in
+        skyflux): each entry's pixels are converted to float64 (exactly) before its fit.
     cameras : numpy.ndarray of str, shape (nspec,)
         Camera of each spectrum (b1, r2, ...); an entry is measured on its arm only.
     entries : list of LineEntry
@@ -288,15 +289,20 @@ def line_table(
             fit = np.full(nspec, np.nan)
             nbad = np.zeros(nspec, dtype=np.int32)
             if rows.size:
-                r = measure_lines(wave[sub], flux[sub], ivar[sub], disp[sub], e)
+                r = measure_lines(wave[sub], _float64(flux[sub]), _float64(ivar[sub]), _float64(disp[sub]), e)
                 val[rows], iv[rows], fit[rows], nbad[rows] = r["sum"], r["ivar"], r["fit"], r["nbad"]
             out[e.name], out[e.name + "_IVAR"], out[e.name + "_FIT"], out[e.name + "_NBAD"] = val, iv, fit, nbad
         else:
             if rows.size:
-                r = measure_continua(wave[sub], flux[sub], ivar[sub], e)
+                r = measure_continua(wave[sub], _float64(flux[sub]), _float64(ivar[sub]), e)
                 val[rows], iv[rows] = r["mean"], r["ivar"]
             out[e.name], out[e.name + "_IVAR"] = val, iv
     return out
+
+
+def _float64(array: np.ndarray) -> np.ndarray:
+    """``array`` as float64 (no copy when it already is)."""
+    return array.astype(np.float64, copy=False)
 
 
 def _window_columns(colmax: np.ndarray, colmin: np.ndarray, lo: float, hi: float, pad: int) -> slice:
@@ -311,9 +317,9 @@ def _window_columns(colmax: np.ndarray, colmin: np.ndarray, lo: float, hi: float
     start = int(np.searchsorted(colmax, lo, side="left"))
     stop = int(np.searchsorted(colmin, hi, side="right"))
     start, stop = max(start - pad, 0), min(stop + pad, npix)
-    if stop <= start:  # window outside every row: one column, which window_indices finds empty
-        start = min(start, npix - 1)
-        stop = start + 1
+    if stop - start < 2:  # window outside every row: two columns (np.gradient needs two),
+        start = max(min(start, npix - 2), 0)  # which window_indices finds empty: NaN sums
+        stop = min(start + 2, npix)
     return slice(start, stop)
 
 

@@ -49,17 +49,20 @@ def _flat_positions(wave: np.ndarray, grid: np.ndarray, rows: np.ndarray | None 
     Rows are made one increasing sequence by adding ``row * 1e6`` (wavelengths are < 1e6 A).
     Returns flat indices (into ``wave.ravel()``) of the lower neighbour, the fraction ``t`` and
     the inside mask, each (len(rows), ngrid). ``rows`` (default all) selects the rows queried;
-    the flat sequence is always that of the whole ``wave``, so a row's positions (and their
-    rounding) do not depend on which other rows are queried.
+    the offsets are always those of the whole ``wave``, so a row's positions (and their
+    rounding) do not depend on which other rows are queried. Only the queried rows enter the
+    interpolation table: a query inside its row is bracketed by the same two pixels either
+    way, and one outside it is clipped to the row's first or last pixel pair either way.
     """
     nspec, npix = wave.shape
     rows = np.arange(nspec) if rows is None else np.asarray(rows, dtype=np.int64)
-    offset = np.arange(nspec)[:, None] * 1e6
-    flat = (wave + offset).ravel()
-    query = grid[None, :] + offset[rows]
-    pos = np.interp(query.ravel(), flat, np.arange(flat.size, dtype=np.float64)).reshape(rows.size, -1)
-    inside = (grid[None, :] >= wave[rows, :1]) & (grid[None, :] <= wave[rows, -1:])
+    offset = rows[:, None] * 1e6
+    flat = (wave[rows] + offset).ravel()
     row0 = (rows * npix)[:, None]
+    index = (row0 + np.arange(npix)).ravel().astype(np.float64)  # flat indices into wave.ravel()
+    query = grid[None, :] + offset
+    pos = np.interp(query.ravel(), flat, index).reshape(rows.size, -1)
+    inside = (grid[None, :] >= wave[rows, :1]) & (grid[None, :] <= wave[rows, -1:])
     lo = np.clip(np.floor(pos).astype(np.int64), row0, row0 + npix - 2)
     t = np.clip(pos - lo, 0.0, 1.0)
     return lo, t, inside
@@ -78,7 +81,8 @@ def resample_to_grid(
     Parameters
     ----------
     wave, flux, ivar : numpy.ndarray, shape (nspec, npix)
-        Native wavelength (A), flux, inverse variance (0 = bad).
+        Native wavelength (A, float64), flux, inverse variance (0 = bad; float64 or float32:
+        the gathered float32 values enter the float64 arithmetic exactly).
     grid : numpy.ndarray, shape (ngrid,)
         Output wavelengths (A), increasing.
     extra : numpy.ndarray, shape (nspec, npix), optional
@@ -96,16 +100,28 @@ def resample_to_grid(
     """
     lo, t, inside = _flat_positions(wave, grid, rows)
     hi = lo + 1
-    fl, fh = flux.ravel()[lo], flux.ravel()[hi]
-    il, ih = ivar.ravel()[lo], ivar.ravel()[hi]
-    good = inside & (il > 0) & (ih > 0)
-    f = np.where(good, (1 - t) * fl + t * fh, 0.0)
-    var = (1 - t) ** 2 / np.where(il > 0, il, 1.0) + t**2 / np.where(ih > 0, ih, 1.0)
-    iv = np.where(good, 1.0 / var, 0.0)
+    one_t = 1.0 - t
+    flux, ivar = flux.ravel(), ivar.ravel()
+    il, ih = ivar[lo], ivar[hi]
+    il_ok, ih_ok = il > 0, ih > 0
+    bad = ~(inside & il_ok & ih_ok)
+    # the formulas of the docstring evaluated in place (the same operations in the same
+    # order, so the same bits, with a third of the full-size temporaries)
+    f = one_t * flux[lo]
+    f += t * flux[hi]
+    f[bad] = 0.0
+    iv = np.square(one_t)
+    iv /= np.where(il_ok, il, 1.0)
+    var_hi = np.square(t)
+    var_hi /= np.where(ih_ok, ih, 1.0)
+    iv += var_hi
+    np.divide(1.0, iv, out=iv)
+    iv[bad] = 0.0
     ex = None
     if extra is not None:
         e = extra.ravel()
-        ex = (1 - t) * e[lo] + t * e[hi]
+        ex = one_t * e[lo]
+        ex += t * e[hi]
     return f, iv, ex
 
 
@@ -136,18 +152,29 @@ def rebin_mean(wave: np.ndarray, flux: np.ndarray, good: np.ndarray, edges: np.n
     cum_w = np.concatenate([np.zeros((wave.shape[0], 1)), np.cumsum(w, axis=1)], axis=1)
     # pixel boundaries: midpoints, extended by half a pixel at both ends
     bnd = np.concatenate([wave[:, :1] - dl[:, :1] / 2, 0.5 * (wave[:, 1:] + wave[:, :-1]), wave[:, -1:] + dl[:, -1:] / 2], axis=1)
-    nspec = wave.shape[0]
+    nspec, nbin = wave.shape[0], edges.size - 1
+    # only edges inside some row's span can bound a bin with data (every other bin is 0):
+    # one arm's rows span about half of the edges, so the rest is neither queried nor formed.
+    # Each query's interpolation does not depend on the others, so the values are the same.
+    e0 = max(int(np.searchsorted(edges, bnd[:, 0].min(initial=np.inf), side="left")) - 1, 0)
+    e1 = min(int(np.searchsorted(edges, bnd[:, -1].max(initial=-np.inf), side="right")) + 1, edges.size)
+    mean = np.zeros((nspec, nbin))
+    cover = np.zeros((nspec, nbin))
+    if nspec == 0 or e1 - e0 < 2:
+        return mean, cover
+    sub = edges[e0:e1]
     offset = np.arange(nspec)[:, None] * 1e6
-    q = (edges[None, :] + offset).ravel()
-    cf = np.interp(q, (bnd + offset).ravel(), cum_f.ravel()).reshape(nspec, -1)
-    cw = np.interp(q, (bnd + offset).ravel(), cum_w.ravel()).reshape(nspec, -1)
-    inside = (edges[None, :] >= bnd[:, :1]) & (edges[None, :] <= bnd[:, -1:])
+    q = (sub[None, :] + offset).ravel()
+    xp = (bnd + offset).ravel()
+    cf = np.interp(q, xp, cum_f.ravel()).reshape(nspec, -1)
+    cw = np.interp(q, xp, cum_w.ravel()).reshape(nspec, -1)
+    inside = (sub[None, :] >= bnd[:, :1]) & (sub[None, :] <= bnd[:, -1:])
     df = np.diff(cf, axis=1)
     dw = np.diff(cw, axis=1)
     ok = inside[:, 1:] & inside[:, :-1] & (dw > 0)
-    mean = np.where(ok, df / np.where(dw > 0, dw, 1.0), 0.0)
-    cover = np.where(ok, dw / np.diff(edges)[None, :], 0.0)
-    return mean, np.clip(cover, 0.0, 1.0)
+    mean[:, e0 : e1 - 1] = np.where(ok, df / np.where(dw > 0, dw, 1.0), 0.0)
+    cover[:, e0 : e1 - 1] = np.clip(np.where(ok, dw / np.diff(sub)[None, :], 0.0), 0.0, 1.0)
+    return mean, cover
 
 
 def mean_spectra(
@@ -164,7 +191,9 @@ def mean_spectra(
     Parameters
     ----------
     wave, flux, ivar, disp : numpy.ndarray, shape (nspec, npix)
-        Sky spectra (A, 1e-17 erg/s/cm2/A, its ivar, line-spread sigma in A).
+        Sky spectra (A, 1e-17 erg/s/cm2/A, its ivar, line-spread sigma in A). ``wave``
+        float64; the others float64 or float32 (as stored in skyflux: the results are the
+        same, every float32 value entering float64 arithmetic exactly).
     meta : astropy.table.Table, nspec rows
         Must hold the ``keys`` columns; the first row of each group gives the group's metadata.
     grid : numpy.ndarray, shape (ngrid,)
@@ -210,7 +239,7 @@ def mean_spectra(
         w = wave[sl]
         # linear interpolation smooths like a kernel of variance (native pixel)**2 / 6
         dpix = np.abs(np.gradient(w, axis=1))
-        d_eff = np.sqrt(disp[sl] ** 2 + dpix**2 / 6.0)
+        d_eff = np.sqrt(disp[sl].astype(np.float64, copy=False) ** 2 + dpix**2 / 6.0)
         block = group[sl]
         for g in np.unique(block):
             rows = np.flatnonzero(block == g)
@@ -234,7 +263,7 @@ def mean_spectra(
     first = [int(np.flatnonzero(group == g)[0]) for g in range(nmean)]
     drop = {"SPECNO", "FIBERID", "XFOCAL", "YFOCAL", "FIBER_RA", "FIBER_DEC", "NPIX", "NGOOD", "OBJTYPE"}
     cols = [c for c in meta.colnames if c not in drop]
-    out = Table(meta[cols][first], copy=True)
+    out = meta[cols][first]  # a new table: row indexing copies the columns
     out["NFIBER_USED"] = np.bincount(group, minlength=nmean).astype(np.int32)
     out["MEANID"] = np.arange(nmean, dtype=np.int32)
     return arrays, out

@@ -226,6 +226,30 @@ def read_penticton(path: str | Path) -> dict[str, np.ndarray]:
     }
 
 
+def _numeric_columns(path: Path, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Columns ``names`` of a ``#``-commented CSV as float64, parsed by :func:`numpy.loadtxt`.
+
+    The same doubles as :func:`read_csv` (both round each decimal string correctly) in a
+    tenth of its CPU for the 9,800 rows of the F10.7 table; a file that loadtxt cannot parse
+    as numbers there (empty cells, which read_csv makes NaN) is read by :func:`read_csv`.
+    """
+    with open(path) as fh:
+        header = next((line for line in fh if line.strip() and not line.lstrip().startswith("#")), "")
+        names_in_file = [h.strip() for h in header.split(",")]
+        if not set(names) <= set(names_in_file):
+            missing = sorted(set(names) - set(names_in_file))
+            raise ValueError(f"{path}: missing column(s) {missing}")
+        try:  # fh is past the header line: the rest is data and comments
+            data = np.loadtxt(fh, delimiter=",", comments="#", usecols=[names_in_file.index(n) for n in names],
+                              dtype=np.float64, ndmin=2)  # fmt: skip
+        except ValueError:
+            data = None
+    if data is None:
+        table = read_csv(path)
+        return {n: np.asarray(table[n], dtype=np.float64) for n in names}
+    return {n: data[:, i] for i, n in enumerate(names)}
+
+
 def f107_table(user_table: str | Path | None = None, path: Path = DATA_DIR / "f107_daily.csv") -> dict[str, np.ndarray]:
     """The daily F10.7 table: the package's ``f107_daily.csv``, extended by a user table.
 
@@ -240,15 +264,17 @@ def f107_table(user_table: str | Path | None = None, path: Path = DATA_DIR / "f1
     Returns
     -------
     dict
-        ``mjd`` (int64) and ``f107_obs`` (sfu), sorted, one row per day.
+        ``mjd`` (int64) and ``f107_obs`` (sfu), sorted, one row per day (the last value of
+        a day listed twice, the user table's over the package's).
     """
-    t = _read(path)
-    days = dict(zip(t["mjd"].astype(np.int64).tolist(), t["f107_obs"].tolist()))
+    t = _numeric_columns(Path(path), ("mjd", "f107_obs"))
+    mjd, obs = t["mjd"].astype(np.int64), t["f107_obs"]
     if user_table:
         u = read_penticton(user_table)
-        days.update(zip(u["mjd"].tolist(), u["f107_obs"].tolist()))
-    mjd = np.array(sorted(days), dtype=np.int64)
-    return {"mjd": mjd, "f107_obs": np.array([days[m] for m in mjd.tolist()], dtype=np.float64)}
+        mjd, obs = np.concatenate([mjd, u["mjd"]]), np.concatenate([obs, u["f107_obs"]])
+    # the last occurrence of each day wins (np.unique of the reversed rows finds it first)
+    days, last = np.unique(mjd[::-1], return_index=True)
+    return {"mjd": days.astype(np.int64), "f107_obs": obs[::-1][last].astype(np.float64)}
 
 
 def _day_lookup(table: dict[str, np.ndarray], day: np.ndarray) -> np.ndarray:

@@ -26,6 +26,7 @@ import logging
 import sys
 
 import numpy as np
+from astropy import units as u
 from astropy.table import Table
 
 from sdssflow.io.sky import read_skyflux, read_table, write_table
@@ -47,20 +48,46 @@ def parse(argv=None):
     return p.parse_args(argv)
 
 
+def _count_all_nan(cols: dict, entries: list, cameras: np.ndarray) -> int:
+    """Spectra whose every line sum of their arm is NaN (their arm's first letter, b or r).
+
+    Parameters
+    ----------
+    cols : dict of column -> numpy.ndarray, shape (nspec,)
+        :func:`sdssflow.sky.lines.line_table` output.
+    entries : list of LineEntry
+    cameras : numpy.ndarray of str, shape (nspec,)
+
+    Returns
+    -------
+    int
+        A spectrum of an arm without line entries counts (nothing was measured on it).
+    """
+    arm = np.array([str(c)[:1] for c in cameras])
+    failed = np.ones(arm.size, dtype=bool)
+    for cam in set(arm.tolist()):
+        names = [e.name for e in entries if e.kind == "line" and e.camera == cam]
+        if names:
+            rows = arm == cam
+            failed[rows] = np.all(np.isnan(np.stack([cols[n][rows] for n in names])), axis=0)
+    return int(failed.sum())
+
+
 def main(argv=None) -> int:
     args = parse(argv)
-    spectra = read_skyflux(args.skyflux)
+    spectra = read_skyflux(args.skyflux, float64=False)  # float32 pixels: converted where used
     rich = read_table(args.rich)
     if len(rich) != spectra.nspec or not np.array_equal(np.asarray(rich["SPECNO"]), np.asarray(spectra.meta["SPECNO"])):
         raise StepError(f"{args.rich}: rows do not match {args.skyflux} (SPECNO)")
     entries = read_line_list(args.line_list)
     cols = line_table(spectra.wave, spectra.flux, spectra.ivar, spectra.disp, np.asarray(spectra.meta["CAMERA"]), entries)
-    out = Table(rich, copy=True)
+    out = Table(rich, copy=False)  # rich is not used again: its columns need no copy
     units = column_units(entries)
+    parsed = {text: u.Unit(text, parse_strict="silent") for text in set(units.values())}  # each string once
     for k, v in cols.items():
         out[k] = v
         if k in units:
-            out[k].unit = units[k]
+            out[k].unit = parsed[units[k]]
     out["FIBER_AREA"] = fiber_area(np.asarray(out["MJD"]))
     filters = [f for f in args.filters.split(",") if f]
     mags = broadband_magnitudes(
@@ -70,8 +97,7 @@ def main(argv=None) -> int:
         out[k] = v
         out[k].unit = "mag"  # AB mag per arcsec2
     out["FIBER_AREA"].unit = "arcsec2"
-    nfail = sum(int(np.all([np.isnan(cols[e.name][i]) for e in entries if e.kind == "line" and e.camera == str(c)[:1]]))
-                for i, c in enumerate(out["CAMERA"]))
+    nfail = _count_all_nan(cols, entries, np.asarray(out["CAMERA"]))
     log.info("%d spectra, %d line entries; %d spectra with every line sum NaN", len(out), len(entries), nfail)
     write_table(out, args.out, version=args.version_name, inputs=[args.skyflux, args.rich, args.line_list], step="line_sum")
     return 0

@@ -42,7 +42,7 @@ def parse(argv=None):
 
 def main(argv=None) -> int:
     args = parse(argv)
-    spectra = read_skyflux(args.skyflux)
+    spectra = read_skyflux(args.skyflux, float64=False)  # float32 pixels: mean_spectra converts what it uses
     rich = read_table(args.rich)
     if len(rich) != spectra.nspec:
         raise StepError(f"{args.rich}: {len(rich)} rows for {spectra.nspec} spectra in {args.skyflux}")
