@@ -167,8 +167,8 @@ def ensure_exposure_demo(root: Path) -> dict:
     if info_path.exists():
         return json.loads(info_path.read_text())
     from sdssflow.fluxcal.steps import bosz_download, bosz_library
-    from sdssflow.synth.steps import survey
     from sdssflow.synth.layout import demo_plan
+    from sdssflow.synth.steps import survey
 
     root.mkdir(parents=True, exist_ok=True)
     settings = {**EXPOSURE_DEMO, "root": str(root / "demo")}
@@ -275,6 +275,15 @@ def exposure_table(root: Path) -> list[dict]:
     interpreter start and imports before it are given apart), threads pinned to 1 as
     ``run_step`` does; peak = the process's max RSS.
     """
+    if not (root / "info.json").exists():
+        # made in a child process: generating the demo grows this process to ~1.6 GB, and
+        # the measured children would start with that peak RSS (Linux carries ru_maxrss
+        # over fork + exec: the first run of the table printed 1648 MiB)
+        import subprocess
+        import sys
+
+        code = f"import bench_fluxcal, pathlib; bench_fluxcal.ensure_exposure_demo(pathlib.Path({str(root)!r}))"
+        subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parent, check=True)
     info = ensure_exposure_demo(root)
     rows = []
     print("| exposures | imports CPU s | step CPU s | step CPU s per exposure | peak RSS MiB "

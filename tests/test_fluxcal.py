@@ -166,6 +166,13 @@ def test_fit_response_recovers_smooth_response():
     rel = val / resp - 1
     assert np.median(np.abs(rel)) < 2e-3
     assert np.all(var > 0)
+    # the variance is the diagonal of D cov D^T (dense reference), on any input shape
+    from scipy.interpolate import BSpline
+
+    dense = BSpline.design_matrix(ln, fit.spline.t, fit.spline.k).toarray()
+    assert np.allclose(var, np.diag(dense @ fit.cov @ dense.T), rtol=1e-12, atol=0)
+    v2, var2 = fit(ln[:3000].reshape(30, 100))
+    assert v2.shape == var2.shape == (30, 100) and np.allclose(var2.ravel(), var[:3000], rtol=1e-12)
     with pytest.raises(ValueError, match="usable pixels"):
         fit_response(ln, noisy, ivar, model, np.zeros(ln.size, bool))
 
@@ -343,3 +350,48 @@ def test_multilinear_matrix_matches_corner_by_corner_reference():
         if ok:
             assert abs(w.sum() - 1) < 1e-12
     assert 0 < valid.sum() < len(valid)
+
+
+def test_fine_rv_scan_follows_a_minimum_beyond_its_window(monkeypatch):
+    """A narrow fine scan whose minimum is on its edge moves until the minimum is inside
+    (a parabolic chi^2 with its minimum 37.3 km/s from the start, 10 km/s half-width)."""
+    from sdssflow.fluxcal import matching
+
+    scanned = []
+
+    def chi2(segments, grids, lags, weights, degree):
+        scanned.append(lags.copy())
+        return 4.0 * (lags - 37.3) ** 2 + 100.0
+
+    monkeypatch.setattr(matching, "_chi2_velocities_combo", chi2)
+    rv, rv_err, chi_min = matching._fine_rv([], {}, 0.0, 10.0, 2.0, {0: 1.0}, 15, dof=100)
+    assert rv == pytest.approx(37.3, abs=1e-6)
+    assert chi_min == pytest.approx(100.0 + 4.0 * 0.7**2)
+    assert rv_err == pytest.approx(np.sqrt(chi_min / 100 / 4.0), rel=1e-6)  # 1/sqrt(a), chi^2 scaled
+    # re-centred on the edge lag each time: 0 -> 10 -> 20 -> 30 (37.3 inside [20, 40])
+    assert [s[5] for s in scanned] == [0.0, 10.0, 20.0, 30.0] and all(s.size == 11 for s in scanned)
+    scanned.clear()
+    rv, _, _ = matching._fine_rv([], {}, 0.0, 10.0, 2.0, {0: 1.0}, 15, dof=100, moves=0)
+    assert rv == pytest.approx(10.0) and len(scanned) == 1  # without moves: clipped at the edge
+
+
+def test_pixel_step_and_widths_match_numpy_gradient():
+    from sdssflow.fluxcal.resolution import pixel_step
+
+    rng = np.random.default_rng(8)
+    loglam = np.sort(3.55 + 0.5 * rng.random((5, 300)), axis=1)  # irregular, 2-d
+    assert np.allclose(pixel_step(loglam), np.abs(np.gradient(loglam, axis=-1)), rtol=1e-13, atol=0)
+    assert np.allclose(pixel_step(loglam[0, :2]), np.abs(np.diff(loglam[0, :2])))  # 2 pixels
+    ref = 10.0 ** loglam * np.log(10.0) * np.abs(np.gradient(loglam, axis=-1))
+    assert np.allclose(pixel_widths(loglam), ref, rtol=1e-13, atol=0)
+
+
+def test_median_over_fibres_equals_numpy_median():
+    from sdssflow.fluxcal.standards import _median_over_fibres
+
+    rng = np.random.default_rng(0)
+    for nfiber in (1, 2, 3, 500, 501):  # odd and even counts: one or two middle values
+        values = rng.normal(size=(nfiber, 37))
+        assert np.array_equal(_median_over_fibres(values), np.median(values, axis=0)), nfiber
+    ints = np.array([[3, 1], [1, 7], [2, 2], [9, 0]])  # integer input, float result
+    assert _median_over_fibres(ints).tolist() == [2.5, 1.5]

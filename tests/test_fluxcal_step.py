@@ -241,3 +241,69 @@ def test_read_calibration_errors(tmp_path):
     )
     with pytest.raises(ValueError, match="bad.fits: not a flux-calibration file"):
         read_calibration(tmp_path / "bad.fits")
+
+
+def test_per_fibre_cal_factor_lossless_for_astropy_and_fitsio(tmp_path):
+    """The hand-built GZIP_2 tiles (fast deflate level) decode bit-identical with both
+    readers, like astropy's own GZIP_2 writer, special values included."""
+    import fitsio
+    from astropy.io import fits
+    from astropy.table import Table
+
+    from sdssflow.io.fluxcal import CameraCalibration, gzip2_image_hdu, write_calibration
+
+    rng = np.random.default_rng(5)
+    wave = np.geomspace(3600.0, 6400.0, 257)
+    smooth = (1.0 + 0.3 * np.sin(wave / 300.0))[None, :] * (1 + 1e-3 * rng.normal(size=(7, 1)))
+    cal = smooth.astype(np.float32)
+    cal[1, :5] = [np.nan, np.inf, -np.inf, -2.5, np.float32(1e-42)]  # NaN, infinities, subnormal
+    cal[2] = rng.normal(size=wave.size).astype(np.float32)  # incompressible row
+    cam = CameraCalibration("b1", wave, cal, np.ones(wave.size, np.float32), np.zeros(wave.size, np.int16),
+                            cal[:2].copy(), np.array([3, 4]), {"NSTARS": 2, "PERFIBER": True})  # fmt: skip
+    path = write_calibration(tmp_path / "calib-00001001.fits", {"b1": cam}, Table(), {"EXPID": 1001}, "t")
+    back = read_calibration(path)["b1"]
+    assert back.cal_factor.dtype == np.float32
+    assert np.array_equal(back.cal_factor.view(np.uint32), cal.view(np.uint32))  # bit-identical
+    assert back.meta["NSTARS"] == 2
+    with fits.open(path) as hdul:
+        assert isinstance(hdul["CAL_b1"], fits.CompImageHDU)
+        assert hdul["CAL_b1"].header["BUNIT"].startswith("1e-17")
+    assert np.array_equal(fitsio.read(str(path), ext="CAL_B1").view(np.uint32), cal.view(np.uint32))
+    # same decoded image and about the same size as astropy's writer (zlib level 9)
+    ref = tmp_path / "astropy.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(cal, compression_type="GZIP_2", quantize_level=0.0)]).writeto(ref)  # fmt: skip
+    mine = tmp_path / "mine.fits"
+    fits.HDUList([fits.PrimaryHDU(), gzip2_image_hdu(cal, "CAL", tile_rows=3)]).writeto(mine)  # 7 = 3 + 3 + 1
+    with fits.open(ref) as a, fits.open(mine) as b:
+        assert np.array_equal(a[1].data.view(np.uint32), b[1].data.view(np.uint32))
+        assert a[1].compression_type == b[1].compression_type == "GZIP_2"
+    assert np.array_equal(fitsio.read(str(mine), ext=1).view(np.uint32), cal.view(np.uint32))
+    assert mine.stat().st_size < 1.1 * ref.stat().st_size
+    with pytest.raises(ValueError, match="2-d image"):
+        gzip2_image_hdu(cal[0], "CAL")
+
+
+def test_qc_curves_thinned_without_drawing_masked_pixels():
+    from sdssflow.fluxcal.qc import thinned_curves
+    from sdssflow.io.fluxcal import CameraCalibration
+
+    rng = np.random.default_rng(2)
+    npix = 4112
+    wave = np.geomspace(3600.0, 10400.0, npix)
+    cal = (1 + 0.01 * rng.normal(size=(9, npix))).astype(np.float32)
+    mask = np.zeros(npix, np.int16)
+    mask[1000:1013] = 1  # a telluric band
+    mask[2001] = 4  # one low-weight pixel, inside a thinning block
+    star = rng.normal(size=(3, npix))
+    c = CameraCalibration("b1", wave, cal, np.ones(npix, np.float32), mask, star)
+    w, comb, gap, stars = thinned_curves(c, points=800)
+    step = npix // 800
+    assert w.size == comb.size == gap.size == stars.shape[1] == -(-npix // step)
+    assert np.array_equal(w, wave[::step]) and np.array_equal(stars, star[:, ::step])
+    assert np.allclose(comb, np.median(cal, axis=0)[::step])  # median over fibres
+    kept = np.arange(0, npix, step)
+    blocks = [mask[k : k + step] for k in kept]
+    assert np.array_equal(gap, [bool(b.any()) for b in blocks])  # no masked pixel drawn
+    assert gap[2001 // step] and gap.sum() == 4  # 1000-1012 spans 3 blocks, 2001 one
+    one_d = CameraCalibration("b1", wave, cal[0], np.ones(npix, np.float32), mask, star)
+    assert np.array_equal(thinned_curves(one_d)[1], cal[0][::step])

@@ -67,7 +67,8 @@ def camera_calibration(cam, frame, star_fits, fibers, settings):
     fill_var = np.interp(ref_ln, ref_ln[have], var[have])
     in_tell = telluric_mask(wave_ref, settings.telluric)
     covered = (ref_ln >= ref_ln[have].min()) & (ref_ln <= ref_ln[have].max())
-    cal_ref = 1.0 / (fill * pixel_widths(ref_ln / np.log(10.0)))
+    widths_ref = pixel_widths(ref_ln / np.log(10.0))  # A per reference pixel, shared below
+    cal_ref = 1.0 / (fill * widths_ref)
     # per-fibre factor, computed in float64 in blocks of fibres (bounds the temporaries) and
     # kept in float32 (the product's type)
     cal_fib = np.empty(np.shape(frame.loglam), np.float32)
@@ -89,7 +90,7 @@ def camera_calibration(cam, frame, star_fits, fibers, settings):
     mask |= ((ref_ln < lo) | (ref_ln > hi)).astype(np.int16) << MASKBITS["NOCOVER"]
     ivar = np.where(fill_var > 0, fill**2 / np.where(fill_var > 0, fill_var, 1.0) / cal_ref**2, 0.0)
     mask |= (ivar <= 0).astype(np.int16) << MASKBITS["LOWWEIGHT"]
-    star_cal = np.array([1.0 / (v * pixel_widths(ref_ln / np.log(10.0))) for v in vals])
+    star_cal = 1.0 / (np.reshape(vals, (len(vals), ref_ln.size)) * widths_ref)
     meta = {
         "CAMERA": cam,
         "NSTARS": len(star_fits),

@@ -15,7 +15,12 @@ from sdssflow.fluxcal.interpolation import AXES, interpolate_logs, multilinear_m
 from sdssflow.fluxcal.priors import sed_chi2
 from sdssflow.fluxcal.spectral_chi2 import response_basis, response_chi2
 
-__all__ = ["ParameterSpace", "continuous_search"]
+__all__ = ["ParameterSpace", "continuous_search", "BOX_POINTS"]
+
+#: Points per axis of the search box (+-1 grid step around the centre), refined by halving.
+#: 3 (the nodes: 27 points per box, not 125) was tried: no CPU gain on the demo, and the
+#: worst calibration error grew from 0.39 to 0.62 %, the worst Teff error from 82 to 147 K.
+BOX_POINTS = 5
 
 
 @dataclass
@@ -117,15 +122,14 @@ def continuous_search(segments, evaluated, logs, space, best, red, degree, memo=
         return points, w, spectral(points, w) / red + prior
 
     centre = vals[best]
-    for _ in range(
-        4
-    ):  # walk along the chi^2 valley: re-centre while the minimum is on the box edge
+    for _ in range(4):  # walk along the chi^2 valley: re-centre while the minimum is on the box edge
         axes = []
         for j in range(3):
             g = grids[j]
             k = int(np.argmin(np.abs(g - centre[j])))
             lo, hi = g[max(k - 1, 0)], g[min(k + 1, g.size - 1)]
-            axes.append((g, np.unique(np.linspace(lo, hi, 5)) if hi > lo else np.array([g[k]])))
+            box = np.unique(np.linspace(lo, hi, BOX_POINTS)) if hi > lo else np.array([g[k]])
+            axes.append((g, box))
         pts = np.array(np.meshgrid(*[a[1] for a in axes], indexing="ij")).reshape(3, -1).T
         pts, w, tot = score(pts)
         i = int(np.argmin(tot))
@@ -138,14 +142,19 @@ def continuous_search(segments, evaluated, logs, space, best, red, degree, memo=
         if not any(edge):
             break
         centre = pts[i]
-    q = [np.diff(a[1]).min() / 2 if a[1].size > 1 else 0.0 for a in axes]
-    fine = [
-        np.unique(np.clip(pts[i, j] + np.array([-q[j], 0.0, q[j]]), axes[j][0][0], axes[j][0][-1]))
-        for j in range(3)
-    ]
-    pts2 = np.array(np.meshgrid(*fine, indexing="ij")).reshape(3, -1).T
-    pts2, w2, tot2 = score(pts2)
-    k = int(np.argmin(tot2))
-    row = w2[k]
-    weights = {int(t): float(row[t]) for t in np.flatnonzero(row > 1e-9)}
-    return weights, dict(zip(AXES, map(float, pts2[k]))), float(tot2[k])
+    # refine: 3 points per axis around the best point, the spacing halved each pass down to
+    # an eighth of the box's span (a quarter grid step; 1 pass after a 5-point box, 2 after 3)
+    spacing = [np.diff(a[1]).min() if a[1].size > 1 else 0.0 for a in axes]
+    best_pt, best_w, best_tot = pts[i], w[i], float(tot[i])
+    for _ in range(1 + int(round(np.log2(4 / (BOX_POINTS - 1))))):
+        spacing = [h / 2 for h in spacing]
+        fine = [
+            np.unique(np.clip(best_pt[j] + np.array([-h, 0.0, h]), axes[j][0][0], axes[j][0][-1]))
+            for j, h in enumerate(spacing)
+        ]
+        pts2 = np.array(np.meshgrid(*fine, indexing="ij")).reshape(3, -1).T
+        pts2, w2, tot2 = score(pts2)
+        k = int(np.argmin(tot2))
+        best_pt, best_w, best_tot = pts2[k], w2[k], float(tot2[k])
+    weights = {int(t): float(best_w[t]) for t in np.flatnonzero(best_w > 1e-9)}
+    return weights, dict(zip(AXES, map(float, best_pt))), best_tot

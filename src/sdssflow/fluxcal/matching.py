@@ -116,6 +116,30 @@ def _chi2_velocities_combo(segments, grids, rvs, weights, degree):
     return total
 
 
+#: Half-widths of the fine RV scans, in coarse steps: around the coarse minimum (start
+#: template), then around that RV with the chosen template (and for the later exposures
+#: of a night). A scan whose minimum falls on its edge is moved and repeated
+#: (:func:`_fine_rv`), so narrow windows cannot clip a farther minimum.
+FINE_HALF_STEPS = (2, 1)
+
+
+def _fine_rv(segments, grids, centre, half, step, weights, degree, dof, moves=3):
+    """RV from a fine scan ``centre +- half`` (km/s, ``step`` apart) and a parabola.
+
+    Returns ``(rv, rv_err, chi2_min)``. When the minimum is on the scan's edge the scan
+    is re-centred there (up to ``moves`` times): the parabola needs the minimum inside.
+    """
+    for _ in range(moves + 1):
+        lags = centre + np.arange(-half, half + 1e-6, step)
+        chi = _chi2_velocities_combo(segments, grids, lags, weights, degree)
+        i = int(np.argmin(chi))
+        if 0 < i < lags.size - 1:
+            break
+        centre = float(lags[i])
+    rv, rv_err = _refine(lags, chi, float(chi.min()) / max(dof, 1))
+    return rv, rv_err, float(chi.min())
+
+
 def _refine(rvs, chi2, scale):
     i = int(np.argmin(chi2))
     lo, hi = max(i - 2, 0), min(i + 3, rvs.size)
@@ -215,9 +239,7 @@ def fit_star(
         dof = npix - len(segments) * (degree + 1)
     # RV with the start template first, so that the template search runs once
     step = max(rv_step / 5.0, 0.5)
-    fine = rv0 + np.arange(-3 * rv_step, 3 * rv_step + 1e-6, step)
-    chi_f = _chi2_velocities_combo(segments, grids, fine, {start: 1.0}, degree)
-    rv, rv_err = _refine(fine, chi_f, float(chi_f.min()) / max(dof, 1))
+    rv, rv_err, _ = _fine_rv(segments, grids, rv0, FINE_HALF_STEPS[0] * rv_step, step, {start: 1.0}, degree, dof)
     evaluated = {s.camera: grids[s.camera].evaluate(s.lnlam, rv) for s in segments}
     chi2 = 0.0
     for seg in segments:
@@ -245,9 +267,7 @@ def fit_star(
         weights, point, _ = min(found, key=lambda f: f[2])
         best = max(weights, key=weights.get)  # the node nearest the continuous minimum
     # final RV with the chosen (interpolated) template
-    fine = rv + np.arange(-2 * rv_step, 2 * rv_step + 1e-6, step)
-    chi_f = _chi2_velocities_combo(segments, grids, fine, weights, degree)
-    rv, rv_err = _refine(fine, chi_f, float(chi_f.min()) / max(dof, 1))
+    rv, rv_err, _ = _fine_rv(segments, grids, rv, FINE_HALF_STEPS[1] * rv_step, step, weights, degree, dof)
     return StarFit(
         best=best,
         rv=rv,
@@ -273,13 +293,11 @@ def _refit_rv(segments, grids, previous, rv_step, degree, cores, dof):
             replace(s, good=s.good & ~core_mask(s.lnlam, cores, previous.rv, 2 * rv_step))
             for s in segments
         ]
-    fine = previous.rv + np.arange(-2 * rv_step, 2 * rv_step + 1e-6, max(rv_step / 5.0, 0.5))
-    chi_f = _chi2_velocities_combo(
-        segments, grids, fine, previous.weights or {previous.best: 1.0}, degree
-    )
-    rv, rv_err = _refine(fine, chi_f, float(chi_f.min()) / max(dof, 1))
+    weights = previous.weights or {previous.best: 1.0}
+    half, step = FINE_HALF_STEPS[1] * rv_step, max(rv_step / 5.0, 0.5)
+    rv, rv_err, chi_min = _fine_rv(segments, grids, previous.rv, half, step, weights, degree, dof)
     chi2 = previous.chi2.copy()
-    chi2[previous.best] = float(chi_f.min())
+    chi2[previous.best] = chi_min
     return StarFit(
         best=previous.best,
         rv=rv,

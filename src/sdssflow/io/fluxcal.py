@@ -8,8 +8,9 @@ HDU                content
 PRIMARY            PLATE, MJD, EXPID, CAMERAS, provenance (SDSSFLOW, VERSION, STEP)
 ``CAL_{cam}``      cal_factor, float32, (npix,) or (nfiber, npix): flux density in
                    1e-17 erg/s/cm2/A per (electron per native pixel) on the frame's
-                   native pixels (a 2-d, losslessly tile-compressed image when the
-                   fibres' wavelengths make it differ by more than 0.1 %)
+                   native pixels (a 2-d image when the fibres' wavelengths make it
+                   differ by more than 0.1 %: lossless GZIP_2 tiles of 64 fibres,
+                   :func:`gzip2_image_hdu`)
 ``IVAR_{cam}``     (npix,): inverse variance of CAL (0 = no information), on WAVE
 ``MASK_{cam}``     int16 (npix,) bits: 0 TELLURIC, 1 NOCOVER (extrapolated), 2 LOWWEIGHT
 ``WAVE_{cam}``     float64 (npix,): reference vacuum wavelength (A), median over fibres
@@ -36,9 +37,15 @@ from astropy.table import Table
 from sdssflow.io.products import add_provenance, write_hdulist
 from sdssflow.io.readable import readable
 
+try:  # ISA-L's deflate (a dependency): ~4x faster than zlib at the same level
+    from isal import igzip as _gzip
+except ImportError:  # pragma: no cover - exercised only without isal
+    import gzip as _gzip
+
 __all__ = [
     "CAL_BUNIT",
     "CameraCalibration",
+    "gzip2_image_hdu",
     "write_calibration",
     "read_calibration",
     "write_summary",
@@ -47,6 +54,17 @@ __all__ = [
 
 #: BUNIT of the calibration images.
 CAL_BUNIT = "1e-17 erg/s/cm2/A/(electron/pix)"
+
+#: Deflate level of the per-fibre cal_factor tiles. astropy's GZIP_2 always uses zlib
+#: level 9 (1 s of CPU per exposure); the shuffled bytes of a smooth float32 image gain
+#: only 2 % in size from level 9 over level 1 (measured on the demo: 5.07 vs 4.95 MB per
+#: camera of 500 x 4112).
+GZIP_LEVEL = 1
+
+#: Fibres per tile of the per-fibre cal_factor: 64-row tiles compress to 30 % less than
+#: one-row tiles (3.56 vs 5.07 MB per camera), and a few large buffers instead of 500
+#: small ones do not fragment the heap (the job's peak RSS).
+TILE_ROWS = 64
 
 
 @dataclass
@@ -94,6 +112,76 @@ def _image(data, name, bunit, cards=()):
     return hdu
 
 
+def gzip2_image_hdu(
+    data: np.ndarray, name: str, level: int = GZIP_LEVEL, tile_rows: int = TILE_ROWS
+) -> fits.BinTableHDU:
+    """A lossless GZIP_2 tile-compressed float32 image HDU, fast.
+
+    The FITS tiled-image convention (FITS standard 4.0, sec. 10): a binary table whose
+    variable-length ``COMPRESSED_DATA`` column holds each tile's gzip stream, with the
+    image described by the ``Z*`` keywords; GZIP_2 first shuffles each tile's big-endian
+    bytes by significance (all first bytes, then all second bytes, ...). astropy opens it
+    as a :class:`~astropy.io.fits.CompImageHDU`, cfitsio/fitsio as a compressed image.
+    Written here because astropy's writer has no compression level (it uses 9).
+
+    Parameters
+    ----------
+    data : numpy.ndarray, (nrow, npix)
+        Image, converted to float32 (no quantisation: decompresses bit-identical).
+    name : str
+        EXTNAME.
+    level : int
+        Deflate level (ISA-L: 0-3; the standard library's gzip: 1-9).
+    tile_rows : int
+        Image rows per tile (the last tile may be shorter).
+
+    Returns
+    -------
+    astropy.io.fits.BinTableHDU
+        Add further image cards (BUNIT, ...) to its header.
+
+    Examples
+    --------
+    >>> import io
+    >>> img = np.arange(12, dtype=np.float32).reshape(3, 4) / 7
+    >>> buf = io.BytesIO()
+    >>> fits.HDUList([fits.PrimaryHDU(), gzip2_image_hdu(img, "CAL", tile_rows=2)]).writeto(buf)
+    >>> with fits.open(io.BytesIO(buf.getvalue())) as hdul:
+    ...     type(hdul["CAL"]).__name__, bool(np.array_equal(hdul["CAL"].data, img))
+    ('CompImageHDU', True)
+    """
+    data = np.asarray(data)
+    if data.ndim != 2:
+        raise ValueError(f"{name}: a 2-d image is needed, got shape {data.shape}")
+    nrow, npix = data.shape
+    tile_rows = max(min(int(tile_rows), nrow), 1)
+    starts = range(0, nrow, tile_rows)
+    tiles = np.empty(len(starts), dtype=object)
+    for t, i in enumerate(starts):  # tile by tile: no shuffled copy of the whole image
+        block = np.asarray(data[i : i + tile_rows], dtype=">f4").view(np.uint8).reshape(-1, 4)
+        tiles[t] = np.frombuffer(_gzip.compress(np.ascontiguousarray(block.T), level), dtype=np.uint8)
+    longest = max((t.size for t in tiles), default=0)
+    column = fits.Column(name="COMPRESSED_DATA", format=f"1PB({longest})", array=tiles)
+    hdu = fits.BinTableHDU.from_columns([column], name=name)
+    header = hdu.header
+    for key, value, comment in (
+        ("ZIMAGE", True, "extension contains compressed image"),
+        ("ZTENSION", "IMAGE", "Image extension"),
+        ("ZBITPIX", -32, "array data type"),
+        ("ZNAXIS", 2, "number of array dimensions"),
+        ("ZNAXIS1", npix, ""),
+        ("ZNAXIS2", nrow, ""),
+        ("ZPCOUNT", 0, "number of parameters"),
+        ("ZGCOUNT", 1, "number of groups"),
+        ("ZTILE1", npix, "size of tiles to be compressed"),
+        ("ZTILE2", tile_rows, "size of tiles to be compressed"),
+        ("ZCMPTYPE", "GZIP_2", "compression algorithm"),
+        ("ZQUANTIZ", "NONE", "lossless: no floating point quantization"),
+    ):
+        header.insert("EXTNAME", (key, value, comment))
+    return hdu
+
+
 def write_calibration(
     path: str | os.PathLike,
     cameras: dict[str, CameraCalibration],
@@ -114,9 +202,7 @@ def write_calibration(
         cards = [(k, v, "") for k, v in c.meta.items() if len(k) <= 8]
         cal = np.asarray(c.cal_factor, np.float32)
         if cal.ndim == 2:  # per-fibre: tile-compressed, lossless (GZIP_2, no quantisation)
-            hdu = fits.CompImageHDU(
-                cal, name=f"CAL_{cam}", compression_type="GZIP_2", quantize_level=0.0
-            )
+            hdu = gzip2_image_hdu(cal, f"CAL_{cam}")
             hdu.header["BUNIT"] = (CAL_BUNIT, "unit of the image")
             for key, value, comment in cards:
                 hdu.header[key] = (value, comment)

@@ -17,6 +17,7 @@ with no selected exposure writes an empty summary.
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 import time
@@ -133,75 +134,85 @@ def main(argv=None):
     )
     exp_rows, star_rows = [], []
     star_cache: dict = {}  # template choice per standard, shared by the night's exposures
-    for _, ex in track(sel.iterrows(), f"flux_calibration {args.plate}-{args.mjd}", log, total=len(sel)):
-        expid = int(ex["exposure"])
-        excluded = set(str(ex.get("excluded_cameras", "") or "").replace(",", " ").split()) - {
-            "nan"
-        }
-        paths = {
-            cam: files[(cam, expid)]
-            for cam in CAMERAS
-            if (cam, expid) in files and cam not in excluded
-        }
-        head = {"PLATE": args.plate, "MJD": args.mjd, "EXPID": expid}
-        if not paths:
-            exp_rows.append(
-                {
-                    **head,
-                    "NSTD": 0,
-                    "NUSED": 0,
-                    "NREJECT": 0,
-                    "RMS": np.nan,
-                    "CAMERAS": "",
-                    "FLAG": "BAD_FLUXCAL",
-                    "REASON": "no spFrame of this exposure",
-                }
-            )
-            continue
-        left_out: list[str] = []
+    # the imports and the library are never garbage: frozen out of the collector's scans,
+    # the per-exposure collection below costs ~0 instead of ~0.1-0.3 s
+    gc.freeze()
+    try:
+        for _, ex in track(sel.iterrows(), f"flux_calibration {args.plate}-{args.mjd}", log, total=len(sel)):
+            expid = int(ex["exposure"])
+            excluded = set(str(ex.get("excluded_cameras", "") or "").replace(",", " ").split()) - {
+                "nan"
+            }
+            paths = {
+                cam: files[(cam, expid)]
+                for cam in CAMERAS
+                if (cam, expid) in files and cam not in excluded
+            }
+            head = {"PLATE": args.plate, "MJD": args.mjd, "EXPID": expid}
+            if not paths:
+                exp_rows.append(
+                    {
+                        **head,
+                        "NSTD": 0,
+                        "NUSED": 0,
+                        "NREJECT": 0,
+                        "RMS": np.nan,
+                        "CAMERAS": "",
+                        "FLAG": "BAD_FLUXCAL",
+                        "REASON": "no spFrame of this exposure",
+                    }
+                )
+                continue
+            left_out: list[str] = []
 
-        def load(cam, path, expid=expid, left_out=left_out):
-            """HDUs 0-6 of one frame, None (camera left out) when unreadable; called by
-            calibrate_exposure one spectrograph at a time."""
-            try:
-                return read_spframe(path, extras=False)
-            except UnreadableFile as err:  # drop this camera of this exposure only
-                log.warning("%s; camera %s of exposure %d left out", err, cam, expid)
-                left_out.append(f"left out {err.path} ({err.reason[:120]})")
-                return None
+            def load(cam, path, expid=expid, left_out=left_out):
+                """HDUs 0-6 of one frame, None (camera left out) when unreadable; called by
+                calibrate_exposure one spectrograph at a time."""
+                try:
+                    return read_spframe(path, extras=False)
+                except UnreadableFile as err:  # drop this camera of this exposure only
+                    log.warning("%s; camera %s of exposure %d left out", err, cam, expid)
+                    left_out.append(f"left out {err.path} ({err.reason[:120]})")
+                    return None
 
-        frames = {cam: partial(load, cam, p) for cam, p in paths.items()}
-        result = None  # free the previous exposure's calibration (~35 MB) before this one
-        result = calibrate_exposure(frames, catalog, cat_mag, cat_err, prep, settings, star_cache)
-        if len(left_out) == len(paths):
-            exp_rows.append(
-                {**head, "NSTD": 0, "NUSED": 0, "NREJECT": 0, "RMS": np.nan, "CAMERAS": "",
-                 "FLAG": "BAD_FLUXCAL", "REASON": "; ".join(left_out)}
-            )  # fmt: skip
-            continue
-        row = {**head, **result.row}
-        if left_out:
-            row["REASON"] = "; ".join([*left_out, row["REASON"]]).strip("; ")
-        exp_rows.append(row)
-        star_rows += [{**head, **s} for s in result.stars]
-        if result.cameras:
-            stars = Table(rows=[{**head, **s} for s in result.stars]) if result.stars else Table()
-            write_calibration(
-                outdir / f"calib-{expid:08d}.fits",
-                result.cameras,
-                stars,
-                head,
-                args.version_name,
-                inputs=[*paths.values(), args.library, args.photometry],
-            )
-        if args.qc:
-            plot_exposure(
-                result.cameras,
-                result.stars,
-                f"plate {args.plate} MJD {args.mjd} exposure {expid}",
-                outdir / f"qc-{expid:08d}.png",
-            )
-        log.info("exposure %d: %s", expid, result.row)
+            frames = {cam: partial(load, cam, p) for cam, p in paths.items()}
+            result = None  # free the previous exposure's calibration (~35 MB) before this one
+            result = calibrate_exposure(frames, catalog, cat_mag, cat_err, prep, settings, star_cache)
+            if len(left_out) == len(paths):
+                exp_rows.append(
+                    {**head, "NSTD": 0, "NUSED": 0, "NREJECT": 0, "RMS": np.nan, "CAMERAS": "",
+                     "FLAG": "BAD_FLUXCAL", "REASON": "; ".join(left_out)}
+                )  # fmt: skip
+                continue
+            row = {**head, **result.row}
+            if left_out:
+                row["REASON"] = "; ".join([*left_out, row["REASON"]]).strip("; ")
+            exp_rows.append(row)
+            star_rows += [{**head, **s} for s in result.stars]
+            if result.cameras:
+                stars = Table(rows=[{**head, **s} for s in result.stars]) if result.stars else Table()
+                write_calibration(
+                    outdir / f"calib-{expid:08d}.fits",
+                    result.cameras,
+                    stars,
+                    head,
+                    args.version_name,
+                    inputs=[*paths.values(), args.library, args.photometry],
+                )
+            if args.qc:
+                plot_exposure(
+                    result.cameras,
+                    result.stars,
+                    f"plate {args.plate} MJD {args.mjd} exposure {expid}",
+                    outdir / f"qc-{expid:08d}.png",
+                )
+            log.info("exposure %d: %s", expid, result.row)
+            # the figure and the calib file's HDUs are reference cycles: collect them now, not
+            # during the next exposure's fits (where they raised the peak RSS by ~25 MB); cheap,
+            # the objects older than the night being frozen
+            gc.collect()
+    finally:
+        gc.unfreeze()
     _night_rv(star_rows)
     summary = outdir / f"summary-{args.plate}-{args.mjd}.fits"
     write_summary(
