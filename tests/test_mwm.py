@@ -138,6 +138,32 @@ def test_rv_recovers_truth(rvlib):
     assert np.all(np.abs(pulls) < 3.5)
 
 
+def test_rv_vectorised_helpers_equal_their_one_template_forms(rvlib):
+    """The gathered interpolation, the χ² of every row and the matrix-product correlation
+    give what np.interp per template, one χ² at a time and a loop of np.roll gave."""
+    from sdssflow.mwm.rv import _chi2, _chi2_rows, _coarse_ccf, _shifted_rows
+
+    rng = np.random.default_rng(3)
+    loglam = np.log10(BOSS.wavelength)
+    for v in (-340.0, 0.0, 57.3):
+        x = loglam - np.log10(1.0 + v / 299792.458)
+        one = np.array([np.interp(x, rvlib.loglam, f, left=1.0, right=1.0) for f in rvlib.flux])
+        np.testing.assert_allclose(_shifted_rows(rvlib.flux, rvlib.loglam, loglam, v), one, rtol=1e-12, atol=1e-13)
+    T = _shifted_rows(rvlib.flux, rvlib.loglam, loglam, 12.0)
+    d, w = 1.0 + 0.01 * rng.standard_normal(loglam.size), rng.uniform(0.5, 2.0, loglam.size)
+    np.testing.assert_allclose(_chi2_rows(d, w, T), [_chi2(d, w, t) for t in T], rtol=1e-10)
+    tpl0 = T - 1.0
+    dn = (d - 1.0) * np.sqrt(w)
+    dn -= dn.mean()
+    lags = np.arange(-15, 16)
+    loop = np.empty((tpl0.shape[0], lags.size))
+    for j, lag in enumerate(lags):
+        t = np.roll(tpl0, lag, axis=1) * np.sqrt(w)
+        t -= t.mean(axis=1, keepdims=True)
+        loop[:, j] = t @ dn / np.sqrt(np.sum(t * t, axis=1) * np.sum(dn * dn))
+    np.testing.assert_allclose(_coarse_ccf(tpl0, dn, w, lags), loop, rtol=1e-8, atol=1e-12)
+
+
 def test_rv_errors_and_empty(rvlib):
     w = BOSS.wavelength
     with pytest.raises(ValueError, match="shapes differ"):

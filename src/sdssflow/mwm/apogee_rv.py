@@ -42,12 +42,12 @@ from sdssflow.mwm.hband_templates import HBandTemplates, LazyTemplates, smooth_t
 from sdssflow.mwm.resample import resample_spectrum
 from sdssflow.mwm.rv import (
     TemplateLibrary,
-    _chi2,
     _fine_velocity,
-    _shifted,
+    _shifted_rows,
     _tonry_davis_r,
     normalise,
     prepare_templates,
+    template_chi2,
 )
 from sdssflow.mwm.stack import coadd
 
@@ -171,11 +171,9 @@ def measure_velocity(
     weights = {int(k): 1.0}
     v, e_v, chi = _fine_velocity(d, w, lib, weights, loglam, lags[j] * dv_pix, dv_pix)
     if lib.flux.shape[0] > 1 and n_combine > 1:
-        chis = np.array(
-            [_chi2(d, w, _shifted(lib, i, loglam, v)) for i in range(lib.flux.shape[0])]
-        )
+        chis = template_chi2(d, w, lib, loglam, v)
         top = np.argsort(chis)[:n_combine]
-        T = np.array([_shifted(lib, i, loglam, v) for i in top])
+        T = _shifted_rows(lib.flux[top], lib.loglam, loglam, v)
         sw = np.sqrt(w)
         coef, _ = nnls((T * sw).T, d * sw)
         if coef.sum() > 0:

@@ -181,17 +181,71 @@ def _convolve_to(fine, loglam, step, resolution):
     return copies[lo, :, cols].T * (1 - t) + copies[lo + 1, :, cols].T * t
 
 
-def _shifted(lib: TemplateLibrary, k: int, loglam_obs: np.ndarray, v: float) -> np.ndarray:
-    """Template k seen at velocity v on the observed log-wavelength grid."""
-    return np.interp(
-        loglam_obs - np.log10(1.0 + v / C_KMS), lib.loglam, lib.flux[k], left=1.0, right=1.0
-    )
+def _shifted_rows(fine: np.ndarray, fine_loglam: np.ndarray, loglam_obs: np.ndarray, v: float) -> np.ndarray:
+    """Rows of ``fine`` (templates on ``fine_loglam``) seen at velocity v on the observed grid.
+
+    ``np.interp`` of every row (1.0 outside the grid) as one gather, shape (nrow, nobs):
+    the rows share their abscissae, so the bracketing indices and weights are found once
+    (equal to ``np.interp`` to rounding, ~1e-16 relative)."""
+    x = loglam_obs - np.log10(1.0 + v / C_KMS)
+    j = np.clip(np.searchsorted(fine_loglam, x, side="right") - 1, 0, fine_loglam.size - 2)
+    t = (x - fine_loglam[j]) / (fine_loglam[j + 1] - fine_loglam[j])
+    out = fine[:, j] * (1.0 - t) + fine[:, j + 1] * t
+    out[:, (x < fine_loglam[0]) | (x > fine_loglam[-1])] = 1.0
+    return out
+
+
+def _coarse_ccf(tpl0: np.ndarray, dn: np.ndarray, w: np.ndarray, lags: np.ndarray) -> np.ndarray:
+    """Normalised correlation of every template with the data at integer pixel lags.
+
+    For each lag the template is shifted redward by ``lag`` pixels (``np.roll``), weighted by
+    sqrt(w) and mean-subtracted, then correlated with ``dn``. Every sum over pixels of
+    ``roll(tpl0, lag) * g`` is ``tpl0 @ roll(g, -lag)``, so all lags are three matrix
+    products instead of a loop of rolled copies of the library.
+
+    Parameters
+    ----------
+    tpl0 : ndarray, shape (ntpl, n)
+        Templates minus 1 on the data grid.
+    dn : ndarray, shape (n,)
+        Weighted, mean-subtracted data minus 1.
+    w : ndarray, shape (n,)
+        Weights (inverse variance of the normalised flux).
+    lags : ndarray of int, shape (nlag,)
+
+    Returns
+    -------
+    ndarray, shape (ntpl, nlag)
+    """
+    sw = np.sqrt(w)
+
+    def rolled(g):
+        return np.array([np.roll(g, -lag) for lag in lags]).T  # (n, nlag)
+
+    cross = tpl0 @ rolled(sw * dn)  # Σ t·dn before the mean subtraction
+    total = tpl0 @ rolled(sw)  # Σ t
+    square = (tpl0 * tpl0) @ rolled(w)  # Σ t²
+    n = dn.size
+    cross -= total * (dn.sum() / n)  # (t - mean t)·dn
+    norm2 = np.maximum(square - total * total / n, 0.0) * np.sum(dn * dn)
+    return cross / np.maximum(np.sqrt(norm2), 1e-300)
 
 
 def _chi2(d, w, t):
     """χ² of d against a·t (a fitted), weights w."""
     a = np.sum(w * d * t) / max(np.sum(w * t * t), 1e-300)
     return float(np.sum(w * (d - a * t) ** 2))
+
+
+def _chi2_rows(d, w, T):
+    """:func:`_chi2` of every row of ``T`` (nrow, n): shape (nrow,)."""
+    a = (T @ (w * d)) / np.maximum((T * T) @ w, 1e-300)
+    return np.sum(w * (d - a[:, None] * T) ** 2, axis=1)
+
+
+def template_chi2(d, w, lib: TemplateLibrary, loglam_obs: np.ndarray, v: float) -> np.ndarray:
+    """χ² (:func:`_chi2`) of every template of ``lib`` at velocity v: shape (ntpl,)."""
+    return _chi2_rows(d, w, _shifted_rows(lib.flux, lib.loglam, loglam_obs, v))
 
 
 def measure_rv(
@@ -249,12 +303,7 @@ def measure_rv(
     tpl0 = np.array([np.interp(loglam, lib.loglam, f, left=1.0, right=1.0) for f in lib.flux]) - 1.0
     dn = (d - 1.0) * np.sqrt(w)
     dn -= dn.mean()
-    ccf = np.empty((tpl0.shape[0], lags.size))
-    sw = np.sqrt(w)
-    for j, lag in enumerate(lags):
-        t = np.roll(tpl0, lag, axis=1) * sw  # template shifted redward by lag pixels
-        t -= t.mean(axis=1, keepdims=True)
-        ccf[:, j] = t @ dn / np.maximum(np.sqrt(np.sum(t * t, axis=1) * np.sum(dn * dn)), 1e-300)
+    ccf = _coarse_ccf(tpl0, dn, w, lags)
     best_k, best_j = np.unravel_index(np.argmax(ccf), ccf.shape)
     v0 = lags[best_j] * dv_pix
     out["rxc"] = _tonry_davis_r(ccf[best_k], best_j)
@@ -267,11 +316,9 @@ def measure_rv(
         v_rad, e_v, chi_min = _fine_velocity(d, w, lib, weights, loglam, v_rad, dv_pix)
         # every template at that velocity; the best few combined with non-negative
         # weights (interpolates the library, which removes most template-mismatch bias)
-        chis = np.array(
-            [_chi2(d, w, _shifted(lib, k, loglam, v_rad)) for k in range(lib.flux.shape[0])]
-        )
+        chis = template_chi2(d, w, lib, loglam, v_rad)
         top = np.argsort(chis)[: min(n_combine, chis.size)]
-        T = np.array([_shifted(lib, k, loglam, v_rad) for k in top])
+        T = _shifted_rows(lib.flux[top], lib.loglam, loglam, v_rad)
         sw = np.sqrt(w)
         coef, _ = nnls((T * sw).T, d * sw)
         if coef.sum() <= 0:
@@ -303,8 +350,12 @@ def measure_rv(
 def _fine_velocity(d, w, lib, weights, loglam, v_center, dv_pix):
     """Parabola through the χ² minimum of the weighted template sum on a ±2 px velocity grid."""
 
+    # interpolation is linear in the template, so the weighted sum is formed once on the
+    # fine grid and shifted as one template
+    combined = sum(c * lib.flux[k] for k, c in weights.items())[None, :]
+
     def model(v):
-        return sum(c * _shifted(lib, k, loglam, v) for k, c in weights.items())
+        return _shifted_rows(combined, lib.loglam, loglam, v)[0]
 
     vgrid = v_center + dv_pix * np.linspace(-2.0, 2.0, 41)
     chi = np.array([_chi2(d, w, model(v)) for v in vgrid])

@@ -267,16 +267,17 @@ AUTO_RESOLUTIONS = (1500.0, 2000.0, 2600.0, 3500.0, 5000.0, 7000.0, None)
 
 
 def _resolution(option: str, wave, rect, params, rows, n_fibres: int = 5):
-    """A number, or (auto) the R of :data:`AUTO_RESOLUTIONS` with the least total χ².
+    """The RV templates at a number, or (auto) at the R of :data:`AUTO_RESOLUTIONS` with
+    the least total χ²: (R, :class:`~sdssflow.mwm.rv.TemplateLibrary` prepared at it).
 
-    The χ² of :func:`measure_rv` is summed over the ``n_fibres`` visits of highest S/N.
-    This measures the resolution from the data themselves instead of trusting wdisp.
+    χ² of :func:`measure_rv` summed over the ``n_fibres`` visits of highest S/N: the
+    resolution from the data, not from wdisp; the best R's library is kept (not re-made).
     """
     if str(option) != "auto":
-        return float(option)
+        return float(option), prepare_templates(wave, rect, params, BOSS.cdelt, float(option))
     snr = np.array([median_snr(f, iv) for _, (f, iv, _, _) in rows])
     best = np.argsort(-np.nan_to_num(snr, nan=-1.0))[:n_fibres]
-    totals = []
+    totals, chosen = [], None
     for r in AUTO_RESOLUTIONS:
         lib = prepare_templates(wave, rect, params, BOSS.cdelt, r)
         chi = [
@@ -284,9 +285,10 @@ def _resolution(option: str, wave, rect, params, rows, n_fibres: int = 5):
             for i in best
         ]
         totals.append(np.nansum(chi))
-    choice = AUTO_RESOLUTIONS[int(np.argmin(totals))]
-    log.info("template resolution: %s (total chi2 %s)", choice, np.round(totals, 1).tolist())
-    return choice
+        if chosen is None or totals[-1] < min(totals[:-1]):
+            chosen = (r, lib)
+    log.info("template resolution: %s (total chi2 %s)", chosen[0], np.round(totals, 1).tolist())
+    return chosen
 
 
 def _plate_mjd_jobs(args) -> list[argparse.Namespace]:
@@ -335,8 +337,7 @@ def _visit_file(args) -> Path:
     lib = None
     if args.templates and rows:
         wave, rect, params, _ = read_rv_templates(args.templates)
-        resolution = _resolution(args.resolution, wave, rect, params, rows)
-        lib = prepare_templates(wave, rect, params, BOSS.cdelt, resolution)
+        _, lib = _resolution(args.resolution, wave, rect, params, rows)
         log.info("%d RV templates from %s", len(params), args.templates)
     n = len(rows)
     table = np.zeros(n, dtype=list(BOSS_VISIT_COLUMNS))
