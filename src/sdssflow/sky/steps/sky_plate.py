@@ -23,62 +23,46 @@ seconds. A step that fails stops the plate's chain (as a failed job stopped its 
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 import time
 
 from sdssflow.steps import base_parser, run_step
-from sdssflow.sky.steps import (
-    continuum_fit,
-    line_sum,
-    mean_line_sum,
-    mean_spectra,
-    rich_metadata,
-    sky_flux,
-)
 from sdssflow.versions import link_product
 
 __all__ = ["parse", "main", "step_commands"]
 
 log = logging.getLogger("sdssflow.sky.steps.sky_plate")  # not "__main__" under python -m
 
-#: Options passed on to the steps that take them: (option, attribute, steps). A None value
-#: is left out, so the step's own default applies (one place for every default).
-_OPTIONS = (
-    ("--plate-dir", "plate_dir", ("sky_flux",)),
-    ("--spec-dir", "spec_dir", ("sky_flux",)),
-    ("--selection", "selection", ("sky_flux",)),
-    ("--calibration", "calibration", ("sky_flux",)),
-    ("--reference-calib", "reference_calib", ("sky_flux",)),
-    ("--fluxcal-dir", "fluxcal_dir", ("sky_flux",)),
-    ("--bad-mask-bits", "bad_mask_bits", ("sky_flux",)),
-    ("--fiber-loss-factor", "fiber_loss_factor", ("sky_flux",)),
-    ("--photometric-table", "photometric_table", ("rich_metadata",)),
-    ("--solar-flux-table", "solar_flux_table", ("rich_metadata",)),
-    ("--line-list", "line_list", ("line_sum", "mean_line_sum", "continuum_fit")),
-    ("--filters", "filters", ("line_sum", "mean_line_sum")),
-    ("--loglam-min", "loglam_min", ("mean_spectra",)),
-    ("--loglam-max", "loglam_max", ("mean_spectra",)),
-    ("--dloglam", "dloglam", ("mean_spectra",)),
-    ("--airglow", "airglow", ("continuum_fit",)),
-    ("--knot-spacing", "knot_spacing", ("continuum_fit",)),
-    ("--clip", "clip", ("continuum_fit",)),
-)
-
-_STEPS = {
-    "sky_flux": sky_flux,
-    "rich_metadata": rich_metadata,
-    "line_sum": line_sum,
-    "mean_spectra": mean_spectra,
-    "mean_line_sum": mean_line_sum,
-    "continuum_fit": continuum_fit,
+#: Options passed on to the steps that take them: option -> steps. A value left unset is not
+#: passed, so the step's own default applies (one place for every default).
+_OPTIONS = {
+    "--plate-dir": ("sky_flux",),
+    "--spec-dir": ("sky_flux",),
+    "--selection": ("sky_flux",),
+    "--calibration": ("sky_flux",),
+    "--reference-calib": ("sky_flux",),
+    "--fluxcal-dir": ("sky_flux",),
+    "--bad-mask-bits": ("sky_flux",),
+    "--fiber-loss-factor": ("sky_flux",),
+    "--photometric-table": ("rich_metadata",),
+    "--solar-flux-table": ("rich_metadata",),
+    "--line-list": ("line_sum", "mean_line_sum", "continuum_fit"),
+    "--filters": ("line_sum", "mean_line_sum"),
+    "--loglam-min": ("mean_spectra",),
+    "--loglam-max": ("mean_spectra",),
+    "--dloglam": ("mean_spectra",),
+    "--airglow": ("continuum_fit",),
+    "--knot-spacing": ("continuum_fit",),
+    "--clip": ("continuum_fit",),
 }
 
 
 def parse(argv=None):
     p = base_parser(__doc__.splitlines()[0])
     p.add_argument("--plate", required=True, type=int, help="plate (FPS field) id")
-    for option, _, steps in _OPTIONS:
+    for option, steps in _OPTIONS.items():
         p.add_argument(option, help=f"as in {', '.join(steps)} (its default when omitted)")
     p.add_argument("--no-spcframe-mask", action="store_true", help="as in sky_flux")
     p.add_argument("--reused-skyflux", help="older version's skyflux-{plate}.fits to link instead of sky_flux")
@@ -115,8 +99,8 @@ def step_commands(args) -> list[tuple[str, list[str]]]:
     for step, argv in inputs_outputs.items():
         if step == "sky_flux" and args.reused_skyflux:
             continue
-        for option, attribute, steps in _OPTIONS:
-            value = getattr(args, attribute)
+        for option, steps in _OPTIONS.items():
+            value = getattr(args, option[2:].replace("-", "_"))
             if step in steps and value is not None:
                 argv += [option, str(value)]
         commands.append((step, argv + common))
@@ -129,7 +113,7 @@ def main(argv=None) -> int:
         link_product(args.reused_skyflux, args.skyflux)
     for step, step_argv in step_commands(args):
         start = time.process_time()
-        _STEPS[step].main(step_argv)
+        importlib.import_module(f"sdssflow.sky.steps.{step}").main(step_argv)
         log.info("plate %d: %s done in %.2f s CPU", args.plate, step, time.process_time() - start)
     return 0
 
