@@ -177,8 +177,9 @@ def read_spframe(
 ) -> BossFrame:
     """Read an spFrame (``.fits`` or ``.fits.gz``), all fibres or some of them.
 
-    A gzipped file is inflated once when it is opened (:func:`sdssflow.io.inflate.open_fits`);
-    only the HDUs read are then in memory.
+    A gzipped file is inflated once when it is opened (:func:`sdssflow.io.inflate.open_fits`),
+    up to the last HDU read (HDU8, or HDU6 without ``extras``); only the HDUs read are then
+    in memory.
 
     Parameters
     ----------
@@ -209,7 +210,8 @@ def read_spframe(
         shape, or a row is out of range; the message names the file.
     """
     path = Path(path)
-    with _open_checked(path, 9 if extras else 7, "spFrame") as fobj:
+    # only HDUs 0-8 (0-6 without the extras) are read: a .gz is inflated no further
+    with _open_checked(path, 9 if extras else 7, "spFrame", only_needed=True) as fobj:
         header = _as_header(fobj[0].read_header())
         camera, expid = _camera_expid(path, header)
         plug = _plugmap_table(_read_table(fobj, 5, path))
@@ -355,7 +357,7 @@ def read_spcframe_mask(path: str | os.PathLike, rows=None, npix: int | None = No
     Raises FileNotFoundError or ValueError as :func:`read_spcframe`.
     """
     path = Path(path)
-    with _open_checked(path, 3, "spCFrame") as fobj:
+    with _open_checked(path, 3, "spCFrame", only_needed=True) as fobj:  # HDUs 0-2 read
         camera, _ = _camera_expid(path, _as_header(fobj[0].read_header()))
         mask = _read_image(fobj, 2, path, np.int32)
     keep = frame_npix(camera) if npix is None else int(npix)
@@ -387,7 +389,7 @@ def read_spfluxcalib(path: str | os.PathLike) -> tuple[np.ndarray, fits.Header]:
         Missing file; not FITS or empty/truncated HDU0 (the message names the file).
     """
     path = Path(path)
-    with _open_checked(path, 1, "spFluxcalib") as fobj:
+    with _open_checked(path, 1, "spFluxcalib", only_needed=True) as fobj:  # HDU0 read
         header = _as_header(fobj[0].read_header())
         calib = _read_image(fobj, 0, path, np.float32)
     if calib.ndim != 2:
