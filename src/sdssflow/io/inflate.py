@@ -119,11 +119,9 @@ def copy_hdus(src: BinaryIO, out: BinaryIO, hdus: int) -> None:
     Examples
     --------
     >>> import io
-    >>> def card(text):
-    ...     return text.ljust(80).encode()
-    >>> hdu = b"".join(card(c) for c in ["SIMPLE  =                    T", "BITPIX  =                    8",
-    ...                                  "NAXIS   =                    1", "NAXIS1  =                   10", "END"])
-    >>> hdu = hdu.ljust(2880) + b"x" * 10 + bytes(2870)
+    >>> cards = [("SIMPLE", "T"), ("BITPIX", "8"), ("NAXIS", "1"), ("NAXIS1", "10")]
+    >>> head = b"".join(f"{k:8}= {v:>20}".ljust(80).encode() for k, v in cards)
+    >>> hdu = (head + b"END".ljust(80)).ljust(2880) + b"x" * 10 + bytes(2870)
     >>> out = io.BytesIO()
     >>> copy_hdus(io.BytesIO(hdu + hdu), out, 1)
     >>> len(out.getvalue())
