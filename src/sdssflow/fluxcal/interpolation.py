@@ -63,7 +63,8 @@ def log_models(models: np.ndarray) -> np.ndarray:
     """
     models = np.asarray(models, float)
     floor = 1e-30 * max(float(np.nanmax(np.abs(models))), 1e-300)
-    return np.log(np.clip(models, floor, None))
+    out = np.clip(models, floor, None)
+    return np.log(out, out=out)  # in place: one (nnode, ...) array, not two
 
 
 def interpolate_logs(logm: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -82,7 +83,8 @@ def interpolate_logs(logm: np.ndarray, weights: np.ndarray) -> np.ndarray:
     numpy.ndarray, (...) or (npoint, ...)
     """
     w = np.asarray(weights, np.result_type(logm.dtype, np.float32))  # float32 stays float32
-    return np.exp(np.tensordot(w, logm, axes=([w.ndim - 1], [0])))
+    out = np.tensordot(w, logm, axes=([w.ndim - 1], [0]))
+    return np.exp(out, out=out)
 
 
 def multilinear_matrix(params, points: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:

@@ -75,16 +75,26 @@ class ModelGrid:
     cube: np.ndarray
 
     def _index(self, ln):
+        """Left bracketing column ``i0``, weight ``w`` of column ``i0 + 1`` and inside-mask of
+        every ln(lambda) in ``ln`` (any shape); temporaries reused in place (for a velocity
+        scan these are (nv, npix) arrays, whose fresh allocation cost more than the sums)."""
         n = self.ln.size
         ln = np.asarray(ln, float)
         # the grid is uniform to ~0.1 pixel: guess from the mean step, then correct by one
         step = (self.ln[-1] - self.ln[0]) / (n - 1)
-        raw = np.floor((ln - self.ln[0]) / step).astype(np.int64)
-        i0 = np.clip(raw, 0, n - 2)
-        i0 -= (ln < self.ln[i0]) & (i0 > 0)
-        i0 += (ln >= self.ln[np.minimum(i0 + 1, n - 1)]) & (i0 < n - 2)
+        pos = np.subtract(ln, self.ln[0])
+        pos /= step
+        np.floor(pos, out=pos)
+        np.clip(pos, 0, n - 2, out=pos)
+        i0 = pos.astype(np.int64)
+        left = np.take(self.ln, i0, out=pos)  # pos is free: the grid value at i0
+        i0 -= (ln < left) & (i0 > 0)
+        np.take(self.ln, np.minimum(i0 + 1, n - 1), out=left)
+        i0 += (ln >= left) & (i0 < n - 2)
         ok = (ln >= self.ln[0]) & (ln <= self.ln[-1])
-        w = (ln - self.ln[i0]) / (self.ln[i0 + 1] - self.ln[i0])
+        w = np.take(self.ln, i0, out=left)  # w = (ln - ln[i0]) / (ln[i0 + 1] - ln[i0])
+        np.subtract(ln, w, out=w)
+        w /= self.ln[i0 + 1] - self.ln[i0]
         return i0, w, ok
 
     def evaluate(
@@ -122,7 +132,13 @@ class ModelGrid:
         ln = np.asarray(lnlam)[None, :] - np.log1p(np.asarray(rvs, float) / C_KMS)[:, None]
         i0, w, ok = self._index(ln)
         rows = np.asarray(self.cube[template], dtype=np.float64)
-        return rows[..., i0] * (1 - w) + rows[..., i0 + 1] * w, ok.all(axis=0)
+        # lo (1 - w) + hi w as before, in two buffers filled in place
+        model = np.take(rows, i0, axis=-1)
+        model *= 1 - w
+        upper = np.take(rows, i0 + 1, axis=-1)
+        upper *= w
+        model += upper
+        return model, ok.all(axis=0)
 
 
 #: Response bases kept (with their product bases): the two or three cameras of the star
