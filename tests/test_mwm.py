@@ -164,6 +164,43 @@ def test_rv_vectorised_helpers_equal_their_one_template_forms(rvlib):
     np.testing.assert_allclose(_coarse_ccf(tpl0, dn, w, lags), loop, rtol=1e-8, atol=1e-12)
 
 
+def test_rv_scans_of_one_plate_equal_their_per_call_forms_bit_for_bit(rvlib):
+    """The fine scan at all 41 velocities at once, the rest templates kept per grid and the
+    libraries of several R sharing one fine grid give exactly (==) what one shift, one
+    np.interp per template and one prepare_templates per R gave: the bossVisits files of
+    boss_visits do not change with them."""
+    from sdssflow.mwm.rv import _chi2, _chi2_each, _shifted_rows, _shifted_velocities
+    from sdssflow.mwm.rv_templates import prepare_templates, prepare_templates_at
+
+    rng = np.random.default_rng(5)
+    loglam = np.log10(BOSS.wavelength)
+    template = rvlib.flux[3] * 0.7 + rvlib.flux[8] * 0.3
+    vgrid = -61.7 + BOSS.dv * np.linspace(-2.0, 2.0, 41)
+    each = _shifted_velocities(template, rvlib.loglam, loglam, vgrid)
+    one = np.array([_shifted_rows(template[None, :], rvlib.loglam, loglam, v)[0] for v in vgrid])
+    assert np.array_equal(each, one)
+    d, w = 1.0 + 0.01 * rng.standard_normal(loglam.size), rng.uniform(0.5, 2.0, loglam.size)
+    assert np.array_equal(_chi2_each(d, w, each), [_chi2(d, w, t) for t in one])
+    # off the grid the template is 1 (as np.interp with left = right = 1)
+    far = _shifted_velocities(template, rvlib.loglam, loglam[:3] - 0.1, np.array([0.0]))
+    assert np.array_equal(far, np.ones((1, 3)))
+
+    rest = rvlib.at_rest(loglam)
+    direct = np.array([np.interp(loglam, rvlib.loglam, f, left=1.0, right=1.0) for f in rvlib.flux])
+    assert np.array_equal(rest, direct - 1.0)
+    assert rvlib.at_rest(loglam.copy()) is rest and not rest.flags.writeable
+    assert rvlib.at_rest(loglam[::2]).shape == (rvlib.flux.shape[0], loglam[::2].size)
+
+    wave = np.geomspace(3600.0, 10300.0, 3000)
+    rect = 1.0 - 0.5 * np.exp(-0.5 * ((wave[None, :] - rng.uniform(4000, 9000, (3, 1))) / 3.0) ** 2)
+    params = np.array([[5000.0, 4.0, 0.0], [5500.0, 4.5, 0.0], [6000.0, 4.0, -0.5]])
+    resolutions = (1500.0, None, (np.array([3600.0, 10300.0]), np.array([1600.0, 2600.0])))
+    for r, lib in prepare_templates_at(wave, rect, params, BOSS.cdelt, resolutions):
+        alone = prepare_templates(wave, rect, params, BOSS.cdelt, r)
+        assert np.array_equal(lib.flux, alone.flux) and np.array_equal(lib.loglam, alone.loglam)
+        assert np.array_equal(lib.params, params)
+
+
 def test_rv_errors_and_empty(rvlib):
     w = BOSS.wavelength
     with pytest.raises(ValueError, match="shapes differ"):

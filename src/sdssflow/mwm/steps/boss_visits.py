@@ -48,7 +48,7 @@ from sdssflow.io.boss_visits import (
 from sdssflow.io.mwm_grids import BOSS, legacy_spec_sdss_id
 from sdssflow.io.mwm_templates import read_rv_templates
 from sdssflow.io.selection import read_selection
-from sdssflow.mwm.rv import RV_FIELDS, measure_rv, prepare_templates
+from sdssflow.mwm.rv import RV_FIELDS, measure_rv, prepare_templates, prepare_templates_at
 from sdssflow.mwm.visits import combine_pieces, median_snr
 from sdssflow.steps import StepError, base_parser, run_step
 
@@ -278,8 +278,7 @@ def _resolution(option: str, wave, rect, params, rows, n_fibres: int = 5):
     snr = np.array([median_snr(f, iv) for _, (f, iv, _, _) in rows])
     best = np.argsort(-np.nan_to_num(snr, nan=-1.0))[:n_fibres]
     totals, chosen = [], None
-    for r in AUTO_RESOLUTIONS:
-        lib = prepare_templates(wave, rect, params, BOSS.cdelt, r)
+    for r, lib in prepare_templates_at(wave, rect, params, BOSS.cdelt, AUTO_RESOLUTIONS):
         chi = [
             measure_rv(BOSS.wavelength, rows[i][1][0], rows[i][1][1], lib, n_combine=1)["chi2"]
             for i in best
