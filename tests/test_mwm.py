@@ -113,6 +113,48 @@ def test_resample_flags_per_bit_and_bad_pixels():
     assert not om.any()  # astra quirk 11 (all-zero mask) fixed
 
 
+def test_resample_patch_and_flags_at_few_pixels_equal_the_whole_chip_forms():
+    """The patch smoothed only at the bad pixels equals the whole smoothed array there, and
+    the bits interpolated only near flagged pixels equal the dense per-bit interpolation
+    (a frame's trace-set wavelengths: the general (nout, ntap) path)."""
+    from scipy.ndimage import gaussian_filter1d
+
+    from sdssflow.mwm.resample import _resample_bits, sinc_kernel, smooth_patch
+
+    rng = np.random.default_rng(11)
+    n = 4112
+    values = 50.0 + np.cumsum(rng.normal(size=n))
+    bad = np.zeros(n, bool)
+    bad[:40], bad[752:755], bad[n - 31 :] = True, True, True  # both ends and a column
+    where = np.flatnonzero(bad)
+    np.testing.assert_allclose(smooth_patch(values, bad, at=where), smooth_patch(values, bad)[where], rtol=1e-13)
+    everywhere = np.arange(n)  # most pixels wanted: the whole-array filter itself
+    assert np.array_equal(smooth_patch(values, bad, at=everywhere), smooth_patch(values, bad))
+    short = values[:300]  # shorter than the kernel's half width (400 px): reflected again
+    np.testing.assert_allclose(
+        smooth_patch(short, bad[:300], at=np.array([0, 7])),
+        gaussian_filter1d(smooth_patch(short, bad[:300], sigma=1e-9), 100.0, mode="reflect")[[0, 7]],
+        rtol=1e-12,
+    )
+
+    x = np.linspace(3.2, n - 4.7, 4000) + 0.3 * np.sin(np.arange(4000) / 300.0)
+    ix = np.floor(x).astype(int)
+    w, half = sinc_kernel(x - ix, 5.0)
+    idx = ix[:, None] + np.arange(-half, half + 1)[None, :]
+    w = np.where((idx >= 0) & (idx < n), w, 0.0)
+    idx = np.clip(idx, 0, n - 1)
+    mask = np.zeros(n, np.int64)
+    mask[rng.choice(n, 60, replace=False)] |= 1 << 1
+    mask[:5] |= 1 << 23
+    mask[n - 3 :] |= 1 << 26
+    dense = np.zeros(x.size, np.int64)
+    for b in (1, 23, 26):
+        plane = ((mask >> b) & 1).astype(np.float32)
+        vals = np.abs(np.einsum("ij,ij->i", plane[idx], w.astype(np.float32)))
+        dense[vals > 0.1] |= 1 << b
+    assert dense.any() and np.array_equal(_resample_bits(mask, idx, w, 0.1), dense)
+
+
 def test_resample_errors():
     w = BOSS.wavelength
     with pytest.raises(ValueError, match="strictly monotonic"):
