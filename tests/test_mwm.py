@@ -208,11 +208,11 @@ def test_rv_vectorised_helpers_equal_their_one_template_forms(rvlib):
 
 def test_rv_scans_of_one_plate_equal_their_per_call_forms_bit_for_bit(rvlib):
     """The fine scan at all 41 velocities at once, the rest templates kept per grid and the
-    libraries of several R sharing one fine grid give exactly (==) what one shift, one
+    libraries of several R sharing one fine grid (fine_templates) give exactly (==) what one shift, one
     np.interp per template and one prepare_templates per R gave: the bossVisits files of
     boss_visits do not change with them."""
     from sdssflow.mwm.rv import _chi2, _chi2_each, _shifted_rows, _shifted_velocities
-    from sdssflow.mwm.rv_templates import prepare_templates, prepare_templates_at
+    from sdssflow.mwm.rv_templates import fine_templates, prepare_templates
 
     rng = np.random.default_rng(5)
     loglam = np.log10(BOSS.wavelength)
@@ -237,10 +237,41 @@ def test_rv_scans_of_one_plate_equal_their_per_call_forms_bit_for_bit(rvlib):
     rect = 1.0 - 0.5 * np.exp(-0.5 * ((wave[None, :] - rng.uniform(4000, 9000, (3, 1))) / 3.0) ** 2)
     params = np.array([[5000.0, 4.0, 0.0], [5500.0, 4.5, 0.0], [6000.0, 4.0, -0.5]])
     resolutions = (1500.0, None, (np.array([3600.0, 10300.0]), np.array([1600.0, 2600.0])))
-    for r, lib in prepare_templates_at(wave, rect, params, BOSS.cdelt, resolutions):
-        alone = prepare_templates(wave, rect, params, BOSS.cdelt, r)
+    fine = fine_templates(wave, rect, params, BOSS.cdelt)
+    for r in resolutions:
+        lib, alone = fine.at(r), prepare_templates(wave, rect, params, BOSS.cdelt, r)
         assert np.array_equal(lib.flux, alone.flux) and np.array_equal(lib.loglam, alone.loglam)
         assert np.array_equal(lib.params, params)
+
+
+def test_least_chi2_resolution_descent_finds_the_scan_minimum():
+    """From any start, the descent ends at the least χ² of the whole scan (a χ² with one
+    minimum along R: the depth of a line against the depth the data show), making fewer
+    libraries than the scan; start None is the scan."""
+    from sdssflow.mwm.rv_templates import fine_templates, least_chi2_resolution
+
+    wave = np.geomspace(3600.0, 10300.0, 20000)
+    line = 1.0 - 0.8 * np.exp(-0.5 * ((wave - 6000.0) / 0.05) ** 2)  # much sharper than the data
+    fine = fine_templates(wave, line[None, :], [[5000.0, 4.0, 0.0]], BOSS.cdelt)
+    target = 1.0 - fine.at(3000.0).flux.min()  # the data: R = 3000, between grid points
+    grid = (1500.0, 2000.0, 2600.0, 3500.0, 5000.0, 7000.0, None)
+    made = []
+
+    def chi2_of(lib):
+        made.append(lib)
+        return ((1.0 - lib.flux.min()) - target) ** 2
+
+    r_scan, _, tried = least_chi2_resolution(fine, grid, chi2_of, None)
+    assert len(made) == len(grid) and list(tried) == list(grid)
+    assert r_scan in (2600.0, 3500.0)  # the grid R nearest 3000 in depth
+    for start in range(len(grid)):
+        made.clear()
+        r, lib, tried = least_chi2_resolution(fine, grid, chi2_of, start)
+        assert r == r_scan and np.array_equal(lib.flux, fine.at(r_scan).flux)
+        assert len(made) == len(tried) <= len(grid) and min(tried, key=tried.get) == r
+    made.clear()
+    least_chi2_resolution(fine, grid, chi2_of, 2)  # from the R nearest the data's: 3-4 libraries
+    assert len(made) <= 4
 
 
 def test_rv_errors_and_empty(rvlib):

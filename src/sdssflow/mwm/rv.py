@@ -32,15 +32,15 @@ from scipy.optimize import nnls
 from sdssflow.constants import C_KMS
 from sdssflow.mwm.rv_templates import (  # the library's part, re-exported: the API is unchanged
     TemplateLibrary,
+    fine_templates,
     normalise,
     prepare_templates,
-    prepare_templates_at,
 )
 
 __all__ = [
     "TemplateLibrary",
     "prepare_templates",
-    "prepare_templates_at",
+    "fine_templates",
     "normalise",
     "measure_rv",
     "RV_FIELDS",

@@ -3,7 +3,7 @@
 :func:`prepare_templates` puts a library (the BOSZ rectified templates) on a log-linear grid
 ``oversample`` times finer than the data's, convolved to the data's resolving power and
 divided by a running median (:func:`normalise`), as :mod:`sdssflow.mwm.rv` measures with it;
-:func:`prepare_templates_at` does it at several resolving powers sharing the fine grid.
+:func:`fine_templates` keeps the fine grid for the libraries of several resolving powers.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.ndimage import gaussian_filter1d, median_filter
 
-__all__ = ["TemplateLibrary", "prepare_templates", "prepare_templates_at", "normalise"]
+__all__ = ["TemplateLibrary", "FineTemplates", "prepare_templates", "fine_templates", "least_chi2_resolution", "normalise"]
 
 
 @dataclass(frozen=True)
@@ -142,37 +142,56 @@ def prepare_templates(
     -------
     TemplateLibrary
     """
-    libraries = prepare_templates_at(
-        wave, rect_flux, params, grid_cdelt, [resolution], oversample, wave_range
-    )
-    return next(libraries)[1]
+    return fine_templates(wave, rect_flux, params, grid_cdelt, oversample, wave_range).at(resolution)
 
 
-def prepare_templates_at(
+@dataclass(frozen=True)
+class FineTemplates:
+    """Templates on the fine grid before the convolution: :meth:`at` makes the library of a
+    resolving power, so several R share one interpolation (:func:`fine_templates`).
+
+    Attributes
+    ----------
+    loglam : ndarray, shape (nfine,)
+        log10 of the vacuum wavelength, Å; uniform step ``step``.
+    flux : ndarray, shape (ntpl, nfine)
+        Template flux interpolated on ``loglam`` (not convolved, not normalised).
+    params : ndarray, shape (ntpl, 3)
+        teff (K), logg (dex), fe_h (dex).
+    step : float
+        log10 step of ``loglam``.
+    oversample : int
+        Fine-grid steps per data pixel.
+    """
+
+    loglam: np.ndarray
+    flux: np.ndarray
+    params: np.ndarray
+    step: float
+    oversample: int
+
+    def at(self, resolution) -> TemplateLibrary:
+        """The library at ``resolution`` (as :func:`prepare_templates`'s, bit for bit)."""
+        conv = self.flux if resolution is None else _convolve_to(self.flux, self.loglam, self.step, resolution)
+        return TemplateLibrary(self.loglam, normalise(conv, width=101 * self.oversample + 1), self.params)
+
+
+def fine_templates(
     wave: np.ndarray,
     rect_flux: np.ndarray,
     params: np.ndarray,
     grid_cdelt: float,
-    resolutions,
     oversample: int = 10,
     wave_range: tuple[float, float] | None = None,
-):
-    """:func:`prepare_templates` at each of several resolutions, one library at a time.
+) -> FineTemplates:
+    """The templates on the fine grid of :func:`prepare_templates`, before the convolution.
 
-    The templates are put on the fine grid once for all resolutions (the libraries are
-    the same as from separate :func:`prepare_templates` calls, bit for bit); each library
-    is made when the caller asks for it, so only the ones it keeps stay in memory.
+    Parameters are those of :func:`prepare_templates` (without ``resolution``); the
+    libraries at several resolving powers are then ``fine_templates(...).at(R)`` each.
 
-    Parameters
-    ----------
-    resolutions : iterable of (float, (wave, R) pair of arrays, or None)
-        As ``resolution`` of :func:`prepare_templates`.
-    wave, rect_flux, params, grid_cdelt, oversample, wave_range
-        As :func:`prepare_templates`.
-
-    Yields
-    ------
-    (resolution, TemplateLibrary)
+    Returns
+    -------
+    FineTemplates
     """
     wave = np.asarray(wave, dtype=float)
     rect_flux = np.atleast_2d(np.asarray(rect_flux, dtype=float))
@@ -183,10 +202,56 @@ def prepare_templates_at(
     step = grid_cdelt / oversample
     loglam = np.arange(np.log10(lo), np.log10(hi), step)
     fine = np.array([np.interp(loglam, np.log10(wave), f) for f in rect_flux])
-    params = np.asarray(params, dtype=float)
-    for resolution in resolutions:
-        at = fine if resolution is None else _convolve_to(fine, loglam, step, resolution)
-        yield resolution, TemplateLibrary(loglam, normalise(at, width=101 * oversample + 1), params)
+    return FineTemplates(loglam, fine, np.asarray(params, dtype=float), step, oversample)
+
+
+def least_chi2_resolution(fine: FineTemplates, resolutions, chi2_of, start: int | None = None):
+    """The resolution with the least ``chi2_of(library)``: (resolution, library, χ² tried).
+
+    Parameters
+    ----------
+    fine : FineTemplates
+    resolutions : sequence of (float or None)
+        Resolving powers in increasing order (None, the templates as they are, last).
+    chi2_of : callable
+        TemplateLibrary -> total χ² of the data against it (NaN counts as not better).
+    start : int, optional
+        Index of ``resolutions`` to start from (the one nearest the data's own resolving
+        power). None: every resolution is tried. Otherwise the neighbours of the best so far
+        are tried until both are worse, which finds the least χ² of all whenever χ²
+        has one minimum along R (too narrow and too broad templates both fit worse), with
+        3-4 libraries made instead of all.
+
+    Returns
+    -------
+    resolution, TemplateLibrary, dict
+        The best resolution, its library (the only one kept), and {resolution: χ²} of
+        those tried, in the order of ``resolutions``.
+    """
+    tried: dict[int, float] = {}
+    best = None  # (index, library)
+
+    def evaluate(k):
+        nonlocal best
+        if k in tried or not 0 <= k < len(resolutions):
+            return
+        lib = fine.at(resolutions[k])
+        tried[k] = float(chi2_of(lib))
+        if best is None or tried[k] < tried[best[0]] or (tried[k] == tried[best[0]] and k < best[0]):
+            best = (k, lib)  # ties: the lower R, as a scan in order keeps the first
+
+    if start is None:
+        for k in range(len(resolutions)):
+            evaluate(k)
+    else:
+        centre = int(start)
+        while True:
+            for k in (centre - 1, centre, centre + 1):
+                evaluate(k)
+            if best[0] == centre:
+                break
+            centre = best[0]
+    return resolutions[best[0]], best[1], {resolutions[k]: tried[k] for k in sorted(tried)}
 
 
 def _convolve_to(fine, loglam, step, resolution):
