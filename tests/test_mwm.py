@@ -511,3 +511,15 @@ def test_rv_of_a_demo_frame_fibre(camera, fibre):
     rv = measure_rv(BOSS.wavelength, boss_flux, boss_ivar, lib)
     assert rv["v_rad"] == pytest.approx(v, abs=0.3)
     assert rv["teff"] == pytest.approx(star.teff, abs=150.0)
+
+
+def test_keep_freed_memory_sets_glibc_thresholds():
+    """On glibc both mallopt thresholds are accepted (elsewhere nothing is changed), and
+    large arrays made and freed afterwards are the same arrays."""
+    import platform
+
+    from sdssflow.mwm.heap import keep_freed_memory
+
+    assert keep_freed_memory() is (platform.libc_ver()[0] == "glibc")
+    sums = [float(np.full((600, 10_000), k, np.float64).sum()) for k in range(3)]
+    assert sums == [0.0, 6e6, 1.2e7]
