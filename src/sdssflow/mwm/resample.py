@@ -151,11 +151,11 @@ def _gaussian_at(values: np.ndarray, sigma: float, at: np.ndarray, truncate: flo
         return gaussian_filter1d(values, sigma, mode="reflect", truncate=truncate)[at]
     kernel = _gaussian_kernel(float(sigma), float(truncate))
     padded = np.pad(values, half, mode="symmetric")  # scipy's "reflect": (c b a | a b c | c b a)
-    window = padded[at[:, None] + np.arange(2 * half + 1)]  # (m, 2 half + 1), centred on at
-    far_to_near = np.arange(half, 0, -1)
+    window = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1)[at]  # (m, 2 half + 1)
     terms = np.empty((at.size, half + 1))
     terms[:, 0] = window[:, half] * kernel[half]
-    terms[:, 1:] = (window[:, half - far_to_near] + window[:, half + far_to_near]) * kernel[half - far_to_near]
+    # pairs from the farthest in: left pixel k with right pixel 2 half - k, weight kernel[k]
+    terms[:, 1:] = (window[:, :half] + window[:, : half : -1]) * kernel[:half]
     return np.add.accumulate(terms, axis=1)[:, -1]
 
 

@@ -67,7 +67,11 @@ def _shifted_rows(fine: np.ndarray, fine_loglam: np.ndarray, loglam_obs: np.ndar
     the rows share their abscissae, so the bracketing indices and weights are found once
     (equal to ``np.interp`` to rounding, ~1e-16 relative)."""
     j, t, outside = _brackets(fine_loglam, loglam_obs - np.log10(1.0 + v / C_KMS))
-    out = fine[:, j] * (1.0 - t) + fine[:, j + 1] * t
+    out = fine[:, j]  # fine[:, j] (1 - t) + fine[:, j + 1] t, in place: two (nrow, nobs) arrays
+    out *= 1.0 - t
+    right = fine[:, j + 1]
+    right *= t
+    out += right
     out[:, outside] = 1.0
     return out
 
@@ -149,7 +153,11 @@ def _chi2_each(d, w, T):
 def _chi2_rows(d, w, T):
     """:func:`_chi2` of every row of ``T`` (nrow, n): shape (nrow,)."""
     a = (T @ (w * d)) / np.maximum((T * T) @ w, 1e-300)
-    return np.sum(w * (d - a[:, None] * T) ** 2, axis=1)
+    resid = a[:, None] * T  # w (d - a T)², in place
+    np.subtract(d, resid, out=resid)
+    np.square(resid, out=resid)
+    resid *= w
+    return np.sum(resid, axis=1)
 
 
 def template_chi2(d, w, lib: TemplateLibrary, loglam_obs: np.ndarray, v: float) -> np.ndarray:
