@@ -210,6 +210,12 @@ def _package_tables(step: str, argv: list) -> list[str]:
     return []
 
 
+#: HDUs spec of :func:`_read_everything` for the spCFrames of boss_visits: the primary header,
+#: the plug map (HDU5), and of the images it uses (flux, ivar, mask, loglam, wdisp, sky) only
+#: the rows of the MWM visits (SDSS_ID > 0, OBJTYPE not SKY), as row sections.
+VISIT_ROWS = "visit rows"
+
+
 def floor_reads(step: str, argv: list, inputs: list) -> list[tuple[str, tuple | None]]:
     """(path, HDUs) a step must read at least; HDUs None = all, () = primary header only.
 
@@ -217,8 +223,8 @@ def floor_reads(step: str, argv: list, inputs: list) -> list[tuple[str, tuple | 
     reads of them (:data:`STEP_HDUS`), plus the packaged tables it reads
     (:func:`_package_tables`), plus the frames of ``--plate-dir``: what the step reads of them
     (sky_flux: whole spFrame and spFluxcalib, the spCFrame mask HDU2 and the spPlate headers;
-    flux_calibration: spFrame HDUs 0-6; boss_visits: whole spCFrames). Only the exposures of
-    the plate are in the demo tree.
+    flux_calibration: spFrame HDUs 0-6; boss_visits: the visits' rows of the spCFrame images it
+    uses, :data:`VISIT_ROWS`). Only the exposures of the plate are in the demo tree.
     """
     hdus = STEP_HDUS.get(step, {})
     reads = [(p, hdus.get(Path(p).name.split("-")[0])) for p in inputs if not p.endswith("manifest.csv")]
@@ -229,7 +235,7 @@ def floor_reads(step: str, argv: list, inputs: list) -> list[tuple[str, tuple | 
         pick = {
             "sky_flux": {"spFrame": None, "spFluxcalib": None, "spCFrame": (2,), "spPlate": ()},
             "flux_calibration": {"spFrame": tuple(range(7))},
-            "boss_visits": {"spCFrame": None, "spPlate": ()},
+            "boss_visits": {"spCFrame": VISIT_ROWS, "spPlate": ()},
         }.get(step, {})
         for name in names:
             kind = name.split("-")[0]
@@ -261,6 +267,8 @@ def _read_everything(path: Path, hdus: tuple | None = None) -> int:
         total = 0
         with open_fits(path) as f:  # as io.boss opens them: a .gz inflated once (ISA-L), whole
             f[0].read_header()
+            if hdus == VISIT_ROWS:
+                return _read_visit_rows(f)
             for i in range(len(f)) if hdus is None else hdus:  # HDU numbers or EXTNAMEs
                 data = f[i].read() if f[i].has_data() else None
                 total += 0 if data is None else np.asarray(data).nbytes
@@ -271,6 +279,23 @@ def _read_everything(path: Path, hdus: tuple | None = None) -> int:
             f.visititems(lambda _, obj: sizes.append(obj[()].nbytes) if isinstance(obj, h5py.Dataset) else None)
         return int(sum(sizes))
     return len(path.read_bytes())
+
+
+def _read_visit_rows(f) -> int:
+    """Bytes of the MWM visits' rows of an open spCFrame (:data:`VISIT_ROWS`)."""
+    import numpy as np
+
+    plug = f[5].read()
+    if "SDSS_ID" not in plug.dtype.names:
+        return plug.nbytes
+    objtype = np.char.strip(plug["OBJTYPE"].astype(str))
+    rows = np.flatnonzero((plug["SDSS_ID"] > 0) & (objtype != "SKY"))
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1  # runs of consecutive rows: one section each
+    runs = [(int(r[0]), int(r[-1]) + 1) for r in np.split(rows, breaks) if r.size]
+    total = plug.nbytes
+    for ext in (0, 1, 2, 3, 4, 6):
+        total += sum(f[ext][first:stop, :].nbytes for first, stop in runs)
+    return total
 
 
 def _usage():

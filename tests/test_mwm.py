@@ -113,6 +113,48 @@ def test_resample_flags_per_bit_and_bad_pixels():
     assert not om.any()  # astra quirk 11 (all-zero mask) fixed
 
 
+def test_resample_patch_and_flags_at_few_pixels_equal_the_whole_chip_forms():
+    """The patch smoothed only at the bad pixels equals the whole smoothed array there, and
+    the bits interpolated only near flagged pixels equal the dense per-bit interpolation
+    (a frame's trace-set wavelengths: the general (nout, ntap) path)."""
+    from scipy.ndimage import gaussian_filter1d
+
+    from sdssflow.mwm.resample import _resample_bits, sinc_kernel, smooth_patch
+
+    rng = np.random.default_rng(11)
+    n = 4112
+    values = 50.0 + np.cumsum(rng.normal(size=n))
+    bad = np.zeros(n, bool)
+    bad[:40], bad[752:755], bad[n - 31 :] = True, True, True  # both ends and a column
+    where = np.flatnonzero(bad)
+    np.testing.assert_allclose(smooth_patch(values, bad, at=where), smooth_patch(values, bad)[where], rtol=1e-13)
+    everywhere = np.arange(n)  # most pixels wanted: the whole-array filter itself
+    assert np.array_equal(smooth_patch(values, bad, at=everywhere), smooth_patch(values, bad))
+    short = values[:300]  # shorter than the kernel's half width (400 px): reflected again
+    np.testing.assert_allclose(
+        smooth_patch(short, bad[:300], at=np.array([0, 7])),
+        gaussian_filter1d(smooth_patch(short, bad[:300], sigma=1e-9), 100.0, mode="reflect")[[0, 7]],
+        rtol=1e-12,
+    )
+
+    x = np.linspace(3.2, n - 4.7, 4000) + 0.3 * np.sin(np.arange(4000) / 300.0)
+    ix = np.floor(x).astype(int)
+    w, half = sinc_kernel(x - ix, 5.0)
+    idx = ix[:, None] + np.arange(-half, half + 1)[None, :]
+    w = np.where((idx >= 0) & (idx < n), w, 0.0)
+    idx = np.clip(idx, 0, n - 1)
+    mask = np.zeros(n, np.int64)
+    mask[rng.choice(n, 60, replace=False)] |= 1 << 1
+    mask[:5] |= 1 << 23
+    mask[n - 3 :] |= 1 << 26
+    dense = np.zeros(x.size, np.int64)
+    for b in (1, 23, 26):
+        plane = ((mask >> b) & 1).astype(np.float32)
+        vals = np.abs(np.einsum("ij,ij->i", plane[idx], w.astype(np.float32)))
+        dense[vals > 0.1] |= 1 << b
+    assert dense.any() and np.array_equal(_resample_bits(mask, idx, w, 0.1), dense)
+
+
 def test_resample_errors():
     w = BOSS.wavelength
     with pytest.raises(ValueError, match="strictly monotonic"):
@@ -162,6 +204,74 @@ def test_rv_vectorised_helpers_equal_their_one_template_forms(rvlib):
         t -= t.mean(axis=1, keepdims=True)
         loop[:, j] = t @ dn / np.sqrt(np.sum(t * t, axis=1) * np.sum(dn * dn))
     np.testing.assert_allclose(_coarse_ccf(tpl0, dn, w, lags), loop, rtol=1e-8, atol=1e-12)
+
+
+def test_rv_scans_of_one_plate_equal_their_per_call_forms_bit_for_bit(rvlib):
+    """The fine scan at all 41 velocities at once, the rest templates kept per grid and the
+    libraries of several R sharing one fine grid (fine_templates) give exactly (==) what one shift, one
+    np.interp per template and one prepare_templates per R gave: the bossVisits files of
+    boss_visits do not change with them."""
+    from sdssflow.mwm.rv import _chi2, _chi2_each, _shifted_rows, _shifted_velocities
+    from sdssflow.mwm.rv_templates import fine_templates, prepare_templates
+
+    rng = np.random.default_rng(5)
+    loglam = np.log10(BOSS.wavelength)
+    template = rvlib.flux[3] * 0.7 + rvlib.flux[8] * 0.3
+    vgrid = -61.7 + BOSS.dv * np.linspace(-2.0, 2.0, 41)
+    each = _shifted_velocities(template, rvlib.loglam, loglam, vgrid)
+    one = np.array([_shifted_rows(template[None, :], rvlib.loglam, loglam, v)[0] for v in vgrid])
+    assert np.array_equal(each, one)
+    d, w = 1.0 + 0.01 * rng.standard_normal(loglam.size), rng.uniform(0.5, 2.0, loglam.size)
+    assert np.array_equal(_chi2_each(d, w, each), [_chi2(d, w, t) for t in one])
+    # off the grid the template is 1 (as np.interp with left = right = 1)
+    far = _shifted_velocities(template, rvlib.loglam, loglam[:3] - 0.1, np.array([0.0]))
+    assert np.array_equal(far, np.ones((1, 3)))
+
+    rest = rvlib.at_rest(loglam)
+    direct = np.array([np.interp(loglam, rvlib.loglam, f, left=1.0, right=1.0) for f in rvlib.flux])
+    assert np.array_equal(rest, direct - 1.0)
+    assert rvlib.at_rest(loglam.copy()) is rest and not rest.flags.writeable
+    assert rvlib.at_rest(loglam[::2]).shape == (rvlib.flux.shape[0], loglam[::2].size)
+
+    wave = np.geomspace(3600.0, 10300.0, 3000)
+    rect = 1.0 - 0.5 * np.exp(-0.5 * ((wave[None, :] - rng.uniform(4000, 9000, (3, 1))) / 3.0) ** 2)
+    params = np.array([[5000.0, 4.0, 0.0], [5500.0, 4.5, 0.0], [6000.0, 4.0, -0.5]])
+    resolutions = (1500.0, None, (np.array([3600.0, 10300.0]), np.array([1600.0, 2600.0])))
+    fine = fine_templates(wave, rect, params, BOSS.cdelt)
+    for r in resolutions:
+        lib, alone = fine.at(r), prepare_templates(wave, rect, params, BOSS.cdelt, r)
+        assert np.array_equal(lib.flux, alone.flux) and np.array_equal(lib.loglam, alone.loglam)
+        assert np.array_equal(lib.params, params)
+
+
+def test_least_chi2_resolution_descent_finds_the_scan_minimum():
+    """From any start, the descent ends at the least χ² of the whole scan (a χ² with one
+    minimum along R: the depth of a line against the depth the data show), making fewer
+    libraries than the scan; start None is the scan."""
+    from sdssflow.mwm.rv_templates import fine_templates, least_chi2_resolution
+
+    wave = np.geomspace(3600.0, 10300.0, 20000)
+    line = 1.0 - 0.8 * np.exp(-0.5 * ((wave - 6000.0) / 0.05) ** 2)  # much sharper than the data
+    fine = fine_templates(wave, line[None, :], [[5000.0, 4.0, 0.0]], BOSS.cdelt)
+    target = 1.0 - fine.at(3000.0).flux.min()  # the data: R = 3000, between grid points
+    grid = (1500.0, 2000.0, 2600.0, 3500.0, 5000.0, 7000.0, None)
+    made = []
+
+    def chi2_of(lib):
+        made.append(lib)
+        return ((1.0 - lib.flux.min()) - target) ** 2
+
+    r_scan, _, tried = least_chi2_resolution(fine, grid, chi2_of, None)
+    assert len(made) == len(grid) and list(tried) == list(grid)
+    assert r_scan in (2600.0, 3500.0)  # the grid R nearest 3000 in depth
+    for start in range(len(grid)):
+        made.clear()
+        r, lib, tried = least_chi2_resolution(fine, grid, chi2_of, start)
+        assert r == r_scan and np.array_equal(lib.flux, fine.at(r_scan).flux)
+        assert len(made) == len(tried) <= len(grid) and min(tried, key=tried.get) == r
+    made.clear()
+    least_chi2_resolution(fine, grid, chi2_of, 2)  # from the R nearest the data's: 3-4 libraries
+    assert len(made) <= 4
 
 
 def test_rv_errors_and_empty(rvlib):
@@ -401,3 +511,15 @@ def test_rv_of_a_demo_frame_fibre(camera, fibre):
     rv = measure_rv(BOSS.wavelength, boss_flux, boss_ivar, lib)
     assert rv["v_rad"] == pytest.approx(v, abs=0.3)
     assert rv["teff"] == pytest.approx(star.teff, abs=150.0)
+
+
+def test_keep_freed_memory_sets_glibc_thresholds():
+    """On glibc both mallopt thresholds are accepted (elsewhere nothing is changed), and
+    large arrays made and freed afterwards are the same arrays."""
+    import platform
+
+    from sdssflow.mwm.heap import keep_freed_memory
+
+    assert keep_freed_memory() is (platform.libc_ver()[0] == "glibc")
+    sums = [float(np.full((600, 10_000), k, np.float64).sum()) for k in range(3)]
+    assert sums == [0.0, 6e6, 1.2e7]

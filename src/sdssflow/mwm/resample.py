@@ -19,6 +19,8 @@ Deliberate differences from astra (section 8):
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy.interpolate import CubicSpline
 from scipy.ndimage import gaussian_filter1d, median_filter
@@ -73,7 +75,11 @@ def wave_to_pixel(wave_in: np.ndarray, wave_out: np.ndarray) -> np.ndarray:
 
 
 def smooth_patch(
-    values: np.ndarray, bad: np.ndarray, median_width: int = 501, sigma: float = 100.0
+    values: np.ndarray,
+    bad: np.ndarray,
+    median_width: int = 501,
+    sigma: float = 100.0,
+    at: np.ndarray | None = None,
 ):
     """Median (``median_width`` px, reflect) then Gaussian (``sigma`` px) smoothing ignoring ``bad``.
 
@@ -85,11 +91,15 @@ def smooth_patch(
     ----------
     values : ndarray, shape (n,)
     bad : ndarray of bool, shape (n,)
+    at : ndarray of int, shape (m,), optional
+        Only these pixels of the result (a patch needs it at the bad pixels only): the
+        Gaussian is summed there alone (:func:`_gaussian_at`), the same values.
 
     Returns
     -------
-    ndarray, shape (n,)
-        The smoothed array (finite wherever fewer than half of a window is bad).
+    ndarray, shape (n,) or (m,)
+        The smoothed array (finite wherever fewer than half of a window is bad), or its
+        pixels ``at``.
     """
     work = np.where(bad, np.inf, values).astype(float)
     n = work.size
@@ -100,7 +110,53 @@ def smooth_patch(
     fallback = np.nanmedian(np.where(bad, np.nan, values)) if (~bad).any() else 0.0
     med = np.where(np.isfinite(med), med, fallback)
     med = np.interp(np.arange(n), np.arange(0, n, step), med)
+    if at is not None:
+        return _gaussian_at(med, sigma, np.asarray(at, dtype=np.intp))
     return gaussian_filter1d(med, sigma, mode="reflect")
+
+
+@functools.lru_cache(maxsize=8)
+def _gaussian_kernel(sigma: float, truncate: float) -> np.ndarray:
+    """scipy's Gaussian kernel of ``gaussian_filter1d`` (2·half + 1 taps): its impulse response."""
+    half = int(truncate * sigma + 0.5)
+    impulse = np.zeros(2 * half + 1)
+    impulse[half] = 1.0
+    kernel = gaussian_filter1d(impulse, sigma, mode="constant", truncate=truncate)
+    kernel.setflags(write=False)
+    return kernel
+
+
+def _gaussian_at(values: np.ndarray, sigma: float, at: np.ndarray, truncate: float = 4.0):
+    """``gaussian_filter1d(values, sigma, mode="reflect")[at]``, summed at ``at`` only.
+
+    The kernel is scipy's (its response to a unit impulse, exact) and the sum runs in the
+    order of scipy.ndimage's symmetric correlation (the centre, then the pixel pairs from
+    the farthest in; ``np.add.accumulate`` adds in sequence), so the values are scipy's to
+    the last bit (scipy 1.17) at a cost of ``at.size`` kernels instead of ``values.size``.
+
+    Parameters
+    ----------
+    values : ndarray, shape (n,)
+    sigma : float
+        Gaussian σ, pixels.
+    at : ndarray of int, shape (m,)
+        Pixels wanted.
+
+    Returns
+    -------
+    ndarray, shape (m,)
+    """
+    half = int(truncate * float(sigma) + 0.5)
+    if values.size <= half or at.size * 4 > values.size:  # short arrays, or most pixels wanted
+        return gaussian_filter1d(values, sigma, mode="reflect", truncate=truncate)[at]
+    kernel = _gaussian_kernel(float(sigma), float(truncate))
+    padded = np.pad(values, half, mode="symmetric")  # scipy's "reflect": (c b a | a b c | c b a)
+    window = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1)[at]  # (m, 2 half + 1)
+    terms = np.empty((at.size, half + 1))
+    terms[:, 0] = window[:, half] * kernel[half]
+    # pairs from the farthest in: left pixel k with right pixel 2 half - k, weight kernel[k]
+    terms[:, 1:] = (window[:, :half] + window[:, : half : -1]) * kernel[:half]
+    return np.add.accumulate(terms, axis=1)[:, -1]
 
 
 def sinc_kernel(frac: np.ndarray, nres: float) -> tuple[np.ndarray, int]:
@@ -136,12 +192,15 @@ def sinc_kernel(frac: np.ndarray, nres: float) -> tuple[np.ndarray, int]:
     # sin(π(j - f)) = -(-1)^j sin(πf) for integer j: one sine per output pixel, not per tap
     sign = np.where((np.arange(ksize) - half) % 2 == 0, -1.0, 1.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        w = (
-            np.exp(-((off / dampfac) ** 2))
-            * (sign[None, :] * np.sin(np.pi * frac)[:, None])
-            / (np.pi * off)
-        )
-    w = np.where(np.abs(off) < 1e-12, 1.0, w)
+        # exp(-(off / d)²) · (sign · sin πf) / (π · off), the same operations done in place:
+        # a chip's (nout, ntap) temporaries are most of the resampling's time
+        w = off / dampfac
+        np.square(w, out=w)
+        np.negative(w, out=w)
+        np.exp(w, out=w)
+        w *= sign[None, :] * np.sin(np.pi * frac)[:, None]
+        w /= np.pi * off
+    w[np.abs(off) < 1e-12] = 1.0
     return w, half
 
 
@@ -197,11 +256,12 @@ def resample_chip(
     if bad.all():
         nout = np.size(wave_out)
         return np.zeros(nout), np.zeros(nout), np.zeros(nout, np.int64), np.zeros(nout, bool)
-    if bad.any():
-        f_s = smooth_patch(flux, bad)
-        v_s = smooth_patch(var, bad)
-        flux = np.where(bad, f_s, flux)
-        var = np.where(bad, v_s, var)
+    if bad.any():  # the patch: the smoothed spectrum, needed at the bad pixels only
+        where_bad = np.flatnonzero(bad)
+        f_s = smooth_patch(flux, bad, at=where_bad)
+        v_s = smooth_patch(var, bad, at=where_bad)
+        flux = flux.copy()  # may be the caller's array (var is this function's own)
+        flux[where_bad], var[where_bad] = f_s, v_s
 
     x = wave_to_pixel(wave_in, wave_out)
     near = np.round(x)
@@ -264,17 +324,24 @@ def _correlate(values: np.ndarray, kernel: np.ndarray, ix0: int, n: int, half: i
 def _resample_bits(
     mask: np.ndarray, idx: np.ndarray, w: np.ndarray, threshold: float
 ) -> np.ndarray:
-    """Per-bit sinc interpolation of a bitmask; bits with |value| > threshold are set."""
+    """Per-bit sinc interpolation of a bitmask; bits with |value| > threshold are set.
+
+    Each bit is interpolated only at the output pixels whose kernel window (``idx`` rows,
+    contiguous) holds an input pixel with the bit: elsewhere the sum is 0 and the bit
+    unset, so the flags are those of every pixel (flags are sparse, a few % of a chip).
+    """
     out = np.zeros(idx.shape[0], dtype=np.int64)
     present = int(np.bitwise_or.reduce(mask)) if mask.size else 0
     if present <= 0:
         return out  # astra crashes here (log2(0)); all-zero mask → zero flags
-    bits = [b for b in range(63) if present >> b & 1]
-    planes = ((mask[None, :] >> np.array(bits)[:, None]) & 1).astype(np.float32)  # (nbit, nin)
-    gathered = planes[:, idx]  # (nbit, nout, ntap)
-    vals = np.abs(np.einsum("bij,ij->bi", gathered, w.astype(np.float32)))
-    for k, b in enumerate(bits):
-        out[vals[k] > threshold] |= 1 << b
+    w32 = w.astype(np.float32)
+    first, last = idx[:, 0], idx[:, -1]  # each window's ends (clipped to the chip)
+    for b in (b for b in range(63) if present >> b & 1):
+        plane = (mask >> b) & 1
+        count = np.concatenate([[0], np.cumsum(plane)])  # pixels with the bit before each pixel
+        rows = np.flatnonzero(count[last + 1] > count[first])
+        vals = np.abs(np.einsum("ij,ij->i", plane.astype(np.float32)[idx[rows]], w32[rows]))
+        out[rows[vals > threshold]] |= 1 << b
     return out
 
 

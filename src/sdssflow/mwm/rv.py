@@ -26,159 +26,38 @@ Velocities are in the frame of the input wavelengths (barycentric for BOSS).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
-from scipy.ndimage import gaussian_filter1d, median_filter
 from scipy.optimize import nnls
 
 from sdssflow.constants import C_KMS
+from sdssflow.mwm.rv_templates import (  # the library's part, re-exported: the API is unchanged
+    TemplateLibrary,
+    fine_templates,
+    normalise,
+    prepare_templates,
+)
 
-__all__ = ["TemplateLibrary", "prepare_templates", "normalise", "measure_rv", "RV_FIELDS"]
+__all__ = [
+    "TemplateLibrary",
+    "prepare_templates",
+    "fine_templates",
+    "normalise",
+    "measure_rv",
+    "RV_FIELDS",
+]
 
 #: Fields returned by :func:`measure_rv` (XCSAO names without the ``xcsao_`` prefix).
 RV_FIELDS = ("v_rad", "e_v_rad", "rxc", "teff", "e_teff", "logg", "e_logg", "fe_h", "e_fe_h")
 
 
-@dataclass(frozen=True)
-class TemplateLibrary:
-    """Rest-frame templates on a fine log-linear grid, already at the data's resolution.
+def _brackets(fine_loglam: np.ndarray, x: np.ndarray):
+    """``np.interp``'s bracket of every ``x`` on ``fine_loglam``: (j, t, outside), shapes of x.
 
-    Attributes
-    ----------
-    loglam : ndarray, shape (nfine,)
-        log10 of the vacuum wavelength, Å; uniform step.
-    flux : ndarray, shape (ntpl, nfine)
-        Template flux divided by its running median (:func:`normalise`).
-    params : ndarray, shape (ntpl, 3)
-        teff (K), logg (dex), fe_h (dex) of every template.
-    """
-
-    loglam: np.ndarray
-    flux: np.ndarray
-    params: np.ndarray
-
-    def __post_init__(self):
-        if self.flux.ndim != 2 or self.flux.shape[1] != self.loglam.size:
-            raise ValueError(
-                f"template flux shape {self.flux.shape} does not match loglam {self.loglam.shape}"
-            )
-        if self.params.shape != (self.flux.shape[0], 3):
-            raise ValueError(
-                f"params must have shape ({self.flux.shape[0]}, 3), got {self.params.shape}"
-            )
-
-
-def normalise(flux: np.ndarray, ivar: np.ndarray | None = None, width: int = 101) -> np.ndarray:
-    """Divide by a running median (``width`` px) smoothed by a Gaussian (width/5 px).
-
-    Parameters
-    ----------
-    flux : ndarray, shape (..., n)
-    ivar : ndarray, shape (n,), optional
-        Pixels with ivar <= 0 do not enter the median.
-
-    Returns
-    -------
-    ndarray
-        Normalised flux (1 where the running median is not positive).
-    """
-    flux = np.asarray(flux, dtype=float)
-    work = flux.copy()
-    if ivar is not None:
-        bad = ~(np.asarray(ivar) > 0) | ~np.isfinite(flux)
-        if bad.any() and (~bad).any():
-            work[bad] = np.interp(np.flatnonzero(bad), np.flatnonzero(~bad), flux[~bad])
-    work = np.where(np.isfinite(work), work, 0.0)
-    # running median on a decimated copy (exact enough for a smooth continuum, and fast)
-    step = max(1, width // 25)
-    n = work.shape[-1]
-    sub = work[..., ::step]
-    size = [1] * (work.ndim - 1) + [max(3, (width // step) | 1)]
-    med = median_filter(sub, size=size, mode="nearest")
-    med = gaussian_filter1d(med, max(width / 5.0 / step, 0.5), axis=-1, mode="nearest")
-    x = np.arange(0, n, step)
-    flat = med.reshape(-1, med.shape[-1])
-    cont = np.array([np.interp(np.arange(n), x, row) for row in flat]).reshape(work.shape)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(cont > 0, flux / cont, 1.0)
-
-
-def prepare_templates(
-    wave: np.ndarray,
-    rect_flux: np.ndarray,
-    params: np.ndarray,
-    grid_cdelt: float,
-    resolution: float | None,
-    oversample: int = 10,
-    wave_range: tuple[float, float] | None = None,
-) -> TemplateLibrary:
-    """Put templates on a fine log grid at the data's resolution and normalise them.
-
-    Parameters
-    ----------
-    wave : ndarray, shape (nw,)
-        Template wavelengths, Å vacuum, increasing.
-    rect_flux : ndarray, shape (ntpl, nw)
-        Template flux (rectified H/C or absolute; it is renormalised).
-    params : array-like, shape (ntpl, 3)
-        teff (K), logg, fe_h of each template.
-    grid_cdelt : float
-        log10 step of the data grid (BOSS 1e-4).
-    resolution : float, (wave, R) pair of arrays, or None
-        Resolving power λ/Δλ (FWHM) of the data, constant or as a function of wavelength
-        (Å); templates are convolved to it (assumed much sharper than the data). None: the
-        templates are already at the data's resolution.
-    oversample : int
-        Fine-grid steps per data pixel.
-    wave_range : (float, float), optional
-        Wavelength range to keep, Å.
-
-    Returns
-    -------
-    TemplateLibrary
-    """
-    wave = np.asarray(wave, dtype=float)
-    rect_flux = np.atleast_2d(np.asarray(rect_flux, dtype=float))
-    if rect_flux.shape[1] != wave.size:
-        raise ValueError(f"rect_flux has {rect_flux.shape[1]} pixels but wave has {wave.size}")
-    lo, hi = wave_range or (wave[0], wave[-1])
-    lo, hi = max(lo, wave[0]), min(hi, wave[-1])
-    step = grid_cdelt / oversample
-    loglam = np.arange(np.log10(lo), np.log10(hi), step)
-    fine = np.array([np.interp(loglam, np.log10(wave), f) for f in rect_flux])
-    if resolution is not None:
-        fine = _convolve_to(fine, loglam, step, resolution)
-    norm = normalise(fine, width=101 * oversample + 1)
-    return TemplateLibrary(loglam, norm, np.asarray(params, dtype=float))
-
-
-def _convolve_to(fine, loglam, step, resolution):
-    """Gaussian convolution to a constant R, or to R(λ) by interpolating between 6 constant-R copies."""
-
-    def at(r):
-        return gaussian_filter1d(
-            fine, 1.0 / (r * 2.3548 * np.log(10.0) * step), axis=1, mode="nearest"
-        )
-
-    if np.isscalar(resolution):
-        return at(float(resolution))
-    wave_r, r_values = (np.asarray(a, float) for a in resolution)
-    ok = np.isfinite(r_values) & (r_values > 0)
-    if not ok.any():
-        raise ValueError("resolution: no finite positive R(λ) value")
-    r_pix = np.interp(10**loglam, wave_r[ok], r_values[ok])
-    levels = (
-        np.linspace(r_pix.min(), r_pix.max(), 6) if np.ptp(r_pix) > 1 else np.array([r_pix.mean()])
-    )
-    if levels.size == 1:
-        return at(levels[0])
-    copies = np.array([at(r) for r in levels])  # (6, ntpl, nfine)
-    pos = np.interp(r_pix, levels, np.arange(levels.size))
-    lo = np.clip(np.floor(pos).astype(int), 0, levels.size - 2)
-    t = pos - lo
-    cols = np.arange(loglam.size)
-    return copies[lo, :, cols].T * (1 - t) + copies[lo + 1, :, cols].T * t
+    j is the left neighbour (clipped to the grid), t the linear weight of j + 1, outside the
+    points beyond the grid (1.0 there)."""
+    j = np.clip(np.searchsorted(fine_loglam, x, side="right") - 1, 0, fine_loglam.size - 2)
+    t = (x - fine_loglam[j]) / (fine_loglam[j + 1] - fine_loglam[j])
+    return j, t, (x < fine_loglam[0]) | (x > fine_loglam[-1])
 
 
 def _shifted_rows(fine: np.ndarray, fine_loglam: np.ndarray, loglam_obs: np.ndarray, v: float) -> np.ndarray:
@@ -187,11 +66,39 @@ def _shifted_rows(fine: np.ndarray, fine_loglam: np.ndarray, loglam_obs: np.ndar
     ``np.interp`` of every row (1.0 outside the grid) as one gather, shape (nrow, nobs):
     the rows share their abscissae, so the bracketing indices and weights are found once
     (equal to ``np.interp`` to rounding, ~1e-16 relative)."""
-    x = loglam_obs - np.log10(1.0 + v / C_KMS)
-    j = np.clip(np.searchsorted(fine_loglam, x, side="right") - 1, 0, fine_loglam.size - 2)
-    t = (x - fine_loglam[j]) / (fine_loglam[j + 1] - fine_loglam[j])
-    out = fine[:, j] * (1.0 - t) + fine[:, j + 1] * t
-    out[:, (x < fine_loglam[0]) | (x > fine_loglam[-1])] = 1.0
+    j, t, outside = _brackets(fine_loglam, loglam_obs - np.log10(1.0 + v / C_KMS))
+    out = fine[:, j]  # fine[:, j] (1 - t) + fine[:, j + 1] t, in place: two (nrow, nobs) arrays
+    out *= 1.0 - t
+    right = fine[:, j + 1]
+    right *= t
+    out += right
+    out[:, outside] = 1.0
+    return out
+
+
+def _shifted_velocities(
+    template: np.ndarray, fine_loglam: np.ndarray, loglam_obs: np.ndarray, velocities: np.ndarray
+) -> np.ndarray:
+    """One template (on ``fine_loglam``) at every velocity: row k is
+    ``_shifted_rows(template[None], fine_loglam, loglam_obs, velocities[k])[0]``, bit for bit.
+
+    Parameters
+    ----------
+    template : ndarray, shape (nfine,)
+    fine_loglam : ndarray, shape (nfine,)
+    loglam_obs : ndarray, shape (nobs,)
+    velocities : ndarray, shape (nv,)
+        km/s.
+
+    Returns
+    -------
+    ndarray, shape (nv, nobs)
+    """
+    # the Doppler shift of each velocity by the scalar log10 of _shifted_rows (same rounding)
+    shift = np.array([np.log10(1.0 + v / C_KMS) for v in velocities])
+    j, t, outside = _brackets(fine_loglam, loglam_obs[None, :] - shift[:, None])
+    out = template[j] * (1.0 - t) + template[j + 1] * t
+    out[outside] = 1.0
     return out
 
 
@@ -237,10 +144,20 @@ def _chi2(d, w, t):
     return float(np.sum(w * (d - a * t) ** 2))
 
 
+def _chi2_each(d, w, T):
+    """:func:`_chi2` of every row of ``T`` (nrow, n), with its sums (equal bit for bit): (nrow,)."""
+    a = np.sum(w * d * T, axis=1) / np.maximum(np.sum(w * T * T, axis=1), 1e-300)
+    return np.sum(w * (d - a[:, None] * T) ** 2, axis=1)
+
+
 def _chi2_rows(d, w, T):
     """:func:`_chi2` of every row of ``T`` (nrow, n): shape (nrow,)."""
     a = (T @ (w * d)) / np.maximum((T * T) @ w, 1e-300)
-    return np.sum(w * (d - a[:, None] * T) ** 2, axis=1)
+    resid = a[:, None] * T  # w (d - a T)², in place
+    np.subtract(d, resid, out=resid)
+    np.square(resid, out=resid)
+    resid *= w
+    return np.sum(resid, axis=1)
 
 
 def template_chi2(d, w, lib: TemplateLibrary, loglam_obs: np.ndarray, v: float) -> np.ndarray:
@@ -300,7 +217,7 @@ def measure_rv(
     nlag = int(np.ceil(v_max / dv_pix))
     lags = np.arange(-nlag, nlag + 1)
     # templates on the data grid at rest; correlation at integer lags
-    tpl0 = np.array([np.interp(loglam, lib.loglam, f, left=1.0, right=1.0) for f in lib.flux]) - 1.0
+    tpl0 = lib.at_rest(loglam)
     dn = (d - 1.0) * np.sqrt(w)
     dn -= dn.mean()
     ccf = _coarse_ccf(tpl0, dn, w, lags)
@@ -358,7 +275,7 @@ def _fine_velocity(d, w, lib, weights, loglam, v_center, dv_pix):
         return _shifted_rows(combined, lib.loglam, loglam, v)[0]
 
     vgrid = v_center + dv_pix * np.linspace(-2.0, 2.0, 41)
-    chi = np.array([_chi2(d, w, model(v)) for v in vgrid])
+    chi = _chi2_each(d, w, _shifted_velocities(combined[0], lib.loglam, loglam, vgrid))
     i = int(np.clip(np.argmin(chi), 1, vgrid.size - 2))
     x0, (c0, c1, c2) = vgrid[i], chi[i - 1 : i + 2]
     h = vgrid[1] - vgrid[0]

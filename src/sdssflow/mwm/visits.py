@@ -18,7 +18,7 @@ import numpy as np
 from sdssflow.io.mwm_grids import BOSS
 from sdssflow.mwm.resample import resample_chip
 
-__all__ = ["combine_pieces", "median_snr", "BOSS_PIECE_NRES"]
+__all__ = ["combine_pieces", "median_snr", "data_quality", "visit_rows", "BOSS_PIECE_NRES"]
 
 #: Pixels per resolution element used to resample BOSS frames (astra's BOSS value).
 BOSS_PIECE_NRES = 5.0
@@ -78,3 +78,52 @@ def median_snr(flux, ivar) -> float:
     ivar = np.asarray(ivar, float)
     ok = ivar > 0
     return float(np.median(flux[ok] * np.sqrt(ivar[ok]))) if ok.any() else np.nan
+
+
+def visit_rows(plugmap) -> np.ndarray:
+    """Frame rows of a plug map that are MWM visits: SDSS_ID > 0 and OBJTYPE not SKY.
+
+    Parameters
+    ----------
+    plugmap : astropy.table.Table
+        A frame's plug map (HDU5); without an SDSS_ID column no row is a visit.
+
+    Returns
+    -------
+    ndarray of int, shape (nvisit,)
+        Row numbers, increasing.
+
+    Examples
+    --------
+    >>> from astropy.table import Table
+    >>> visit_rows(Table({"SDSS_ID": [5, -1, 7], "OBJTYPE": ["QSO", "STAR", "SKY "]}))
+    array([0])
+    """
+    if "SDSS_ID" not in plugmap.colnames:
+        return np.zeros(0, np.int64)
+    objtype = np.char.strip(np.asarray(plugmap["OBJTYPE"]).astype(str))
+    return np.flatnonzero((np.asarray(plugmap["SDSS_ID"]) > 0) & (objtype != "SKY"))
+
+
+def data_quality(flux, ivar) -> str:
+    """Why a visit's data are suspect ('' when they are not): non-finite or no usable pixel.
+
+    Parameters
+    ----------
+    flux, ivar : numpy.ndarray, shape (npix,)
+        The visit on the BOSS grid.
+
+    Examples
+    --------
+    >>> data_quality(np.array([1.0, np.nan]), np.array([1.0, 1.0]))
+    'non-finite flux/ivar in 1 pixels'
+    >>> data_quality(np.ones(2), np.zeros(2))
+    'no usable pixel (all masked or ivar = 0)'
+    """
+    flux, ivar = np.asarray(flux, float), np.asarray(ivar, float)
+    bad = ~(np.isfinite(flux) & np.isfinite(ivar))
+    if bad.any():
+        return f"non-finite flux/ivar in {int(bad.sum())} pixels"
+    if not (ivar > 0).any():
+        return "no usable pixel (all masked or ivar = 0)"
+    return ""

@@ -48,8 +48,11 @@ from sdssflow.io.boss_visits import (
 from sdssflow.io.mwm_grids import BOSS, legacy_spec_sdss_id
 from sdssflow.io.mwm_templates import read_rv_templates
 from sdssflow.io.selection import read_selection
-from sdssflow.mwm.rv import RV_FIELDS, measure_rv, prepare_templates
-from sdssflow.mwm.visits import combine_pieces, median_snr
+from sdssflow.io.spcframe_rows import read_spcframe_rows
+from sdssflow.mwm.heap import keep_freed_memory
+from sdssflow.mwm.rv import RV_FIELDS, fine_templates, measure_rv, prepare_templates
+from sdssflow.mwm.rv_templates import least_chi2_resolution
+from sdssflow.mwm.visits import combine_pieces, data_quality, median_snr, visit_rows
 from sdssflow.steps import StepError, base_parser, run_step
 
 __all__ = ["parse", "main"]
@@ -107,7 +110,6 @@ def _telescope(header) -> str | None:
 
 
 def _frames_route(args):
-    from sdssflow.io.boss import read_spcframe
     from sdssflow.io.confsummary import target_cartons
     from sdssflow.io.spplate import find_plate_files
 
@@ -138,25 +140,23 @@ def _frames_route(args):
             if e != expid or camera in excluded:
                 continue
             where = {"mjd": args.mjd, "expid": expid, "camera": camera, "path": path}
-            try:
-                frame = read_spcframe(path)
+            try:  # only the visits' fibres (28 of 500 a frame on the demo plate)
+                frame = read_spcframe_rows(path, visit_rows)
             except ValueError as err:  # UnreadableFile: drop this camera of this exposure
                 log.warning("%s", err)
                 status.append({**where, "status": "failed", "message": getattr(err, "reason", err)})
                 continue
             status.append({**where, "status": "ok", "message": ""})
             used.append(path)
-            pm = frame.plugmap
-            sdss_id = (
-                np.asarray(pm["SDSS_ID"]) if "SDSS_ID" in pm.colnames else np.full(len(pm), -1)
-            )
+            pm = frame.plugmap  # the visits' rows only
             objtype = np.char.strip(np.asarray(pm["OBJTYPE"]).astype(str))
             plug_carton = (
                 np.char.strip(np.asarray(pm["FIRSTCARTON"]).astype(str))
                 if "FIRSTCARTON" in pm.colnames
                 else np.full(len(pm), "")
             )
-            for i in np.flatnonzero((sdss_id > 0) & (objtype != "SKY")):
+            for i in range(len(pm)):
+                sdss_id = int(pm["SDSS_ID"][i])
                 fid = int(pm["FIBERID"][i])
                 # a NaN/inf pixel carries no information: ivar 0, and the visit is flagged
                 bad = ~(np.isfinite(frame.flux[i]) & np.isfinite(frame.ivar[i]))
@@ -167,13 +167,13 @@ def _frames_route(args):
                     (frame.loglam[i], flux_i, ivar_i, frame.mask[i], frame.disp[i])
                 )
                 info[fid] = {
-                    "sdss_id": int(sdss_id[i]),
+                    "sdss_id": sdss_id,
                     "catalogid": int(pm["CATALOGID"][i]) if "CATALOGID" in pm.colnames else -1,
                     "fiberid": fid,
                     "ra": float(pm["RA"][i]),
                     "dec": float(pm["DEC"][i]),
                     "objtype": objtype[i],
-                    "carton": cartons.get(int(sdss_id[i]), plug_carton[i]),
+                    "carton": cartons.get(sdss_id, plug_carton[i]),
                     "telescope": _telescope(frame.header),
                 }
     if not used:
@@ -238,30 +238,6 @@ def _spec_route(args):
     return rows, list(args.spec_files), []
 
 
-def data_quality(flux, ivar) -> str:
-    """Why a visit's data are suspect ('' when they are not): non-finite or no usable pixel.
-
-    Parameters
-    ----------
-    flux, ivar : numpy.ndarray, shape (npix,)
-        The visit on the BOSS grid.
-
-    Examples
-    --------
-    >>> data_quality(np.array([1.0, np.nan]), np.array([1.0, 1.0]))
-    'non-finite flux/ivar in 1 pixels'
-    >>> data_quality(np.ones(2), np.zeros(2))
-    'no usable pixel (all masked or ivar = 0)'
-    """
-    flux, ivar = np.asarray(flux, float), np.asarray(ivar, float)
-    bad = ~(np.isfinite(flux) & np.isfinite(ivar))
-    if bad.any():
-        return f"non-finite flux/ivar in {int(bad.sum())} pixels"
-    if not (ivar > 0).any():
-        return "no usable pixel (all masked or ivar = 0)"
-    return ""
-
-
 #: Resolving powers tried by --resolution auto (None: the templates as they are).
 AUTO_RESOLUTIONS = (1500.0, 2000.0, 2600.0, 3500.0, 5000.0, 7000.0, None)
 
@@ -271,24 +247,34 @@ def _resolution(option: str, wave, rect, params, rows, n_fibres: int = 5):
     the least total χ²: (R, :class:`~sdssflow.mwm.rv.TemplateLibrary` prepared at it).
 
     χ² of :func:`measure_rv` summed over the ``n_fibres`` visits of highest S/N: the
-    resolution from the data, not from wdisp; the best R's library is kept (not re-made).
+    resolution from the fits, not from wdisp; wdisp (the visits' wresl) only says where
+    the search starts (:func:`~sdssflow.mwm.rv_templates.least_chi2_resolution`: the R
+    nearest λ/wresl and its neighbours; every R when the visits have no wresl).
     """
     if str(option) != "auto":
         return float(option), prepare_templates(wave, rect, params, BOSS.cdelt, float(option))
     snr = np.array([median_snr(f, iv) for _, (f, iv, _, _) in rows])
     best = np.argsort(-np.nan_to_num(snr, nan=-1.0))[:n_fibres]
-    totals, chosen = [], None
-    for r in AUTO_RESOLUTIONS:
-        lib = prepare_templates(wave, rect, params, BOSS.cdelt, r)
-        chi = [
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r_data = np.nanmedian([BOSS.wavelength / rows[i][1][3] for i in best] or [np.nan])
+    finite = [k for k, r in enumerate(AUTO_RESOLUTIONS) if r is not None]
+    start = (
+        min(finite, key=lambda k: abs(np.log(AUTO_RESOLUTIONS[k] / r_data)))
+        if np.isfinite(r_data) and r_data > 0
+        else None
+    )
+
+    def chi2_of(lib):
+        return np.nansum([
             measure_rv(BOSS.wavelength, rows[i][1][0], rows[i][1][1], lib, n_combine=1)["chi2"]
             for i in best
-        ]
-        totals.append(np.nansum(chi))
-        if chosen is None or totals[-1] < min(totals[:-1]):
-            chosen = (r, lib)
-    log.info("template resolution: %s (total chi2 %s)", chosen[0], np.round(totals, 1).tolist())
-    return chosen
+        ])  # fmt: skip
+
+    fine = fine_templates(wave, rect, params, BOSS.cdelt)
+    r, lib, tried = least_chi2_resolution(fine, AUTO_RESOLUTIONS, chi2_of, start)
+    log.info("template resolution: %s (data R %.0f; total chi2 %s)", r, r_data,
+             {k: round(v, 1) for k, v in tried.items()})  # fmt: skip
+    return r, lib
 
 
 def _plate_mjd_jobs(args) -> list[argparse.Namespace]:
@@ -312,6 +298,7 @@ def _plate_mjd_jobs(args) -> list[argparse.Namespace]:
 
 def main(argv: Sequence[str] | None = None) -> Path | list[Path]:
     args = parse(argv)
+    keep_freed_memory()  # its many large temporaries reuse freed memory (3 s of page faults)
     if args.mjds is None:
         return _visit_file(args)
     # one job per plate (the survey DAG has half the boss_visits jobs): the MJDs one
