@@ -271,3 +271,31 @@ def test_gzipped_frame_inflated_once_identical_and_no_temp_left(blue_frame, tmp_
     with pytest.raises(UnreadableFile, match="spFrame-b1-00120009.fits.gz"):
         boss.read_spframe(cut)
     assert list(scratch.iterdir()) == []
+
+
+def test_read_spframe_calibration_is_hdus_0_to_5_of_read_spframe(blue_frame, tmp_path):
+    """read_spframe_calibration: the same flux, ivar, mask, wavelengths, dispersion, plug map
+    and header as read_spframe (gzipped or not), no sky/x/superflat, and a file cut after
+    HDU5 (the HDUs it needs) still reads; one cut inside HDU2 is refused with its name."""
+    from sdssflow.io.readable import UnreadableFile
+
+    _, paths, kw = blue_frame
+    for path in paths.values():
+        full, calib = boss.read_spframe(path), boss.read_spframe_calibration(path, rows=None)
+        for name in ("flux", "ivar", "mask", "loglam", "disp"):
+            np.testing.assert_array_equal(getattr(calib, name), getattr(full, name))
+        assert calib.sky is None and calib.x is None and calib.superflat is None
+        assert list(calib.plugmap["FIBERID"]) == list(full.plugmap["FIBERID"])
+        assert (calib.camera, calib.expid, calib.header["PLATEID"]) == ("b1", 120000, 4100)
+    sub = boss.read_spframe_calibration(paths[".fits.gz"], rows=[3, 7])
+    np.testing.assert_array_equal(sub.flux, kw["flux"][[3, 7]])
+    with fits.open(paths[".fits"]) as hdul:
+        six = tmp_path / "spFrame-b1-00120000.fits"
+        fits.HDUList([h.copy() for h in hdul[:6]]).writeto(six)
+        np.testing.assert_array_equal(boss.read_spframe_calibration(six).flux, kw["flux"])
+        with pytest.raises(UnreadableFile, match="HDUs"):
+            boss.read_spframe(six, extras=False)
+        cut = tmp_path / "spFrame-b1-00120001.fits"
+        fits.HDUList([h.copy() for h in hdul[:2]]).writeto(cut)
+        with pytest.raises(UnreadableFile, match="spFrame-b1-00120001.fits"):
+            boss.read_spframe_calibration(cut)

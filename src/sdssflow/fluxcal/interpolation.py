@@ -9,6 +9,8 @@ parabolic minimum around a best node). Used by the template search
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 __all__ = [
@@ -63,7 +65,8 @@ def log_models(models: np.ndarray) -> np.ndarray:
     """
     models = np.asarray(models, float)
     floor = 1e-30 * max(float(np.nanmax(np.abs(models))), 1e-300)
-    return np.log(np.clip(models, floor, None))
+    out = np.clip(models, floor, None)
+    return np.log(out, out=out)  # in place: one (nnode, ...) array, not two
 
 
 def interpolate_logs(logm: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -82,7 +85,32 @@ def interpolate_logs(logm: np.ndarray, weights: np.ndarray) -> np.ndarray:
     numpy.ndarray, (...) or (npoint, ...)
     """
     w = np.asarray(weights, np.result_type(logm.dtype, np.float32))  # float32 stays float32
-    return np.exp(np.tensordot(w, logm, axes=([w.ndim - 1], [0])))
+    out = np.tensordot(w, logm, axes=([w.ndim - 1], [0]))
+    return np.exp(out, out=out)
+
+
+_NODE_TABLES: dict = {}
+
+
+def _node_table(params, alpha: float) -> tuple[list[np.ndarray], np.ndarray]:
+    """The node values per axis and the template index of every (teff, logg, feh) node of
+    [alpha/M] ``alpha`` (-1 where none exists): one array look-up per corner instead of a
+    dictionary look-up per point. Cached per parameter table (a weak reference to it): the
+    continuous search asks ~100 times per star, and pandas' column access was most of it.
+    """
+    key = (id(params), float(alpha))
+    hit = _NODE_TABLES.get(key)
+    if hit is not None and hit[0]() is params:
+        return hit[1]
+    vals = params[list(AXES)].to_numpy(float)
+    sel = np.flatnonzero(np.isclose(params["alpha"].to_numpy(float), alpha))
+    grids = [np.unique(vals[sel, j]) for j in range(3)]
+    table = np.full([g.size for g in grids], -1, np.int64)
+    table[tuple(np.searchsorted(g, vals[sel, j]) for j, g in enumerate(grids))] = sel
+    while len(_NODE_TABLES) >= 8:  # a job has one library (and a few alpha values)
+        _NODE_TABLES.pop(next(iter(_NODE_TABLES)))
+    _NODE_TABLES[key] = (weakref.ref(params), (grids, table))
+    return grids, table
 
 
 def multilinear_matrix(params, points: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
@@ -112,13 +140,7 @@ def multilinear_matrix(params, points: np.ndarray, alpha: float) -> tuple[np.nda
     >>> w.round(3).tolist(), ok.tolist()
     ([[0.25, 0.25, 0.25, 0.25]], [True])
     """
-    vals = params[list(AXES)].to_numpy(float)
-    sel = np.flatnonzero(np.isclose(params["alpha"].to_numpy(float), alpha))
-    grids = [np.unique(vals[sel, j]) for j in range(3)]
-    # template index of every node of the (teff, logg, feh) grid, -1 where none exists:
-    # one array look-up per corner instead of a dictionary look-up per point
-    table = np.full([g.size for g in grids], -1, np.int64)
-    table[tuple(np.searchsorted(g, vals[sel, j]) for j, g in enumerate(grids))] = sel
+    grids, table = _node_table(params, alpha)
     points = np.atleast_2d(np.asarray(points, float))
     npt = points.shape[0]
     lo_idx, frac = [], []

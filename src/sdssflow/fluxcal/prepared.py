@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sdssflow import photometry
+from sdssflow.fluxcal.interpolation import log_interpolate
 from sdssflow.fluxcal.matching import ModelGrid
 from sdssflow.fluxcal.priors import BandTable
 from sdssflow.fluxcal.resolution import bosz_sigma_ln, convolve_ln
@@ -45,6 +46,9 @@ class PreparedLibrary:
         convolution works in pixels).
     grids : dict
         Cache of camera-resolution cubes.
+    synmag_memo : dict
+        Synthetic magnitudes of interpolated templates by node weights
+        (:meth:`interpolated_synmag`).
     """
 
     library: TemplateLibrary
@@ -53,10 +57,26 @@ class PreparedLibrary:
     ln: np.ndarray
     dln: float
     grids: dict = field(default_factory=dict)
+    synmag_memo: dict = field(default_factory=dict)
 
     @property
     def teff(self) -> np.ndarray:
         return self.library.params["teff"].to_numpy(float)
+
+    def interpolated_synmag(self, weights: dict) -> np.ndarray:
+        """Synthetic AB magnitudes (nband,) of the template interpolated in log flux with
+        these node weights (node index -> weight), memoised: a standard keeps its template
+        over the night's exposures, so its magnitudes are computed once per night.
+        """
+        key = tuple(sorted(weights.items()))
+        hit = self.synmag_memo.get(key)
+        if hit is None:
+            idx = np.array(list(weights))
+            flux = log_interpolate(self.library.flux[idx], np.array([weights[i] for i in idx]))
+            wave = self.library.wave
+            hit = np.array([photometry.ab_magnitude(wave, flux, f) for f in self.bands.filter])
+            self.synmag_memo[key] = hit
+        return hit
 
     def camera_grid(
         self, lnmin: float, lnmax: float, ln_sigma: np.ndarray, sigma: np.ndarray

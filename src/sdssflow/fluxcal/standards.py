@@ -12,7 +12,6 @@ import weakref
 
 import numpy as np
 
-from sdssflow import photometry
 from sdssflow.fluxcal.interpolation import log_interpolate
 from sdssflow.fluxcal.matching import ParameterSpace, Segment, core_mask, fit_star
 from sdssflow.fluxcal.priors import sed_chi2, teff_from_bp_rp
@@ -248,10 +247,7 @@ def fit_standard(prep, frames, rows, mag, err, row, settings, previous=None):
     )
     if fit.snr < settings.min_snr:
         raise ValueError(f"S/N {fit.snr:.1f} below {settings.min_snr}")
-    flux_full = log_interpolate(prep.library.flux[idx], wts)
-    synmag = np.array(
-        [photometry.ab_magnitude(prep.library.wave, flux_full, f) for f in prep.bands.filter]
-    )
+    synmag = prep.interpolated_synmag(weights)  # once per star and night
     scale, scale_err, _ = scale_to_photometry(mag, err, synmag, settings.mag_floor)
     nb = int(np.sum(np.isfinite(mag) & np.isfinite(synmag)))
     row.update(SCALE=scale, SCALE_ERR=scale_err, NBANDS=nb)

@@ -49,8 +49,8 @@ from sdssflow.io.readable import readable
 from sdssflow.io.traceset import evaluate_traceset
 
 __all__ = [
-    "SPPIXMASK", "BossFrame", "decode_mask", "read_spframe", "read_spcframe",
-    "read_spcframe_mask", "read_spfluxcalib", "frame_npix",
+    "SPPIXMASK", "BossFrame", "decode_mask", "read_spframe", "read_spframe_calibration",
+    "read_spcframe", "read_spcframe_mask", "read_spfluxcalib", "frame_npix",
 ]
 
 log = logging.getLogger(__name__)
@@ -89,8 +89,9 @@ class BossFrame:
         spCFrame: ``wdisp``, sigma in units of 1e-4 dex (HDU4 image).
     plugmap : astropy.table.Table
         500 rows sorted by FIBERID (strings stripped).
-    sky : numpy.ndarray, float32, (500, npix)
-        The subtracted sky model, same units as ``flux``.
+    sky : numpy.ndarray, float32, (500, npix), or None
+        The subtracted sky model, same units as ``flux``; None when read by
+        :func:`read_spframe_calibration`.
     x : numpy.ndarray, float32, (500, npix), or None
         Trace x position on the CCD (pixels); None when read with ``extras=False``.
     superflat : numpy.ndarray, float32, (500, npix), or None
@@ -163,8 +164,6 @@ def decode_mask(mask: np.ndarray, names: Iterable[str]) -> np.ndarray:
     """
     return has_flags(mask, names)
 
-# ---------------------------------------------------------------------- trace sets
-
 # -------------------------------------------------------------------------- reading
 
 
@@ -177,8 +176,9 @@ def read_spframe(
 ) -> BossFrame:
     """Read an spFrame (``.fits`` or ``.fits.gz``), all fibres or some of them.
 
-    A gzipped file is inflated once when it is opened (:func:`sdssflow.io.inflate.open_fits`);
-    only the HDUs read are then in memory.
+    A gzipped file is inflated once when it is opened (:func:`sdssflow.io.inflate.open_fits`),
+    up to the last HDU read (HDU8, or HDU6 without ``extras``); only the HDUs read are then
+    in memory.
 
     Parameters
     ----------
@@ -208,8 +208,23 @@ def read_spframe(
         If the file is not FITS, has too few HDUs, an HDU is truncated or has the wrong
         shape, or a row is out of range; the message names the file.
     """
-    path = Path(path)
-    with _open_checked(path, 9 if extras else 7, "spFrame") as fobj:
+    return _read_spframe(Path(path), rows, objtype, 9 if extras else 7)
+
+
+@readable
+def read_spframe_calibration(
+    path: str | os.PathLike, rows: Sequence[int] | np.ndarray | None = None
+) -> BossFrame:
+    """:func:`read_spframe` of HDUs 0-5 (what the flux calibration uses): ``sky``, ``x`` and
+    ``superflat`` None, 6 HDUs suffice, a .gz inflated no further than the plug map (HDU5, a
+    quarter less than ``extras=False``). Parameters, return value and errors as read_spframe."""
+    return _read_spframe(Path(path), rows, None, 6)
+
+
+def _read_spframe(path: Path, rows, objtype, n_hdu: int) -> BossFrame:
+    """The body of the spFrame readers: HDUs 0 to ``n_hdu - 1`` (6: no sky, 7: no extras, 9)."""
+    # only the HDUs read are opened: a .gz is inflated no further than HDU n_hdu - 1
+    with _open_checked(path, n_hdu, "spFrame", only_needed=True) as fobj:
         header = _as_header(fobj[0].read_header())
         camera, expid = _camera_expid(path, header)
         plug = _plugmap_table(_read_table(fobj, 5, path))
@@ -224,9 +239,10 @@ def read_spframe(
             return data if keep is None else np.ascontiguousarray(data[keep])
 
         flux = flux if keep is None else np.ascontiguousarray(flux[keep])
-        ivar, mask, sky = image(1, np.float32), image(2, np.int32), image(6, np.float32)
-        xpos = image(7, np.float32) if extras else None
-        superflat = image(8, np.float32) if extras else None
+        ivar, mask = image(1, np.float32), image(2, np.int32)
+        sky = image(6, np.float32) if n_hdu > 6 else None
+        xpos = image(7, np.float32) if n_hdu > 8 else None
+        superflat = image(8, np.float32) if n_hdu > 8 else None
         wset = _select_rows(_read_table(fobj, 3, path)[0], keep)
         dset = _select_rows(_read_table(fobj, 4, path)[0], keep)
     try:
@@ -238,22 +254,9 @@ def read_spframe(
         raise ValueError(
             f"{path}: wavelength trace set has {loglam.shape[0]} traces for {flux.shape[0]} rows"
         )
-    return BossFrame(
-        flux,
-        ivar,
-        mask,
-        loglam,
-        disp,
-        plug if keep is None else plug[keep],
-        sky,
-        xpos,
-        superflat,
-        header,
-        camera,
-        expid,
-        path,
-        keep,
-    )
+    plug = plug if keep is None else plug[keep]
+    arrays = (flux, ivar, mask, loglam, disp, plug, sky, xpos, superflat)
+    return BossFrame(*arrays, header, camera, expid, path, keep)
 
 
 def _frame_rows(path: Path, plug: Table, rows, objtype) -> np.ndarray | None:
@@ -355,7 +358,7 @@ def read_spcframe_mask(path: str | os.PathLike, rows=None, npix: int | None = No
     Raises FileNotFoundError or ValueError as :func:`read_spcframe`.
     """
     path = Path(path)
-    with _open_checked(path, 3, "spCFrame") as fobj:
+    with _open_checked(path, 3, "spCFrame", only_needed=True) as fobj:  # HDUs 0-2 read
         camera, _ = _camera_expid(path, _as_header(fobj[0].read_header()))
         mask = _read_image(fobj, 2, path, np.int32)
     keep = frame_npix(camera) if npix is None else int(npix)
@@ -387,7 +390,7 @@ def read_spfluxcalib(path: str | os.PathLike) -> tuple[np.ndarray, fits.Header]:
         Missing file; not FITS or empty/truncated HDU0 (the message names the file).
     """
     path = Path(path)
-    with _open_checked(path, 1, "spFluxcalib") as fobj:
+    with _open_checked(path, 1, "spFluxcalib", only_needed=True) as fobj:  # HDU0 read
         header = _as_header(fobj[0].read_header())
         calib = _read_image(fobj, 0, path, np.float32)
     if calib.ndim != 2:

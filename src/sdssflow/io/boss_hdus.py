@@ -77,11 +77,13 @@ def _camera_expid(path: Path, header: fits.Header) -> tuple[str, int]:
     return camera, int(expid)
 
 
-def _open_checked(path: Path, n_hdu: int, kind: str) -> fitsio.FITS:
+def _open_checked(path: Path, n_hdu: int, kind: str, only_needed: bool = False) -> fitsio.FITS:
+    """The file opened with at least ``n_hdu`` HDUs; only those when ``only_needed``
+    (a gzipped file is then inflated no further than HDU ``n_hdu - 1``)."""
     if not path.exists():
         raise FileNotFoundError(f"{path}: {kind} file not found")
-    try:
-        fobj = open_fits(path)  # a .gz inflated once, fast (io.inflate)
+    try:  # a .gz inflated once, fast (io.inflate)
+        fobj = open_fits(path, hdus=n_hdu if only_needed else None)
     except (OSError, EOFError) as err:
         raise ValueError(f"{path}: cannot open as FITS ({kind}): {err}") from err
     try:

@@ -31,7 +31,7 @@ from astropy.table import Table
 from sdssflow.fluxcal.calibrate import Settings, calibrate_exposure, prepare_library
 from sdssflow.fluxcal.priors import DATA_DIR, catalog_photometry, load_band_table
 from sdssflow.fluxcal.qc import plot_exposure
-from sdssflow.io.boss import read_spframe
+from sdssflow.io.boss import read_spframe_calibration
 from sdssflow.io.bosz_library import read_library
 from sdssflow.io.fluxcal import write_calibration, write_summary
 from sdssflow.io.readable import UnreadableFile
@@ -166,10 +166,10 @@ def main(argv=None):
             left_out: list[str] = []
 
             def load(cam, path, expid=expid, left_out=left_out):
-                """HDUs 0-6 of one frame, None (camera left out) when unreadable; called by
-                calibrate_exposure one spectrograph at a time."""
+                """HDUs 0-5 of one frame (no sky), None (camera left out) when unreadable;
+                called by calibrate_exposure one spectrograph at a time."""
                 try:
-                    return read_spframe(path, extras=False)
+                    return read_spframe_calibration(path)
                 except UnreadableFile as err:  # drop this camera of this exposure only
                     log.warning("%s; camera %s of exposure %d left out", err, cam, expid)
                     left_out.append(f"left out {err.path} ({err.reason[:120]})")
