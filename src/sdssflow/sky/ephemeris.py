@@ -23,7 +23,13 @@ from __future__ import annotations
 import ephem
 import numpy as np
 from astropy import units as u
-from astropy.coordinates import AltAz, GeocentricTrueEcliptic, SkyCoord, angular_separation, get_body
+from astropy.coordinates import (
+    AltAz,
+    GeocentricTrueEcliptic,
+    SkyCoord,
+    angular_separation,
+    get_body,
+)
 from astropy.time import Time
 from astropy.utils import iers
 
