@@ -94,7 +94,8 @@ def read_spcframe_rows(
         file (an unreadable HDU: :class:`sdssflow.io.readable.UnreadableFile`).
     """
     path = Path(path)
-    with _open_checked(path, 8, "spCFrame") as fobj:
+    # HDUs 0-6 are read and 8 must exist: a .gz is inflated no further than HDU7
+    with _open_checked(path, 8, "spCFrame", only_needed=True) as fobj:
         header = _as_header(fobj[0].read_header())
         camera, expid = _camera_expid(path, header)
         plug = _plugmap_table(_read_table(fobj, 5, path))
