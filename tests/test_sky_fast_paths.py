@@ -16,7 +16,7 @@ from astropy.table import Table
 from astropy.time import Time
 from astropy.utils import iers
 
-from sdssflow.earth_orientation import bundled_iers_b, earth_orientation_for
+from sdssflow.earth_orientation import WINDOW_MARGIN_DAYS, bundled_iers_b, earth_orientation_for, iers_b_window
 from sdssflow.io.sky import read_product, read_table, write_product
 from sdssflow.sites import location
 from sdssflow.sky import mean, tables
@@ -44,11 +44,48 @@ def test_earth_orientation_for_gives_the_default_transforms_bit_for_bit():
     t = Time([55500.2, 55500.21, 57000.3], format="mjd", scale="tai")
     default = _altaz(t)
     with earth_orientation_for(t.mjd):
-        assert iers.earth_orientation_table.get() is bundled_iers_b()
+        inside = iers.earth_orientation_table.get()
         fast = _altaz(t)
+    # the table in use: the bundled IERS-B rows of the days around the times, none other
+    full = bundled_iers_b()
+    rows = np.flatnonzero(np.isin(full["MJD"].value, inside["MJD"].value))
+    assert isinstance(inside, iers.IERS_B) and rows.size == len(inside)
+    assert inside["MJD"].value.min() <= np.floor(t.mjd.min()) - WINDOW_MARGIN_DAYS
+    assert inside["MJD"].value.max() >= np.floor(t.mjd.max()) + WINDOW_MARGIN_DAYS + 1
+    for name in full.colnames:
+        assert np.array_equal(inside[name].value, full[name].value[rows]), name
     assert all(np.array_equal(a, b) for a, b in zip(default, fast))
     # the UT1-UTC of the table matters: a wrong one moves the azimuths
     assert abs(float(t[:1].ut1.mjd[0] - t[:1].utc.mjd[0]) * 86400.0) > 0.01
+
+
+def test_iers_b_window_holds_the_rows_of_the_whole_file():
+    full = bundled_iers_b()
+    first, last = float(full["MJD"][0].value), float(full["MJD"][-1].value)
+    for lo, hi in ((55500.2, 55500.9), (55500.0, 57000.5), (first - 10.0, first + 0.5), (last - 0.5, last + 10.0)):
+        win = iers_b_window(lo, hi)
+        keep = (full["MJD"].value >= max(np.floor(lo) - WINDOW_MARGIN_DAYS, first)) & (
+            full["MJD"].value <= min(np.floor(hi) + WINDOW_MARGIN_DAYS + 1, last))
+        assert len(win) == keep.sum()
+        for name in full.colnames:
+            assert win[name].unit == full[name].unit
+            assert np.array_equal(win[name].value, full[name].value[keep]), (lo, name)
+    assert iers_b_window(np.nan, 55500.0) is None
+
+
+def test_iers_b_window_refuses_a_file_not_one_fixed_width_row_per_day(tmp_path):
+    lines = open(iers.IERS_B_FILE).read().splitlines(keepends=True)
+    body = [i for i, line in enumerate(lines) if not line.startswith("#")]
+    gap = tmp_path / "gap"  # a missing day: the MJDs no longer follow the row numbers
+    gap.write_text("".join(lines[: body[100]] + lines[body[100] + 1 :]))
+    ragged = tmp_path / "ragged"  # one row shorter than the others
+    ragged.write_text("".join(lines[: body[5]] + [lines[body[5]].replace("  ", " ", 1)] + lines[body[5] + 1 :]))
+    mjd = float(lines[body[200]].split()[4])
+    assert iers_b_window(mjd, mjd + 1.0, path=gap) is None
+    assert iers_b_window(mjd, mjd + 1.0, path=ragged) is None
+    good = tmp_path / "good"
+    good.write_text("".join(lines))
+    assert iers_b_window(mjd, mjd + 1.0, path=good) is not None
 
 
 def test_earth_orientation_for_leaves_the_default_past_the_table():
