@@ -16,7 +16,12 @@ from astropy.table import Table
 from astropy.time import Time
 from astropy.utils import iers
 
-from sdssflow.earth_orientation import WINDOW_MARGIN_DAYS, bundled_iers_b, earth_orientation_for, iers_b_window
+from sdssflow.earth_orientation import (
+    WINDOW_MARGIN_DAYS,
+    bundled_iers_b,
+    earth_orientation_for,
+    iers_b_window,
+)
 from sdssflow.io.sky import read_product, read_table, write_product
 from sdssflow.sites import location
 from sdssflow.sky import mean, tables
@@ -326,6 +331,24 @@ def test_read_skyflux_as_stored_keeps_the_float32_pixels(tmp_path):
     for name in ("flux", "ivar", "disp"):
         assert np.array_equal(getattr(stored, name), getattr(as64, name))
         assert np.array_equal(getattr(stored, name), {"flux": f32, "ivar": i32, "disp": d32}[name])
+
+
+def test_read_product_swaps_in_place_to_the_values_astropy_converts(tmp_path):
+    rng = np.random.default_rng(5)
+    images = {"F32": (rng.normal(size=(7, 30)).astype(np.float32), ""), "F64": (rng.normal(size=(7, 30)), ""),
+              "I32": (rng.integers(-2**31, 2**31 - 1, size=(7, 30), dtype=np.int32), ""),
+              "I16": (rng.integers(-300, 300, size=30).astype(np.int16), "")}  # fmt: skip
+    path = write_product(tmp_path / "p.fits", images, {}, version="t")
+    got, _, _ = read_product(path)
+    as64, _, _ = read_product(path, image_dtypes={"F32": np.float64, "I16": np.float32})
+    with fits.open(path, memmap=False) as ref:
+        for name, (array, _) in images.items():
+            assert ref[name].data.dtype.byteorder == ">"  # as FITS stores it: the swap is exercised
+            assert got[name].dtype == array.dtype and got[name].dtype.isnative
+            assert np.array_equal(got[name], ref[name].data.astype(array.dtype)) and np.array_equal(got[name], array)
+    assert as64["F32"].dtype == np.float64 and np.array_equal(as64["F32"], images["F32"][0].astype(np.float64))
+    assert as64["I16"].dtype == np.float32 and np.array_equal(as64["I16"], images["I16"][0].astype(np.float32))
+    assert as64["F64"].dtype == np.float64 and np.array_equal(as64["F64"], images["F64"][0])
 
 
 def test_observing_conditions_per_exposure_equal_astropys_per_fibre_transforms():

@@ -193,6 +193,34 @@ def write_product(
     return write_hdulist(fits.HDUList(hdus), path)
 
 
+def _native(data: np.ndarray, dtype=None) -> np.ndarray:
+    """An image as read (big-endian, as FITS stores it) in native byte order, or as ``dtype``.
+
+    When only the byte order differs, the bytes are swapped in place: the array read from the
+    file is this process's own (``memmap=False``), and a converted copy would be a second array
+    as large, whose fresh pages cost more than the swap (the same values either way).
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        The HDU's data.
+    dtype : numpy.dtype, optional
+        Wanted type (default: the stored one, native byte order).
+
+    Returns
+    -------
+    numpy.ndarray
+        Native byte order.
+    """
+    native = data.dtype.newbyteorder("=")
+    want = native if dtype is None else np.dtype(dtype)
+    if want != native or not data.flags.writeable:
+        return data.astype(want)
+    if data.dtype != native:
+        data = data.byteswap(inplace=True).view(native)
+    return data
+
+
 @readable
 def read_product(
     path: str | os.PathLike,
@@ -247,8 +275,7 @@ def read_product(
                             table[col.name].unit = units[col.unit]
                     tables[hdu.name] = table
                 elif hdu.data is not None:
-                    dtype = dtypes.get(hdu.name, hdu.data.dtype.newbyteorder("="))
-                    images[hdu.name] = hdu.data.astype(dtype)
+                    images[hdu.name] = _native(hdu.data, dtypes.get(hdu.name))
     except OSError as err:
         raise ValueError(f"{path}: not a readable FITS product ({err})") from err
     return images, tables, header
