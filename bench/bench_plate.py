@@ -216,19 +216,42 @@ def _package_tables(step: str, argv: list) -> list[str]:
 VISIT_ROWS = "visit rows"
 
 
+#: HDUs spec of the IERS-B file of rich_metadata: (IERS_ROWS, first MJD, last MJD) = the rows of
+#: those days as sdssflow.earth_orientation.iers_b_window finds and parses them (the step reads
+#: no other row of the 23,000).
+IERS_ROWS = "iers-b rows"
+
+
+def _iers_b_file() -> str:
+    from astropy.utils import iers
+
+    return str(iers.IERS_B_FILE)
+
+
+def _iers_rows(inputs: list) -> tuple:
+    """(IERS_ROWS, first, last MJD of the exposures) of the skyflux among ``inputs``."""
+    import fitsio
+    import numpy as np
+
+    skyflux = next(p for p in inputs if Path(p).name.startswith("skyflux"))
+    meta = fitsio.read(skyflux, ext="META", columns=["TAI_BEG", "TAI_END"])
+    mjd = (np.asarray(meta["TAI_BEG"], float) + np.asarray(meta["TAI_END"], float)) / 2.0 / 86400.0
+    return (IERS_ROWS, float(mjd.min()), float(mjd.max())) if mjd.size else (IERS_ROWS, np.nan, np.nan)
+
+
 def floor_reads(step: str, argv: list, inputs: list) -> list[tuple[str, tuple | None]]:
     """(path, HDUs) a step must read at least; HDUs None = all, () = primary header only.
 
     The declared inputs, minus the demo manifest (a sentinel), with only the HDUs the step
     reads of them (:data:`STEP_HDUS`), plus the packaged tables it reads
-    (:func:`_package_tables`), plus the frames of ``--plate-dir``: what the step reads of them
+    (:func:`_package_tables`; of the IERS-B file the rows of the exposures' days, :data:`IERS_ROWS`), plus the frames of ``--plate-dir``: what the step reads of them
     (sky_flux: whole spFrame and spFluxcalib, the spCFrame mask HDU2 and the spPlate headers;
     flux_calibration: spFrame HDUs 0-6; boss_visits: the visits' rows of the spCFrame images it
     uses, :data:`VISIT_ROWS`). Only the exposures of the plate are in the demo tree.
     """
     hdus = STEP_HDUS.get(step, {})
     reads = [(p, hdus.get(Path(p).name.split("-")[0])) for p in inputs if not p.endswith("manifest.csv")]
-    reads += [(p, None) for p in _package_tables(step, argv)]
+    reads += [(p, _iers_rows(inputs) if p == _iers_b_file() else None) for p in _package_tables(step, argv)]
     if "--plate-dir" in argv:
         pdir = Path(argv[argv.index("--plate-dir") + 1])
         names = sorted(p.name for p in pdir.iterdir())
@@ -251,6 +274,11 @@ def _read_everything(path: Path, hdus: tuple | None = None) -> int:
 
     if path.is_dir():
         return sum(_read_everything(p) for p in sorted(path.rglob("*")) if p.is_file())
+    if isinstance(hdus, tuple) and hdus[:1] == (IERS_ROWS,):
+        from sdssflow.earth_orientation import iers_b_window
+
+        table = iers_b_window(hdus[1], hdus[2], path=str(path))
+        return len(path.read_bytes()) if table is None else 8 * 6 * len(table)
     name = path.name
     if name.endswith(".fits") and name.split("-")[0] in ASTROPY_PRODUCTS:
         from astropy.io import fits
@@ -308,6 +336,7 @@ def _floor_child(root, reads, queue):
     import h5py  # noqa: F401  (imports are not part of the floor)
     from astropy.io import fits  # noqa: F401
 
+    import sdssflow.earth_orientation  # noqa: F401
     import sdssflow.io.inflate  # noqa: F401
 
     t0, c0 = _usage()
