@@ -228,18 +228,18 @@ def _iers_b_file() -> str:
     return str(iers.IERS_B_FILE)
 
 
-def _iers_rows(inputs: list) -> tuple:
-    """(IERS_ROWS, first, last MJD of the exposures) of the skyflux among ``inputs``."""
+def _iers_rows(inputs: list, root: Path) -> tuple:
+    """(IERS_ROWS, first, last MJD of the exposures) of the skyflux among ``inputs`` (relative to ``root``)."""
     import fitsio
     import numpy as np
 
     skyflux = next(p for p in inputs if Path(p).name.startswith("skyflux"))
-    meta = fitsio.read(skyflux, ext="META", columns=["TAI_BEG", "TAI_END"])
+    meta = fitsio.read(str(Path(root) / skyflux), ext="META", columns=["TAI_BEG", "TAI_END"])
     mjd = (np.asarray(meta["TAI_BEG"], float) + np.asarray(meta["TAI_END"], float)) / 2.0 / 86400.0
     return (IERS_ROWS, float(mjd.min()), float(mjd.max())) if mjd.size else (IERS_ROWS, np.nan, np.nan)
 
 
-def floor_reads(step: str, argv: list, inputs: list) -> list[tuple[str, tuple | None]]:
+def floor_reads(step: str, argv: list, inputs: list, root: Path = Path(".")) -> list[tuple[str, tuple | None]]:
     """(path, HDUs) a step must read at least; HDUs None = all, () = primary header only.
 
     The declared inputs, minus the demo manifest (a sentinel), with only the HDUs the step
@@ -251,7 +251,7 @@ def floor_reads(step: str, argv: list, inputs: list) -> list[tuple[str, tuple | 
     """
     hdus = STEP_HDUS.get(step, {})
     reads = [(p, hdus.get(Path(p).name.split("-")[0])) for p in inputs if not p.endswith("manifest.csv")]
-    reads += [(p, _iers_rows(inputs) if p == _iers_b_file() else None) for p in _package_tables(step, argv)]
+    reads += [(p, _iers_rows(inputs, root) if p == _iers_b_file() else None) for p in _package_tables(step, argv)]
     if "--plate-dir" in argv:
         pdir = Path(argv[argv.index("--plate-dir") + 1])
         names = sorted(p.name for p in pdir.iterdir())
@@ -418,7 +418,7 @@ def run_table(root: Path, steps=STEPS, repeat: int = 1) -> list[dict]:
             print(f"| {step} | (no job in the demo run) | | | | | | |")
             continue
         module, argv, inputs = jobs[step]
-        reads = floor_reads(step, argv, inputs)
+        reads = floor_reads(step, argv, inputs, root)
         floor = min(_in_child(_floor_child, str(root), reads)[:2] for _ in range(repeat))
         best = min(_in_child(_step_child, str(root), module, argv) for _ in range(repeat))
         job = min(job_cpu(root, module, argv) for _ in range(repeat))
