@@ -335,6 +335,7 @@ def _floor_child(root, reads, queue):
     os.chdir(root)
     import h5py  # noqa: F401  (imports are not part of the floor)
     from astropy.io import fits  # noqa: F401
+    from astropy.utils import iers  # noqa: F401  (iers_b_window's; the step imports it too)
 
     import sdssflow.earth_orientation  # noqa: F401
     import sdssflow.io.inflate  # noqa: F401
