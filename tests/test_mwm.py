@@ -244,6 +244,47 @@ def test_rv_scans_of_one_plate_equal_their_per_call_forms_bit_for_bit(rvlib):
         assert np.array_equal(lib.params, params)
 
 
+def test_rv_brackets_and_library_shift_equal_the_binary_search_bit_for_bit(rvlib):
+    """The bracket guessed from a uniform grid's step is np.searchsorted's on every kind of
+    point (on grid values, one ulp either side, beyond the ends, NaN/inf, a grid that is not
+    uniform), and the library shifted from its pixel-major copy is _shifted_rows' exactly
+    (==): template_chi2 and so the bossVisits RVs do not change with them."""
+    from sdssflow.mwm.rv import (
+        _chi2_rows,
+        _left_neighbour,
+        _shifted_library,
+        _shifted_rows,
+        template_chi2,
+    )
+
+    def search(grid, x):
+        return np.clip(np.searchsorted(grid, x, side="right") - 1, 0, grid.size - 2)
+
+    rng = np.random.default_rng(17)
+    g = rvlib.loglam
+    loglam = np.log10(BOSS.wavelength)
+    points = [
+        g, np.nextafter(g, -np.inf), np.nextafter(g, np.inf), g[:20] - 1e-3, g[-20:] + 1e-3,
+        np.array([np.nan, np.inf, -np.inf]), rng.uniform(g[0] - 0.01, g[-1] + 0.01, 5000),
+        loglam[None, :] - np.log10(1.0 + rng.uniform(-900.0, 900.0, 7) / 299792.458)[:, None],
+    ]  # fmt: skip
+    for x in points:
+        assert np.array_equal(_left_neighbour(g, x), search(g, x))
+    uneven = np.sort(rng.uniform(0.0, 1.0, 300))
+    x = rng.uniform(-0.1, 1.1, 2000)
+    assert np.array_equal(_left_neighbour(uneven, x), search(uneven, x))
+    assert np.array_equal(_left_neighbour(np.array([0.0, 1.0]), np.array([-1.0, 0.5, 1.0, 2.0])), [0, 0, 0, 0])
+
+    d, w = 1.0 + 0.01 * rng.standard_normal(loglam.size), rng.uniform(0.5, 2.0, loglam.size)
+    for v in (-340.0, 0.0, 57.3, 4.0e5):  # the last one shifts part of the grid off the library
+        shifted = _shifted_library(rvlib, loglam, v)
+        assert shifted.flags.c_contiguous
+        assert np.array_equal(shifted, _shifted_rows(rvlib.flux, rvlib.loglam, loglam, v))
+        assert np.array_equal(template_chi2(d, w, rvlib, loglam, v), _chi2_rows(d, w, shifted))
+    assert rvlib.by_pixel() is rvlib.by_pixel() and not rvlib.by_pixel().flags.writeable
+    assert np.array_equal(rvlib.by_pixel(), rvlib.flux.T)
+
+
 def test_least_chi2_resolution_descent_finds_the_scan_minimum():
     """From any start, the descent ends at the least χ² of the whole scan (a χ² with one
     minimum along R: the depth of a line against the depth the data show), making fewer
