@@ -204,6 +204,19 @@ def test_rv_vectorised_helpers_equal_their_one_template_forms(rvlib):
         t -= t.mean(axis=1, keepdims=True)
         loop[:, j] = t @ dn / np.sqrt(np.sum(t * t, axis=1) * np.sum(dn * dn))
     np.testing.assert_allclose(_coarse_ccf(tpl0, dn, w, lags), loop, rtol=1e-8, atol=1e-12)
+    # the lags' windows are the rolls themselves: the same products as rolled copies, bit for bit
+    def by_rolls(tpl0, dn, w, lags):
+        sw = np.sqrt(w)
+        rolled = [np.array([np.roll(g, -lag) for lag in lags]).T for g in (sw * dn, sw, w)]
+        cross, total, square = tpl0 @ rolled[0], tpl0 @ rolled[1], (tpl0 * tpl0) @ rolled[2]
+        cross -= total * (dn.sum() / dn.size)
+        norm2 = np.maximum(square - total * total / dn.size, 0.0) * np.sum(dn * dn)
+        return cross / np.maximum(np.sqrt(norm2), 1e-300)
+
+    for some in (lags, np.arange(0, 4), np.arange(-6, 0), np.array([5, -3, 0]), np.arange(-3, 3)[::-1]):
+        assert np.array_equal(_coarse_ccf(tpl0, dn, w, some), by_rolls(tpl0, dn, w, some))
+    short = (tpl0[:, :4], dn[:4], w[:4], np.arange(-3, 3))  # more lags than pixels: np.roll's wrap
+    assert np.array_equal(_coarse_ccf(*short), by_rolls(*short))
 
 
 def test_rv_scans_of_one_plate_equal_their_per_call_forms_bit_for_bit(rvlib):

@@ -177,7 +177,14 @@ def _coarse_ccf(tpl0: np.ndarray, dn: np.ndarray, w: np.ndarray, lags: np.ndarra
     sw = np.sqrt(w)
 
     def rolled(g):
-        return np.array([np.roll(g, -lag) for lag in lags]).T  # (n, nlag)
+        # column k is np.roll(g, -lags[k]): windows of g wrapped at both ends, gathered as
+        # one (nlag, n) copy instead of a roll per lag, transposed as before (same layout,
+        # so the same matrix products)
+        lo, hi = int(min(lags.min(), 0)), int(max(lags.max(), 0))
+        if hi - lo >= g.size:  # lags beyond one turn: the rolls themselves
+            return np.array([np.roll(g, -lag) for lag in lags]).T
+        wrapped = np.concatenate([g[g.size + lo :] if lo else g[:0], g, g[:hi]])
+        return np.lib.stride_tricks.sliding_window_view(wrapped, g.size)[np.asarray(lags) - lo].T
 
     cross = tpl0 @ rolled(sw * dn)  # Σ t·dn before the mean subtraction
     total = tpl0 @ rolled(sw)  # Σ t
