@@ -204,6 +204,19 @@ def test_rv_vectorised_helpers_equal_their_one_template_forms(rvlib):
         t -= t.mean(axis=1, keepdims=True)
         loop[:, j] = t @ dn / np.sqrt(np.sum(t * t, axis=1) * np.sum(dn * dn))
     np.testing.assert_allclose(_coarse_ccf(tpl0, dn, w, lags), loop, rtol=1e-8, atol=1e-12)
+    # the lags' windows are the rolls themselves: the same products as rolled copies, bit for bit
+    def by_rolls(tpl0, dn, w, lags):
+        sw = np.sqrt(w)
+        rolled = [np.array([np.roll(g, -lag) for lag in lags]).T for g in (sw * dn, sw, w)]
+        cross, total, square = tpl0 @ rolled[0], tpl0 @ rolled[1], (tpl0 * tpl0) @ rolled[2]
+        cross -= total * (dn.sum() / dn.size)
+        norm2 = np.maximum(square - total * total / dn.size, 0.0) * np.sum(dn * dn)
+        return cross / np.maximum(np.sqrt(norm2), 1e-300)
+
+    for some in (lags, np.arange(0, 4), np.arange(-6, 0), np.array([5, -3, 0]), np.arange(-3, 3)[::-1]):
+        assert np.array_equal(_coarse_ccf(tpl0, dn, w, some), by_rolls(tpl0, dn, w, some))
+    short = (tpl0[:, :4], dn[:4], w[:4], np.arange(-3, 3))  # more lags than pixels: np.roll's wrap
+    assert np.array_equal(_coarse_ccf(*short), by_rolls(*short))
 
 
 def test_rv_scans_of_one_plate_equal_their_per_call_forms_bit_for_bit(rvlib):
@@ -242,6 +255,47 @@ def test_rv_scans_of_one_plate_equal_their_per_call_forms_bit_for_bit(rvlib):
         lib, alone = fine.at(r), prepare_templates(wave, rect, params, BOSS.cdelt, r)
         assert np.array_equal(lib.flux, alone.flux) and np.array_equal(lib.loglam, alone.loglam)
         assert np.array_equal(lib.params, params)
+
+
+def test_rv_brackets_and_library_shift_equal_the_binary_search_bit_for_bit(rvlib):
+    """The bracket guessed from a uniform grid's step is np.searchsorted's on every kind of
+    point (on grid values, one ulp either side, beyond the ends, NaN/inf, a grid that is not
+    uniform), and the library shifted from its pixel-major copy is _shifted_rows' exactly
+    (==): template_chi2 and so the bossVisits RVs do not change with them."""
+    from sdssflow.mwm.rv import (
+        _chi2_rows,
+        _left_neighbour,
+        _shifted_library,
+        _shifted_rows,
+        template_chi2,
+    )
+
+    def search(grid, x):
+        return np.clip(np.searchsorted(grid, x, side="right") - 1, 0, grid.size - 2)
+
+    rng = np.random.default_rng(17)
+    g = rvlib.loglam
+    loglam = np.log10(BOSS.wavelength)
+    points = [
+        g, np.nextafter(g, -np.inf), np.nextafter(g, np.inf), g[:20] - 1e-3, g[-20:] + 1e-3,
+        np.array([np.nan, np.inf, -np.inf]), rng.uniform(g[0] - 0.01, g[-1] + 0.01, 5000),
+        loglam[None, :] - np.log10(1.0 + rng.uniform(-900.0, 900.0, 7) / 299792.458)[:, None],
+    ]  # fmt: skip
+    for x in points:
+        assert np.array_equal(_left_neighbour(g, x), search(g, x))
+    uneven = np.sort(rng.uniform(0.0, 1.0, 300))
+    x = rng.uniform(-0.1, 1.1, 2000)
+    assert np.array_equal(_left_neighbour(uneven, x), search(uneven, x))
+    assert np.array_equal(_left_neighbour(np.array([0.0, 1.0]), np.array([-1.0, 0.5, 1.0, 2.0])), [0, 0, 0, 0])
+
+    d, w = 1.0 + 0.01 * rng.standard_normal(loglam.size), rng.uniform(0.5, 2.0, loglam.size)
+    for v in (-340.0, 0.0, 57.3, 4.0e5):  # the last one shifts part of the grid off the library
+        shifted = _shifted_library(rvlib, loglam, v)
+        assert shifted.flags.c_contiguous
+        assert np.array_equal(shifted, _shifted_rows(rvlib.flux, rvlib.loglam, loglam, v))
+        assert np.array_equal(template_chi2(d, w, rvlib, loglam, v), _chi2_rows(d, w, shifted))
+    assert rvlib.by_pixel() is rvlib.by_pixel() and not rvlib.by_pixel().flags.writeable
+    assert np.array_equal(rvlib.by_pixel(), rvlib.flux.T)
 
 
 def test_least_chi2_resolution_descent_finds_the_scan_minimum():

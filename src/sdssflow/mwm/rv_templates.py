@@ -35,6 +35,27 @@ class TemplateLibrary:
     params: np.ndarray
     #: :meth:`at_rest` of the observed grids seen so far (every BOSS visit shares one grid)
     _rest: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    #: :meth:`by_pixel`'s copy, made on first use
+    _by_pixel: list = field(default_factory=list, init=False, repr=False, compare=False)
+
+    def by_pixel(self) -> np.ndarray:
+        """``flux`` transposed, C-contiguous: row i is every template at fine pixel i.
+
+        Made once and kept. Shifting the whole library gathers a few thousand fine pixels
+        of every template; gathered from this copy each pixel's templates are one
+        contiguous run instead of one cache line per template, half the time of a
+        velocity's χ² of the library (:func:`sdssflow.mwm.rv.template_chi2`).
+
+        Returns
+        -------
+        ndarray, shape (nfine, ntpl)
+            Read-only.
+        """
+        if not self._by_pixel:
+            flux_t = np.ascontiguousarray(self.flux.T)
+            flux_t.setflags(write=False)
+            self._by_pixel.append(flux_t)
+        return self._by_pixel[0]
 
     def at_rest(self, loglam_obs: np.ndarray) -> np.ndarray:
         """The templates minus 1 at rest on an observed grid (1 outside the library's).
