@@ -351,31 +351,87 @@ def test_read_product_swaps_in_place_to_the_values_astropy_converts(tmp_path):
     assert as64["F64"].dtype == np.float64 and np.array_equal(as64["F64"], images["F64"][0])
 
 
-def test_observing_conditions_per_exposure_equal_astropys_per_fibre_transforms():
-    from astropy.coordinates import GeocentricTrueEcliptic
+@pytest.mark.parametrize("observatory", ["apo", "lco"])
+def test_observing_conditions_match_astropys_frames(observatory):
+    """erfa's chain (one apco13 / apcg13 per exposure) against astropy's own frames, per fibre."""
+    from astropy.coordinates import GeocentricTrueEcliptic, get_body
 
+    from sdssflow.earth_orientation import earth_orientation_for
     from sdssflow.sky.ephemeris import observing_conditions
 
     rng = np.random.default_rng(8)
     n = 40
-    beg = 86400.0 * np.repeat([55500.15, 55500.17, 55501.2], [15, 15, 10])
-    ra, dec = rng.uniform(0, 360, n), rng.uniform(-10, 70, n)
-    got = observing_conditions(beg, beg + 900.0, ra, dec)
-    # reference: every fibre transformed with its own obstime (the per-fibre frames of before)
+    # three exposures: two in one night (October 2010), one in July 2014 (the Earth's velocity
+    # opposite to January's: an aberration at the wrong epoch would be ~40 arcsec off)
+    beg = 86400.0 * np.repeat([55500.15, 55500.17, 56850.2], [15, 15, 10])
+    ra, dec = rng.uniform(0, 360, n), rng.uniform(-60, 70, n)
+    got = observing_conditions(beg, beg + 900.0, ra, dec, observatory)
     t = Time((2 * beg + 900.0) / 2 / 86400.0, format="mjd", scale="tai")
     fib = SkyCoord(ra=ra * u.deg, dec=dec * u.deg)
-    with iers.conf.set_temp("auto_download", False), iers.conf.set_temp("auto_max_age", None):
-        frame = AltAz(obstime=t, location=location("apo"))
+    loc = location(observatory)
+    with (
+        iers.conf.set_temp("auto_download", False),
+        iers.conf.set_temp("auto_max_age", None),
+        earth_orientation_for(t.mjd),
+    ):
+        frame = AltAz(obstime=t, location=loc)
         h = fib.transform_to(frame)
-        ecl = fib.transform_to(GeocentricTrueEcliptic(equinox=t))
+        ecl = fib.transform_to(GeocentricTrueEcliptic(equinox=t, obstime=t))
+        sun = get_body("sun", t, loc).transform_to(frame)
+        sun_ecl = get_body("sun", t).transform_to(GeocentricTrueEcliptic(equinox=t, obstime=t))
+        gal = fib.galactic
         moon = SkyCoord(az=got["MOON_AZ"] * u.deg, alt=got["MOON_ALT"] * u.deg, frame=frame)
-        sun = SkyCoord(az=got["SUN_AZ"] * u.deg, alt=got["SUN_ALT"] * u.deg, frame=frame)
-        moon_sep, sun_sep = h.separation(moon).deg, h.separation(sun).deg
-    assert np.array_equal(got["ALT_FIB"], h.alt.deg) and np.array_equal(got["AZ_FIB"], h.az.deg)
-    assert np.array_equal(got["ECL_LON"], ecl.lon.deg) and np.array_equal(got["ECL_LAT"], ecl.lat.deg)
-    assert np.allclose(got["MOON_SEP"], moon_sep, rtol=1e-15, atol=0)
-    assert np.allclose(got["SUN_SEP"], sun_sep, rtol=1e-15, atol=0)
-    assert np.array_equal(got["MONTH"], np.repeat([10, 10, 11], [15, 15, 10]))  # MJD 55500 = 2010-10-31
+        moon_sep = h.separation(moon).deg
+
+    def arcsec(a, b):  # angle difference, wrapped
+        return np.abs((np.asarray(a) - np.asarray(b) + 180.0) % 360.0 - 180.0) * 3600.0
+
+    assert arcsec(got["ALT_FIB"], h.alt.deg).max() < 1e-6
+    assert (arcsec(got["AZ_FIB"], h.az.deg) * np.cos(np.radians(h.alt.deg))).max() < 1e-6
+    assert arcsec(got["ECL_LAT"], ecl.lat.deg).max() < 1e-6 and arcsec(got["ECL_LON"], ecl.lon.deg).max() < 1e-6
+    assert arcsec(got["SUN_ALT"], sun.alt.deg).max() < 0.1 and arcsec(got["SUN_AZ"], sun.az.deg).max() < 0.1
+    helio = (ecl.lon.deg - sun_ecl.lon.deg + 180.0) % 360.0 - 180.0
+    assert arcsec(got["HELIO_ECL_LON"], helio).max() < 0.1
+    # galactic: erfa's ICRS-based definition vs astropy's FK5-based frame (0.03 arcsec apart)
+    assert arcsec(got["GAL_B"], gal.b.deg).max() < 0.05
+    assert (arcsec(got["GAL_L"], gal.l.deg) * np.cos(np.radians(gal.b.deg))).max() < 0.05
+    assert np.allclose(got["MOON_SEP"], moon_sep, rtol=0, atol=1e-9)
+    assert np.array_equal(got["MONTH"], np.repeat([10, 10, 7], [15, 15, 10]))  # MJD 55500 = 2010-10-31
+    # the frame the ecliptic columns had before (obstime J2000.0) is tens of arcsec off in July
+    with iers.conf.set_temp("auto_download", False), iers.conf.set_temp("auto_max_age", None):
+        j2000 = fib[30:].transform_to(GeocentricTrueEcliptic(equinox=t[30:]))
+    assert arcsec(got["ECL_LON"][30:], j2000.lon.deg).max() > 10.0
+
+
+def test_time_scales_equal_astropys():
+    from sdssflow import time_scales
+
+    mjd = np.array([51000.3, 53736.0001, 56000.3, 57753.99, 60500.2])
+    t = Time(mjd, format="mjd", scale="tai")
+    assert np.allclose(time_scales.utc_mjd(mjd), t.utc.mjd, rtol=0, atol=1e-11)
+    tt1, tt2 = time_scales.tai_to_tt(mjd)
+    assert np.allclose((tt1 - 2400000.5) + tt2, t.tt.mjd, rtol=0, atol=1e-11)
+    # TAI - UTC: whole seconds; the day of the 2017 leap second still 36 s, the day after 37 s
+    got = [round(time_scales.tai_minus_utc_days(m) * 86400.0, 9) for m in (51000.3, 56000.3, 57753.5, 57754.5)]
+    assert got == [31.0, 34.0, 36.0, 37.0]
+
+
+@pytest.mark.parametrize(
+    "days", [(55500.2, 55500.3), (50990.0, 51000.0), (51036.5, 51040.2), (60800.0, 60900.0), (40000.0, 40001.0)]
+)
+def test_f107_table_window_gives_the_whole_tables_values(days):
+    full, window = tables.f107_table(), tables.f107_table(days=days)
+    assert window["mjd"].size <= 2 * tables.F107_HALF_WINDOW + 1 + int(np.floor(days[1]) - np.floor(days[0]))
+    assert np.array_equal(window["span"], full["span"]) and full["span"].tolist() == [full["mjd"][0], full["mjd"][-1]]
+    mjd = np.linspace(days[0], days[1], 9)
+    assert np.array_equal(tables.f107(mjd, window), tables.f107(mjd, full), equal_nan=True)
+    assert np.array_equal(tables.f107_mean81(mjd, window), tables.f107_mean81(mjd, full), equal_nan=True)
+
+
+def test_f107_table_window_falls_back_on_an_unsorted_table(tmp_path):
+    csv = tmp_path / "f.csv"
+    csv.write_text("mjd,date,f107_obs\n55000,a,70\n55002,b,72\n55001,c,71\n55003,d,73\n")
+    assert tables.f107_table(path=csv, days=(55001.5, 55001.6))["mjd"].tolist() == [55000, 55001, 55002, 55003]
 
 
 def test_f107_table_loadtxt_path_equals_read_csv(tmp_path):

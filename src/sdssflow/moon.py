@@ -19,12 +19,12 @@ the two distances.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 import ephem
 import numpy as np
 
 from sdssflow.sites import site
+from sdssflow.time_scales import tai_minus_utc_days
 
 __all__ = ["EPHEM_MJD0", "AU_KM", "tai_minus_utc_days", "moon_geometry", "moon_table"]
 
@@ -32,25 +32,6 @@ __all__ = ["EPHEM_MJD0", "AU_KM", "tai_minus_utc_days", "moon_geometry", "moon_t
 EPHEM_MJD0 = 15019.5
 #: Astronomical unit, km (IAU 2012).
 AU_KM = 149597870.7
-
-
-@lru_cache(maxsize=4096)
-def _tai_minus_utc(day: int) -> float:
-    from astropy.time import Time
-
-    t = Time(float(day) + 0.5, format="mjd", scale="utc")
-    return float(t.tai.mjd - t.mjd)
-
-
-def tai_minus_utc_days(mjd_tai: float) -> float:
-    """TAI - UTC (days) on the UTC day of a TAI MJD (astropy's leap-second table, cached by day).
-
-    Examples
-    --------
-    >>> round(tai_minus_utc_days(56000.3) * 86400.0, 3)
-    34.0
-    """
-    return _tai_minus_utc(int(math.floor(mjd_tai)))
 
 
 def _observer(observatory: str) -> ephem.Observer:

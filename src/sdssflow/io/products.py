@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import fitsio
 import numpy as np
 from astropy.io import fits
 
@@ -158,16 +159,15 @@ def write_fitsio(path: str | os.PathLike, primary: list[dict], hdus: Sequence[tu
         Cards of the (empty) primary HDU, :func:`header_card` records.
     hdus : sequence of (kind, extname, data, extra)
         ``("image", EXTNAME, array, cards)`` (cards: :func:`header_card` records) or
-        ``("table", EXTNAME, structured array, units)`` (units: one FITS unit string per
-        column, "" for none), written in this order.
+        ``("table", EXTNAME, columns, units)`` (columns: a structured array or a dict of
+        name -> 1-d array; units: one FITS unit string per column, "" for none), written in
+        this order.
 
     Returns
     -------
     pathlib.Path
         The final path.
     """
-    import fitsio
-
     start = time.perf_counter()
     with atomic_path(path) as tmp:
         with fitsio.FITS(str(tmp), "rw") as f:

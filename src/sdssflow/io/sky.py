@@ -108,8 +108,12 @@ def _table_hdu(table: Table, extname: str) -> fits.BinTableHDU:
     return hdu
 
 
-def _plain_columns(table: Table) -> tuple[np.ndarray, list[str]] | None:
-    """(structured array, FITS unit strings) of a table fitsio can write as astropy would.
+def _plain_columns(table: Table) -> tuple[dict[str, np.ndarray], list[str]] | None:
+    """(columns, FITS unit strings) of a table fitsio can write as astropy would.
+
+    The columns are the table's own arrays (name -> plain ndarray, no copy): fitsio writes
+    column by column, so a structured array (``Table.as_array``) would be one copy of the
+    table more.
 
     None when astropy's writer is needed: no rows, table meta (header keywords), masked or
     mixin columns, multidimensional or object/complex columns.
@@ -129,7 +133,7 @@ def _plain_columns(table: Table) -> tuple[np.ndarray, list[str]] | None:
         if unit is not None and id(unit) not in fits_strings:
             fits_strings[id(unit)] = unit.to_string(format="fits")
         units.append("" if unit is None else fits_strings[id(unit)])
-    return table.as_array(), units
+    return {name: table[name].data for name in table.colnames}, units
 
 
 def write_product(
@@ -266,19 +270,33 @@ def read_product(
                 if wanted is not None and hdu.name not in wanted:
                     continue
                 if isinstance(hdu, fits.BinTableHDU):
-                    table = Table(hdu.data)
-                    table.convert_bytestring_to_unicode()
-                    for col in hdu.columns:
-                        if col.unit:  # keep TUNITn through read-modify-write; each string parsed once
-                            if col.unit not in units:
-                                units[col.unit] = u.Unit(col.unit, parse_strict="silent")
-                            table[col.name].unit = units[col.unit]
-                    tables[hdu.name] = table
+                    tables[hdu.name] = _fits_table(hdu, units)
                 elif hdu.data is not None:
                     images[hdu.name] = _native(hdu.data, dtypes.get(hdu.name))
     except OSError as err:
         raise ValueError(f"{path}: not a readable FITS product ({err})") from err
     return images, tables, header
+
+
+def _fits_table(hdu: fits.BinTableHDU, units: dict) -> Table:
+    """A binary-table HDU as a Table: its columns as astropy decodes them (scaled, logical,
+    multidimensional), strings as unicode, TUNITn as units (each string parsed once, kept in
+    ``units`` across the HDUs of a file so they survive read-modify-write).
+
+    The Table is built once from the decoded arrays (``Table(hdu.data)`` converts the FITS
+    record column by column, then every string column and unit again: twice the CPU of the
+    table read itself for the few-hundred-row, 50-column META tables).
+    """
+    data = hdu.data
+    columns, column_units = {}, {}
+    for col in hdu.columns:
+        values = data.field(col.name)
+        columns[col.name] = values.astype(str) if values.dtype.kind == "S" else np.asarray(values)
+        if col.unit:
+            if col.unit not in units:
+                units[col.unit] = u.Unit(col.unit, parse_strict="silent")
+            column_units[col.name] = units[col.unit]
+    return Table(columns, units=column_units, copy=False)
 
 
 def write_table(

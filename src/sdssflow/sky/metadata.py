@@ -8,19 +8,14 @@ docstring lists the columns), also used by the sky model's predictions
 from __future__ import annotations
 
 import numpy as np
+from astropy import units as u
 from astropy.table import Table
 
 from sdssflow.sky import tables
 from sdssflow.sky.ephemeris import observing_conditions
+from sdssflow.time_scales import utc_mjd
 
 __all__ = ["rich_metadata", "rich_metadata_by_site", "observatories"]
-
-
-def _utc_mjd(mjd_tai: np.ndarray) -> np.ndarray:
-    """UTC MJDs of TAI MJDs (TAI - UTC = 32-37 s in the SDSS era; astropy's leap seconds)."""
-    from astropy.time import Time
-
-    return Time(mjd_tai, format="mjd", scale="tai").utc.mjd
 
 
 def rich_metadata(meta: Table, photometric=None, solar_flux=None, observatory: str = "apo") -> Table:
@@ -47,30 +42,38 @@ def rich_metadata(meta: Table, photometric=None, solar_flux=None, observatory: s
     ValueError
         If exposure times are missing.
     """
-    out = Table(meta, copy=True)
-    ra = np.where(np.isfinite(out["FIBER_RA"]), out["FIBER_RA"], out["RA"])
-    dec = np.where(np.isfinite(out["FIBER_DEC"]), out["FIBER_DEC"], out["DEC"])
-    cond = observing_conditions(np.asarray(out["TAI_BEG"]), np.asarray(out["TAI_END"]), ra, dec, observatory)
-    for k, v in cond.items():
-        out[k] = v
-    out["ZODI"] = tables.zodi(cond["ECL_LAT"])
-    out["ISL"] = tables.isl(cond["GAL_L"], cond["GAL_B"])
+    ra = np.where(np.isfinite(meta["FIBER_RA"]), meta["FIBER_RA"], meta["RA"])
+    dec = np.where(np.isfinite(meta["FIBER_DEC"]), meta["FIBER_DEC"], meta["DEC"])
+    tai_beg, tai_end = np.asarray(meta["TAI_BEG"]), np.asarray(meta["TAI_END"])
+    cond = observing_conditions(tai_beg, tai_end, ra, dec, observatory)
     solar_flux = tables.f107_table() if solar_flux is None else solar_flux
-    mjd_utc = _utc_mjd(np.asarray(out["MJD_MID"]))
-    out["SOLARFLUX"] = tables.f107(mjd_utc, solar_flux)
-    out["SOLARFLUX_81"] = tables.f107_mean81(mjd_utc, solar_flux)
-    out["SOLARFLUX"].unit = "1e-22 W / (m2 Hz)"
-    out["SOLARFLUX_81"].unit = "1e-22 W / (m2 Hz)"
-    out["PHOTO"] = tables.photometric_flag(np.asarray(out["TAI_BEG"]), np.asarray(out["TAI_END"]), photometric)
-    for name in ("ALT_FIB", "AZ_FIB", "MOON_ALT", "MOON_AZ", "MOON_SEP", "SUN_ALT", "SUN_AZ", "SUN_SEP",
-                 "SUN_MOON_SEP", "ECL_LON", "ECL_LAT", "HELIO_ECL_LON", "GAL_L", "GAL_B"):
-        out[name].unit = "deg"
-    out["MOON_DIST"].unit = "km"
-    out["MOON_PHASE"].unit = "rad"
-    out["MJD_MID"].unit = "d"
-    out["HOURS_SINCE_TWILIGHT"].unit = "h"
-    out["HOURS_UNTIL_TWILIGHT"].unit = "h"
-    return out
+    mjd_utc = utc_mjd(cond["MJD_MID"])
+    rich = {
+        **cond,
+        "ZODI": tables.zodi(cond["ECL_LAT"]),
+        "ISL": tables.isl(cond["GAL_L"], cond["GAL_B"]),
+        "SOLARFLUX": tables.f107(mjd_utc, solar_flux),
+        "SOLARFLUX_81": tables.f107_mean81(mjd_utc, solar_flux),
+        "PHOTO": tables.photometric_flag(tai_beg, tai_end, photometric),
+    }
+    # one Table made from the raw columns and the new ones: astropy's per-column insertion and
+    # unit parsing would cost more than the computation
+    raw = {name: meta[name].data.copy() for name in meta.colnames}
+    units = {name: meta[name].unit for name in meta.colnames if meta[name].unit is not None}
+    return Table({**raw, **rich}, units={**units, **RICH_UNITS}, copy=False)
+
+
+#: Units of the rich columns (unit objects, not strings: a string is parsed on every use).
+RICH_UNITS = {
+    **dict.fromkeys(("ALT_FIB", "AZ_FIB", "MOON_ALT", "MOON_AZ", "MOON_SEP", "SUN_ALT", "SUN_AZ", "SUN_SEP",
+                     "SUN_MOON_SEP", "ECL_LON", "ECL_LAT", "HELIO_ECL_LON", "GAL_L", "GAL_B"), u.deg),  # fmt: skip
+    "MOON_DIST": u.km,
+    "MOON_PHASE": u.rad,
+    "MJD_MID": u.d,
+    "HOURS_SINCE_TWILIGHT": u.h,
+    "HOURS_UNTIL_TWILIGHT": u.h,
+    **dict.fromkeys(("SOLARFLUX", "SOLARFLUX_81"), u.CompositeUnit(1e-22, [u.W, u.m, u.Hz], [1, -2, -1])),
+}
 
 
 def observatories(meta: Table) -> np.ndarray:

@@ -2,8 +2,8 @@
 starlight (ISL), daily F10.7 solar flux, and photometric-night windows.
 
 Fixes of the original (SkyModelling ``get_rich_meta_data.py``): the tables were pickled SciPy
-interpolators (``interp2d`` no longer exists); here they are CSV files read with the csv module and
-interpolated with numpy. ISL longitude wraps at 360 deg (the original did not) and is
+interpolators (``interp2d`` no longer exists); here they are CSV files read with numpy (the csv
+module where a cell is empty) and interpolated with numpy. ISL longitude wraps at 360 deg (the original did not) and is
 evaluated per fibre (the original took row 0 of ``interp2d``'s sorted output). The F10.7 lookup
 uses the day's noon value (Penticton 20:00 UT, 1998-07 on, :func:`read_penticton` for a newer
 table) and gives NaN outside the table instead of the original's invalid
@@ -15,6 +15,7 @@ beside it (``HELIO_ECL_LON``) so that models can use the solar elongation.
 
 from __future__ import annotations
 
+import bisect
 import csv
 from pathlib import Path
 
@@ -72,9 +73,6 @@ def read_csv(path: str | Path) -> dict[str, np.ndarray]:
     return out
 
 
-_read = read_csv
-
-
 def zodi(ecl_lat_deg: np.ndarray, path: Path = DATA_DIR / "zodi_vs_ecliptic_latitude.csv") -> np.ndarray:
     """Zodiacal-light level at ecliptic latitude (linear in |beta|, constant beyond the table).
 
@@ -93,7 +91,7 @@ def zodi(ecl_lat_deg: np.ndarray, path: Path = DATA_DIR / "zodi_vs_ecliptic_lati
     >>> float(zodi(np.array([0.0]))[0])
     5.341813
     """
-    t = _read(path)
+    t = _numeric_columns(Path(path), ("abs_ecl_lat_deg", "zodi"))
     return np.interp(np.abs(np.asarray(ecl_lat_deg, dtype=float)), t["abs_ecl_lat_deg"], t["zodi"])
 
 
@@ -105,7 +103,7 @@ def isl(gal_l_deg: np.ndarray, gal_b_deg: np.ndarray, path: Path = DATA_DIR / "i
     numpy.ndarray
         Table units (as in the source).
     """
-    t = _read(path)
+    t = _numeric_columns(Path(path), ("gal_l_deg", "gal_b_deg", "isl"))
     ls = np.unique(t["gal_l_deg"])
     bs = np.unique(t["gal_b_deg"])
     grid = np.full((ls.size, bs.size), np.nan)
@@ -250,7 +248,11 @@ def _numeric_columns(path: Path, names: tuple[str, ...]) -> dict[str, np.ndarray
     return {n: data[:, i] for i, n in enumerate(names)}
 
 
-def f107_table(user_table: str | Path | None = None, path: Path = DATA_DIR / "f107_daily.csv") -> dict[str, np.ndarray]:
+def f107_table(
+    user_table: str | Path | None = None,
+    path: Path = DATA_DIR / "f107_daily.csv",
+    days: tuple[float, float] | None = None,
+) -> dict[str, np.ndarray]:
     """The daily F10.7 table: the package's ``f107_daily.csv``, extended by a user table.
 
     Parameters
@@ -260,27 +262,75 @@ def f107_table(user_table: str | Path | None = None, path: Path = DATA_DIR / "f1
         its noon values replace the package's on the days it covers.
     path : pathlib.Path
         The package table (``mjd, date, f107_obs, ...``).
+    days : (float, float), optional
+        First and last MJD (UTC) that will be looked up: of the package table only the rows
+        :func:`f107` and :func:`f107_mean81` read for those days are parsed (the rows of
+        days ``first - 40 .. last + 40``, found by bisection in the table sorted by MJD, as
+        ``data/sky/make_f107.py`` writes it; ~100 of its 9,800 rows, a tenth of the CPU). The
+        whole table is read when it is not sorted there.
 
     Returns
     -------
     dict
         ``mjd`` (int64) and ``f107_obs`` (sfu), sorted, one row per day (the last value of
-        a day listed twice, the user table's over the package's).
+        a day listed twice, the user table's over the package's); ``span``: the first and last
+        MJD of the whole table (int64, shape (2,)).
     """
-    t = _numeric_columns(Path(path), ("mjd", "f107_obs"))
+    t = None
+    if days is not None and np.all(np.isfinite(days)):
+        t = _f107_rows(Path(path), int(np.floor(days[0])) - F107_HALF_WINDOW,
+                       int(np.floor(days[1])) + F107_HALF_WINDOW)  # fmt: skip
+    if t is None:
+        t = _numeric_columns(Path(path), ("mjd", "f107_obs"))
+        t["span"] = t["mjd"][[0, -1]] if t["mjd"].size else np.zeros(0)
     mjd, obs = t["mjd"].astype(np.int64), t["f107_obs"]
+    span = [np.asarray(t["span"], dtype=np.int64)]
     if user_table:
         u = read_penticton(user_table)
         mjd, obs = np.concatenate([mjd, u["mjd"]]), np.concatenate([obs, u["f107_obs"]])
+        span.append(u["mjd"][[0, -1]] if u["mjd"].size else np.zeros(0, np.int64))
     # the last occurrence of each day wins (np.unique of the reversed rows finds it first)
-    days, last = np.unique(mjd[::-1], return_index=True)
-    return {"mjd": days.astype(np.int64), "f107_obs": obs[::-1][last].astype(np.float64)}
+    days_, last = np.unique(mjd[::-1], return_index=True)
+    ends = np.concatenate(span)
+    return {
+        "mjd": days_.astype(np.int64),
+        "f107_obs": obs[::-1][last].astype(np.float64),
+        "span": np.array([ends.min(), ends.max()] if ends.size else [0, -1], dtype=np.int64),
+    }
+
+
+def _f107_rows(path: Path, first: int, last: int) -> dict[str, np.ndarray] | None:
+    """Rows of MJD ``first .. last`` of the package F10.7 table, or None where it is not a
+    table sorted by MJD with ``mjd`` and ``f107_obs`` as its first and third columns."""
+    lines = path.read_bytes().split(b"\n")
+    start = next(
+        (i for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith(b"#")),
+        None,
+    )
+    if start is None or lines[start].split(b",")[:3] != [b"mjd", b"date", b"f107_obs"]:
+        return None
+    rows = [line for line in lines[start + 1 :] if line.strip()]
+    try:
+        key = [int(rows[0].split(b",", 1)[0]), int(rows[-1].split(b",", 1)[0])]
+        i0 = bisect.bisect_left(rows, first, key=lambda line: int(line.split(b",", 1)[0]))
+        i1 = bisect.bisect_right(rows, last, key=lambda line: int(line.split(b",", 1)[0]))
+        window = np.loadtxt([r.decode("ascii") for r in rows[max(i0 - 1, 0) : i1 + 1]], delimiter=",",
+                            usecols=(0, 2), dtype=np.float64, ndmin=2)  # fmt: skip
+    except (ValueError, IndexError, UnicodeDecodeError):
+        return None
+    # the neighbours of the window are parsed too: they prove the rows around it are sorted
+    if window.shape[0] and not np.all(np.diff(window[:, 0]) > 0):
+        return None
+    keep = (window[:, 0] >= first) & (window[:, 0] <= last)
+    return {"mjd": window[keep, 0], "f107_obs": window[keep, 1], "span": np.array(key)}
 
 
 def _day_lookup(table: dict[str, np.ndarray], day: np.ndarray) -> np.ndarray:
     days, vals = table["mjd"], table["f107_obs"]
-    i = np.clip(np.searchsorted(days, day), 0, max(days.size - 1, 0))
-    return np.where((days.size > 0) & (days[i] == day), vals[i], np.nan)
+    if days.size == 0:
+        return np.full(np.shape(day), np.nan)
+    i = np.clip(np.searchsorted(days, day), 0, days.size - 1)
+    return np.where(days[i] == day, vals[i], np.nan)
 
 
 def f107(mjd: np.ndarray, table: dict[str, np.ndarray] | None = None) -> np.ndarray:
@@ -315,13 +365,14 @@ def f107_mean81(mjd: np.ndarray, table: dict[str, np.ndarray] | None = None) -> 
     78.9
     """
     table = f107_table() if table is None else table
-    day = np.floor(np.asarray(mjd, dtype=float))
+    # once per distinct day: the spectra of a plate share one or two
+    day, inverse = np.unique(np.floor(np.asarray(mjd, dtype=float)).ravel(), return_inverse=True)
     offsets = np.arange(-F107_HALF_WINDOW, F107_HALF_WINDOW + 1)
-    vals = _day_lookup(table, (day[..., None] + offsets).ravel()).reshape(day.shape + offsets.shape)
+    vals = _day_lookup(table, (day[:, None] + offsets).ravel()).reshape(day.shape + offsets.shape)
     n = np.isfinite(vals).sum(axis=-1)
     with np.errstate(invalid="ignore"):
-        mean = np.nanmean(np.where(n[..., None] > 0, vals, 0.0), axis=-1)
-    return np.where(n >= F107_MIN_DAYS, mean, np.nan)
+        mean = np.nanmean(np.where(n[:, None] > 0, vals, 0.0), axis=-1)
+    return np.where(n >= F107_MIN_DAYS, mean, np.nan)[inverse].reshape(np.shape(mjd))
 
 
 def photometric_flag(tai_beg: np.ndarray, tai_end: np.ndarray, windows=None) -> np.ndarray:

@@ -31,6 +31,7 @@ from sdssflow.io.sky import read_table, write_table
 from sdssflow.sky import tables
 from sdssflow.sky.metadata import rich_metadata_by_site
 from sdssflow.steps import base_parser, run_step
+from sdssflow.time_scales import utc_mjd
 
 __all__ = ["parse", "main"]
 
@@ -52,7 +53,7 @@ def main(argv=None) -> int:
     if len(meta) == 0:  # an empty plate (its STATUS says why): an empty table, same columns
         log.warning("%s: no sky spectra; writing an empty table", args.skyflux)
     phot = tables.read_csv(args.photometric_table) if args.photometric_table else None
-    solar = tables.f107_table(args.solar_flux_table)
+    solar = tables.f107_table(args.solar_flux_table, days=_utc_days(meta))
     rich = rich_metadata_by_site(meta, phot, solar)
     missing = np.isnan(rich["SOLARFLUX"])
     if missing.any():
@@ -60,10 +61,20 @@ def main(argv=None) -> int:
         log.warning(
             "SOLARFLUX = NaN for %d of %d rows: MJD %s past the F10.7 table (MJD %d-%d); give a newer "
             "Penticton fluxtable.txt as sky.solar_flux_table",
-            int(missing.sum()), len(rich), ", ".join(map(str, mjds)), int(solar["mjd"][0]), int(solar["mjd"][-1]),
+            int(missing.sum()), len(rich), ", ".join(map(str, mjds)), int(solar["span"][0]), int(solar["span"][1]),
         )
     write_table(rich, args.out, version=args.version_name, inputs=[args.skyflux], step="rich_metadata")
     return 0
+
+
+def _utc_days(meta) -> tuple[float, float] | None:
+    """First and last UTC MJD of the mid-exposure times (None for an empty table)."""
+    if len(meta) == 0:
+        return None
+    mid = utc_mjd(
+        (np.asarray(meta["TAI_BEG"], float) + np.asarray(meta["TAI_END"], float)) / 2.0 / 86400.0
+    )
+    return float(np.nanmin(mid)), float(np.nanmax(mid))
 
 
 if __name__ == "__main__":
