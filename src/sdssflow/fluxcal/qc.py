@@ -82,7 +82,7 @@ _PANELS: dict = {}
 class _Panels:
     """The QC figure of ``ncam`` cameras: axes, their ticks and the artists, made once.
 
-    Making the 2 x ``ncam`` axes and their ticks (each tick five artists) was ~60 % of a
+    Making the 2 x ``ncam`` axes and their ticks (each tick five artists) was about half a
     figure's CPU; the second and later exposures of a job only change the curves and the
     titles. The renderer is kept with the canvas, so repeated tick labels reuse their text
     layout too.
