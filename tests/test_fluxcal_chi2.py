@@ -126,3 +126,17 @@ def test_interpolated_synmag_is_the_direct_computation_once():
     first = prep.interpolated_synmag(weights)
     np.testing.assert_array_equal(first, np.array(direct))
     assert prep.interpolated_synmag({4: 0.75, 3: 0.25}) is first
+
+
+def test_triu_indices_cached_read_only():
+    """The cached upper-triangle indices equal numpy's and cannot be changed in place (they
+    are shared by every response_chi2 call)."""
+    from sdssflow.fluxcal.spectral_chi2 import _triu
+
+    for k in (1, 4, 16):
+        rows, cols = _triu(k)
+        assert _triu(k)[0] is rows
+        expect = np.triu_indices(k)
+        assert np.array_equal(rows, expect[0]) and np.array_equal(cols, expect[1])
+        with pytest.raises(ValueError):
+            rows[0] = 1

@@ -307,3 +307,46 @@ def test_qc_curves_thinned_without_drawing_masked_pixels():
     assert gap[2001 // step] and gap.sum() == 4  # 1000-1012 spans 3 blocks, 2001 one
     one_d = CameraCalibration("b1", wave, cal[0], np.ones(npix, np.float32), mask, star)
     assert np.array_equal(thinned_curves(one_d)[1], cal[0][::step])
+
+
+def _qc_cameras(seed: int, cams=("b1", "r1", "b2", "r2"), nstar: int = 8) -> dict:
+    """Calibrations of an exposure with realistic shapes (per-fibre cal, masked bands)."""
+    from sdssflow.io.fluxcal import CameraCalibration
+
+    rng = np.random.default_rng(seed)
+    out = {}
+    for k, cam in enumerate(cams):
+        npix = 4112 if cam[0] == "b" else 4128
+        wave = np.geomspace(3600.0, 6350.0, npix) if cam[0] == "b" else np.geomspace(5650.0, 10400.0, npix)
+        shape = 0.2 + (wave / wave.mean() - 1) ** 2 * (5 + seed)
+        cal = (shape * (1 + 0.002 * rng.normal(size=(40, npix)))).astype(np.float32)
+        mask = np.zeros(npix, np.int16)
+        mask[500 + 100 * k : 540 + 100 * k] = 1
+        star = shape * (1 + 0.02 * rng.normal(size=(nstar - k % 2, 1)) * np.sin(wave / (300 + seed)))
+        star[0, :3] = np.nan  # a star not covering the edge: NaN left out of the limits
+        meta = {"NSTARS": len(star), "NUSED": len(star) - 1, "RMS": 0.004 + 0.001 * seed}
+        out[cam] = CameraCalibration(cam, wave, cal, np.ones(npix, np.float32), mask, star, meta=meta)
+    return out
+
+
+def test_qc_figure_reused_draws_the_same_png_as_a_new_one(tmp_path):
+    """The laid-out figure redrawn with another exposure (other curves, star counts, limits
+    and titles) writes the same PNG bytes as a figure made for that exposure alone."""
+    from sdssflow.fluxcal import qc
+
+    stars = [{"STATUS": "USED"}, {"STATUS": "REJECTED"}]
+    first, second, two = _qc_cameras(1), _qc_cameras(7, nstar=5), _qc_cameras(3, ("b1", "r1"))
+    qc._PANELS.clear()
+    qc.plot_exposure(first, stars, "exposure 1", tmp_path / "first.png")
+    qc.plot_exposure(two, stars, "two cameras", tmp_path / "two.png")
+    qc.plot_exposure(second, stars[:1], "exposure 2", tmp_path / "reused.png")
+    assert set(qc._PANELS) == {2, 4}  # one laid-out figure per camera count
+    qc._PANELS.clear()
+    qc.plot_exposure(second, stars[:1], "exposure 2", tmp_path / "new.png")
+    qc._PANELS.clear()
+    qc.plot_exposure(two, stars, "two cameras", tmp_path / "two_new.png")
+    reused, new = (tmp_path / "reused.png").read_bytes(), (tmp_path / "new.png").read_bytes()
+    assert reused == new and reused != (tmp_path / "first.png").read_bytes()
+    assert (tmp_path / "two.png").read_bytes() == (tmp_path / "two_new.png").read_bytes()
+    qc.plot_exposure({}, [], "none", tmp_path / "none.png")  # no camera: not kept
+    assert 0 not in qc._PANELS and (tmp_path / "none.png").stat().st_size > 1000
