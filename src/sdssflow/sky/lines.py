@@ -271,12 +271,7 @@ def line_table(
     rows_of = {cam: np.flatnonzero(arm == cam) for cam in {e.camera for e in entries}}
     # per arm, the column envelope of its rows' wavelengths: each entry reads only the columns
     # that can hold its window (plus one for the central-difference pixel widths), not whole rows
-    envelope = {}
-    for cam, rows in rows_of.items():
-        if rows.size:
-            w = wave[rows]
-            envelope[cam] = (np.max(w, axis=0), np.min(w, axis=0))
-            del w
+    envelope = {cam: _column_envelope(wave, rows) for cam, rows in rows_of.items() if rows.size}
     for e in entries:
         rows = rows_of[e.camera]
         val = np.full(nspec, np.nan)
@@ -284,7 +279,7 @@ def line_table(
         if rows.size:
             lo, hi = (e.bands[0][0], e.bands[1][1]) if e.kind == "line" else e.window
             cols = _window_columns(*envelope[e.camera], lo, hi, pad=1 if e.kind == "line" else 0)
-            sub = np.ix_(rows, np.arange(cols.start, cols.stop))
+            sub = (rows, cols)  # the rows' pixels of those columns (a row gather and a slice, not np.ix_)
         if e.kind == "line":
             fit = np.full(nspec, np.nan)
             nbad = np.zeros(nspec, dtype=np.int32)
@@ -298,6 +293,22 @@ def line_table(
                 val[rows], iv[rows] = r["mean"], r["ivar"]
             out[e.name], out[e.name + "_IVAR"] = val, iv
     return out
+
+
+def _column_envelope(wave: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column max and min of ``wave[rows]`` (each shape (npix,)), without gathering the rows.
+
+    ``rows`` (increasing) come in runs of consecutive rows (a camera's fibres of an exposure):
+    each run is reduced as a view, and the runs' results combined.
+    """
+    runs = np.split(rows, np.flatnonzero(np.diff(rows) != 1) + 1)
+    colmax = np.max(wave[runs[0][0] : runs[0][-1] + 1], axis=0)
+    colmin = np.min(wave[runs[0][0] : runs[0][-1] + 1], axis=0)
+    for run in runs[1:]:
+        block = wave[run[0] : run[-1] + 1]
+        np.maximum(colmax, np.max(block, axis=0), out=colmax)
+        np.minimum(colmin, np.min(block, axis=0), out=colmin)
+    return colmax, colmin
 
 
 def _float64(array: np.ndarray) -> np.ndarray:

@@ -63,9 +63,13 @@ def _flat_positions(wave: np.ndarray, grid: np.ndarray, rows: np.ndarray | None 
     query = grid[None, :] + offset
     pos = np.interp(query.ravel(), flat, index).reshape(rows.size, -1)
     inside = (grid[None, :] >= wave[rows, :1]) & (grid[None, :] <= wave[rows, -1:])
-    lo = np.clip(np.floor(pos).astype(np.int64), row0, row0 + npix - 2)
-    t = np.clip(pos - lo, 0.0, 1.0)
-    return lo, t, inside
+    # floor and clip in float64 (the indices are exact integers there), t from the same
+    # floats, one conversion to int at the end: the values of clipping the int64 floor
+    lo = np.floor(pos)
+    np.clip(lo, row0.astype(np.float64), (row0 + npix - 2).astype(np.float64), out=lo)
+    t = np.subtract(pos, lo, out=pos)
+    np.clip(t, 0.0, 1.0, out=t)
+    return lo.astype(np.int64), t, inside
 
 
 def resample_to_grid(
@@ -308,8 +312,14 @@ def mean_spectra(
         sl = slice(start, start + CHUNK)
         w = wave[sl]
         # linear interpolation smooths like a kernel of variance (native pixel)**2 / 6
-        dpix = np.abs(np.gradient(w, axis=1))
-        d_eff = np.sqrt(disp[sl].astype(np.float64, copy=False) ** 2 + dpix**2 / 6.0)
+        # (sqrt(disp**2 + dpix**2 / 6) evaluated in place: the same operations, two arrays)
+        d_eff = np.square(disp[sl], dtype=np.float64)
+        dpix = pixel_widths(w)
+        np.square(dpix, out=dpix)
+        dpix /= 6.0
+        d_eff += dpix
+        np.sqrt(d_eff, out=d_eff)
+        del dpix
         block = group[sl]
         for g in np.unique(block):
             rows = np.flatnonzero(block == g)
