@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from sdssflow.resources import data_path
+from sdssflow.sky.mean import pixel_widths
 
 __all__ = [
     "LineEntry",
@@ -150,8 +151,18 @@ def window_indices(wave: np.ndarray, lo: float, hi: float) -> tuple[np.ndarray, 
     return np.clip(index, 0, npix - 1), inside
 
 
-def _gather(array: np.ndarray, index: np.ndarray) -> np.ndarray:
-    return np.take_along_axis(array, index, axis=1)
+def _flat_index(shape: tuple[int, int], index: np.ndarray) -> np.ndarray:
+    """Indices into the flattened (nspec, npix) array of ``index`` (per-row pixel indices)."""
+    return index + (np.arange(shape[0]) * shape[1])[:, None]
+
+
+def _gather(array: np.ndarray, flat: np.ndarray) -> np.ndarray:
+    """``take_along_axis(array, index, axis=1)`` from :func:`_flat_index`'s indices.
+
+    ``np.take`` on the flattened C-ordered array: the same elements, several times faster than
+    the fancy indexing of ``take_along_axis`` for these (nspec, m) windows.
+    """
+    return np.take(np.ascontiguousarray(array).reshape(-1), flat)
 
 
 def measure_lines(
@@ -180,11 +191,12 @@ def measure_lines(
     """
     lo, hi = entry.bands[0][0], entry.bands[1][1]
     index, inside = window_indices(wave, lo, hi)
-    w = _gather(wave, index)
-    f = _gather(flux, index)
-    iv = np.where(inside, _gather(ivar, index), 0.0)
-    sig = np.clip(_gather(disp, index), 0.3, None)
-    dl = np.abs(_gather(np.gradient(wave, axis=1), index))
+    flat = _flat_index(wave.shape, index)
+    w = _gather(wave, flat)
+    f = _gather(flux, flat)
+    iv = np.where(inside, _gather(ivar, flat), 0.0)
+    sig = np.clip(_gather(disp, flat), 0.3, None)
+    dl = _gather(pixel_widths(wave), flat)  # abs(gradient) taken before or after the gather: the same
     x = (w - entry.wave) / 10.0
     cols = [np.ones_like(w), x]
     for mu in entry.components:
@@ -233,8 +245,9 @@ def measure_continua(wave: np.ndarray, flux: np.ndarray, ivar: np.ndarray, entry
         each shape (nspec,).
     """
     index, inside = window_indices(wave, *entry.window)
-    iv = np.where(inside, _gather(ivar, index), 0.0)
-    f = _gather(flux, index)
+    flat = _flat_index(wave.shape, index)
+    iv = np.where(inside, _gather(ivar, flat), 0.0)
+    f = _gather(flux, flat)
     wsum = iv.sum(axis=1)
     mean = np.where(wsum > 0, (iv * f).sum(axis=1) / np.where(wsum > 0, wsum, 1.0), np.nan)
     return {"mean": mean, "ivar": wsum}
