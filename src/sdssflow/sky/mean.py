@@ -231,25 +231,27 @@ def rebin_mean(
     if e1 - e0 < 2:
         return mean, cover
     sub = edges[e0:e1]
-    offset = np.arange(nspec)[:, None] * 1e6
-    q = (sub[None, :] + offset).ravel()
-    bnd += offset  # the interpolation table of the flattened rows (made increasing)
-    xp = bnd.ravel()
-    cf = np.interp(q, xp, cum_f.ravel()).reshape(nspec, -1)
-    cw = np.interp(q, xp, cum_w.ravel()).reshape(nspec, -1)
-    # a bin counts when both its edges lie in the row's span and it holds good pixels; the
-    # others stay 0 (the arrays start as zeros): the values of where(ok, ..., 0.0)
-    df = np.diff(cf, axis=1)
-    dw = np.diff(cw, axis=1)
-    k = np.arange(sub.size - 1)
+    # each row is queried only at the edges inside its own span, [k0, k1) of ``sub`` (a chunk
+    # mixing b and r rows spans every edge, each row about half): the bins with an edge outside
+    # are 0 anyway. A query's value depends only on its own (q, xp, fp), and q is formed as
+    # for the full (row, edge) array (the edge + the row's offset), so the values are the same.
     k0 = np.searchsorted(sub, first[:, 0], side="left")  # first edge >= the row's first boundary
     k1 = np.searchsorted(sub, last[:, 0], side="right")  # first edge > its last boundary
-    ok = (k >= k0[:, None]) & (k < k1[:, None] - 1)
-    ok &= dw > 0
-    np.divide(df, dw, out=mean[:, e0 : e1 - 1], where=ok)
-    view = cover[:, e0 : e1 - 1]
-    np.divide(dw, np.diff(sub)[None, :], out=view, where=ok)
-    np.clip(view, 0.0, 1.0, out=view)
+    count = np.maximum(k1 - k0, 0)
+    row = np.repeat(np.arange(nspec), count)
+    k = np.arange(row.size) - np.repeat(np.cumsum(count) - count - k0, count)  # k0 .. k1 - 1 per row
+    q = sub[k] + row * 1e6
+    bnd += np.arange(nspec)[:, None] * 1e6  # the interpolation table of the flattened rows (made increasing)
+    xp = bnd.ravel()
+    cf = np.interp(q, xp, cum_f.ravel())
+    cw = np.interp(q, xp, cum_w.ravel())
+    # bin (row, k) from the queries k and k + 1 of the same row; it counts when it holds good
+    # pixels, the others stay 0 (the arrays start as zeros): the values of where(ok, ..., 0.0)
+    dw = cw[1:] - cw[:-1]
+    ok = (row[1:] == row[:-1]) & (dw > 0)
+    rb, kb, dw = row[:-1][ok], k[:-1][ok], dw[ok]
+    mean[rb, e0 + kb] = (cf[1:] - cf[:-1])[ok] / dw
+    cover[rb, e0 + kb] = np.clip(dw / (sub[kb + 1] - sub[kb]), 0.0, 1.0)
     return mean, cover
 
 
