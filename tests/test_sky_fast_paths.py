@@ -590,3 +590,35 @@ def test_line_window_helpers_give_the_gathers_and_envelopes_they_replace():
     for rows in (np.flatnonzero(arm_b), np.flatnonzero(~arm_b), np.array([5]), np.arange(10, 30)):
         colmax, colmin = _column_envelope(wave, rows)
         assert np.array_equal(colmax, np.max(wave[rows], axis=0)) and np.array_equal(colmin, np.min(wave[rows], axis=0))
+
+
+def test_broadband_magnitudes_equal_the_full_width_computation():
+    from sdssflow.photometry import ab_magnitude, load_filter
+    from sdssflow.sky.magnitudes import MIN_BAND_COVER, arm_groups, broadband_magnitudes
+
+    wave, (f32, i32, _), _, meta, _ = _two_arm_spectra(nfib=9, npix=3000, seed=8)
+    f32[2, 400:900] = np.nan  # a masked stretch (ivar 0 there)
+    i32[2, 400:900] = 0.0
+    groups, area = arm_groups(meta), np.full(len(meta), np.pi)
+    filters = ["sdss_u", "sdss_g", "sdss_r", "sdss_i", "sdss_z"]
+    got = broadband_magnitudes(wave, f32, i32, area, filters, groups=groups)
+    # the first version: rows rebinned alone (chunks of 64 rows), merged, every bin gathered
+    edges = 10.0 ** np.arange(3.54, 4.03, 2e-4)
+    centres = np.sqrt(edges[1:] * edges[:-1])
+    good_pix = (i32 > 0) & np.isfinite(f32)
+    binned, cover = _rebin_mean_first_version(wave, f32.astype(np.float64), good_pix, edges)
+    binned, cover = merge_arms(binned, cover, groups)
+    good = cover > 0.5
+    first = np.where(good.any(axis=1), centres[np.argmax(good, axis=1)], np.inf)
+    last = np.where(good.any(axis=1), centres[centres.size - 1 - np.argmax(good[:, ::-1], axis=1)], -np.inf)
+    lnw = np.gradient(np.log(centres))
+    for name in filters:
+        filt = load_filter(name)
+        lo, hi = filt.support()
+        thr = np.interp(centres, filt.wave, filt.throughput, left=0.0, right=0.0) * lnw
+        use = (first <= lo) & (last >= hi) & ((good * thr).sum(axis=1) / thr.sum() >= MIN_BAND_COVER)
+        want = np.full(binned.shape[0], np.nan)
+        if use.any():
+            want[use] = ab_magnitude(centres, binned[use] / np.pi, filt, flux_scale=1e-17, good=good[use], allow_partial=True)
+        assert np.array_equal(got[f"MAG_{name}"], want[groups], equal_nan=True), name
+    assert np.isfinite(got["MAG_sdss_r"]).all() and np.isnan(got["MAG_sdss_u"]).all()

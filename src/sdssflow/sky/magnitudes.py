@@ -196,7 +196,12 @@ def broadband_magnitudes(
         frac = (good * thr).sum(axis=1) / thr.sum()
         cover_f = (first <= lo) & (last >= hi) & (frac >= MIN_BAND_COVER)
         if cover_f.any():
-            sb = binned[cover_f] / garea[cover_f, None]
-            mags[cover_f] = ab_magnitude(centres, sb, filt, flux_scale=1e-17, good=good[cover_f], allow_partial=True)
+            # only the bins ab_magnitude integrates (the curve's range and one bin either side,
+            # found as it finds them) are gathered and scaled: the same sums
+            i0 = max(int(np.searchsorted(centres, filt.wave[0], side="left")) - 1, 0)
+            i1 = min(int(np.searchsorted(centres, filt.wave[-1], side="right")) + 1, centres.size)
+            sb = binned[cover_f, i0:i1] / garea[cover_f, None]
+            mags[cover_f] = ab_magnitude(centres[i0:i1], sb, filt, flux_scale=1e-17, good=good[cover_f, i0:i1],
+                                         allow_partial=True)  # fmt: skip
         out[names[name]] = mags[groups]
     return out
