@@ -469,3 +469,156 @@ def test_line_table_gives_nan_for_a_window_outside_the_arm():
     out = line_table(wave, f32, i32, d32, np.asarray(meta["CAMERA"]), entries)
     oi = next(e for e in read_line_list() if e.name == "OI5579")  # beyond the short b arm
     assert np.isnan(out[oi.name]).all() and (out[oi.name + "_IVAR"] == 0).all()
+
+
+# ------------------------------------------------------------------ lines5: fewer passes, same bits
+def _rebin_mean_first_version(wave, flux, good, edges):
+    """rebin_mean before lines5 (np.gradient, concatenated cumsums, np.where over every bin)."""
+    dl = np.abs(np.gradient(wave, axis=1))
+    w = np.where(good, dl, 0.0)
+    cum_f = np.concatenate([np.zeros((wave.shape[0], 1)), np.cumsum(w * np.where(good, flux, 0.0), axis=1)], axis=1)
+    cum_w = np.concatenate([np.zeros((wave.shape[0], 1)), np.cumsum(w, axis=1)], axis=1)
+    bnd = np.concatenate([wave[:, :1] - dl[:, :1] / 2, 0.5 * (wave[:, 1:] + wave[:, :-1]), wave[:, -1:] + dl[:, -1:] / 2], axis=1)
+    nspec, nbin = wave.shape[0], edges.size - 1
+    e0 = max(int(np.searchsorted(edges, bnd[:, 0].min(initial=np.inf), side="left")) - 1, 0)
+    e1 = min(int(np.searchsorted(edges, bnd[:, -1].max(initial=-np.inf), side="right")) + 1, edges.size)
+    mean_, cover = np.zeros((nspec, nbin)), np.zeros((nspec, nbin))
+    if nspec == 0 or e1 - e0 < 2:
+        return mean_, cover
+    sub = edges[e0:e1]
+    offset = np.arange(nspec)[:, None] * 1e6
+    q = (sub[None, :] + offset).ravel()
+    xp = (bnd + offset).ravel()
+    cf = np.interp(q, xp, cum_f.ravel()).reshape(nspec, -1)
+    cw = np.interp(q, xp, cum_w.ravel()).reshape(nspec, -1)
+    inside = (sub[None, :] >= bnd[:, :1]) & (sub[None, :] <= bnd[:, -1:])
+    df, dw = np.diff(cf, axis=1), np.diff(cw, axis=1)
+    ok = inside[:, 1:] & inside[:, :-1] & (dw > 0)
+    mean_[:, e0 : e1 - 1] = np.where(ok, df / np.where(dw > 0, dw, 1.0), 0.0)
+    cover[:, e0 : e1 - 1] = np.clip(np.where(ok, dw / np.diff(sub)[None, :], 0.0), 0.0, 1.0)
+    return mean_, cover
+
+
+def _resample_first_version(wave, flux, ivar, grid, extra=None, rows=None):
+    """resample_to_grid before lines5 (int64 floor and clip, fancy-indexed gathers)."""
+    nspec, npix = wave.shape
+    rows = np.arange(nspec) if rows is None else np.asarray(rows, dtype=np.int64)
+    offset = rows[:, None] * 1e6
+    row0 = (rows * npix)[:, None]
+    index = (row0 + np.arange(npix)).ravel().astype(np.float64)
+    pos = np.interp((grid[None, :] + offset).ravel(), (wave[rows] + offset).ravel(), index).reshape(rows.size, -1)
+    inside = (grid[None, :] >= wave[rows, :1]) & (grid[None, :] <= wave[rows, -1:])
+    lo = np.clip(np.floor(pos).astype(np.int64), row0, row0 + npix - 2)
+    t = np.clip(pos - lo, 0.0, 1.0)
+    hi = lo + 1
+    flux, ivar = flux.ravel(), ivar.ravel()
+    il, ih = ivar[lo], ivar[hi]
+    bad = ~(inside & (il > 0) & (ih > 0))
+    f = (1.0 - t) * flux[lo] + t * flux[hi]
+    f[bad] = 0.0
+    iv = 1.0 / ((1.0 - t) ** 2 / np.where(il > 0, il, 1.0) + t**2 / np.where(ih > 0, ih, 1.0))
+    iv[bad] = 0.0
+    ex = None if extra is None else (1.0 - t) * extra.ravel()[lo] + t * extra.ravel()[hi]
+    return f, iv, ex
+
+
+def _sky_like_rows(seed: int, nspec: int = 70, npix: int = 900):
+    """Rows of both arms with masked stretches, NaN flux at bad pixels, float32 pixels."""
+    rng = np.random.default_rng(seed)
+    arm_b = rng.uniform(size=nspec) < 0.5
+    start = np.where(arm_b, np.log10(3590.0), np.log10(5750.0)) + rng.uniform(0, 3e-4, nspec)
+    wave = 10.0 ** (start[:, None] + rng.uniform(0.99e-4, 1.01e-4) * 4 * np.arange(npix))
+    flux = (rng.normal(20, 5, size=wave.shape)).astype(np.float32)
+    ivar = rng.uniform(0.5, 2, size=wave.shape).astype(np.float32)
+    ivar[rng.uniform(size=wave.shape) < 0.05] = 0.0
+    ivar[3, 100:160] = 0.0  # a masked stretch
+    flux[ivar == 0] = np.nan
+    disp = rng.uniform(0.8, 1.3, size=wave.shape).astype(np.float32)
+    return wave, flux, ivar, disp, arm_b
+
+
+def test_pixel_widths_are_abs_gradient_bit_for_bit():
+    wave, *_ = _sky_like_rows(31)
+    assert np.array_equal(mean.pixel_widths(wave), np.abs(np.gradient(wave, axis=1)))
+    down = wave[:, ::-1].copy()  # decreasing rows: widths still positive
+    assert np.array_equal(mean.pixel_widths(down), np.abs(np.gradient(down, axis=1)))
+    assert np.array_equal(mean.pixel_widths(wave[:2, :2]), np.abs(np.gradient(wave[:2, :2], axis=1)))
+    with pytest.raises(ValueError):
+        mean.pixel_widths(wave[:, :1])
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_rebin_mean_gives_its_first_versions_bits(seed):
+    wave, flux, ivar, _, _ = _sky_like_rows(seed)
+    good = (ivar > 0) & np.isfinite(flux)
+    edges = 10.0 ** np.arange(3.54, 4.03, 2e-4)
+    for rows in (slice(0, 64), slice(64, 70), slice(0, 0)):
+        want = _rebin_mean_first_version(wave[rows], flux[rows].astype(np.float64), good[rows], edges)
+        got = mean.rebin_mean(wave[rows], flux[rows], good[rows], edges)  # float32 flux as line_sum passes it
+        assert all(np.array_equal(a, b) and a.dtype == b.dtype for a, b in zip(got, want))
+        into = (np.zeros(want[0].shape), np.zeros(want[0].shape))
+        assert mean.rebin_mean(wave[rows], flux[rows], good[rows], edges, out=into) is not None
+        assert all(np.array_equal(a, b) for a, b in zip(into, want))
+    # edges that only partly overlap the rows, and none at all
+    for sub in (edges[:700], edges[1800:], np.array([1000.0, 2000.0, 3000.0])):
+        want = _rebin_mean_first_version(wave, flux.astype(np.float64), good, sub)
+        assert all(np.array_equal(a, b) for a, b in zip(mean.rebin_mean(wave, flux, good, sub), want))
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_resample_to_grid_gives_its_first_versions_bits(seed):
+    wave, flux, ivar, disp, arm_b = _sky_like_rows(seed)
+    grid = mean.common_grid(3.55, 4.017, 5e-5)
+    extra = np.sqrt(disp.astype(np.float64) ** 2 + np.gradient(wave, axis=1) ** 2 / 6.0)
+    for rows in (None, np.flatnonzero(arm_b), np.flatnonzero(~arm_b)[2:9]):
+        cols = slice(0, grid.size) if rows is None else slice(
+            int(np.searchsorted(grid, wave[rows, 0].min())), int(np.searchsorted(grid, wave[rows, -1].max(), side="right")))
+        want = _resample_first_version(wave, flux, ivar, grid[cols], extra, rows=rows)
+        got = mean.resample_to_grid(wave, flux, ivar, grid[cols], extra, rows=rows)
+        assert all(np.array_equal(a, b) and a.dtype == b.dtype for a, b in zip(got, want))
+
+
+def test_line_window_helpers_give_the_gathers_and_envelopes_they_replace():
+    from sdssflow.sky.lines import _column_envelope, _flat_index, _gather, window_indices
+
+    wave, flux, _, _, arm_b = _sky_like_rows(6)
+    index, _ = window_indices(wave, 4000.0, 4100.0)
+    flat = _flat_index(wave.shape, index)
+    for array in (wave, flux, np.abs(np.gradient(wave, axis=1))):
+        got = _gather(array, flat)
+        assert got.dtype == array.dtype and np.array_equal(got, np.take_along_axis(array, index, axis=1), equal_nan=True)
+    for rows in (np.flatnonzero(arm_b), np.flatnonzero(~arm_b), np.array([5]), np.arange(10, 30)):
+        colmax, colmin = _column_envelope(wave, rows)
+        assert np.array_equal(colmax, np.max(wave[rows], axis=0)) and np.array_equal(colmin, np.min(wave[rows], axis=0))
+
+
+def test_broadband_magnitudes_equal_the_full_width_computation():
+    from sdssflow.photometry import ab_magnitude, load_filter
+    from sdssflow.sky.magnitudes import MIN_BAND_COVER, arm_groups, broadband_magnitudes
+
+    wave, (f32, i32, _), _, meta, _ = _two_arm_spectra(nfib=9, npix=3000, seed=8)
+    f32[2, 400:900] = np.nan  # a masked stretch (ivar 0 there)
+    i32[2, 400:900] = 0.0
+    groups, area = arm_groups(meta), np.full(len(meta), np.pi)
+    filters = ["sdss_u", "sdss_g", "sdss_r", "sdss_i", "sdss_z"]
+    got = broadband_magnitudes(wave, f32, i32, area, filters, groups=groups)
+    # the first version: rows rebinned alone (chunks of 64 rows), merged, every bin gathered
+    edges = 10.0 ** np.arange(3.54, 4.03, 2e-4)
+    centres = np.sqrt(edges[1:] * edges[:-1])
+    good_pix = (i32 > 0) & np.isfinite(f32)
+    binned, cover = _rebin_mean_first_version(wave, f32.astype(np.float64), good_pix, edges)
+    binned, cover = merge_arms(binned, cover, groups)
+    good = cover > 0.5
+    first = np.where(good.any(axis=1), centres[np.argmax(good, axis=1)], np.inf)
+    last = np.where(good.any(axis=1), centres[centres.size - 1 - np.argmax(good[:, ::-1], axis=1)], -np.inf)
+    lnw = np.gradient(np.log(centres))
+    for name in filters:
+        filt = load_filter(name)
+        lo, hi = filt.support()
+        thr = np.interp(centres, filt.wave, filt.throughput, left=0.0, right=0.0) * lnw
+        use = (first <= lo) & (last >= hi) & ((good * thr).sum(axis=1) / thr.sum() >= MIN_BAND_COVER)
+        want = np.full(binned.shape[0], np.nan)
+        if use.any():
+            want[use] = ab_magnitude(centres, binned[use] / np.pi, filt, flux_scale=1e-17, good=good[use], allow_partial=True)
+        assert np.array_equal(got[f"MAG_{name}"], want[groups], equal_nan=True), name
+    assert np.isfinite(got["MAG_sdss_r"]).all() and np.isnan(got["MAG_sdss_u"]).all()

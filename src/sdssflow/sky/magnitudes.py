@@ -95,13 +95,24 @@ def merge_arms(binned: np.ndarray, cover: np.ndarray, groups: np.ndarray) -> tup
             has = sizes > k
             rows, into = order[starts[has] + k], labels[has]
             c = cover[rows]
-            if k == 0:
-                num[into], den[into], best[into] = c * binned[rows], c, np.maximum(c, 0.0)
+            term = binned[rows]
+            term *= c  # c * binned (a product is the same either way round)
+            if into.size == ngroup:  # every group has a k-th row (into = 0, 1, ...): no scatter
+                if k == 0:
+                    num, den, best = term, c, np.maximum(c, 0.0)
+                else:
+                    num += term
+                    den += c
+                    np.maximum(best, c, out=best)
+            elif k == 0:
+                num[into], den[into], best[into] = term, c, np.maximum(c, 0.0)
             else:
-                num[into] += c * binned[rows]
+                num[into] += term
                 den[into] += c
                 best[into] = np.maximum(best[into], c)
-    return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0), best
+    merged = np.zeros_like(num)
+    np.divide(num, den, out=merged, where=den > 0)  # where(den > 0, num / den, 0)
+    return merged, best
 
 
 #: Spectra rebinned at a time by :func:`broadband_magnitudes` (bounds its temporaries).
@@ -161,14 +172,13 @@ def broadband_magnitudes(
     centres = np.sqrt(edges[1:] * edges[:-1])
     # rebin in chunks of spectra: rebin_mean's full-size temporaries (pixel widths, cumulative
     # sums, boundaries) would otherwise set the step's peak memory
-    # (float32 flux, as stored in skyflux, is converted here a chunk at a time: exactly)
-    parts = [
-        rebin_mean(wave[i : i + REBIN_CHUNK], flux[i : i + REBIN_CHUNK].astype(np.float64, copy=False),
-                   (ivar[i : i + REBIN_CHUNK] > 0) & np.isfinite(flux[i : i + REBIN_CHUNK]), edges)
-        for i in range(0, nspec, REBIN_CHUNK)
-    ]  # fmt: skip
-    binned, cover = np.concatenate([b for b, _ in parts]), np.concatenate([c for _, c in parts])
-    del parts
+    # (float32 flux, as stored in skyflux, is converted exactly inside rebin_mean's product);
+    # each chunk writes its rows of the whole arrays
+    binned, cover = np.zeros((nspec, edges.size - 1)), np.zeros((nspec, edges.size - 1))
+    for i in range(0, nspec, REBIN_CHUNK):
+        rows = slice(i, i + REBIN_CHUNK)
+        rebin_mean(wave[rows], flux[rows], (ivar[rows] > 0) & np.isfinite(flux[rows]), edges,
+                   out=(binned[rows], cover[rows]))  # fmt: skip
     binned, cover = merge_arms(binned, cover, groups)
     # one fibre area per group (the rows of a pair share it)
     garea = np.zeros(binned.shape[0])
@@ -186,7 +196,12 @@ def broadband_magnitudes(
         frac = (good * thr).sum(axis=1) / thr.sum()
         cover_f = (first <= lo) & (last >= hi) & (frac >= MIN_BAND_COVER)
         if cover_f.any():
-            sb = binned[cover_f] / garea[cover_f, None]
-            mags[cover_f] = ab_magnitude(centres, sb, filt, flux_scale=1e-17, good=good[cover_f], allow_partial=True)
+            # only the bins ab_magnitude integrates (the curve's range and one bin either side,
+            # found as it finds them) are gathered and scaled: the same sums
+            i0 = max(int(np.searchsorted(centres, filt.wave[0], side="left")) - 1, 0)
+            i1 = min(int(np.searchsorted(centres, filt.wave[-1], side="right")) + 1, centres.size)
+            sb = binned[cover_f, i0:i1] / garea[cover_f, None]
+            mags[cover_f] = ab_magnitude(centres[i0:i1], sb, filt, flux_scale=1e-17, good=good[cover_f, i0:i1],
+                                         allow_partial=True)  # fmt: skip
         out[names[name]] = mags[groups]
     return out

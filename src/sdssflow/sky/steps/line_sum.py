@@ -30,6 +30,7 @@ from astropy import units as u
 from astropy.table import Table
 
 from sdssflow.io.sky import read_skyflux, read_table, write_table
+from sdssflow.mwm.heap import keep_freed_memory
 from sdssflow.sky.lines import DEFAULT_LINE_LIST, column_units, line_table, read_line_list
 from sdssflow.sky.magnitudes import DEFAULT_FILTERS, arm_groups, broadband_magnitudes, fiber_area
 from sdssflow.steps import StepError, base_parser, run_step
@@ -75,6 +76,7 @@ def _count_all_nan(cols: dict, entries: list, cameras: np.ndarray) -> int:
 
 def main(argv=None) -> int:
     args = parse(argv)
+    keep_freed_memory()  # the rebinning's temporaries reuse freed memory instead of new pages
     spectra = read_skyflux(args.skyflux, float64=False)  # float32 pixels: converted where used
     rich = read_table(args.rich)
     if len(rich) != spectra.nspec or not np.array_equal(np.asarray(rich["SPECNO"]), np.asarray(spectra.meta["SPECNO"])):

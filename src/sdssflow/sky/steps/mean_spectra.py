@@ -21,6 +21,7 @@ import sys
 import numpy as np
 
 from sdssflow.io.sky import FLUX_UNIT, IVAR_UNIT, read_skyflux, read_table, write_product
+from sdssflow.mwm.heap import keep_freed_memory
 from sdssflow.sky.mean import common_grid, mean_spectra
 from sdssflow.steps import StepError, base_parser, run_step
 
@@ -42,6 +43,7 @@ def parse(argv=None):
 
 def main(argv=None) -> int:
     args = parse(argv)
+    keep_freed_memory()  # the resampling's temporaries reuse freed memory instead of new pages
     spectra = read_skyflux(args.skyflux, float64=False)  # float32 pixels: mean_spectra converts what it uses
     rich = read_table(args.rich)
     if len(rich) != spectra.nspec:
