@@ -129,18 +129,27 @@ def _shifted_rows(fine: np.ndarray, fine_loglam: np.ndarray, loglam_obs: np.ndar
     return out
 
 
+#: Observed pixels shifted at a time by :func:`_shifted_library`: its two temporaries
+#: (256 x 96 values each, 0.4 MB together) then stay in a core's L2 cache instead of three
+#: 3.6 MB arrays streamed through memory (median 6.7 -> 5.7 ms a velocity, load ~3).
+SHIFT_CHUNK = 256
+
+
 def _shifted_library(lib: TemplateLibrary, loglam_obs: np.ndarray, v: float) -> np.ndarray:
     """``_shifted_rows(lib.flux, lib.loglam, loglam_obs, v)``, bit for bit, gathered from
     :meth:`~sdssflow.mwm.rv_templates.TemplateLibrary.by_pixel` (the same products and
     sums of the same values, in a cache-friendly order): shape (ntpl, nobs)."""
     j, t, outside = _brackets(lib.loglam, loglam_obs - np.log10(1.0 + v / C_KMS))
     by_pixel = lib.by_pixel()
-    left = by_pixel[j]  # (nobs, ntpl): left (1 - t) + right t, in place as _shifted_rows
-    left *= (1.0 - t)[:, None]
-    right = by_pixel[1:][j]  # by_pixel[j + 1]
-    right *= t[:, None]
-    left += right
-    out = np.ascontiguousarray(left.T)  # (ntpl, nobs), C order: the χ² sums' order unchanged
+    out = np.empty((by_pixel.shape[1], j.size))  # (ntpl, nobs), C order: the χ² sums' order
+    for start in range(0, j.size, SHIFT_CHUNK):
+        part = slice(start, start + SHIFT_CHUNK)
+        left = by_pixel[j[part]]  # (chunk, ntpl): left (1 - t) + right t, as _shifted_rows
+        left *= (1.0 - t[part])[:, None]
+        right = by_pixel[1:][j[part]]  # by_pixel[j + 1]
+        right *= t[part, None]
+        left += right
+        out[:, part] = left.T
     out[:, outside] = 1.0
     return out
 
