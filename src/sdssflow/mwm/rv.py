@@ -180,7 +180,9 @@ def _shifted_velocities(
     return out
 
 
-def _coarse_ccf(tpl0: np.ndarray, dn: np.ndarray, w: np.ndarray, lags: np.ndarray) -> np.ndarray:
+def _coarse_ccf(
+    tpl0: np.ndarray, dn: np.ndarray, w: np.ndarray, lags: np.ndarray, square: np.ndarray | None = None
+) -> np.ndarray:
     """Normalised correlation of every template with the data at integer pixel lags.
 
     For each lag the template is shifted redward by ``lag`` pixels (``np.roll``), weighted by
@@ -197,6 +199,9 @@ def _coarse_ccf(tpl0: np.ndarray, dn: np.ndarray, w: np.ndarray, lags: np.ndarra
     w : ndarray, shape (n,)
         Weights (inverse variance of the normalised flux).
     lags : ndarray of int, shape (nlag,)
+    square : ndarray, shape (ntpl, n), optional
+        ``tpl0 * tpl0`` when the caller keeps it
+        (:meth:`~sdssflow.mwm.rv_templates.TemplateLibrary.at_rest_squared`).
 
     Returns
     -------
@@ -216,10 +221,10 @@ def _coarse_ccf(tpl0: np.ndarray, dn: np.ndarray, w: np.ndarray, lags: np.ndarra
 
     cross = tpl0 @ rolled(sw * dn)  # Σ t·dn before the mean subtraction
     total = tpl0 @ rolled(sw)  # Σ t
-    square = (tpl0 * tpl0) @ rolled(w)  # Σ t²
+    squares = (tpl0 * tpl0 if square is None else square) @ rolled(w)  # Σ t²
     n = dn.size
     cross -= total * (dn.sum() / n)  # (t - mean t)·dn
-    norm2 = np.maximum(square - total * total / n, 0.0) * np.sum(dn * dn)
+    norm2 = np.maximum(squares - total * total / n, 0.0) * np.sum(dn * dn)
     return cross / np.maximum(np.sqrt(norm2), 1e-300)
 
 
@@ -305,7 +310,7 @@ def measure_rv(
     tpl0 = lib.at_rest(loglam)
     dn = (d - 1.0) * np.sqrt(w)
     dn -= dn.mean()
-    ccf = _coarse_ccf(tpl0, dn, w, lags)
+    ccf = _coarse_ccf(tpl0, dn, w, lags, lib.at_rest_squared(loglam))
     best_k, best_j = np.unravel_index(np.argmax(ccf), ccf.shape)
     v0 = lags[best_j] * dv_pix
     out["rxc"] = _tonry_davis_r(ccf[best_k], best_j)

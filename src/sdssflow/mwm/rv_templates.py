@@ -37,6 +37,8 @@ class TemplateLibrary:
     _rest: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     #: :meth:`by_pixel`'s copy, made on first use
     _by_pixel: list = field(default_factory=list, init=False, repr=False, compare=False)
+    #: :meth:`at_rest_squared` of the grids of ``_rest``
+    _rest_squared: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def by_pixel(self) -> np.ndarray:
         """``flux`` transposed, C-contiguous: row i is every template at fine pixel i.
@@ -77,11 +79,30 @@ class TemplateLibrary:
         if key not in self._rest:
             if len(self._rest) >= 4:  # a few grids at most (BOSS, a test's own): bound the memory
                 self._rest.clear()
+                self._rest_squared.clear()
             rows = [np.interp(loglam_obs, self.loglam, f, left=1.0, right=1.0) for f in self.flux]
             rest = np.array(rows) - 1.0
             rest.setflags(write=False)
             self._rest[key] = rest
         return self._rest[key]
+
+    def at_rest_squared(self, loglam_obs: np.ndarray) -> np.ndarray:
+        """``at_rest(loglam_obs) ** 2`` (as ``rest * rest``), made once per grid and kept: the
+        coarse correlation of every spectrum of a plate weights it (a (ntpl, nobs) product
+        per spectrum otherwise).
+
+        Returns
+        -------
+        ndarray, shape (ntpl, nobs)
+            Read-only.
+        """
+        rest = self.at_rest(loglam_obs)
+        key = np.asarray(loglam_obs, dtype=float).tobytes()
+        if key not in self._rest_squared:
+            square = rest * rest
+            square.setflags(write=False)
+            self._rest_squared[key] = square
+        return self._rest_squared[key]
 
     def __post_init__(self):
         if self.flux.ndim != 2 or self.flux.shape[1] != self.loglam.size:
