@@ -609,7 +609,7 @@ def test_normalise_and_library_equal_their_whole_array_forms_bit_for_bit(rvlib):
     division in place, into ``out``) equals the whole-array form exactly: on a library of
     line-rich templates with NaN/inf and a negative stretch (continuum <= 0: 1 there), on
     spectra with bad pixels, and in place of its input; so do the libraries made from it."""
-    from sdssflow.mwm.rv_templates import fine_templates, normalise, prepare_templates
+    from sdssflow.mwm.rv_templates import _convolve_to, fine_templates, normalise, prepare_templates
 
     rng = np.random.default_rng(23)
     library = 1.0 + 0.1 * rng.standard_normal((6, 9001)).cumsum(axis=1) / 30.0
@@ -636,19 +636,12 @@ def test_normalise_and_library_equal_their_whole_array_forms_bit_for_bit(rvlib):
     fine = fine_templates(wave, rect, params, BOSS.cdelt)
     direct = np.array([np.interp(fine.loglam, np.log10(wave), f) for f in rect])
     assert np.array_equal(fine.flux, direct)
-    for r in (2600.0, None):
+    for r in (2600.0, None, (np.array([3600.0, 10300.0]), np.array([1600.0, 2600.0]))):
         lib = fine.at(r)
-        conv = fine.flux if r is None else _convolve_reference(fine, r)
+        conv = fine.flux if r is None else _convolve_to(fine.flux, fine.loglam, fine.step, r)
         assert np.array_equal(lib.flux, _normalise_whole_arrays(conv, width=1011))
         assert np.array_equal(lib.flux, prepare_templates(wave, rect, params, BOSS.cdelt, r).flux)
     assert np.array_equal(fine.flux, direct)  # at(None) does not normalise the fine grid in place
-
-
-def _convolve_reference(fine, resolution):
-    from scipy.ndimage import gaussian_filter1d
-
-    sigma = 1.0 / (resolution * 2.3548 * np.log(10.0) * fine.step)
-    return gaussian_filter1d(fine.flux, sigma, axis=1, mode="nearest")
 
 
 def test_rv_chunked_shift_and_kept_squares_equal_their_direct_forms(rvlib):
