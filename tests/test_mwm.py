@@ -577,3 +577,142 @@ def test_keep_freed_memory_sets_glibc_thresholds():
     assert keep_freed_memory() is (platform.libc_ver()[0] == "glibc")
     sums = [float(np.full((600, 10_000), k, np.float64).sum()) for k in range(3)]
     assert sums == [0.0, 6e6, 1.2e7]
+
+
+def _normalise_whole_arrays(flux, ivar=None, width=101):
+    """rv_templates.normalise as it was before visits5 (every step on whole arrays): the
+    reference its leaner form must equal bit for bit."""
+    from scipy.ndimage import gaussian_filter1d, median_filter
+
+    flux = np.asarray(flux, dtype=float)
+    work = flux.copy()
+    if ivar is not None:
+        bad = ~(np.asarray(ivar) > 0) | ~np.isfinite(flux)
+        if bad.any() and (~bad).any():
+            work[bad] = np.interp(np.flatnonzero(bad), np.flatnonzero(~bad), flux[~bad])
+    work = np.where(np.isfinite(work), work, 0.0)
+    step = max(1, width // 25)
+    n = work.shape[-1]
+    sub = work[..., ::step]
+    size = [1] * (work.ndim - 1) + [max(3, (width // step) | 1)]
+    med = median_filter(sub, size=size, mode="nearest")
+    med = gaussian_filter1d(med, max(width / 5.0 / step, 0.5), axis=-1, mode="nearest")
+    x = np.arange(0, n, step)
+    flat = med.reshape(-1, med.shape[-1])
+    cont = np.array([np.interp(np.arange(n), x, row) for row in flat]).reshape(work.shape)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(cont > 0, flux / cont, 1.0)
+
+
+def test_normalise_and_library_equal_their_whole_array_forms_bit_for_bit(rvlib):
+    """normalise with one continuum array (decimated patching, row-by-row 1-D medians, the
+    division in place, into ``out``) equals the whole-array form exactly: on a library of
+    line-rich templates with NaN/inf and a negative stretch (continuum <= 0: 1 there), on
+    spectra with bad pixels, and in place of its input; so do the libraries made from it."""
+    from sdssflow.mwm.rv_templates import _convolve_to, fine_templates, normalise, prepare_templates
+
+    rng = np.random.default_rng(23)
+    library = 1.0 + 0.1 * rng.standard_normal((6, 9001)).cumsum(axis=1) / 30.0
+    library -= 0.6 * np.exp(-0.5 * ((np.arange(9001) - rng.uniform(0, 9001, (6, 40, 1))) / 3.0) ** 2).sum(axis=1)
+    library[1, 500:520] = np.nan
+    library[2, 7000] = np.inf
+    library[3, 2000:4000] = -1.0  # a continuum <= 0 there
+    for width in (101, 1011, 3):
+        ref = _normalise_whole_arrays(library, width=width)
+        assert np.array_equal(normalise(library, width=width), ref, equal_nan=True)
+        inplace = library.copy()
+        assert normalise(inplace, width=width, out=inplace) is inplace
+        assert np.array_equal(inplace, ref, equal_nan=True)
+    spectrum = rvlib.flux[4][: 4648 * 3 : 3] * rng.uniform(80.0, 120.0)
+    ivar = rng.uniform(0.5, 2.0, spectrum.size)
+    ivar[:30], ivar[1000:1100], ivar[-7:] = 0.0, 0.0, 0.0
+    spectrum[1050] = np.nan
+    for iv in (ivar, None, np.zeros(spectrum.size)):
+        assert np.array_equal(normalise(spectrum, iv), _normalise_whole_arrays(spectrum, iv), equal_nan=True)
+
+    wave = np.geomspace(3600.0, 10300.0, 5000)
+    rect = np.clip(np.nan_to_num(library[:, :5000], nan=1.0), 0.05, None)
+    params = np.column_stack([np.linspace(4000, 6500, 6), np.full(6, 4.5), np.zeros(6)])
+    fine = fine_templates(wave, rect, params, BOSS.cdelt)
+    direct = np.array([np.interp(fine.loglam, np.log10(wave), f) for f in rect])
+    assert np.array_equal(fine.flux, direct)
+    for r in (2600.0, None, (np.array([3600.0, 10300.0]), np.array([1600.0, 2600.0]))):
+        lib = fine.at(r)
+        conv = fine.flux if r is None else _convolve_to(fine.flux, fine.loglam, fine.step, r)
+        assert np.array_equal(lib.flux, _normalise_whole_arrays(conv, width=1011))
+        assert np.array_equal(lib.flux, prepare_templates(wave, rect, params, BOSS.cdelt, r).flux)
+    assert np.array_equal(fine.flux, direct)  # at(None) does not normalise the fine grid in place
+
+
+def test_rv_chunked_shift_and_kept_squares_equal_their_direct_forms(rvlib):
+    """The library shifted in chunks of SHIFT_CHUNK observed pixels equals _shifted_rows on
+    grids shorter than a chunk, of a chunk exactly and not a multiple of it; the squared
+    rest-frame templates kept per grid equal rest * rest, and the coarse correlation with
+    them equals the one that squares the templates itself."""
+    from sdssflow.mwm.rv import SHIFT_CHUNK, _coarse_ccf, _shifted_library, _shifted_rows
+
+    loglam = np.log10(BOSS.wavelength)
+    for size in (5, SHIFT_CHUNK, SHIFT_CHUNK + 1, 3 * SHIFT_CHUNK - 7, loglam.size):
+        part = loglam[100 : 100 + size]
+        for v in (-123.4, 0.0, 2.0e5):
+            assert np.array_equal(_shifted_library(rvlib, part, v), _shifted_rows(rvlib.flux, rvlib.loglam, part, v))
+    rest, square = rvlib.at_rest(loglam), rvlib.at_rest_squared(loglam)
+    assert np.array_equal(square, rest * rest) and not square.flags.writeable
+    assert rvlib.at_rest_squared(loglam.copy()) is square
+    rng = np.random.default_rng(5)
+    w = rng.uniform(0.5, 2.0, loglam.size)
+    dn = rng.standard_normal(loglam.size)
+    dn -= dn.mean()
+    lags = np.arange(-15, 16)
+    assert np.array_equal(_coarse_ccf(rest, dn, w, lags, square), _coarse_ccf(rest, dn, w, lags))
+
+
+def test_resample_chip_general_path_and_patch_fallback_equal_their_reference_forms():
+    """resample_chip's (nout, ntap) path with the out-of-chip taps zeroed in place equals the
+    np.where / np.clip form on a trace-set grid with bad pixels at both ends; the patch of a
+    chip with windows mostly bad (the fallback median) equals its always-computed form."""
+    from scipy.ndimage import gaussian_filter1d, median_filter
+
+    from sdssflow.mwm.resample import sinc_kernel, smooth_patch, wave_to_pixel
+
+    rng = np.random.default_rng(29)
+    n = 4112
+    loglam = 3.5523 + 1e-4 * np.arange(n) * (1.0 + 0.02 * np.sin(np.arange(n) / 900.0))
+    wave_in = 10.0**loglam
+    flux = 40.0 + np.cumsum(rng.normal(size=n)) * 0.1
+    ivar = rng.uniform(0.5, 2.0, n)
+    ivar[:25], ivar[n - 40 :], ivar[2000:2003] = 0.0, 0.0, 0.0
+    mask = np.zeros(n, np.int64)
+    mask[rng.choice(n, 40, replace=False)] |= 1 << 3
+    wave_out = BOSS.wavelength
+    f, iv, m, cov = resample_chip(wave_in, flux, ivar, mask, wave_out, 5.0)
+
+    with np.errstate(divide="ignore"):
+        var = np.where(ivar > 0, 1.0 / ivar, np.inf)
+    bad = ~(ivar > 0)
+    where = np.flatnonzero(bad)
+    patched, pvar = flux.copy(), var.copy()
+    patched[where], pvar[where] = smooth_patch(flux, bad, at=where), smooth_patch(var, bad, at=where)
+    x = wave_to_pixel(wave_in, wave_out)
+    sel = np.flatnonzero(np.isfinite(x) & (x >= -0.5) & (x <= n - 0.5))
+    ix = np.floor(x[sel]).astype(int)
+    w, half = sinc_kernel(x[sel] - ix, 5.0)
+    idx = ix[:, None] + np.arange(-half, half + 1)[None, :]
+    w = np.where((idx >= 0) & (idx < n), w, 0.0)
+    idx = np.clip(idx, 0, n - 1)
+    assert np.array_equal(f[sel], np.einsum("ij,ij->i", w, patched[idx]))
+    out_var = np.einsum("ij,ij->i", w * w, pvar[idx])
+    bad_w = np.abs(np.einsum("ij,ij->i", w, bad[idx].astype(float)))
+    with np.errstate(divide="ignore"):
+        expect = np.where((out_var > 0) & np.isfinite(out_var) & (bad_w <= 0.1), 1.0 / out_var, 0.0)
+    assert np.array_equal(iv[sel], expect) and (iv[sel] == 0).any() and m.any()
+
+    mostly_bad = np.zeros(n, bool)
+    mostly_bad[:1500] = rng.random(1500) < 0.8  # windows of the median more than half bad
+    values = flux.copy()
+    work = np.where(mostly_bad, np.inf, values)[::10]
+    med = median_filter(work, size=51, mode="reflect")
+    assert not np.isfinite(med).all()  # the fallback is used
+    med = np.where(np.isfinite(med), med, np.nanmedian(np.where(mostly_bad, np.nan, values)))
+    med = np.interp(np.arange(n), np.arange(0, n, 10), med)
+    assert np.array_equal(smooth_patch(values, mostly_bad), gaussian_filter1d(med, 100.0, mode="reflect"))

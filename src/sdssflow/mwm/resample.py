@@ -107,8 +107,10 @@ def smooth_patch(
     sub = work[::step]
     width = int(max(3, min(median_width // step, (sub.size // 2) * 2 - 1)))
     med = median_filter(sub, size=width | 1, mode="reflect")
-    fallback = np.nanmedian(np.where(bad, np.nan, values)) if (~bad).any() else 0.0
-    med = np.where(np.isfinite(med), med, fallback)
+    finite = np.isfinite(med)
+    if not finite.all():  # windows more than half bad: the median of the good pixels there
+        fallback = np.nanmedian(np.where(bad, np.nan, values)) if (~bad).any() else 0.0
+        med = np.where(finite, med, fallback)
     med = np.interp(np.arange(n), np.arange(0, n, step), med)
     if at is not None:
         return _gaussian_at(med, sigma, np.asarray(at, dtype=np.intp))
@@ -298,13 +300,12 @@ def resample_chip(
         return out_flux, out_ivar, out_mask, covered
     w, half = sinc_kernel(fx, nres)
     idx = ix[:, None] + np.arange(-half, half + 1)[None, :]
-    inside = (idx >= 0) & (idx < nin)
-    w = np.where(inside, w, 0.0)
-    idx = np.clip(idx, 0, nin - 1)
+    w[(idx < 0) | (idx >= nin)] = 0.0  # taps beyond the chip (in place: w is our own)
+    np.clip(idx, 0, nin - 1, out=idx)
 
     out_flux[sel] = np.einsum("ij,ij->i", w, flux[idx])
     out_var = np.einsum("ij,ij->i", w * w, var[idx])
-    bad_w = np.abs(np.einsum("ij,ij->i", w, bad[idx].astype(float)))
+    bad_w = np.abs(np.einsum("ij,ij->i", w, bad.astype(float)[idx]))  # cast nin, not nout x ntap
     with np.errstate(divide="ignore"):
         out_ivar[sel] = np.where(
             (out_var > 0) & np.isfinite(out_var) & (bad_w <= bad_threshold), 1.0 / out_var, 0.0

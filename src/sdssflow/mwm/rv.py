@@ -55,8 +55,10 @@ def _brackets(fine_loglam: np.ndarray, x: np.ndarray):
 
     j is the left neighbour (clipped to the grid), t the linear weight of j + 1, outside the
     points beyond the grid (1.0 there)."""
-    j = _left_neighbour(fine_loglam, x)
-    t = (x - fine_loglam[j]) / (fine_loglam[j + 1] - fine_loglam[j])
+    j, left, right = _bracket_ends(fine_loglam, x)
+    t = x - left  # (x - grid[j]) / (grid[j + 1] - grid[j]), in place
+    right -= left
+    t /= right
     return j, t, (x < fine_loglam[0]) | (x > fine_loglam[-1])
 
 
@@ -80,18 +82,35 @@ def _left_neighbour(grid: np.ndarray, x: np.ndarray) -> np.ndarray:
     -------
     ndarray of intp, shape of x
     """
+    return _bracket_ends(grid, x)[0]
+
+
+def _bracket_ends(grid: np.ndarray, x: np.ndarray):
+    """:func:`_left_neighbour` j with ``grid[j]`` and ``grid[j + 1]``: (j, left, right).
+
+    The two gathers that check the guess are the bracket's ends, so :func:`_brackets`
+    reuses them instead of gathering them again (a 41-velocity scan has 190,000 points).
+
+    Returns
+    -------
+    j : ndarray of intp, shape of x
+    left, right : ndarray of float, shape of x
+        ``grid[j]``, ``grid[j + 1]`` (new arrays: the caller may write to them).
+    """
     n = grid.size
     step = (grid[-1] - grid[0]) / (n - 1)
     with np.errstate(invalid="ignore"):
         guess = np.clip((x - grid[0]) / max(step, 1e-300), 0.0, n - 2)  # NaN stays NaN
         j = np.floor(guess, out=guess).astype(np.intp)  # NaN: any index, caught below
     np.clip(j, 0, n - 2, out=j)
-    fix = np.flatnonzero(~((grid[j] <= x) & (x < grid[j + 1])))
+    left, right = grid[j], grid[1:][j]  # grid[1:][j] is grid[j + 1] without an index array
+    fix = np.flatnonzero(~((left <= x) & (x < right)))
     if fix.size:
         flat = j.reshape(-1)  # a view of j (astype made it contiguous)
-        found = np.searchsorted(grid, np.asarray(x).reshape(-1)[fix], side="right") - 1
-        flat[fix] = np.clip(found, 0, n - 2)
-    return j
+        found = np.clip(np.searchsorted(grid, np.asarray(x).reshape(-1)[fix], side="right") - 1, 0, n - 2)
+        flat[fix] = found
+        left.reshape(-1)[fix], right.reshape(-1)[fix] = grid[found], grid[found + 1]
+    return j, left, right
 
 
 def _shifted_rows(fine: np.ndarray, fine_loglam: np.ndarray, loglam_obs: np.ndarray, v: float) -> np.ndarray:
@@ -103,11 +122,17 @@ def _shifted_rows(fine: np.ndarray, fine_loglam: np.ndarray, loglam_obs: np.ndar
     j, t, outside = _brackets(fine_loglam, loglam_obs - np.log10(1.0 + v / C_KMS))
     out = fine[:, j]  # fine[:, j] (1 - t) + fine[:, j + 1] t, in place: two (nrow, nobs) arrays
     out *= 1.0 - t
-    right = fine[:, j + 1]
+    right = fine[:, 1:][:, j]  # fine[:, j + 1]
     right *= t
     out += right
     out[:, outside] = 1.0
     return out
+
+
+#: Observed pixels shifted at a time by :func:`_shifted_library`: its two temporaries
+#: (256 x 96 values each, 0.4 MB together) then stay in a core's L2 cache instead of three
+#: 3.6 MB arrays streamed through memory (median 6.7 -> 5.7 ms a velocity, load ~3).
+SHIFT_CHUNK = 256
 
 
 def _shifted_library(lib: TemplateLibrary, loglam_obs: np.ndarray, v: float) -> np.ndarray:
@@ -116,12 +141,15 @@ def _shifted_library(lib: TemplateLibrary, loglam_obs: np.ndarray, v: float) -> 
     sums of the same values, in a cache-friendly order): shape (ntpl, nobs)."""
     j, t, outside = _brackets(lib.loglam, loglam_obs - np.log10(1.0 + v / C_KMS))
     by_pixel = lib.by_pixel()
-    left = by_pixel[j]  # (nobs, ntpl): left (1 - t) + right t, in place as _shifted_rows
-    left *= (1.0 - t)[:, None]
-    right = by_pixel[j + 1]
-    right *= t[:, None]
-    left += right
-    out = np.ascontiguousarray(left.T)  # (ntpl, nobs), C order: the χ² sums' order unchanged
+    out = np.empty((by_pixel.shape[1], j.size))  # (ntpl, nobs), C order: the χ² sums' order
+    for start in range(0, j.size, SHIFT_CHUNK):
+        part = slice(start, start + SHIFT_CHUNK)
+        left = by_pixel[j[part]]  # (chunk, ntpl): left (1 - t) + right t, as _shifted_rows
+        left *= (1.0 - t[part])[:, None]
+        right = by_pixel[1:][j[part]]  # by_pixel[j + 1]
+        right *= t[part, None]
+        left += right
+        out[:, part] = left.T
     out[:, outside] = 1.0
     return out
 
@@ -147,12 +175,14 @@ def _shifted_velocities(
     # the Doppler shift of each velocity by the scalar log10 of _shifted_rows (same rounding)
     shift = np.array([np.log10(1.0 + v / C_KMS) for v in velocities])
     j, t, outside = _brackets(fine_loglam, loglam_obs[None, :] - shift[:, None])
-    out = template[j] * (1.0 - t) + template[j + 1] * t
+    out = template[j] * (1.0 - t) + template[1:][j] * t  # template[1:][j]: template[j + 1]
     out[outside] = 1.0
     return out
 
 
-def _coarse_ccf(tpl0: np.ndarray, dn: np.ndarray, w: np.ndarray, lags: np.ndarray) -> np.ndarray:
+def _coarse_ccf(
+    tpl0: np.ndarray, dn: np.ndarray, w: np.ndarray, lags: np.ndarray, square: np.ndarray | None = None
+) -> np.ndarray:
     """Normalised correlation of every template with the data at integer pixel lags.
 
     For each lag the template is shifted redward by ``lag`` pixels (``np.roll``), weighted by
@@ -169,6 +199,9 @@ def _coarse_ccf(tpl0: np.ndarray, dn: np.ndarray, w: np.ndarray, lags: np.ndarra
     w : ndarray, shape (n,)
         Weights (inverse variance of the normalised flux).
     lags : ndarray of int, shape (nlag,)
+    square : ndarray, shape (ntpl, n), optional
+        ``tpl0 * tpl0`` when the caller keeps it
+        (:meth:`~sdssflow.mwm.rv_templates.TemplateLibrary.at_rest_squared`).
 
     Returns
     -------
@@ -188,10 +221,10 @@ def _coarse_ccf(tpl0: np.ndarray, dn: np.ndarray, w: np.ndarray, lags: np.ndarra
 
     cross = tpl0 @ rolled(sw * dn)  # Σ t·dn before the mean subtraction
     total = tpl0 @ rolled(sw)  # Σ t
-    square = (tpl0 * tpl0) @ rolled(w)  # Σ t²
+    squares = (tpl0 * tpl0 if square is None else square) @ rolled(w)  # Σ t²
     n = dn.size
     cross -= total * (dn.sum() / n)  # (t - mean t)·dn
-    norm2 = np.maximum(square - total * total / n, 0.0) * np.sum(dn * dn)
+    norm2 = np.maximum(squares - total * total / n, 0.0) * np.sum(dn * dn)
     return cross / np.maximum(np.sqrt(norm2), 1e-300)
 
 
@@ -277,7 +310,7 @@ def measure_rv(
     tpl0 = lib.at_rest(loglam)
     dn = (d - 1.0) * np.sqrt(w)
     dn -= dn.mean()
-    ccf = _coarse_ccf(tpl0, dn, w, lags)
+    ccf = _coarse_ccf(tpl0, dn, w, lags, lib.at_rest_squared(loglam))
     best_k, best_j = np.unravel_index(np.argmax(ccf), ccf.shape)
     v0 = lags[best_j] * dv_pix
     out["rxc"] = _tonry_davis_r(ccf[best_k], best_j)
