@@ -572,7 +572,7 @@ def test_keep_freed_memory_sets_glibc_thresholds():
     large arrays made and freed afterwards are the same arrays."""
     import platform
 
-    from sdssflow.mwm.heap import keep_freed_memory
+    from sdssflow.heap import keep_freed_memory
 
     assert keep_freed_memory() is (platform.libc_ver()[0] == "glibc")
     sums = [float(np.full((600, 10_000), k, np.float64).sum()) for k in range(3)]

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sdssflow.heap import keep_freed_memory
 from sdssflow.io.boss_visits import (
     BOSS_VISIT_COLUMNS,
     boss_visit_status,
@@ -49,7 +50,6 @@ from sdssflow.io.mwm_grids import BOSS, legacy_spec_sdss_id
 from sdssflow.io.mwm_templates import read_rv_templates
 from sdssflow.io.selection import read_selection
 from sdssflow.io.spcframe_rows import read_spcframe_rows
-from sdssflow.mwm.heap import keep_freed_memory
 from sdssflow.mwm.rv import RV_FIELDS, fine_templates, measure_rv, prepare_templates
 from sdssflow.mwm.rv_templates import least_chi2_resolution
 from sdssflow.mwm.visits import combine_pieces, data_quality, median_snr, visit_rows

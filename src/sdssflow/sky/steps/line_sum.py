@@ -29,8 +29,8 @@ import numpy as np
 from astropy import units as u
 from astropy.table import Table
 
+from sdssflow.heap import keep_freed_memory
 from sdssflow.io.sky import read_skyflux, read_table, write_table
-from sdssflow.mwm.heap import keep_freed_memory
 from sdssflow.sky.lines import DEFAULT_LINE_LIST, column_units, line_table, read_line_list
 from sdssflow.sky.magnitudes import DEFAULT_FILTERS, arm_groups, broadband_magnitudes, fiber_area
 from sdssflow.steps import StepError, base_parser, run_step

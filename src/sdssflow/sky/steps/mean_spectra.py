@@ -20,8 +20,8 @@ import sys
 
 import numpy as np
 
+from sdssflow.heap import keep_freed_memory
 from sdssflow.io.sky import FLUX_UNIT, IVAR_UNIT, read_skyflux, read_table, write_product
-from sdssflow.mwm.heap import keep_freed_memory
 from sdssflow.sky.mean import common_grid, mean_spectra
 from sdssflow.steps import StepError, base_parser, run_step
 
