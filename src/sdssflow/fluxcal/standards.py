@@ -15,7 +15,7 @@ import numpy as np
 from sdssflow.fluxcal.interpolation import log_interpolate
 from sdssflow.fluxcal.matching import ParameterSpace, Segment, core_mask, fit_star
 from sdssflow.fluxcal.priors import sed_chi2, teff_from_bp_rp
-from sdssflow.fluxcal.resolution import frame_sigma_ln
+from sdssflow.fluxcal.resolution import pixel_step
 from sdssflow.fluxcal.vectors import fit_response, pixel_widths, telluric_mask
 
 __all__ = [
@@ -125,18 +125,39 @@ def _median_over_fibres(values: np.ndarray) -> np.ndarray:
     >>> bool(np.array_equal(_median_over_fibres(a), np.median(a, axis=0)))
     True
     """
-    n = values.shape[0]
-    by_pixel = np.array(values.T, dtype=float, order="C")
+    return _median_of_rows(np.array(values.T, dtype=float, order="C"))
+
+
+def _median_of_rows(by_pixel: np.ndarray) -> np.ndarray:
+    """Median of each row of a finite C-ordered (npix, nfiber) float64 array; the rows
+    are partitioned in place (the array is scratch)."""
+    n = by_pixel.shape[1]
     mid = (n - 1) // 2, n // 2
     by_pixel.partition(mid, axis=1)
     return 0.5 * (by_pixel[:, mid[0]] + by_pixel[:, mid[1]])
 
 
 def _reference_uncached(frame):
-    loglam = np.asarray(frame.loglam, float)
-    ref = _median_over_fibres(loglam) * np.log(10.0)
-    sigma = _median_over_fibres(frame_sigma_ln(loglam, frame.disp))
-    return ref, sigma
+    """Reference ln(lambda) and LSF sigma of a frame: medians over fibres of ln(10) x
+    log10(lambda) and of :func:`~sdssflow.fluxcal.resolution.frame_sigma_ln`.
+
+    The sigma is formed pixel-major from the pixel-major copy of ``loglam`` the first
+    median needs (the same operations on the same elements as ``frame_sigma_ln``, so
+    the same values): no fibre-major sigma, its temporaries and its transposed copy
+    (~10 ms of ~25 a 500 x 4112 frame).
+
+    Returns
+    -------
+    ref : numpy.ndarray, float64, (npix,)
+        Median ln(lambda / A).
+    sigma : numpy.ndarray, float64, (npix,)
+        Median LSF sigma in ln(lambda).
+    """
+    by_pixel = np.array(np.asarray(frame.loglam, float).T, order="C")  # (npix, nfiber)
+    sigma = np.multiply(np.asarray(frame.disp, float).T, np.log(10.0), out=np.empty_like(by_pixel))
+    sigma *= pixel_step(by_pixel, axis=0)  # (disp * ln 10) * step, as frame_sigma_ln
+    ref = _median_of_rows(by_pixel) * np.log(10.0)
+    return ref, _median_of_rows(sigma)
 
 
 def fit_standard(prep, frames, rows, mag, err, row, settings, previous=None):
