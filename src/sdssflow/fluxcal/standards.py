@@ -137,14 +137,23 @@ def _median_of_rows(by_pixel: np.ndarray) -> np.ndarray:
     return 0.5 * (by_pixel[:, mid[0]] + by_pixel[:, mid[1]])
 
 
-def _reference_uncached(frame):
+#: Pixels per block of :func:`_reference_uncached`: 96 x 500 fibres x 8 bytes = 384 kB, the
+#: block's arrays inside the 2 MB L2 cache (warm, 2 frames: 30 ms at 64-192 pixels, 38-40 ms
+#: for the whole-frame form; 256 and 1024 are slower, 47 and 68 ms: their strided column
+#: reads fall on the same cache sets).
+REFERENCE_BLOCK = 96
+
+
+def _reference_uncached(frame, block: int = REFERENCE_BLOCK):
     """Reference ln(lambda) and LSF sigma of a frame: medians over fibres of ln(10) x
     log10(lambda) and of :func:`~sdssflow.fluxcal.resolution.frame_sigma_ln`.
 
-    The sigma is formed pixel-major from the pixel-major copy of ``loglam`` the first
-    median needs (the same operations on the same elements as ``frame_sigma_ln``, so
-    the same values): no fibre-major sigma, its temporaries and its transposed copy
-    (~10 ms of ~25 a 500 x 4112 frame).
+    Formed block by block of ``block`` pixels, pixel-major: each block's loglam is copied
+    transposed with one pixel either side (the central differences of its edge pixels),
+    its sigma formed from that copy with the same operations on the same elements as
+    ``frame_sigma_ln`` (so the same values) and both partitioned for their medians. No
+    whole-frame sigma, temporaries or transposed copies (~100 MB of them a frame before),
+    and each block's arrays stay in the cache: ~15 ms a 500 x 4112 frame instead of ~20.
 
     Returns
     -------
@@ -153,11 +162,21 @@ def _reference_uncached(frame):
     sigma : numpy.ndarray, float64, (npix,)
         Median LSF sigma in ln(lambda).
     """
-    by_pixel = np.array(np.asarray(frame.loglam, float).T, order="C")  # (npix, nfiber)
-    sigma = np.multiply(np.asarray(frame.disp, float).T, np.log(10.0), out=np.empty_like(by_pixel))
-    sigma *= pixel_step(by_pixel, axis=0)  # (disp * ln 10) * step, as frame_sigma_ln
-    ref = _median_of_rows(by_pixel) * np.log(10.0)
-    return ref, _median_of_rows(sigma)
+    loglam = np.asarray(frame.loglam, float)
+    disp = np.asarray(frame.disp, float)
+    nfiber, npix = loglam.shape
+    ref, sigma = np.empty(npix), np.empty(npix)
+    for j0 in range(0, npix, block):
+        j1 = min(j0 + block, npix)
+        lo, hi = max(j0 - 1, 0), min(j1 + 1, npix)  # one pixel of context either side
+        by_pixel = np.array(loglam[:, lo:hi].T, order="C")  # (hi - lo, nfiber)
+        # one-sided differences only at the frame's own ends (lo = 0, hi = npix)
+        step = pixel_step(by_pixel, axis=0)[j0 - lo : j1 - lo]
+        sig = np.multiply(disp[:, j0:j1].T, np.log(10.0), out=np.empty((j1 - j0, nfiber)))
+        sig *= step  # (disp * ln 10) * step, as frame_sigma_ln
+        ref[j0:j1] = _median_of_rows(by_pixel[j0 - lo : j1 - lo]) * np.log(10.0)
+        sigma[j0:j1] = _median_of_rows(sig)
+    return ref, sigma
 
 
 def fit_standard(prep, frames, rows, mag, err, row, settings, previous=None):
