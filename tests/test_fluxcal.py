@@ -425,3 +425,29 @@ def test_median_over_fibres_equals_numpy_median():
         assert np.array_equal(_median_over_fibres(values), np.median(values, axis=0)), nfiber
     ints = np.array([[3, 1], [1, 7], [2, 2], [9, 0]])  # integer input, float result
     assert _median_over_fibres(ints).tolist() == [2.5, 1.5]
+
+
+def test_camera_reference_pixel_major_equals_median_of_frame_sigma_ln():
+    """_reference_uncached forms the sigma pixel-major, block by block: bit-identical to the
+    fibre-major frame_sigma_ln and np.median over fibres it replaced (odd and even fibre
+    counts, float32 dispersion, blocks of 1 pixel to more than the frame), and
+    pixel_step(axis=0) of a transposed copy is pixel_step's values transposed."""
+    from types import SimpleNamespace
+
+    from sdssflow.fluxcal.resolution import pixel_step
+    from sdssflow.fluxcal.standards import _reference_uncached
+
+    rng = np.random.default_rng(21)
+    for nfiber, npix, disp_dtype in ((1, 2, float), (4, 9, float), (7, 300, np.float32), (500, 4112, float)):
+        x = np.linspace(-1, 1, npix)
+        loglam = 3.58 + 0.44 * (x[None, :] + 1) / 2 + 1e-4 * rng.normal(size=(nfiber, 1)) * (1 + x**2)
+        disp = (1.1 + 0.1 * rng.random((nfiber, npix))).astype(disp_dtype)
+        old_ref = np.median(loglam, axis=0) * np.log(10.0)
+        old_sigma = np.median(frame_sigma_ln(loglam, disp), axis=0)
+        for block in (1, 2, 3, 96, 97, 256, 5000):  # block edges inside, at and past the ends
+            ref, sigma = _reference_uncached(SimpleNamespace(loglam=loglam, disp=disp), block)
+            assert ref.tobytes() == old_ref.tobytes(), (nfiber, npix, block)
+            assert sigma.tobytes() == old_sigma.tobytes(), (nfiber, npix, block)
+        by_pixel = np.ascontiguousarray(loglam.T)
+        assert pixel_step(by_pixel, axis=0).tobytes() == np.ascontiguousarray(pixel_step(loglam).T).tobytes()
+        assert pixel_step(by_pixel, axis=0).flags.c_contiguous

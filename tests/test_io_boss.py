@@ -91,6 +91,14 @@ def blue_frame(tmp_path_factory):
     return d, paths, kw
 
 
+def test_demo_gzip_header_names_the_file_and_holds_no_time(blue_frame):
+    _, paths, _ = blue_frame
+    head = paths[".fits.gz"].read_bytes()[:64]
+    assert head[:2] == b"\x1f\x8b" and head[3] & 0x08  # gzip, FNAME present (RFC 1952)
+    assert head[4:8] == bytes(4)  # MTIME 0
+    assert head[10:].split(b"\0", 1)[0] == b"spFrame-b1-00120000.fits"
+
+
 @pytest.mark.parametrize("ext", [".fits", ".fits.gz"])
 def test_spframe_round_trip(blue_frame, ext):
     _, paths, kw = blue_frame

@@ -182,7 +182,7 @@ def test_real_apogee_source_through_the_steps(tmp_path):
             if t is not None and len(t):
                 assert set(np.char.strip(t["v_astra"].astype(str))) == {"t1"}, ext
     # the report figure finds the star through the survey status table; a run without
-    # any mwmStar (here: a status table of skipped sources only) gets a placeholder
+    # any mwmStar (here: a status table of skipped sources only) gets a figure saying why
     survey = tmp_path / "mwm_status.fits"
     mwm_status.main(["--status", str(sstat), "--output", str(survey)])
     for table, n_axes in ((survey, 1), (vstat, 1)):

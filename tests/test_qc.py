@@ -182,8 +182,8 @@ def test_benchmark_figure_step(tmp_path):
         report_main(["benchmarks", "--bench-dir", str(tmp_path / "empty"), "--out", str(out)])
 
 
-def test_sky_and_fluxcal_figures_with_nothing_to_show_are_placeholders(tmp_path):
-    """Empty inputs give a captioned placeholder PNG, not a failed run."""
+def test_sky_and_fluxcal_figures_with_nothing_to_show_say_why(tmp_path):
+    """Empty inputs give a captioned "nothing to show" PNG, not a failed run."""
     from astropy.table import Table
 
     empty = tmp_path / "fluxcal" / "4100" / "55500"
@@ -196,7 +196,7 @@ def test_sky_and_fluxcal_figures_with_nothing_to_show_are_placeholders(tmp_path)
         out = tmp_path / f"{kind}-{len(extra)}.png"
         report_main([kind, *extra, "--out", str(out)])
         assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", kind
-    fig = figures.plot_placeholder("mean sky spectra", "no sky plate in this run")
+    fig = figures.plot_nothing_to_show("mean sky spectra", "no sky plate in this run")
     assert "nothing to show" in fig.axes[0].get_title() and "no sky plate" in fig.axes[0].texts[0].get_text()
 
 

@@ -90,7 +90,8 @@ def test_iers_b_window_refuses_a_file_not_one_fixed_width_row_per_day(tmp_path):
     assert iers_b_window(mjd, mjd + 1.0, path=ragged) is None
     good = tmp_path / "good"
     good.write_text("".join(lines))
-    assert iers_b_window(mjd, mjd + 1.0, path=good) is not None
+    window = iers_b_window(mjd, mjd + 1.0, path=good)  # the intact copy: its rows are read
+    assert window is not None and mjd in np.asarray(window["MJD"].value) and mjd + 1.0 in np.asarray(window["MJD"].value)
 
 
 def test_earth_orientation_for_leaves_the_default_past_the_table():

@@ -33,7 +33,7 @@ def bosz_sigma_ln(resolution: float) -> float:
     return FWHM_TO_SIGMA / float(resolution)
 
 
-def pixel_step(loglam: np.ndarray) -> np.ndarray:
+def pixel_step(loglam: np.ndarray, axis: int = -1) -> np.ndarray:
     """|d log10(lambda) / d pixel| of pixel centres, as :func:`numpy.gradient` takes it.
 
     Central differences inside, one-sided at the two ends; written out with slices
@@ -42,26 +42,33 @@ def pixel_step(loglam: np.ndarray) -> np.ndarray:
 
     Parameters
     ----------
-    loglam : numpy.ndarray, (..., npix), npix >= 2
+    loglam : numpy.ndarray, (..., npix, ...), npix >= 2
         log10(lambda / A) of pixel centres.
+    axis : int
+        The pixel axis (-1: fibre-major frames; 0: a pixel-major copy, as
+        :func:`sdssflow.fluxcal.standards.camera_reference` makes).
 
     Returns
     -------
-    numpy.ndarray, float64, (..., npix)
+    numpy.ndarray, float64, shape and memory layout of ``loglam``
+        The same values, element for element, whatever the axis.
 
     Examples
     --------
     >>> ll = np.log10([4000.0, 4001.0, 4003.0, 4006.0])
     >>> bool(np.allclose(pixel_step(ll), np.abs(np.gradient(ll))))
     True
+    >>> grid = np.log10(4000.0 + np.arange(12.0).reshape(3, 4) ** 2)
+    >>> bool(np.array_equal(pixel_step(grid.T.copy(), axis=0), pixel_step(grid).T))
+    True
     """
-    loglam = np.asarray(loglam, float)
-    step = np.empty_like(loglam)
+    loglam = np.moveaxis(np.asarray(loglam, float), axis, -1)
+    step = np.empty_like(loglam)  # the layout of loglam: moved back below, no copy
     np.subtract(loglam[..., 2:], loglam[..., :-2], out=step[..., 1:-1])
     step[..., 1:-1] *= 0.5
     step[..., 0] = loglam[..., 1] - loglam[..., 0]
     step[..., -1] = loglam[..., -1] - loglam[..., -2]
-    return np.abs(step, out=step)
+    return np.moveaxis(np.abs(step, out=step), -1, axis)
 
 
 def frame_sigma_ln(loglam: np.ndarray, disp: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ import numpy as np
 from sdssflow.fluxcal.interpolation import log_interpolate
 from sdssflow.fluxcal.matching import ParameterSpace, Segment, core_mask, fit_star
 from sdssflow.fluxcal.priors import sed_chi2, teff_from_bp_rp
-from sdssflow.fluxcal.resolution import frame_sigma_ln
+from sdssflow.fluxcal.resolution import pixel_step
 from sdssflow.fluxcal.vectors import fit_response, pixel_widths, telluric_mask
 
 __all__ = [
@@ -125,17 +125,57 @@ def _median_over_fibres(values: np.ndarray) -> np.ndarray:
     >>> bool(np.array_equal(_median_over_fibres(a), np.median(a, axis=0)))
     True
     """
-    n = values.shape[0]
-    by_pixel = np.array(values.T, dtype=float, order="C")
+    return _median_of_rows(np.array(values.T, dtype=float, order="C"))
+
+
+def _median_of_rows(by_pixel: np.ndarray) -> np.ndarray:
+    """Median of each row of a finite C-ordered (npix, nfiber) float64 array; the rows
+    are partitioned in place (the array is scratch)."""
+    n = by_pixel.shape[1]
     mid = (n - 1) // 2, n // 2
     by_pixel.partition(mid, axis=1)
     return 0.5 * (by_pixel[:, mid[0]] + by_pixel[:, mid[1]])
 
 
-def _reference_uncached(frame):
+#: Pixels per block of :func:`_reference_uncached`: 96 x 500 fibres x 8 bytes = 384 kB, the
+#: block's arrays inside the 2 MB L2 cache (warm, 2 frames: 30 ms at 64-192 pixels, 38-40 ms
+#: for the whole-frame form; 256 and 1024 are slower, 47 and 68 ms: their strided column
+#: reads fall on the same cache sets).
+REFERENCE_BLOCK = 96
+
+
+def _reference_uncached(frame, block: int = REFERENCE_BLOCK):
+    """Reference ln(lambda) and LSF sigma of a frame: medians over fibres of ln(10) x
+    log10(lambda) and of :func:`~sdssflow.fluxcal.resolution.frame_sigma_ln`.
+
+    Formed block by block of ``block`` pixels, pixel-major: each block's loglam is copied
+    transposed with one pixel either side (the central differences of its edge pixels),
+    its sigma formed from that copy with the same operations on the same elements as
+    ``frame_sigma_ln`` (so the same values) and both partitioned for their medians. No
+    whole-frame sigma, temporaries or transposed copies (~100 MB of them a frame before),
+    and each block's arrays stay in the cache: ~15 ms a 500 x 4112 frame instead of ~20.
+
+    Returns
+    -------
+    ref : numpy.ndarray, float64, (npix,)
+        Median ln(lambda / A).
+    sigma : numpy.ndarray, float64, (npix,)
+        Median LSF sigma in ln(lambda).
+    """
     loglam = np.asarray(frame.loglam, float)
-    ref = _median_over_fibres(loglam) * np.log(10.0)
-    sigma = _median_over_fibres(frame_sigma_ln(loglam, frame.disp))
+    disp = np.asarray(frame.disp, float)
+    nfiber, npix = loglam.shape
+    ref, sigma = np.empty(npix), np.empty(npix)
+    for j0 in range(0, npix, block):
+        j1 = min(j0 + block, npix)
+        lo, hi = max(j0 - 1, 0), min(j1 + 1, npix)  # one pixel of context either side
+        by_pixel = np.array(loglam[:, lo:hi].T, order="C")  # (hi - lo, nfiber)
+        # one-sided differences only at the frame's own ends (lo = 0, hi = npix)
+        step = pixel_step(by_pixel, axis=0)[j0 - lo : j1 - lo]
+        sig = np.multiply(disp[:, j0:j1].T, np.log(10.0), out=np.empty((j1 - j0, nfiber)))
+        sig *= step  # (disp * ln 10) * step, as frame_sigma_ln
+        ref[j0:j1] = _median_of_rows(by_pixel[j0 - lo : j1 - lo]) * np.log(10.0)
+        sigma[j0:j1] = _median_of_rows(sig)
     return ref, sigma
 
 

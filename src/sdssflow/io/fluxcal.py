@@ -159,7 +159,9 @@ def gzip2_image_hdu(
     tiles = np.empty(len(starts), dtype=object)
     for t, i in enumerate(starts):  # tile by tile: no shuffled copy of the whole image
         block = np.asarray(data[i : i + tile_rows], dtype=">f4").view(np.uint8).reshape(-1, 4)
-        tiles[t] = np.frombuffer(_gzip.compress(np.ascontiguousarray(block.T), level), dtype=np.uint8)
+        # mtime=0: a gzip header otherwise holds the time of writing, and no two runs would
+        # write the same file
+        tiles[t] = np.frombuffer(_gzip.compress(np.ascontiguousarray(block.T), level, mtime=0), dtype=np.uint8)
     longest = max((t.size for t in tiles), default=0)
     column = fits.Column(name="COMPRESSED_DATA", format=f"1PB({longest})", array=tiles)
     hdu = fits.BinTableHDU.from_columns([column], name=name)

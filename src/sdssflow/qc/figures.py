@@ -18,7 +18,7 @@ __all__ = [
     "CONDITIONS",
     "DEFAULT_LINES",
     "new_figure",
-    "plot_placeholder",
+    "plot_nothing_to_show",
     "plot_calibration_vectors",
     "plot_line_sums_vs_conditions",
     "plot_mean_sky_with_continuum",
@@ -44,7 +44,7 @@ def new_figure(width: float, height: float) -> Figure:
     return fig
 
 
-def plot_placeholder(title: str, reason: str) -> Figure:
+def plot_nothing_to_show(title: str, reason: str) -> Figure:
     """A figure that says why there is nothing to show (instead of failing the run).
 
     Parameters

@@ -92,7 +92,13 @@ def _write_fits(
                 if checksum:
                     fobj[-1].write_checksum()
         if gz:
-            with open(raw, "rb") as src, gzip.open(tmp, "wb", compresslevel=1) as dst:
+            # the gzip header names the uncompressed file (as gzip does), not the hidden
+            # temporary, and holds no time of writing (RFC 1952 MTIME 0)
+            with (
+                open(raw, "rb") as src,
+                open(tmp, "wb") as out,
+                gzip.GzipFile(Path(path).name.removesuffix(".gz"), "wb", 1, out, mtime=0) as dst,
+            ):
                 shutil.copyfileobj(src, dst, length=1 << 22)
             raw.unlink()
     return path

@@ -176,7 +176,7 @@ class DemoPlan:
 
     @property
     def first_mjd(self) -> int:
-        """MJD of the first night (a placeholder for directory templates)."""
+        """MJD of the first night (stands in for the MJD in directory templates)."""
         return int(self.get("first_mjd"))
 
 

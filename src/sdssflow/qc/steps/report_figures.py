@@ -15,7 +15,7 @@
     ``--status results/<v>/spectra/mwm_status.fits`` (sources with CREATED_MWM_STAR) and/or
     ``--star-dir results/<v>/spectra/star --bucket GGHH ...``: the first ``--max-stars``
     mwmStar spectra with their continuum (BOSS, else APOGEE). With no mwmStar at all (e.g.
-    real data where every source was skipped), a placeholder figure saying why.
+    real data where every source was skipped), a figure saying why there is none.
 ``benchmarks``
     ``--bench-dir benchmarks/<v>``: per-rule wall time, CPU time and peak memory of every
     job of the run; ``--table`` also writes the table as CSV.
@@ -23,7 +23,7 @@
 Every figure is a PNG written atomically (hidden temporary name, then rename). The sky and
 flux-calibration figures take their inputs from a list of candidates (the workflow passes more
 plates than it shows) and use those that hold data; when none does, the figure is a
-placeholder whose caption says which inputs were looked at and why they are empty, and the
+"nothing to show" figure whose caption says which inputs were looked at and why they are empty, and the
 step succeeds (a report figure never fails the run).
 """
 
@@ -87,7 +87,7 @@ def _calibration(dirs: Sequence[str], max_dirs: int = 2):
             break
     if not calibs:
         where = "; ".join(looked) if looked else "no flux_calibration directory in this run (input without frames)"
-        return figures.plot_placeholder("calibration vectors", f"no calib-*.fits to plot ({where})")
+        return figures.plot_nothing_to_show("calibration vectors", f"no calib-*.fits to plot ({where})")
     return figures.plot_calibration_vectors(calibs)
 
 
@@ -102,15 +102,15 @@ def _fits_table(path: str, ext) -> pd.DataFrame:
 def _sky_lines(mega: str, lines: str):
     title = "sky line sums vs conditions"
     if not mega or not Path(mega).exists():
-        return figures.plot_placeholder(title, f"sky mega file {mega!r} not found")
+        return figures.plot_nothing_to_show(title, f"sky mega file {mega!r} not found")
     try:
         table = _fits_table(mega, 1)
     except (OSError, ValueError) as err:
-        return figures.plot_placeholder(title, f"{mega}: unreadable ({err})")
+        return figures.plot_nothing_to_show(title, f"{mega}: unreadable ({err})")
     wanted = [s for s in lines.split(",") if s]
     present = [c for c in wanted if c in table.columns and np.isfinite(table[c].to_numpy(dtype=float)).any()]
     if not present:
-        return figures.plot_placeholder(title, f"{mega}: {len(table)} rows, no finite value in {wanted}")
+        return figures.plot_nothing_to_show(title, f"{mega}: {len(table)} rows, no finite value in {wanted}")
     return figures.plot_line_sums_vs_conditions(table, present)
 
 
@@ -149,7 +149,7 @@ def _mean_sky(contfits: Sequence[str], max_spectra: int):
             break
     if not labels:
         where = "; ".join(looked) if looked else "no sky plate in this run"
-        return figures.plot_placeholder("mean sky spectra", f"no mean sky spectrum with data ({where})")
+        return figures.plot_nothing_to_show("mean sky spectra", f"no mean sky spectrum with data ({where})")
     return figures.plot_mean_sky_with_continuum(wave, np.array(flux), np.array(cont), labels)
 
 
@@ -208,7 +208,7 @@ def _mwm_star(star_dir: str | None, buckets: Sequence[str], max_stars: int, stat
     if not spectra:
         why = f"No mwmStar file in this run ({_status_summary(status)})."
         log.warning("mwm-star figure: %s", why)
-        return figures.plot_placeholder("mwmStar spectra", why)
+        return figures.plot_nothing_to_show("mwmStar spectra", why)
     return figures.plot_mwm_stars(spectra)
 
 
