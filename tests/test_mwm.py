@@ -152,7 +152,7 @@ def test_resample_patch_and_flags_at_few_pixels_equal_the_whole_chip_forms():
         plane = ((mask >> b) & 1).astype(np.float32)
         vals = np.abs(np.einsum("ij,ij->i", plane[idx], w.astype(np.float32)))
         dense[vals > 0.1] |= 1 << b
-    assert dense.any() and np.array_equal(_resample_bits(mask, idx, w, 0.1), dense)
+    assert dense.any() and np.array_equal(_resample_bits(mask, ix, half, w, 0.1), dense)
 
 
 def test_resample_errors():
@@ -716,3 +716,116 @@ def test_resample_chip_general_path_and_patch_fallback_equal_their_reference_for
     med = np.where(np.isfinite(med), med, np.nanmedian(np.where(mostly_bad, np.nan, values)))
     med = np.interp(np.arange(n), np.arange(0, n, 10), med)
     assert np.array_equal(smooth_patch(values, mostly_bad), gaussian_filter1d(med, 100.0, mode="reflect"))
+
+
+def _sinc_kernel_before(frac, nres):
+    """sinc_kernel as it was before the delta taps were tested on two columns (reference)."""
+    dampfac = 3.25 * nres / 2.0
+    ksize = int(21 * nres / 2.0)
+    ksize += ksize % 2 == 0
+    half = ksize // 2
+    off = np.arange(ksize, dtype=float)[None, :] - half - np.asarray(frac, float)[:, None]
+    sign = np.where((np.arange(ksize) - half) % 2 == 0, -1.0, 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w = np.exp(-np.square(off / dampfac))
+        w *= sign[None, :] * np.sin(np.pi * np.asarray(frac, float))[:, None]
+        w /= np.pi * off
+    w[np.abs(off) < 1e-12] = 1.0
+    return w, half
+
+
+def _resample_chip_before(wave_in, flux, ivar, mask, wave_out, nres):
+    """resample_chip's (nout, ntap) path as it was before the taps were gathered as rows of a
+    padded copy: a clipped index array, the out-of-chip weights zeroed, per-element gathers
+    (reference; the patch and the pixel positions are the module's own)."""
+    from sdssflow.mwm.resample import smooth_patch, wave_to_pixel
+
+    flux, ivar = np.asarray(flux, float), np.asarray(ivar, float)
+    nin = flux.size
+    mask = np.asarray(mask).astype(np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var = np.where(ivar > 0, 1.0 / ivar, np.inf)
+        bad = ~(ivar > 0) | ~np.isfinite(flux) | ~np.isfinite(var) | (flux < 0)
+    where = np.flatnonzero(bad)
+    flux = flux.copy()
+    flux[where], var[where] = smooth_patch(flux, bad, at=where), smooth_patch(var, bad, at=where)
+    x = wave_to_pixel(wave_in, wave_out)
+    near = np.round(x)
+    x = np.where(np.abs(x - near) < 1e-6, near, x)
+    covered = np.isfinite(x) & (x >= -0.5) & (x <= nin - 0.5)
+    sel = np.flatnonzero(covered)
+    ix = np.floor(x[sel]).astype(int)
+    w, half = _sinc_kernel_before(x[sel] - ix, nres)
+    idx = ix[:, None] + np.arange(-half, half + 1)[None, :]
+    w[(idx < 0) | (idx >= nin)] = 0.0
+    idx = np.clip(idx, 0, nin - 1)
+    nout = wave_out.size
+    out_flux, out_ivar, out_mask = np.zeros(nout), np.zeros(nout), np.zeros(nout, np.int64)
+    out_flux[sel] = np.einsum("ij,ij->i", w, flux[idx])
+    out_var = np.einsum("ij,ij->i", w * w, var[idx])
+    bad_w = np.abs(np.einsum("ij,ij->i", w, bad.astype(float)[idx]))
+    with np.errstate(divide="ignore"):
+        out_ivar[sel] = np.where((out_var > 0) & np.isfinite(out_var) & (bad_w <= 0.1), 1.0 / out_var, 0.0)
+    bits = np.zeros(sel.size, np.int64)
+    for b in range(63):
+        plane = ((mask >> b) & 1).astype(np.float32)
+        if plane.any():
+            vals = np.abs(np.einsum("ij,ij->i", plane[idx], w.astype(np.float32)))
+            bits[vals > 0.1] |= 1 << b
+    out_mask[sel] = bits
+    return out_flux, out_ivar, out_mask, covered
+
+
+@pytest.mark.parametrize("case", ["trace", "reversed", "past_both_ends", "flagged_ends"])
+def test_resample_chip_taps_as_padded_rows_equal_the_index_array_form(case):
+    """The general path (taps gathered as rows of an edge-padded copy, zero weights only on
+    the rows near the chip's ends, delta taps tested on two columns) gives the same bytes as
+    the clipped (nout, ntap) index array it replaces, on trace-set chips whose output pixels
+    run past the chip's ends (ix = -1 and nin - 1), with bad and flagged pixels at the ends."""
+    rng = np.random.default_rng({"trace": 1, "reversed": 2, "past_both_ends": 3, "flagged_ends": 4}[case])
+    n = 4112
+    loglam = 3.5523 + 1.1e-4 * np.arange(n) * (1.0 + 0.03 * np.sin(np.arange(n) / 700.0))
+    wave_in = 10.0**loglam
+    flux = 30.0 + np.cumsum(rng.normal(size=n)) * 0.2
+    ivar = rng.uniform(0.3, 3.0, n)
+    ivar[n - 32 :], ivar[1500:1504] = 0.0, 0.0  # bad columns at the red end and inside
+    flux[rng.choice(n, 30, replace=False)] *= -1.0  # negative pixels are bad too
+    mask = np.zeros(n, np.int64)
+    mask[rng.choice(n, 50, replace=False)] |= 1 << 5
+    wave_out = BOSS.wavelength
+    if case == "reversed":
+        wave_in, flux, ivar, mask = wave_in[::-1], flux[::-1], ivar[::-1], mask[::-1]
+    if case == "past_both_ends":  # output pixels half an input pixel beyond either end
+        step = np.log(wave_in[1] / wave_in[0])
+        edges = wave_in[0] * np.exp(-step * np.array([0.49, 0.2])), wave_in[-1] * np.exp([0.0, 0.3 * step])
+        wave_out = np.sort(np.concatenate([wave_out, *edges]))
+    if case == "flagged_ends":
+        mask[:3] |= 1 << 22
+        mask[n - 2 :] |= 1 << 30
+        ivar[:10] = 0.0
+    got = resample_chip(wave_in, flux, ivar, mask, wave_out, 5.0)
+    want = _resample_chip_before(wave_in, flux, ivar, mask, wave_out, 5.0)
+    for a, b in zip(got, want):
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
+    assert got[2].any() and (got[1][got[3]] == 0).any()
+
+
+def test_sinc_kernel_and_gaussian_at_equal_their_reference_forms():
+    """sinc_kernel's delta taps tested on two columns equal the whole-array test (frac 0, one
+    ulp below 1, and frac outside [0, 1), which takes the whole-array test); _gaussian_at
+    (taps as rows, the sum down them) equals scipy's gaussian_filter1d to the last bit."""
+    from scipy.ndimage import gaussian_filter1d
+
+    from sdssflow.mwm.resample import _gaussian_at, sinc_kernel
+
+    rng = np.random.default_rng(17)
+    frac = rng.random(3000)
+    frac[::50], frac[7], frac[8] = 0.0, np.nextafter(1.0, 0.0), 1e-13
+    for f, nres in ((frac, 5.0), (frac, 4.25), (np.r_[frac, 1.0, -1e-13, 2.5], 5.0)):
+        got, want = sinc_kernel(f, nres), _sinc_kernel_before(f, nres)
+        assert got[1] == want[1] and got[0].tobytes() == want[0].tobytes()
+    for n, m in ((4112, 32), (4112, 1000), (450, 1), (450, 2), (600, 3), (900, 200)):
+        values = 40.0 + np.cumsum(rng.normal(size=n))
+        at = np.sort(rng.choice(n, m, replace=False))
+        want = gaussian_filter1d(values, 100.0, mode="reflect")[at]
+        assert _gaussian_at(values, 100.0, at).tobytes() == want.tobytes()
