@@ -829,3 +829,58 @@ def test_sinc_kernel_and_gaussian_at_equal_their_reference_forms():
         at = np.sort(rng.choice(n, m, replace=False))
         want = gaussian_filter1d(values, 100.0, mode="reflect")[at]
         assert _gaussian_at(values, 100.0, at).tobytes() == want.tobytes()
+
+
+def _normalise_before(flux, ivar=None, width=101):
+    """rv_templates.normalise as it was before its continuum was interpolated without a
+    search, a few rows at a time (reference: the whole continuum, np.interp row by row)."""
+    from scipy.ndimage import gaussian_filter1d, median_filter
+
+    flux = np.asarray(flux, dtype=float)
+    step = max(1, width // 25)
+    n = flux.shape[-1]
+    work = flux.copy()
+    if ivar is not None:
+        bad = ~(np.asarray(ivar) > 0) | ~np.isfinite(flux)
+        if bad.any() and (~bad).any():
+            work[bad] = np.interp(np.flatnonzero(bad), np.flatnonzero(~bad), flux[~bad])
+    sub = work[..., ::step]
+    sub = np.where(np.isfinite(sub), sub, 0.0).reshape(-1, sub.shape[-1])
+    med = np.array([median_filter(row, size=max(3, (width // step) | 1), mode="nearest") for row in sub])
+    med = gaussian_filter1d(med, max(width / 5.0 / step, 0.5), axis=-1, mode="nearest")
+    cont = np.array([np.interp(np.arange(n), np.arange(0, n, step), row) for row in med]).reshape(flux.shape)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(cont > 0, flux / cont, 1.0)
+
+
+def test_normalise_without_a_search_equals_its_reference_form():
+    """normalise's continuum (np.interp's formula on the uniform sample grid, in blocks of
+    rows, divided into ``out``) equals the row-by-row np.interp form: a library-like array
+    (width 1011, step 40, n not a multiple of it, out= the array itself), spectra with bad
+    pixels (step 4: np.interp itself), negative continua; _interp_every equals np.interp for
+    several steps, a row shorter than a step, and rows whose samples or slopes are not
+    finite (np.interp's NaN handling)."""
+    from sdssflow.mwm.rv_templates import _interp_every, normalise
+
+    rng = np.random.default_rng(23)
+    n = 46_888
+    lib = 1.0 + 0.3 * np.sin(np.arange(n) / 900.0)[None, :] + 0.05 * rng.standard_normal((9, n))
+    lib[3] -= 2.0  # a row whose continuum is negative: 1 there
+    want = _normalise_before(lib, width=1011)
+    same = lib.copy()
+    assert normalise(same, width=1011, out=same) is same and same.tobytes() == want.tobytes()
+    assert normalise(lib, width=1011).tobytes() == want.tobytes() and (want == 1.0).any()
+    flux = 10.0 + rng.standard_normal(4648)
+    ivar = rng.uniform(0.5, 2.0, 4648)
+    ivar[:40], flux[900], flux[901] = 0.0, np.nan, np.inf
+    assert normalise(flux, ivar).tobytes() == _normalise_before(flux, ivar).tobytes()
+
+    for step, m in ((40, 1173), (8, 50), (13, 7), (40, 1), (1, 30), (4, 100)):
+        samples = rng.standard_normal((5, m)) * 10.0
+        for n_out in {m * step, (m - 1) * step + 1, (m - 1) * step + (step + 1) // 2}:  # m samples each
+            want = np.array([np.interp(np.arange(n_out), np.arange(0, n_out, step), row) for row in samples])
+            assert _interp_every(samples, step, n_out).tobytes() == want.tobytes()
+    samples = rng.standard_normal((3, 20))
+    samples[1, 4], samples[2, 7:9] = np.nan, (1e308, -1e308)  # slope overflows to -inf
+    want = np.array([np.interp(np.arange(800), np.arange(0, 800, 40), row) for row in samples])
+    np.testing.assert_array_equal(_interp_every(samples, 40, 800), want)
