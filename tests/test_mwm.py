@@ -884,3 +884,21 @@ def test_normalise_without_a_search_equals_its_reference_form():
     samples[1, 4], samples[2, 7:9] = np.nan, (1e308, -1e308)  # slope overflows to -inf
     want = np.array([np.interp(np.arange(800), np.arange(0, 800, 40), row) for row in samples])
     np.testing.assert_array_equal(_interp_every(samples, 40, 800), want)
+
+
+def test_by_pixel_in_blocks_equals_the_transposed_library(rvlib):
+    """TemplateLibrary.by_pixel, transposed in blocks of fine pixels, equals flux.T (a
+    library of several blocks and a partial last one) and _shifted_library, gathered from
+    it with np.take, equals _shifted_rows of the library (the form it replaces)."""
+    from sdssflow.mwm.rv import _shifted_library, _shifted_rows
+    from sdssflow.mwm.rv_templates import BY_PIXEL_BLOCK, TemplateLibrary
+
+    rng = np.random.default_rng(31)
+    n = 3 * BY_PIXEL_BLOCK + 77
+    loglam = 3.6 + 1e-5 * np.arange(n)
+    lib = TemplateLibrary(loglam, rng.random((7, n)), rng.random((7, 3)))
+    assert lib.by_pixel().tobytes() == np.ascontiguousarray(lib.flux.T).tobytes()
+    assert rvlib.flux.shape[1] > BY_PIXEL_BLOCK and np.array_equal(rvlib.by_pixel(), rvlib.flux.T)
+    obs = loglam[40:-40:10] + 3e-6
+    for v in (0.0, 21.7, -480.0, 1500.0):
+        assert _shifted_library(lib, obs, v).tobytes() == _shifted_rows(lib.flux, loglam, obs, v).tobytes()

