@@ -902,3 +902,28 @@ def test_by_pixel_in_blocks_equals_the_transposed_library(rvlib):
     obs = loglam[40:-40:10] + 3e-6
     for v in (0.0, 21.7, -480.0, 1500.0):
         assert _shifted_library(lib, obs, v).tobytes() == _shifted_rows(lib.flux, loglam, obs, v).tobytes()
+
+
+def test_wave_to_pixel_spline_equals_scipy_cubic_spline():
+    """wave_to_pixel's not-a-knot spline (scipy's system solved by gtsv, its coefficients
+    and power sum) equals CubicSpline(..., extrapolate=False) to the last bit: trace-set
+    grids of 4 to 4,112 pixels in both directions, points on the knots, between them,
+    beyond both ends and NaN."""
+    from scipy.interpolate import CubicSpline
+
+    from sdssflow.mwm.resample import _not_a_knot_at
+
+    rng = np.random.default_rng(41)
+    n = 4112
+    frame = 10.0 ** (3.5523 + 1e-4 * np.arange(n) * (1.0 + 0.02 * np.sin(np.arange(n) / 900.0)))
+    grids = [frame, frame[::-1]] + [np.exp(8.0 + np.cumsum(rng.uniform(0.1, 2.0, m)) * 1e-4) for m in (4, 5, 37, 1000)]
+    for wave_in in grids:
+        x, pix = np.log(wave_in), np.arange(wave_in.size, dtype=float)
+        if x[0] > x[-1]:
+            x, pix = x[::-1], pix[::-1]
+        at = np.concatenate([x, rng.uniform(x[0] - 1e-3, x[-1] + 1e-3, 500), np.log(BOSS.wavelength), [np.nan]])
+        want = CubicSpline(x, pix, extrapolate=False)(at)
+        assert _not_a_knot_at(x, pix, at).tobytes() == want.tobytes()
+        wave_out = np.exp(at[np.isfinite(at)])
+        spline = CubicSpline(x, pix, extrapolate=False)(np.log(wave_out))
+        assert wave_to_pixel(wave_in, wave_out).tobytes() == spline.tobytes()
