@@ -927,3 +927,31 @@ def test_wave_to_pixel_spline_equals_scipy_cubic_spline():
         wave_out = np.exp(at[np.isfinite(at)])
         spline = CubicSpline(x, pix, extrapolate=False)(np.log(wave_out))
         assert wave_to_pixel(wave_in, wave_out).tobytes() == spline.tobytes()
+
+
+def test_rv_brackets_equal_their_reference_form(rvlib):
+    """_brackets (the guess clamped with fmax/fmin, 'outside' tested on the re-searched points
+    only) equals the reference form: the binary search's bracket, t = (x - g[j]) / (g[j+1] - g[j])
+    and outside = (x < g[0]) | (x > g[-1]), to the last bit, on the library's fine grid (grid
+    values, one ulp either side, beyond both ends, NaN/inf, a 41-velocity scan), a grid that is
+    not uniform and a 2-point grid."""
+    from sdssflow.mwm.rv import _brackets
+
+    def reference(grid, x):
+        j = np.clip(np.searchsorted(grid, x, side="right") - 1, 0, grid.size - 2)
+        return j, (x - grid[j]) / (grid[j + 1] - grid[j]), (x < grid[0]) | (x > grid[-1])
+
+    rng = np.random.default_rng(43)
+    g = rvlib.loglam
+    loglam = np.log10(BOSS.wavelength)
+    cases = [(g, x) for x in (
+        g, np.nextafter(g, -np.inf), np.nextafter(g, np.inf), np.r_[g[:20] - 1e-3, g[-20:] + 1e-3],
+        np.array([np.nan, np.inf, -np.inf, g[0], g[-1]]),
+        loglam[None, :] - np.log10(1.0 + rng.uniform(-900.0, 900.0, 41) / 299792.458)[:, None],
+    )] + [(np.sort(rng.uniform(0.0, 1.0, 300)), rng.uniform(-0.1, 1.1, 2000)),
+          (np.array([0.0, 1.0]), np.array([-1.0, 0.5, 1.0, 2.0, np.nan]))]  # fmt: skip
+    for grid, x in cases:
+        with np.errstate(invalid="ignore"):
+            got, want = _brackets(grid, x), reference(grid, x)
+        for a, b in zip(got, want):
+            assert a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
