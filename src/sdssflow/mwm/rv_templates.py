@@ -69,6 +69,13 @@ class TemplateLibrary:
             self._by_pixel.append(flux_t)
         return self._by_pixel[0]
 
+    def release_by_pixel(self) -> None:
+        """Drop :meth:`by_pixel`'s copy (made again on next use, the same values).
+
+        A library tried and set aside (``--resolution auto`` keeps the best so far while it
+        makes the next) then holds its flux only: 36 MB less at the step's peak."""
+        self._by_pixel.clear()
+
     def at_rest(self, loglam_obs: np.ndarray) -> np.ndarray:
         """The templates minus 1 at rest on an observed grid (1 outside the library's).
 

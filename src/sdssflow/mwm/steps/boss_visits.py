@@ -270,10 +270,14 @@ def _resolution(option: str, templates, rows, n_fibres: int = 5):
     )
 
     def chi2_of(lib):
-        return np.nansum([
+        total = np.nansum([
             measure_rv(BOSS.wavelength, rows[i][1][0], rows[i][1][1], lib, n_combine=1)["chi2"]
             for i in best
         ])  # fmt: skip
+        # the search keeps the best library so far while it makes the next: without its
+        # pixel-major copy (made again for the one chosen) the peak holds one copy, not two
+        lib.release_by_pixel()
+        return total
 
     fine = fine_templates(wave, rect, params, BOSS.cdelt)
     del rect  # the fine grid holds the templates now
