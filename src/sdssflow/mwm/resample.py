@@ -278,8 +278,11 @@ def sinc_kernel(frac: np.ndarray, nres: float) -> tuple[np.ndarray, int]:
         np.square(w, out=w)
         np.negative(w, out=w)
         np.exp(w, out=w)
-        w *= sign[None, :] * np.sin(np.pi * frac)[:, None]
-        off *= np.pi  # π · off, in place: off is not needed after this
+        w *= np.sin(np.pi * frac)[:, None]
+        # the tap's sign moved into the divisor (±1: the same values) spares the (nout,
+        # ntap) product sign · sin πf; π · sign · off in place: off is not needed after this
+        off *= sign[None, :]
+        off *= np.pi
         w /= off
     for column, at_zero in delta:
         if isinstance(column, slice):

@@ -140,8 +140,8 @@ def _frames_route(args):
             if e != expid or camera in excluded:
                 continue
             where = {"mjd": args.mjd, "expid": expid, "camera": camera, "path": path}
-            try:  # only the visits' fibres (28 of 500 a frame on the demo plate)
-                frame = read_spcframe_rows(path, visit_rows)
+            try:  # only the visits' fibres (28 of 500 a frame on the demo plate), no sky
+                frame = read_spcframe_rows(path, visit_rows, sky=False)
             except ValueError as err:  # UnreadableFile: drop this camera of this exposure
                 log.warning("%s", err)
                 status.append({**where, "status": "failed", "message": getattr(err, "reason", err)})
