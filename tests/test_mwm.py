@@ -949,7 +949,7 @@ def test_rv_brackets_equal_their_reference_form(rvlib):
         np.array([np.nan, np.inf, -np.inf, g[0], g[-1]]),
         loglam[None, :] - np.log10(1.0 + rng.uniform(-900.0, 900.0, 41) / 299792.458)[:, None],
     )] + [(np.sort(rng.uniform(0.0, 1.0, 300)), rng.uniform(-0.1, 1.1, 2000)),
-          (np.array([0.0, 1.0]), np.array([-1.0, 0.5, 1.0, 2.0, np.nan]))]  # fmt: skip
+          (np.array([0.0, 1.0]), np.array([-1.0, 0.5, 1.0, 2.0, np.nan])), (g, np.array(g[7] + 3e-6))]  # fmt: skip
     for grid, x in cases:
         with np.errstate(invalid="ignore"):
             got, want = _brackets(grid, x), reference(grid, x)

@@ -114,7 +114,7 @@ def _bracket_ends(grid: np.ndarray, x: np.ndarray, with_fixed: bool = False):
     n = grid.size
     step = (grid[-1] - grid[0]) / (n - 1)
     with np.errstate(invalid="ignore"):
-        guess = x - grid[0]
+        guess = np.subtract(x, grid[0], out=np.empty(np.shape(x)))  # an array even for 0-d x
         guess /= max(step, 1e-300)
         # into [0, n - 2] with the ufuncs (np.clip's wrapper costs ~30 µs a call); fmax
         # turns NaN into 0, so the truncation below is the floor and j needs no clip again
