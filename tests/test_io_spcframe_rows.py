@@ -34,6 +34,10 @@ def test_rows_equal_the_whole_frame_reader(blue_frame, tmp_path, gzipped):  # no
         assert part.x is None and part.superflat is None
         assert (part.camera, part.expid, part.header["PLATEID"]) == ("b1", 120000, 4100)
     assert read_spcframe_rows(path, [1], npix=4128).flux.shape == (1, 4128)  # untrimmed padding
+    no_sky = read_spcframe_rows(path, visit_rows, sky=False)  # boss_visits': the same but the sky
+    assert no_sky.sky is None
+    for name in ("flux", "ivar", "mask", "loglam", "disp"):
+        assert np.array_equal(getattr(no_sky, name), getattr(whole, name)[expected_rows]), name
 
 
 def test_errors_name_the_file(blue_frame, tmp_path):  # noqa: F811

@@ -152,7 +152,7 @@ def test_resample_patch_and_flags_at_few_pixels_equal_the_whole_chip_forms():
         plane = ((mask >> b) & 1).astype(np.float32)
         vals = np.abs(np.einsum("ij,ij->i", plane[idx], w.astype(np.float32)))
         dense[vals > 0.1] |= 1 << b
-    assert dense.any() and np.array_equal(_resample_bits(mask, idx, w, 0.1), dense)
+    assert dense.any() and np.array_equal(_resample_bits(mask, ix, half, w, 0.1), dense)
 
 
 def test_resample_errors():
@@ -716,3 +716,242 @@ def test_resample_chip_general_path_and_patch_fallback_equal_their_reference_for
     med = np.where(np.isfinite(med), med, np.nanmedian(np.where(mostly_bad, np.nan, values)))
     med = np.interp(np.arange(n), np.arange(0, n, 10), med)
     assert np.array_equal(smooth_patch(values, mostly_bad), gaussian_filter1d(med, 100.0, mode="reflect"))
+
+
+def _sinc_kernel_before(frac, nres):
+    """sinc_kernel as it was before the delta taps were tested on two columns (reference)."""
+    dampfac = 3.25 * nres / 2.0
+    ksize = int(21 * nres / 2.0)
+    ksize += ksize % 2 == 0
+    half = ksize // 2
+    off = np.arange(ksize, dtype=float)[None, :] - half - np.asarray(frac, float)[:, None]
+    sign = np.where((np.arange(ksize) - half) % 2 == 0, -1.0, 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w = np.exp(-np.square(off / dampfac))
+        w *= sign[None, :] * np.sin(np.pi * np.asarray(frac, float))[:, None]
+        w /= np.pi * off
+    w[np.abs(off) < 1e-12] = 1.0
+    return w, half
+
+
+def _resample_chip_before(wave_in, flux, ivar, mask, wave_out, nres):
+    """resample_chip's (nout, ntap) path as it was before the taps were gathered as rows of a
+    padded copy: a clipped index array, the out-of-chip weights zeroed, per-element gathers
+    (reference; the patch and the pixel positions are the module's own)."""
+    from sdssflow.mwm.resample import smooth_patch, wave_to_pixel
+
+    flux, ivar = np.asarray(flux, float), np.asarray(ivar, float)
+    nin = flux.size
+    mask = np.asarray(mask).astype(np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var = np.where(ivar > 0, 1.0 / ivar, np.inf)
+        bad = ~(ivar > 0) | ~np.isfinite(flux) | ~np.isfinite(var) | (flux < 0)
+    where = np.flatnonzero(bad)
+    flux = flux.copy()
+    flux[where], var[where] = smooth_patch(flux, bad, at=where), smooth_patch(var, bad, at=where)
+    x = wave_to_pixel(wave_in, wave_out)
+    near = np.round(x)
+    x = np.where(np.abs(x - near) < 1e-6, near, x)
+    covered = np.isfinite(x) & (x >= -0.5) & (x <= nin - 0.5)
+    sel = np.flatnonzero(covered)
+    ix = np.floor(x[sel]).astype(int)
+    w, half = _sinc_kernel_before(x[sel] - ix, nres)
+    idx = ix[:, None] + np.arange(-half, half + 1)[None, :]
+    w[(idx < 0) | (idx >= nin)] = 0.0
+    idx = np.clip(idx, 0, nin - 1)
+    nout = wave_out.size
+    out_flux, out_ivar, out_mask = np.zeros(nout), np.zeros(nout), np.zeros(nout, np.int64)
+    out_flux[sel] = np.einsum("ij,ij->i", w, flux[idx])
+    out_var = np.einsum("ij,ij->i", w * w, var[idx])
+    bad_w = np.abs(np.einsum("ij,ij->i", w, bad.astype(float)[idx]))
+    with np.errstate(divide="ignore"):
+        out_ivar[sel] = np.where((out_var > 0) & np.isfinite(out_var) & (bad_w <= 0.1), 1.0 / out_var, 0.0)
+    bits = np.zeros(sel.size, np.int64)
+    for b in range(63):
+        plane = ((mask >> b) & 1).astype(np.float32)
+        if plane.any():
+            vals = np.abs(np.einsum("ij,ij->i", plane[idx], w.astype(np.float32)))
+            bits[vals > 0.1] |= 1 << b
+    out_mask[sel] = bits
+    return out_flux, out_ivar, out_mask, covered
+
+
+@pytest.mark.parametrize("case", ["trace", "reversed", "past_both_ends", "flagged_ends"])
+def test_resample_chip_taps_as_padded_rows_equal_the_index_array_form(case):
+    """The general path (taps gathered as rows of an edge-padded copy, zero weights only on
+    the rows near the chip's ends, delta taps tested on two columns) gives the same bytes as
+    the clipped (nout, ntap) index array it replaces, on trace-set chips whose output pixels
+    run past the chip's ends (ix = -1 and nin - 1), with bad and flagged pixels at the ends."""
+    rng = np.random.default_rng({"trace": 1, "reversed": 2, "past_both_ends": 3, "flagged_ends": 4}[case])
+    n = 4112
+    loglam = 3.5523 + 1.1e-4 * np.arange(n) * (1.0 + 0.03 * np.sin(np.arange(n) / 700.0))
+    wave_in = 10.0**loglam
+    flux = 30.0 + np.cumsum(rng.normal(size=n)) * 0.2
+    ivar = rng.uniform(0.3, 3.0, n)
+    ivar[n - 32 :], ivar[1500:1504] = 0.0, 0.0  # bad columns at the red end and inside
+    flux[rng.choice(n, 30, replace=False)] *= -1.0  # negative pixels are bad too
+    mask = np.zeros(n, np.int64)
+    mask[rng.choice(n, 50, replace=False)] |= 1 << 5
+    wave_out = BOSS.wavelength
+    if case == "reversed":
+        wave_in, flux, ivar, mask = wave_in[::-1], flux[::-1], ivar[::-1], mask[::-1]
+    if case == "past_both_ends":  # output pixels half an input pixel beyond either end
+        step = np.log(wave_in[1] / wave_in[0])
+        edges = wave_in[0] * np.exp(-step * np.array([0.49, 0.2])), wave_in[-1] * np.exp([0.0, 0.3 * step])
+        wave_out = np.sort(np.concatenate([wave_out, *edges]))
+    if case == "flagged_ends":
+        mask[:3] |= 1 << 22
+        mask[n - 2 :] |= 1 << 30
+        ivar[:10] = 0.0
+    got = resample_chip(wave_in, flux, ivar, mask, wave_out, 5.0)
+    want = _resample_chip_before(wave_in, flux, ivar, mask, wave_out, 5.0)
+    for a, b in zip(got, want):
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
+    assert got[2].any() and (got[1][got[3]] == 0).any()
+
+
+def test_sinc_kernel_and_gaussian_at_equal_their_reference_forms():
+    """sinc_kernel's delta taps tested on two columns equal the whole-array test (frac 0, one
+    ulp below 1, and frac outside [0, 1), which takes the whole-array test); _gaussian_at
+    (taps as rows, the sum down them) equals scipy's gaussian_filter1d to the last bit."""
+    from scipy.ndimage import gaussian_filter1d
+
+    from sdssflow.mwm.resample import _gaussian_at, sinc_kernel
+
+    rng = np.random.default_rng(17)
+    frac = rng.random(3000)
+    frac[::50], frac[7], frac[8] = 0.0, np.nextafter(1.0, 0.0), 1e-13
+    for f, nres in ((frac, 5.0), (frac, 4.25), (np.r_[frac, 1.0, -1e-13, 2.5], 5.0)):
+        got, want = sinc_kernel(f, nres), _sinc_kernel_before(f, nres)
+        assert got[1] == want[1] and got[0].tobytes() == want[0].tobytes()
+    for n, m in ((4112, 32), (4112, 1000), (450, 1), (450, 2), (600, 3), (900, 200)):
+        values = 40.0 + np.cumsum(rng.normal(size=n))
+        at = np.sort(rng.choice(n, m, replace=False))
+        want = gaussian_filter1d(values, 100.0, mode="reflect")[at]
+        assert _gaussian_at(values, 100.0, at).tobytes() == want.tobytes()
+
+
+def _normalise_before(flux, ivar=None, width=101):
+    """rv_templates.normalise as it was before its continuum was interpolated without a
+    search, a few rows at a time (reference: the whole continuum, np.interp row by row)."""
+    from scipy.ndimage import gaussian_filter1d, median_filter
+
+    flux = np.asarray(flux, dtype=float)
+    step = max(1, width // 25)
+    n = flux.shape[-1]
+    work = flux.copy()
+    if ivar is not None:
+        bad = ~(np.asarray(ivar) > 0) | ~np.isfinite(flux)
+        if bad.any() and (~bad).any():
+            work[bad] = np.interp(np.flatnonzero(bad), np.flatnonzero(~bad), flux[~bad])
+    sub = work[..., ::step]
+    sub = np.where(np.isfinite(sub), sub, 0.0).reshape(-1, sub.shape[-1])
+    med = np.array([median_filter(row, size=max(3, (width // step) | 1), mode="nearest") for row in sub])
+    med = gaussian_filter1d(med, max(width / 5.0 / step, 0.5), axis=-1, mode="nearest")
+    cont = np.array([np.interp(np.arange(n), np.arange(0, n, step), row) for row in med]).reshape(flux.shape)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(cont > 0, flux / cont, 1.0)
+
+
+def test_normalise_without_a_search_equals_its_reference_form():
+    """normalise's continuum (np.interp's formula on the uniform sample grid, in blocks of
+    rows, divided into ``out``) equals the row-by-row np.interp form: a library-like array
+    (width 1011, step 40, n not a multiple of it, out= the array itself), spectra with bad
+    pixels (step 4: np.interp itself), negative continua; _interp_every equals np.interp for
+    several steps, a row shorter than a step, and rows whose samples or slopes are not
+    finite (np.interp's NaN handling)."""
+    from sdssflow.mwm.rv_templates import _interp_every, normalise
+
+    rng = np.random.default_rng(23)
+    n = 46_888
+    lib = 1.0 + 0.3 * np.sin(np.arange(n) / 900.0)[None, :] + 0.05 * rng.standard_normal((9, n))
+    lib[3] -= 2.0  # a row whose continuum is negative: 1 there
+    want = _normalise_before(lib, width=1011)
+    same = lib.copy()
+    assert normalise(same, width=1011, out=same) is same and same.tobytes() == want.tobytes()
+    assert normalise(lib, width=1011).tobytes() == want.tobytes() and (want == 1.0).any()
+    flux = 10.0 + rng.standard_normal(4648)
+    ivar = rng.uniform(0.5, 2.0, 4648)
+    ivar[:40], flux[900], flux[901] = 0.0, np.nan, np.inf
+    assert normalise(flux, ivar).tobytes() == _normalise_before(flux, ivar).tobytes()
+
+    for step, m in ((40, 1173), (8, 50), (13, 7), (40, 1), (1, 30), (4, 100)):
+        samples = rng.standard_normal((5, m)) * 10.0
+        for n_out in {m * step, (m - 1) * step + 1, (m - 1) * step + (step + 1) // 2}:  # m samples each
+            want = np.array([np.interp(np.arange(n_out), np.arange(0, n_out, step), row) for row in samples])
+            assert _interp_every(samples, step, n_out).tobytes() == want.tobytes()
+    samples = rng.standard_normal((3, 20))
+    samples[1, 4], samples[2, 7:9] = np.nan, (1e308, -1e308)  # slope overflows to -inf
+    want = np.array([np.interp(np.arange(800), np.arange(0, 800, 40), row) for row in samples])
+    np.testing.assert_array_equal(_interp_every(samples, 40, 800), want)
+
+
+def test_by_pixel_in_blocks_equals_the_transposed_library(rvlib):
+    """TemplateLibrary.by_pixel, transposed in blocks of fine pixels, equals flux.T (a
+    library of several blocks and a partial last one) and _shifted_library, gathered from
+    it with np.take, equals _shifted_rows of the library (the form it replaces)."""
+    from sdssflow.mwm.rv import _shifted_library, _shifted_rows
+    from sdssflow.mwm.rv_templates import BY_PIXEL_BLOCK, TemplateLibrary
+
+    rng = np.random.default_rng(31)
+    n = 3 * BY_PIXEL_BLOCK + 77
+    loglam = 3.6 + 1e-5 * np.arange(n)
+    lib = TemplateLibrary(loglam, rng.random((7, n)), rng.random((7, 3)))
+    assert lib.by_pixel().tobytes() == np.ascontiguousarray(lib.flux.T).tobytes()
+    assert rvlib.flux.shape[1] > BY_PIXEL_BLOCK and np.array_equal(rvlib.by_pixel(), rvlib.flux.T)
+    obs = loglam[40:-40:10] + 3e-6
+    for v in (0.0, 21.7, -480.0, 1500.0):
+        assert _shifted_library(lib, obs, v).tobytes() == _shifted_rows(lib.flux, loglam, obs, v).tobytes()
+
+
+def test_wave_to_pixel_spline_equals_scipy_cubic_spline():
+    """wave_to_pixel's not-a-knot spline (scipy's system solved by gtsv, its coefficients
+    and power sum) equals CubicSpline(..., extrapolate=False) to the last bit: trace-set
+    grids of 4 to 4,112 pixels in both directions, points on the knots, between them,
+    beyond both ends and NaN."""
+    from scipy.interpolate import CubicSpline
+
+    from sdssflow.mwm.resample import _not_a_knot_at
+
+    rng = np.random.default_rng(41)
+    n = 4112
+    frame = 10.0 ** (3.5523 + 1e-4 * np.arange(n) * (1.0 + 0.02 * np.sin(np.arange(n) / 900.0)))
+    grids = [frame, frame[::-1]] + [np.exp(8.0 + np.cumsum(rng.uniform(0.1, 2.0, m)) * 1e-4) for m in (4, 5, 37, 1000)]
+    for wave_in in grids:
+        x, pix = np.log(wave_in), np.arange(wave_in.size, dtype=float)
+        if x[0] > x[-1]:
+            x, pix = x[::-1], pix[::-1]
+        at = np.concatenate([x, rng.uniform(x[0] - 1e-3, x[-1] + 1e-3, 500), np.log(BOSS.wavelength), [np.nan]])
+        want = CubicSpline(x, pix, extrapolate=False)(at)
+        assert _not_a_knot_at(x, pix, at).tobytes() == want.tobytes()
+        wave_out = np.exp(at[np.isfinite(at)])
+        spline = CubicSpline(x, pix, extrapolate=False)(np.log(wave_out))
+        assert wave_to_pixel(wave_in, wave_out).tobytes() == spline.tobytes()
+
+
+def test_rv_brackets_equal_their_reference_form(rvlib):
+    """_brackets (the guess clamped with fmax/fmin, 'outside' tested on the re-searched points
+    only) equals the reference form: the binary search's bracket, t = (x - g[j]) / (g[j+1] - g[j])
+    and outside = (x < g[0]) | (x > g[-1]), to the last bit, on the library's fine grid (grid
+    values, one ulp either side, beyond both ends, NaN/inf, a 41-velocity scan), a grid that is
+    not uniform and a 2-point grid."""
+    from sdssflow.mwm.rv import _brackets
+
+    def reference(grid, x):
+        j = np.clip(np.searchsorted(grid, x, side="right") - 1, 0, grid.size - 2)
+        return j, (x - grid[j]) / (grid[j + 1] - grid[j]), (x < grid[0]) | (x > grid[-1])
+
+    rng = np.random.default_rng(43)
+    g = rvlib.loglam
+    loglam = np.log10(BOSS.wavelength)
+    cases = [(g, x) for x in (
+        g, np.nextafter(g, -np.inf), np.nextafter(g, np.inf), np.r_[g[:20] - 1e-3, g[-20:] + 1e-3],
+        np.array([np.nan, np.inf, -np.inf, g[0], g[-1]]),
+        loglam[None, :] - np.log10(1.0 + rng.uniform(-900.0, 900.0, 41) / 299792.458)[:, None],
+    )] + [(np.sort(rng.uniform(0.0, 1.0, 300)), rng.uniform(-0.1, 1.1, 2000)),
+          (np.array([0.0, 1.0]), np.array([-1.0, 0.5, 1.0, 2.0, np.nan])), (g, np.array(g[7] + 3e-6))]  # fmt: skip
+    for grid, x in cases:
+        with np.errstate(invalid="ignore"):
+            got, want = _brackets(grid, x), reference(grid, x)
+        for a, b in zip(got, want):
+            assert a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()

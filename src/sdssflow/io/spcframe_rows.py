@@ -63,6 +63,7 @@ def read_spcframe_rows(
     path: str | os.PathLike,
     rows: Callable[[Table], np.ndarray] | Sequence[int] | np.ndarray,
     npix: int | None = None,
+    sky: bool = True,
 ) -> BossFrame:
     """Read some fibres of an spCFrame, trimmed like :func:`sdssflow.io.boss.read_spcframe`.
 
@@ -75,12 +76,16 @@ def read_spcframe_rows(
         strings stripped, 500 rows) returning them.
     npix : int, optional
         Columns to keep; default :func:`sdssflow.io.boss.frame_npix` of the camera.
+    sky : bool
+        Read the sky HDU (HDU6; its shape is checked either way). False: ``sky`` is None
+        (boss_visits never uses it: one image of six less to read).
 
     Returns
     -------
     BossFrame
         ``flux``, ``ivar``, ``mask``, ``loglam``, ``disp`` and ``sky`` of the rows, shape
-        (nrow, npix), equal to those rows of :func:`read_spcframe`'s arrays; ``plugmap``
+        (nrow, npix), equal to those rows of :func:`read_spcframe`'s arrays (``sky`` None
+        when not read); ``plugmap``
         the rows' plug-map entries; ``rows`` the frame rows; ``x`` and ``superflat`` None
         (not read).
 
@@ -112,6 +117,9 @@ def read_spcframe_rows(
         for name, (ext, dtype) in SPCFRAME_IMAGES.items():
             if tuple(fobj[ext].get_dims()) != shape:
                 raise ValueError(f"{path}: HDU{ext} has shape {tuple(fobj[ext].get_dims())}, expected {shape}")
+            if name == "sky" and not sky:
+                arrays[name] = None
+                continue
             out = np.empty((keep.size, ncol), dtype)
             for first, stop, at in consecutive_runs(keep):
                 out[at : at + stop - first] = fobj[ext][first:stop, 0:ncol]

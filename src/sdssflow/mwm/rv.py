@@ -55,11 +55,16 @@ def _brackets(fine_loglam: np.ndarray, x: np.ndarray):
 
     j is the left neighbour (clipped to the grid), t the linear weight of j + 1, outside the
     points beyond the grid (1.0 there)."""
-    j, left, right = _bracket_ends(fine_loglam, x)
+    j, left, right, fix = _bracket_ends(fine_loglam, x, with_fixed=True)
     t = x - left  # (x - grid[j]) / (grid[j + 1] - grid[j]), in place
     right -= left
     t /= right
-    return j, t, (x < fine_loglam[0]) | (x > fine_loglam[-1])
+    # a point beyond the grid is never where its guess brackets it, so it is among the
+    # fixed ones: the test runs on those few, not on every point (three passes fewer)
+    outside = np.zeros(np.shape(x), dtype=bool)
+    beyond = np.asarray(x).reshape(-1)[fix]
+    outside.reshape(-1)[fix[(beyond < fine_loglam[0]) | (beyond > fine_loglam[-1])]] = True
+    return j, t, outside
 
 
 def _left_neighbour(grid: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -85,32 +90,47 @@ def _left_neighbour(grid: np.ndarray, x: np.ndarray) -> np.ndarray:
     return _bracket_ends(grid, x)[0]
 
 
-def _bracket_ends(grid: np.ndarray, x: np.ndarray):
+def _bracket_ends(grid: np.ndarray, x: np.ndarray, with_fixed: bool = False):
     """:func:`_left_neighbour` j with ``grid[j]`` and ``grid[j + 1]``: (j, left, right).
 
     The two gathers that check the guess are the bracket's ends, so :func:`_brackets`
     reuses them instead of gathering them again (a 41-velocity scan has 190,000 points).
+
+    Parameters
+    ----------
+    grid : ndarray, shape (ngrid,)
+    x : ndarray, any shape
+    with_fixed : bool
+        Also return the flat indices of the points whose guess was searched again.
 
     Returns
     -------
     j : ndarray of intp, shape of x
     left, right : ndarray of float, shape of x
         ``grid[j]``, ``grid[j + 1]`` (new arrays: the caller may write to them).
+    fix : ndarray of intp, shape (nfix,)
+        With ``with_fixed``: those points (x beyond the grid, not finite, off by rounding).
     """
     n = grid.size
     step = (grid[-1] - grid[0]) / (n - 1)
     with np.errstate(invalid="ignore"):
-        guess = np.clip((x - grid[0]) / max(step, 1e-300), 0.0, n - 2)  # NaN stays NaN
-        j = np.floor(guess, out=guess).astype(np.intp)  # NaN: any index, caught below
-    np.clip(j, 0, n - 2, out=j)
+        guess = np.subtract(x, grid[0], out=np.empty(np.shape(x)))  # an array even for 0-d x
+        guess /= max(step, 1e-300)
+        # into [0, n - 2] with the ufuncs (np.clip's wrapper costs ~30 µs a call); fmax
+        # turns NaN into 0, so the truncation below is the floor and j needs no clip again
+        np.fmax(guess, 0.0, out=guess)
+        np.fmin(guess, n - 2, out=guess)
+    j = guess.astype(np.intp)
     left, right = grid[j], grid[1:][j]  # grid[1:][j] is grid[j + 1] without an index array
-    fix = np.flatnonzero(~((left <= x) & (x < right)))
+    ok = left <= x
+    ok &= x < right
+    fix = np.flatnonzero(~ok)
     if fix.size:
         flat = j.reshape(-1)  # a view of j (astype made it contiguous)
         found = np.clip(np.searchsorted(grid, np.asarray(x).reshape(-1)[fix], side="right") - 1, 0, n - 2)
         flat[fix] = found
         left.reshape(-1)[fix], right.reshape(-1)[fix] = grid[found], grid[found + 1]
-    return j, left, right
+    return (j, left, right, fix) if with_fixed else (j, left, right)
 
 
 def _shifted_rows(fine: np.ndarray, fine_loglam: np.ndarray, loglam_obs: np.ndarray, v: float) -> np.ndarray:
@@ -144,9 +164,10 @@ def _shifted_library(lib: TemplateLibrary, loglam_obs: np.ndarray, v: float) -> 
     out = np.empty((by_pixel.shape[1], j.size))  # (ntpl, nobs), C order: the χ² sums' order
     for start in range(0, j.size, SHIFT_CHUNK):
         part = slice(start, start + SHIFT_CHUNK)
-        left = by_pixel[j[part]]  # (chunk, ntpl): left (1 - t) + right t, as _shifted_rows
+        # np.take copies whole rows (~1.7x faster than the same fancy index, same values)
+        left = np.take(by_pixel, j[part], axis=0)  # (chunk, ntpl): left (1 - t) + right t
         left *= (1.0 - t[part])[:, None]
-        right = by_pixel[1:][j[part]]  # by_pixel[j + 1]
+        right = np.take(by_pixel[1:], j[part], axis=0)  # by_pixel[j + 1]
         right *= t[part, None]
         left += right
         out[:, part] = left.T

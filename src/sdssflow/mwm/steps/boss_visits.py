@@ -140,8 +140,8 @@ def _frames_route(args):
             if e != expid or camera in excluded:
                 continue
             where = {"mjd": args.mjd, "expid": expid, "camera": camera, "path": path}
-            try:  # only the visits' fibres (28 of 500 a frame on the demo plate)
-                frame = read_spcframe_rows(path, visit_rows)
+            try:  # only the visits' fibres (28 of 500 a frame on the demo plate), no sky
+                frame = read_spcframe_rows(path, visit_rows, sky=False)
             except ValueError as err:  # UnreadableFile: drop this camera of this exposure
                 log.warning("%s", err)
                 status.append({**where, "status": "failed", "message": getattr(err, "reason", err)})
@@ -270,10 +270,14 @@ def _resolution(option: str, templates, rows, n_fibres: int = 5):
     )
 
     def chi2_of(lib):
-        return np.nansum([
+        total = np.nansum([
             measure_rv(BOSS.wavelength, rows[i][1][0], rows[i][1][1], lib, n_combine=1)["chi2"]
             for i in best
         ])  # fmt: skip
+        # the search keeps the best library so far while it makes the next: without its
+        # pixel-major copy (made again for the one chosen) the peak holds one copy, not two
+        lib.release_by_pixel()
+        return total
 
     fine = fine_templates(wave, rect, params, BOSS.cdelt)
     del rect  # the fine grid holds the templates now
