@@ -211,7 +211,7 @@ def _package_tables(step: str, argv: list) -> list[str]:
 
 
 #: HDUs spec of :func:`_read_everything` for the spCFrames of boss_visits: the primary header,
-#: the plug map (HDU5), and of the images it uses (flux, ivar, mask, loglam, wdisp, sky) only
+#: the plug map (HDU5), and of the images it uses (flux, ivar, mask, loglam, wdisp) only
 #: the rows of the MWM visits (SDSS_ID > 0, OBJTYPE not SKY), as row sections.
 VISIT_ROWS = "visit rows"
 
@@ -321,7 +321,7 @@ def _read_visit_rows(f) -> int:
     breaks = np.flatnonzero(np.diff(rows) != 1) + 1  # runs of consecutive rows: one section each
     runs = [(int(r[0]), int(r[-1]) + 1) for r in np.split(rows, breaks) if r.size]
     total = plug.nbytes
-    for ext in (0, 1, 2, 3, 4, 6):
+    for ext in (0, 1, 2, 3, 4):  # flux, ivar, mask, loglam, wdisp: boss_visits reads no sky (HDU6)
         total += sum(f[ext][first:stop, :].nbytes for first, stop in runs)
     return total
 
