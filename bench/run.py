@@ -125,12 +125,15 @@ def fluxcal_under_load(root: Path) -> None:
 def survey(root: Path) -> None:
     """The per-plate floor table, fluxcal under load and the full-survey DAG."""
     import bench_dag
+    import bench_io_bound
     import bench_plate
 
     print(f"\n## Per-plate steps of a demo plate ({bench_plate.DEMO}, gzipped spFrame/spFluxcalib)\n")
     rows = bench_plate.run_table(root)
     print("\nBefore (bench_plate.BASELINES) and now, the floors of this run:")
     bench_plate.print_before_after(rows)
+    print("\n## The steps over 2x with their science taken out (bench_io_bound: medians of 3 alternated rounds)\n")
+    bench_io_bound.run(root, rounds=3)
     print("\n## Flux calibration per exposure (small demo, gzipped frames, 16 standards, 4 cameras)\n")
     _load("fluxcal").exposure_table(root.parent / "sdssflow-bench-fluxcal")
     print("\n## Flux calibration under a concurrent load\n")
