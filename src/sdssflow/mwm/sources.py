@@ -143,6 +143,12 @@ _APOGEE_UNKNOWN = {
 }  # fmt: skip
 
 
+#: apVisit velocity keys filled from the apStar's visit (km/s) when the apVisit has none.
+_APSTAR_VELOCITIES = (
+    ("v_rad_header", "v_helio"), ("v_rad", "v_helio"), ("v_rel", "v_rel"), ("e_v_rel", "e_v_rel"),
+)  # fmt: skip
+
+
 def _unknown(value, empty) -> bool:
     if value is None:
         return True
@@ -247,6 +253,11 @@ def _apogee_visits(entries: pd.DataFrame, notes: list) -> tuple[list[ApogeeVisit
         if key in by_key:
             s, sv = by_key[key]
             _fill_meta(meta, sv, s.meta)
+            # DR19 apVisits carry no velocity (apVisit.yaml: no VHELIO/VREL/BC anywhere):
+            # the DRP's, from the apStar, is then the header value the measurement is checked on
+            for mk, sk in _APSTAR_VELOCITIES:
+                if not np.isfinite(meta[mk]):
+                    meta[mk] = sv[sk]
             rest = (s.flux[sv["row"]], s.ivar[sv["row"]], s.mask[sv["row"]])
         chips = [(av.wave[c], av.flux[c], av.ivar[c], av.mask[c]) for c in range(av.wave.shape[0])]
         visits.append(ApogeeVisit(_fill_meta(meta), chips=chips, rest=rest))
