@@ -288,3 +288,38 @@ def test_dr19_apvisit_takes_the_apstar_velocity_as_its_header_value(tmp_path):
     assert m["v_rad_header"] == pytest.approx(v0["vrad"]) and m["v_rad"] == pytest.approx(v0["vrad"])
     assert m["v_rel"] == pytest.approx(v0["vrad"] - v0["bc"]) and m["bc"] == pytest.approx(v0["bc"])
     assert m["field"] == "100001" and m["telescope"] == "lco25m"
+
+
+def test_apstar_with_fewer_rows_than_nvisits_is_a_clear_error(tmp_path):
+    # datamodel apStar (DR12-DR19): NAXIS2 = NVISITS + 2 (DR12 5 visits, 7 rows; DR17 2, 4);
+    # before, a short file gave an IndexError later, in the bucket, naming no file
+    path = write_dr19_apstar(tmp_path / "apStar-1.3-apo25m-x.fits")
+    with fits.open(path, mode="update") as hdul:
+        hdul[0].header["NVISITS"] = 3
+    with pytest.raises(ValueError, match=r"apStar-1.3-apo25m-x.fits: apStar images have 4 rows "
+                                         r"for NVISITS = 3"):  # fmt: skip
+        read_apstar(path)
+
+
+def test_apstar_with_a_short_file_leaves_out_that_apstar_only(tmp_path):
+    from sdssflow.mwm.sources import gather_bucket
+
+    v0 = DR19_VISITS[0]
+    visit = write_apvisit_layout(
+        tmp_path / v0["sfile"],
+        {"TELESCOP": "lco25m", "MJD5": 59280, "FIBERID": 271, "SNR": 18.5, "JD-MID": v0["jd"]},
+        {"FILE": v0["sfile"], "FIELD": "100001"},
+    )  # fmt: skip
+    star = write_dr19_apstar(tmp_path / "apStar-1.3-lco25m-x.fits")
+    with fits.open(star, mode="update") as hdul:
+        hdul[0].header["NVISITS"] = 5
+    src = gather_bucket(_index([visit, star]))[0]
+    assert src.error == "" and len(src.apogee) == 1  # the apVisit kept
+    assert any("apStar-1.3-lco25m-x.fits" in n and "NVISITS = 5" in n for n in src.notes)
+
+
+def test_apvisit_with_two_chips_is_a_clear_error(tmp_path):
+    path = tmp_path / "apVisit-2chips.fits"
+    fits.HDUList([fits.PrimaryHDU()] + [fits.ImageHDU(np.ones((2, 10)))] * 4).writeto(path)
+    with pytest.raises(ValueError, match="apVisit-2chips.fits: apVisit images have 2 rows, need 3"):
+        read_apvisit(path)

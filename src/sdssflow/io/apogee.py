@@ -175,7 +175,7 @@ def read_apvisit(path: str | os.PathLike) -> ApVisit:
     Raises
     ------
     ValueError
-        If the file does not hold (3, N) flux, error, mask and wavelength images.
+        If the file does not hold (3, N) flux, error, mask and wavelength images (3 chips).
     """
     # fitsio: about 5x cheaper than astropy here (no Card objects, no config lookups)
     with fitsio.FITS(str(path)) as f:
@@ -189,6 +189,8 @@ def read_apvisit(path: str | os.PathLike) -> ApVisit:
             raise ValueError(
                 f"{path}: apVisit images have shapes {flux.shape}, {err.shape}, {mask.shape}, {wave.shape}"
             )
+        if flux.shape[0] != 3:  # one row per chip (a, b, c) in every release
+            raise ValueError(f"{path}: apVisit images have {flux.shape[0]} rows, need 3 chips")
         table = {}
         if len(f) > 11 and f[11].get_exttype() == "BINARY_TBL" and f[11].get_nrows() > 0:
             row = f[11].read(rows=[0])[0]
@@ -282,7 +284,8 @@ def read_apstar(path: str | os.PathLike) -> ApStar:
     Raises
     ------
     ValueError
-        If the grid keywords are missing or the images disagree in shape.
+        If the grid keywords are missing, the images disagree in shape or have fewer rows
+        than NVISITS needs.
     """
     with fits.open(path, memmap=False) as hdul:
         h = hdul[0].header
@@ -299,6 +302,12 @@ def read_apstar(path: str | os.PathLike) -> ApStar:
             f"{path}: apStar images have shapes {flux.shape}, {err.shape}, {mask.shape}"
         )
     nvisits = int(_f(h, "NVISITS", default=max(flux.shape[0] - 2, 1)))
+    # rows: the stack, the "global" row, then one per visit; one row only when NVISITS = 1
+    if flux.shape[0] < nvisits + 2 and not (nvisits == 1 and flux.shape[0] == 1):
+        raise ValueError(
+            f"{path}: apStar images have {flux.shape[0]} rows for NVISITS = {nvisits} "
+            f"(need {nvisits + 2}, or 1 for a single visit)"
+        )
     visits = []
     for i in range(1, nvisits + 1):
         sfile = _s(h, f"SFILE{i}")
