@@ -323,3 +323,22 @@ def test_apvisit_with_two_chips_is_a_clear_error(tmp_path):
     fits.HDUList([fits.PrimaryHDU()] + [fits.ImageHDU(np.ones((2, 10)))] * 4).writeto(path)
     with pytest.raises(ValueError, match="apVisit-2chips.fits: apVisit images have 2 rows, need 3"):
         read_apvisit(path)
+
+
+def test_apstar_on_another_grid_is_left_out_and_its_apvisit_kept(tmp_path):
+    # datamodel apStar DR12-DR19: CRVAL1 = 4.179, CDELT1 = 6e-6, NAXIS1 = 8575; the rows are
+    # copied unresampled, so before, an apStar on another grid was used at wrong wavelengths
+    from sdssflow.mwm.sources import gather_bucket
+
+    v0 = DR19_VISITS[0]
+    visit = write_apvisit_layout(
+        tmp_path / v0["sfile"],
+        {"TELESCOP": "lco25m", "MJD5": 59280, "FIBERID": 271, "SNR": 18.5, "JD-MID": v0["jd"]},
+        {"FILE": v0["sfile"], "FIELD": "100001"},
+    )  # fmt: skip
+    star = write_dr19_apstar(tmp_path / "apStar-1.3-lco25m-x.fits")
+    with fits.open(star, mode="update") as hdul:
+        hdul[0].header["CRVAL1"] = 4.17
+    src = gather_bucket(_index([visit, star]))[0]
+    assert src.error == "" and len(src.apogee) == 1 and src.apogee[0].rest is None
+    assert any("apStar-1.3-lco25m-x.fits" in n and "not the APOGEE grid" in n for n in src.notes)

@@ -18,6 +18,7 @@ import pandas as pd
 
 from sdssflow.io.apogee import read_apstar, read_apvisit
 from sdssflow.io.boss_visits import read_boss_visits
+from sdssflow.io.mwm_grids import APOGEE
 from sdssflow.io.readable import UnreadableFile
 from sdssflow.mwm.build import ApogeeVisit, BossVisit
 
@@ -197,6 +198,25 @@ def _left_out(notes: list, err: UnreadableFile) -> None:
     notes.append(f"left out {Path(err.path).name} ({err.reason[:80]})")
 
 
+def _check_apstar_grid(path, star) -> None:
+    """Raise :class:`UnreadableFile` unless an apStar's rows are on the mwm APOGEE grid.
+
+    Its rows are copied into mwmVisit/mwmStar unresampled, so another grid would put every
+    pixel at a wrong wavelength (DR12-DR19 apStars all use CRVAL1 = 4.179, CDELT1 = 6e-6,
+    8575 pixels: datamodel apStar).
+    """
+    npix = star.flux.shape[-1]
+    if not (
+        np.isclose(star.crval, APOGEE.crval, rtol=0, atol=1e-9)
+        and np.isclose(star.cdelt, APOGEE.cdelt, rtol=1e-6, atol=0)
+        and npix == APOGEE.npix
+    ):
+        raise UnreadableFile(path, ValueError(
+            f"{path}: not the APOGEE grid (CRVAL1 {star.crval}, CDELT1 {star.cdelt}, {npix} px; "
+            f"need {APOGEE.crval}, {APOGEE.cdelt}, {APOGEE.npix})"
+        ))  # fmt: skip
+
+
 def _apogee_visits(entries: pd.DataFrame, notes: list) -> tuple[list[ApogeeVisit], dict]:
     """One list of APOGEE visits from a source's apVisit files and apStar rows.
 
@@ -211,7 +231,9 @@ def _apogee_visits(entries: pd.DataFrame, notes: list) -> tuple[list[ApogeeVisit
     star_paths, stars = [], []
     for p in entries.loc[entries["kind"] == "apstar", "path"]:
         try:
-            stars.append(read_apstar(p))
+            star = read_apstar(p)
+            _check_apstar_grid(p, star)
+            stars.append(star)
             star_paths.append(p)
         except UnreadableFile as err:
             _left_out(notes, err)
