@@ -342,3 +342,33 @@ def test_apstar_on_another_grid_is_left_out_and_its_apvisit_kept(tmp_path):
     src = gather_bucket(_index([visit, star]))[0]
     assert src.error == "" and len(src.apogee) == 1 and src.apogee[0].rest is None
     assert any("apStar-1.3-lco25m-x.fits" in n and "not the APOGEE grid" in n for n in src.notes)
+
+
+def test_dr17_lco_asstar_visits_keep_the_dr17_velocities_and_prefix(tmp_path):
+    # datamodel apStar DR17: {prefix}Star-{apred}-{obj}.fits under stars/{telescope}/{field}/,
+    # no TELESCOP; VRADi is the Doppler shift and VHELIOi the heliocentric RV; CCFWHM (was
+    # CCPFWHM). LCO files have the prefix "as" (asStar-, asVisit-).
+    from sdssflow.mwm.build import build_source
+    from sdssflow.mwm.sources import gather_bucket
+
+    path = tmp_path / "dr17/stars/lco25m/K01_082+17/asStar-dr17-2M19085185+5058401.fits"
+    path.parent.mkdir(parents=True)
+    visits = [dict(v, sfile=v["sfile"].replace("apVisit-1.3-lco25m-", "asVisit-dr17-"))
+              for v in DR19_VISITS]  # fmt: skip
+    write_dr19_apstar(path, visits=visits, rv_table=False)
+    with fits.open(path, mode="update") as hdul:
+        h = hdul[0].header
+        h["CCFWHM"] = 22.5
+        for i, v in enumerate(visits, start=1):
+            h[f"VRAD{i}"] = v["vrad"] - v["bc"]  # the Doppler shift in DR17
+            h[f"VHELIO{i}"] = v["vrad"]
+            h[f"VERR{i}"] = v["vrelerr"]
+    s = read_apstar(path)
+    assert s.meta["telescope"] == "lco25m" and s.meta["ccpfwhm"] == 22.5
+    src = gather_bucket(_index([path]))[0]
+    prod = build_source(src.sdss_id, [], src.apogee, None)
+    cols = prod.visit["APOGEE/LCO"]
+    assert cols["prefix"] == ["as", "as"] and cols["telescope"] == ["lco25m", "lco25m"]
+    for k, truth in enumerate(DR19_VISITS):
+        assert cols["v_rad"][k] == pytest.approx(truth["vrad"])
+        assert cols["v_rel"][k] == pytest.approx(truth["vrad"] - truth["bc"])

@@ -357,7 +357,7 @@ def read_apstar(path: str | os.PathLike) -> ApStar:
         "rv_teff": _f(h, "RVTEFF", "RV_TEFF"),
         "rv_logg": _f(h, "RVLOGG", "RV_LOGG"),
         "rv_feh": _f(h, "RVFEH", "RV_FEH"),
-        "ccpfwhm": _f(h, "CCPFWHM"),
+        "ccpfwhm": _f(h, "CCPFWHM", "CCFWHM"),  # CCFWHM from DR17 on
         "autofwhm": _f(h, "AUTOFWHM"),
         "ra": _f(h, "RA"),
         "dec": _f(h, "DEC"),

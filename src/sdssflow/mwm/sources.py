@@ -198,6 +198,17 @@ def _left_out(notes: list, err: UnreadableFile) -> None:
     notes.append(f"left out {Path(err.path).name} ({err.reason[:80]})")
 
 
+def _prefix(name: str) -> str:
+    """The DRP file prefix of a visit: ``as`` for DR17 LCO files (``asVisit-``), else ``ap``.
+
+    Examples
+    --------
+    >>> _prefix("asVisit-dr17-12345-59000-001.fits"), _prefix("apVisit-1.3-lco25m-1-59000-1.fits")
+    ('as', 'ap')
+    """
+    return "as" if Path(str(name)).name.startswith("as") else "ap"
+
+
 def _check_apstar_grid(path, star) -> None:
     """Raise :class:`UnreadableFile` unless an apStar's rows are on the mwm APOGEE grid.
 
@@ -269,7 +280,7 @@ def _apogee_visits(entries: pd.DataFrame, notes: list) -> tuple[list[ApogeeVisit
             "v_rel": m["v_rel"], "e_v_rel": m["e_v_rel"], "bc": m["bc"], "obj": m["obj"],
             "plate": m["plate"], "field": m["field"], "date_obs": m["date_obs"], "jd": m["jd"],
             "exptime": m["exptime"], "catalogid": m["catalogid"], "ra": m["ra"], "dec": m["dec"],
-            "release": "sdssflow", "filetype": "apVisit", "prefix": "ap",
+            "release": "sdssflow", "filetype": "apVisit", "prefix": _prefix(m["filename"]),
         }  # fmt: skip
         rest = None
         if key in by_key:
@@ -294,7 +305,8 @@ def _apogee_visits(entries: pd.DataFrame, notes: list) -> tuple[list[ApogeeVisit
             "spectrum_flags": sv["flag"], "v_rad": sv["v_helio"], "v_rad_header": sv["v_helio"],
             "v_rel": sv["v_rel"], "e_v_rel": sv["e_v_rel"], "bc": sv["bc"],
             "date_obs": sv["date_obs"], "jd": sv["jd"], "plate": name.group(1) if name else "",
-            "release": "sdssflow", "filetype": "apStar", "prefix": "ap", "rv_method": "apstar_row",
+            "release": "sdssflow", "filetype": "apStar", "prefix": _prefix(sv["sfile"]),
+            "rv_method": "apstar_row",
         }  # fmt: skip
         visits.append(ApogeeVisit(_fill_meta(meta, s.meta), rest=(s.flux[r], s.ivar[r], s.mask[r])))
     header = {}
