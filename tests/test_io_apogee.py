@@ -372,3 +372,52 @@ def test_dr17_lco_asstar_visits_keep_the_dr17_velocities_and_prefix(tmp_path):
     for k, truth in enumerate(DR19_VISITS):
         assert cols["v_rad"][k] == pytest.approx(truth["vrad"])
         assert cols["v_rel"][k] == pytest.approx(truth["vrad"] - truth["bc"])
+
+
+def test_mwm_index_of_dr19_files_uses_the_table_sdss_id_and_the_file_telescope(tmp_path):
+    # datamodel apVisit DR19: SDSS_ID only in the HDU 11 table; apStar DR19: no SDSS_ID and no
+    # TELESCOP. Before, both got the legacy id of their OBJID (so they were not the source of
+    # the same star's BOSS visits) and telescope apo25m.
+    from sdssflow.io.mwm_grids import legacy_apogee_sdss_id
+    from sdssflow.mwm.steps.mwm_index import apogee_entries
+
+    v0 = DR19_VISITS[0]
+    d = tmp_path / "1.3"
+    (d / "visit").mkdir(parents=True)
+    (d / "stars").mkdir()
+    write_apvisit_layout(
+        d / "visit" / v0["sfile"],
+        {"TELESCOP": "lco25m", "MJD5": 59280, "FIBERID": 271, "OBJID": "2M13593121+6335074"},
+        {"FILE": v0["sfile"], "FIELD": "100001", "SDSS_ID": 103020000},
+    )  # fmt: skip
+    write_dr19_apstar(d / "stars" / "apStar-1.3-lco25m-2M13593121+6335074.fits")
+    # a plate-era star with neither: its legacy id, as before
+    write_apvisit_layout(
+        d / "visit" / "apVisit-r6-6561-56587-131.fits",
+        {"TELESCOP": "apo25m", "MJD5": 56587, "FIBERID": 131, "OBJID": "2M00452143+1634446"},
+        {"FILE": "apVisit-r6-6561-56587-131.fits"},
+    )  # fmt: skip
+    index = apogee_entries([str(d)]).set_index("path")
+    rows = {Path(p).name: r for p, r in index.iterrows()}
+    assert rows[v0["sfile"]]["sdss_id"] == 103020000
+    star = rows["apStar-1.3-lco25m-2M13593121+6335074.fits"]
+    assert star["sdss_id"] == 103020000 and star["telescope"] == "lco25m"
+    old = rows["apVisit-r6-6561-56587-131.fits"]
+    assert old["sdss_id"] == legacy_apogee_sdss_id("2M00452143+1634446")
+
+
+def test_exposure_catalog_scan_finds_dr17_lco_asvisit_files(tmp_path):
+    # sdss_access apVisit DR17: {prefix}Visit-{apred}-{plate}-{mjd}-{fiber:0>3}.fits, prefix
+    # "as" at LCO; before, only apVisit-* was scanned and every LCO visit was missed
+    from sdssflow.catalog.scan import scan_apogee_visits
+
+    d = tmp_path / "dr17" / "visit" / "lco25m" / "K01_082+17" / "10008" / "57936"
+    d.mkdir(parents=True)
+    write_apvisit_layout(
+        d / "asVisit-dr17-10008-57936-214.fits",
+        {"TELESCOP": "lco25m", "PLATE": "10008", "MJD5": 57936, "FIBERID": 214, "SNR": 107.3},
+        {"FILE": "asVisit-dr17-10008-57936-214.fits", "FIELD": "K01_082+17"},
+    )  # fmt: skip
+    t = scan_apogee_visits(tmp_path)
+    assert len(t) == 1 and t["observatory"][0] == "lco" and t["fiber"][0] == 214
+    assert t["plate"][0] == 10008 and t["mjd"][0] == 57936

@@ -34,7 +34,7 @@ from astropy.io import fits
 
 from sdssflow.io.readable import readable
 
-__all__ = ["ApVisit", "ApStar", "read_apvisit", "read_apstar", "APOGEE_NRES"]
+__all__ = ["ApVisit", "ApStar", "read_apvisit", "read_apstar", "apogee_telescope", "APOGEE_NRES"]
 
 #: Pixels per resolution element of chips a, b, c (blue, green, red): apStar NRES.
 APOGEE_NRES = (5.0, 4.25, 3.5)
@@ -134,7 +134,7 @@ def _ivar_from_error(err: np.ndarray) -> np.ndarray:
 _TELESCOPE = re.compile(r"^(?:apo|lco)\d+m$")
 
 
-def _telescope(header, path, names=()) -> str:
+def apogee_telescope(header, path, names=()) -> str:
     """The telescope of an APOGEE file: TELESCOP, else what its name and directory say.
 
     Parameters
@@ -210,7 +210,7 @@ def read_apvisit(path: str | os.PathLike) -> ApVisit:
 
     meta = {
         "obj": _s(h, "OBJID", "APOGEE_ID"),
-        "telescope": _telescope(h, path, [table.get("FILE", "")]),
+        "telescope": apogee_telescope(h, path, [table.get("FILE", "")]),
         "mjd": int(_f(h, "MJD5", "MJD", default=-1)),
         "fiber": int(_f(h, "FIBERID", "FIBER", default=-1)),
         "plate": _s(h, "PLATE", default=str(table.get("PLATE", "")).strip()),
@@ -343,7 +343,7 @@ def read_apstar(path: str | os.PathLike) -> ApStar:
         )
     meta = {
         "obj": _s(h, "OBJID", "APOGEE_ID"),
-        "telescope": _telescope(h, path, [v["sfile"] for v in visits]),
+        "telescope": apogee_telescope(h, path, [v["sfile"] for v in visits]),
         "field": _s(h, "FIELD"),
         "nvisits": nvisits,
         "snr": _f(h, "SNR"),
