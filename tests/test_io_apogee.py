@@ -421,3 +421,18 @@ def test_exposure_catalog_scan_finds_dr17_lco_asvisit_files(tmp_path):
     t = scan_apogee_visits(tmp_path)
     assert len(t) == 1 and t["observatory"][0] == "lco" and t["fiber"][0] == 214
     assert t["plate"][0] == 10008 and t["mjd"][0] == 57936
+
+
+def test_dr19_star_observed_at_both_observatories_fills_both_apogee_hdus(tmp_path):
+    # DR19: one apStar per telescope (apStar-{apred}-{telescope}-{obj}.fits), no TELESCOP card
+    from sdssflow.mwm.build import build_source
+    from sdssflow.mwm.sources import gather_bucket
+
+    apo = [dict(v, sfile=v["sfile"].replace("lco25m", "apo25m")) for v in DR19_VISITS]
+    a = write_dr19_apstar(tmp_path / "apStar-1.3-apo25m-2M13593121+6335074.fits", visits=apo)
+    b = write_dr19_apstar(tmp_path / "apStar-1.3-lco25m-2M13593121+6335074.fits")
+    src = gather_bucket(_index([a, b]))[0]
+    prod = build_source(src.sdss_id, [], src.apogee, None)
+    assert set(prod.visit) == set(prod.star) == {"APOGEE/APO", "APOGEE/LCO"}
+    assert prod.visit["APOGEE/APO"]["telescope"] == ["apo25m"] * 2
+    assert prod.visit["APOGEE/LCO"]["telescope"] == ["lco25m"] * 2
