@@ -323,9 +323,13 @@ def scan_spec_files(spec_dir: str | os.PathLike) -> list[dict]:
 
 
 def scan_apogee_visits(apred_dir: str | os.PathLike) -> pd.DataFrame:
-    """One row per apVisit file: observatory, mjd, plate, fiber, object, snr, vrad, path."""
+    """One row per apVisit file: observatory, mjd, plate, fiber, object, snr, vrad, path.
+
+    DR17 names LCO visits ``asVisit-`` (sdss_access apVisit DR17 ``{prefix}Visit-``), so
+    both prefixes are scanned.
+    """
     rows = []
-    for path in find_fits(apred_dir, "apVisit-*"):
+    for path in find_fits(apred_dir, "a[ps]Visit-*"):
         try:
             header = fits.getheader(path, 0)
         except Exception as err:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from sdssflow.io.apogee import read_apstar, read_apvisit
 from sdssflow.io.boss_visits import read_boss_visits
+from sdssflow.io.mwm_grids import APOGEE
 from sdssflow.io.readable import UnreadableFile
 from sdssflow.mwm.build import ApogeeVisit, BossVisit
 
@@ -143,6 +144,12 @@ _APOGEE_UNKNOWN = {
 }  # fmt: skip
 
 
+#: apVisit velocity keys filled from the apStar's visit (km/s) when the apVisit has none.
+_APSTAR_VELOCITIES = (
+    ("v_rad_header", "v_helio"), ("v_rad", "v_helio"), ("v_rel", "v_rel"), ("e_v_rel", "e_v_rel"),
+)  # fmt: skip
+
+
 def _unknown(value, empty) -> bool:
     if value is None:
         return True
@@ -191,6 +198,36 @@ def _left_out(notes: list, err: UnreadableFile) -> None:
     notes.append(f"left out {Path(err.path).name} ({err.reason[:80]})")
 
 
+def _prefix(name: str) -> str:
+    """The DRP file prefix of a visit: ``as`` for DR17 LCO files (``asVisit-``), else ``ap``.
+
+    Examples
+    --------
+    >>> _prefix("asVisit-dr17-12345-59000-001.fits"), _prefix("apVisit-1.3-lco25m-1-59000-1.fits")
+    ('as', 'ap')
+    """
+    return "as" if Path(str(name)).name.startswith("as") else "ap"
+
+
+def _check_apstar_grid(path, star) -> None:
+    """Raise :class:`UnreadableFile` unless an apStar's rows are on the mwm APOGEE grid.
+
+    Its rows are copied into mwmVisit/mwmStar unresampled, so another grid would put every
+    pixel at a wrong wavelength (DR12-DR19 apStars all use CRVAL1 = 4.179, CDELT1 = 6e-6,
+    8575 pixels: datamodel apStar).
+    """
+    npix = star.flux.shape[-1]
+    if not (
+        np.isclose(star.crval, APOGEE.crval, rtol=0, atol=1e-9)
+        and np.isclose(star.cdelt, APOGEE.cdelt, rtol=1e-6, atol=0)
+        and npix == APOGEE.npix
+    ):
+        raise UnreadableFile(path, ValueError(
+            f"{path}: not the APOGEE grid (CRVAL1 {star.crval}, CDELT1 {star.cdelt}, {npix} px; "
+            f"need {APOGEE.crval}, {APOGEE.cdelt}, {APOGEE.npix})"
+        ))  # fmt: skip
+
+
 def _apogee_visits(entries: pd.DataFrame, notes: list) -> tuple[list[ApogeeVisit], dict]:
     """One list of APOGEE visits from a source's apVisit files and apStar rows.
 
@@ -205,7 +242,9 @@ def _apogee_visits(entries: pd.DataFrame, notes: list) -> tuple[list[ApogeeVisit
     star_paths, stars = [], []
     for p in entries.loc[entries["kind"] == "apstar", "path"]:
         try:
-            stars.append(read_apstar(p))
+            star = read_apstar(p)
+            _check_apstar_grid(p, star)
+            stars.append(star)
             star_paths.append(p)
         except UnreadableFile as err:
             _left_out(notes, err)
@@ -241,12 +280,17 @@ def _apogee_visits(entries: pd.DataFrame, notes: list) -> tuple[list[ApogeeVisit
             "v_rel": m["v_rel"], "e_v_rel": m["e_v_rel"], "bc": m["bc"], "obj": m["obj"],
             "plate": m["plate"], "field": m["field"], "date_obs": m["date_obs"], "jd": m["jd"],
             "exptime": m["exptime"], "catalogid": m["catalogid"], "ra": m["ra"], "dec": m["dec"],
-            "release": "sdssflow", "filetype": "apVisit", "prefix": "ap",
+            "release": "sdssflow", "filetype": "apVisit", "prefix": _prefix(m["filename"]),
         }  # fmt: skip
         rest = None
         if key in by_key:
             s, sv = by_key[key]
             _fill_meta(meta, sv, s.meta)
+            # DR19 apVisits carry no velocity (apVisit.yaml: no VHELIO/VREL/BC anywhere):
+            # the DRP's, from the apStar, is then the header value the measurement is checked on
+            for mk, sk in _APSTAR_VELOCITIES:
+                if not np.isfinite(meta[mk]):
+                    meta[mk] = sv[sk]
             rest = (s.flux[sv["row"]], s.ivar[sv["row"]], s.mask[sv["row"]])
         chips = [(av.wave[c], av.flux[c], av.ivar[c], av.mask[c]) for c in range(av.wave.shape[0])]
         visits.append(ApogeeVisit(_fill_meta(meta), chips=chips, rest=rest))
@@ -261,7 +305,8 @@ def _apogee_visits(entries: pd.DataFrame, notes: list) -> tuple[list[ApogeeVisit
             "spectrum_flags": sv["flag"], "v_rad": sv["v_helio"], "v_rad_header": sv["v_helio"],
             "v_rel": sv["v_rel"], "e_v_rel": sv["e_v_rel"], "bc": sv["bc"],
             "date_obs": sv["date_obs"], "jd": sv["jd"], "plate": name.group(1) if name else "",
-            "release": "sdssflow", "filetype": "apStar", "prefix": "ap", "rv_method": "apstar_row",
+            "release": "sdssflow", "filetype": "apStar", "prefix": _prefix(sv["sfile"]),
+            "rv_method": "apstar_row",
         }  # fmt: skip
         visits.append(ApogeeVisit(_fill_meta(meta, s.meta), rest=(s.flux[r], s.ivar[r], s.mask[r])))
     header = {}

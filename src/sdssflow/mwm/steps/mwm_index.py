@@ -17,8 +17,12 @@ that could not be read, named with the exception type; the index goes on without
 SKIPPED_BECAUSE_NO_SDSS_ID) and ``{outdir}/DONE`` written last. A bucket job whose CSV is
 absent has no source.
 
-APOGEE files without an SDSS_ID header card get :func:`sdssflow.io.mwm_grids.legacy_apogee_sdss_id`
-of their 2MASS-style OBJID.
+An APOGEE file's sdss_id is its SDSS_ID (or SDSSID) header card; a DR19 apVisit has it only
+in its HDU 11 table (datamodel apVisit DR19), and a DR19 apStar not at all, so an apStar
+takes the sdss_id of the apVisits of the same OBJID. Files without any get
+:func:`sdssflow.io.mwm_grids.legacy_apogee_sdss_id` of their 2MASS-style OBJID. The
+telescope is TELESCOP, else what the file name or directory says (apStars have no TELESCOP
+from DR17 on: :func:`sdssflow.io.apogee.apogee_telescope`).
 
 Usage::
 
@@ -37,6 +41,7 @@ import fitsio
 import numpy as np
 import pandas as pd
 
+from sdssflow.io.apogee import apogee_telescope
 from sdssflow.io.mwm_grids import bucket, legacy_apogee_sdss_id
 from sdssflow.io.products import atomic_path, find_fits
 from sdssflow.io.readable import UnreadableFile, reading
@@ -111,7 +116,7 @@ def apogee_entries(dirs: Sequence[str], problems: list | None = None) -> pd.Data
 
     A file whose header cannot be read is appended to ``problems`` and skipped.
     """
-    rows = []
+    rows, objs = [], []
     for d in dirs:
         d = Path(d)
         if not d.is_dir():
@@ -123,29 +128,47 @@ def apogee_entries(dirs: Sequence[str], problems: list | None = None) -> pd.Data
             try:
                 with reading(path):
                     h = fitsio.read_header(str(path), 0)
-                    sdss_id = int(h["SDSS_ID"]) if "SDSS_ID" in h and int(h["SDSS_ID"]) > 0 else -1
+                    sdss_id = _header_sdss_id(h)
+                    if sdss_id < 0 and kind == "apvisit":
+                        sdss_id = _table_sdss_id(path)
                     mjd = int(h.get("MJD5", -1)) if kind == "apvisit" else -1
             except UnreadableFile as err:
                 _left_out(problems, kind, err)
                 continue
-            if sdss_id < 0:
-                try:
-                    sdss_id = legacy_apogee_sdss_id(str(h.get("OBJID", path.name)))
-                except ValueError:
-                    sdss_id = -1
-            rows.append(
-                (
-                    sdss_id,
-                    kind,
-                    str(path.resolve()),
-                    0,
-                    mjd,
-                    str(h.get("TELESCOP", "apo25m")).strip(),
-                    "STAR",
-                    "",
-                )
-            )
+            telescope = apogee_telescope(h, path, [str(h.get("SFILE1", ""))])
+            rows.append([sdss_id, kind, str(path.resolve()), 0, mjd, telescope, "STAR", ""])
+            objs.append(str(h.get("OBJID", "")).strip() or path.name)
+    by_obj = {o: r[0] for o, r in zip(objs, rows) if r[1] == "apvisit" and r[0] > 0}
+    for obj, row in zip(objs, rows):
+        if row[0] < 0:
+            row[0] = by_obj.get(obj, -1)
+        if row[0] < 0:
+            try:
+                row[0] = legacy_apogee_sdss_id(obj)
+            except ValueError:
+                row[0] = -1
     return pd.DataFrame(rows, columns=INDEX_COLUMNS)
+
+
+def _header_sdss_id(h) -> int:
+    """SDSS_ID (or the SDSS-V DRP's SDSSID) of a header; -1 if absent or not positive."""
+    for key in ("SDSS_ID", "SDSSID"):
+        value = h.get(key)
+        if isinstance(value, int | np.integer) and value > 0:
+            return int(value)
+    return -1
+
+
+def _table_sdss_id(path: Path) -> int:
+    """SDSS_ID of an apVisit's HDU 11 table (DR19 files); -1 without one."""
+    with fitsio.FITS(str(path)) as f:
+        if len(f) < 12 or f[11].get_exttype() != "BINARY_TBL" or f[11].get_nrows() < 1:
+            return -1
+        if "SDSS_ID" not in [c.upper() for c in f[11].get_colnames()]:
+            return -1
+        name = next(c for c in f[11].get_colnames() if c.upper() == "SDSS_ID")
+        value = f[11].read(columns=[name], rows=[0])[name][0]
+    return int(value) if int(value) > 0 else -1
 
 
 def _left_out(problems: list | None, kind: str, err: UnreadableFile) -> None:
