@@ -49,3 +49,54 @@ def test_v6_frame_sky_spectra_carry_the_field():
     )  # fmt: skip
     assert sky.meta["PLATE"].tolist() == [112360, 112360]
     assert sky.meta["OBSERVATORY"].tolist() == ["APO", "APO"]
+
+
+def _dr18_frame(path, field: int, expid: int, camera: str) -> None:
+    # datamodel spFrame DR18 HDU0: PLATEID '', FIELDID, OBSERVAT; HDU5 the plug map
+    header = fits.Header(
+        {"PLATEID": "", "FIELDID": field, "MJD": 59187, "EXPOSURE": expid, "CAMERAS": camera,
+         "FLAVOR": "science", "OBSERVAT": "APO", "TAI-BEG": 5.1e9, "TAI-END": 5.1e9 + 900, "EXPTIME": 900.0}
+    )  # fmt: skip
+    plug = fits.BinTableHDU.from_columns(
+        [fits.Column("FIBERID", "J", array=np.arange(1, 4)), fits.Column("OBJTYPE", "16A", array=np.array(["SKY"] * 3))]
+    )
+    hdus = [fits.PrimaryHDU(np.zeros((3, 2), "f4"), header)] + [fits.ImageHDU(np.zeros(2, "f4")) for _ in range(4)]
+    fits.HDUList([*hdus, plug]).writeto(path)
+
+
+def test_dr18_field_directories_with_the_p_suffix_are_scanned(tmp_path):
+    """datamodel spFrame/spCFrame/spField DR18 location ``{run2d}/{fieldid}p/...`` (sdss-access's
+    ``@isplate`` for run2d v6_0_x): the exposure catalog scanned only all-digit directories."""
+    import pandas as pd
+
+    from sdssflow.catalog.scan import scan_plate_dir
+    from sdssflow.catalog.steps import exposure_catalog, select_exposures
+    from sdssflow.io import catalog as io_catalog
+    from sdssflow.io.catalog_model import records_to_frame
+
+    field_dir = tmp_path / "v6_0_4" / "15000p"
+    field_dir.mkdir(parents=True)
+    _dr18_frame(field_dir / "spFrame-b1-00012001.fits", 15000, 12001, "b1")
+    _dr18_frame(field_dir / "spFrame-r1-00012001.fits", 15000, 12001, "r1")
+    frame = records_to_frame(scan_plate_dir(field_dir)[0])
+    assert frame["exposure"].tolist() == [12001] and frame["field"].tolist() == [15000]
+    assert frame["cameras"].tolist() == ["b1 r1"] and frame["flagged_bad"].tolist() == [0]
+
+    out = tmp_path / "exposures.h5"
+    exposure_catalog.main(["--boss-dir", str(tmp_path / "v6_0_4"), "--plates", "15000", "--out", str(out), "--version-name", "vt"])
+    table = io_catalog.read_exposures(out)
+    assert table["exposure"].tolist() == [12001] and table["field"].tolist() == [15000]
+    flag_rows = pd.DataFrame(columns=["version", "observatory", "mjd", "plate", "exposure", "camera", "flag", "severity"])
+    chosen = select_exposures.select_plate(table, 15000, "exptime > 0", flag_rows, [])
+    assert chosen["exposure"].tolist() == [12001]
+
+
+def test_plate_dir_number_of_every_release_layout():
+    # sdss-access: {plateid:0>4} (DR9-DR17: 0266, 10000), @pad_fieldid (DR19: 015000,
+    # 112360), {fieldid}p (DR18, and @isplate of run2d v6_0_x)
+    from sdssflow.io.spplate import plate_dir_number
+
+    assert plate_dir_number("0266") == 266 and plate_dir_number("10000") == 10000
+    assert plate_dir_number("015000") == 15000 and plate_dir_number("112360") == 112360
+    assert plate_dir_number("15000p") == 15000
+    assert plate_dir_number("spectra") is None and plate_dir_number("p15000") is None

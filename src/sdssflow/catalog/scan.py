@@ -25,7 +25,7 @@ from sdssflow.io.catalog_model import (
     records_to_frame,
 )
 from sdssflow.io.products import find_fits
-from sdssflow.io.spplate import find_plate_files
+from sdssflow.io.spplate import find_plate_files, plate_dir_number
 from sdssflow.moon import moon_geometry
 from sdssflow.sites import SITES
 
@@ -193,7 +193,7 @@ def scan_plate_dir(plate_dir: str | os.PathLike) -> tuple[list[dict], dict[tuple
     Parameters
     ----------
     plate_dir : path-like
-        ``$BOSS_SPECTRO_REDUX/<run2d>/<PLATE4>``.
+        ``$BOSS_SPECTRO_REDUX/<run2d>/<PLATE4>``, ``<FIELD6>`` (DR19) or ``<FIELDID>p`` (DR18).
 
     Returns
     -------
@@ -212,7 +212,8 @@ def scan_plate_dir(plate_dir: str | os.PathLike) -> tuple[list[dict], dict[tuple
     by_expid: dict[int, dict[str, Path]] = defaultdict(dict)
     for (camera, expid), path in files["spFrame"].items():
         by_expid[expid][camera] = path
-    plate = int(plate_dir.name) if plate_dir.name.isdigit() else -1
+    plate = plate_dir_number(plate_dir)
+    plate = -1 if plate is None else plate
     records, fiber_sources = _spplate_records(plate_dir, plate, files["spPlate"]), defaultdict(dict)
     for expid, cams in sorted(by_expid.items()):
         cameras = sorted(cams)
