@@ -100,3 +100,80 @@ def test_plate_dir_number_of_every_release_layout():
     assert plate_dir_number("015000") == 15000 and plate_dir_number("112360") == 112360
     assert plate_dir_number("15000p") == 15000
     assert plate_dir_number("spectra") is None and plate_dir_number("p15000") is None
+
+
+_CONFSUMMARY_DR19 = """\
+# confSummary of one APO configuration, columns as the DR19 datamodel lists them
+configuration_id 14802
+robostrategy_run eta-8
+design_id 593775
+field_id 100959
+instruments BOSS APOGEE
+obstime Sun Jun 09 07:34:11 2024
+MJD 60470
+observatory APO
+raCen 298.170965870627
+decCen 19.1448520536868
+parent_configuration -999
+cloned_from -999
+
+typedef enum {
+  BOSS,
+  APOGEE,
+  METROLOGY,
+  NONE
+} FIBERTYPE;
+
+typedef struct {
+  short positionerId;
+  char holeId[28];
+  FIBERTYPE fiberType;
+  short assigned;
+  short on_target;
+  double racat;
+  double deccat;
+  short spectrographId;
+  short fiberId;
+  float mag[5];
+  long catalogid;
+  long sdss_id;
+  char category[400];
+  char firstcarton[400];
+} FIBERMAP;
+
+FIBERMAP 3 R-1C14 APOGEE 1 1 298.1 19.2 0 17 { 15.1 14.2 13.9 13.8 13.7 } 27021597842679140 100 science mwm_rv
+FIBERMAP 3 R-1C14 BOSS 0 0 -999.0 -999.0 1 42 { -999.0 -999.0 -999.0 -999.0 -999.0 } -999 -999 "" ""
+FIBERMAP 3 R-1C14 METROLOGY 0 0 -999.0 -999.0 -1 -1 { -999.0 -999.0 -999.0 -999.0 -999.0 } -999 -999 "" ""
+FIBERMAP 5 R+2C3 BOSS 1 1 298.3 19.0 1 7 { 17.0 16.5 16.2 16.1 16.0 } -1 -1 sky_boss ops_sky
+"""
+
+
+def test_dr19_confsummary_with_the_fibertype_enum(tmp_path):
+    """datamodel confSummary DR19, FIBERMAP: ``fiberType`` is of the yanny enum type FIBERTYPE
+    (BOSS, APOGEE, METROLOGY, NONE); the reader refused the member type."""
+    from sdssflow.io.confsummary import fps_targets, read_confsummary
+
+    path = tmp_path / "confSummary-14802.par"
+    path.write_text(_CONFSUMMARY_DR19)
+    header, fibermap = read_confsummary(path)
+    assert header["field_id"] == "100959" and header["observatory"] == "APO"
+    assert "typedef" not in header and "BOSS," not in header  # the enum is not a header key
+    assert fibermap["fiberType"].tolist() == ["APOGEE", "BOSS", "METROLOGY", "BOSS"]
+    assert fibermap["fiberId"].tolist() == [17, 42, -1, 7] and fibermap["mag"].shape == (4, 5)
+    assert fibermap["catalogid"][0] == 27021597842679140  # long: exact, not through a float
+    # unassigned fibres keep their rows (assigned 0, catalogid -999, empty strings)
+    assert fibermap["assigned"].tolist() == [1, 0, 0, 1] and fibermap["category"][1] == ""
+    targets = fps_targets(fibermap)
+    assert targets["fiber_type"].tolist() == ["APOGEE", "BOSS", "METROLOGY", "BOSS"]
+    assert targets["fiber_id"].tolist() == [17, 42, -1, 7]
+
+
+def test_confsummary_enum_value_outside_the_enum_is_named(tmp_path):
+    import pytest
+
+    from sdssflow.io.confsummary import read_confsummary
+
+    path = tmp_path / "confSummary-14802.par"
+    path.write_text(_CONFSUMMARY_DR19.replace("R+2C3 BOSS", "R+2C3 LASER"))
+    with pytest.raises(ValueError, match=r"confSummary-14802.par: FIBERMAP.fiberType values \['LASER'\]"):
+        read_confsummary(path)
