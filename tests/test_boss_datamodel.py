@@ -177,3 +177,34 @@ def test_confsummary_enum_value_outside_the_enum_is_named(tmp_path):
     path.write_text(_CONFSUMMARY_DR19.replace("R+2C3 BOSS", "R+2C3 LASER"))
     with pytest.raises(ValueError, match=r"confSummary-14802.par: FIBERMAP.fiberType values \['LASER'\]"):
         read_confsummary(path)
+
+
+def _v6_spec(path, spall: dict, exposures=(), **keywords):
+    from sdssflow.io.spec_v6 import write_spec_v6
+
+    npix = 50
+    loglam = 3.5523 + 1e-4 * np.arange(npix)
+    coadd = {"FLUX": np.ones(npix), "LOGLAM": loglam, "IVAR": np.ones(npix), "OR_MASK": np.zeros(npix, int),
+             "AND_MASK": np.zeros(npix, int), "WDISP": np.ones(npix), "SKY": np.ones(npix)}  # fmt: skip
+    # datamodel specFull DR19 HDU0: VERS2D v6_1_3, OBSERVAT, FIELDID as a string, NEXP, EXPTIME
+    primary = {"TELESCOP": "SDSS 2.5-M", "OBSERVAT": "APO", "VERS2D": "v6_1_3", "FIELDID": "112360",
+               "MJD": 60000, "NEXP": 3, "EXPTIME": 2700.3, "TAI-BEG": 5184019757.0, "TAI-END": 5184028003.08}  # fmt: skip
+    exps = [(name, hdr, coadd) for name, hdr in exposures]
+    return write_spec_v6(path, primary | keywords, coadd, spall, exps)
+
+
+def test_dr19_spec_fiberid_from_fiberid_list(tmp_path):
+    """datamodel specFull/specLite DR19 SPALL: no FIBERID column, FIBERID_LIST (char[31], the
+    fibre of each exposure) instead; DR18 SPALL has FIBERID. The reader gave fiberid -1."""
+    from sdssflow.io.specfile import read_specfile
+
+    spall = {"FIELD": 112360, "MJD": 60000, "CATALOGID": 27021597842679140, "SDSS_ID": 5, "OBJTYPE": "science",
+             "FIBERID_LIST": "35 35 35", "MJD_LIST": "60000 60000 60000", "CLASS": "STAR"}  # fmt: skip
+    spec = read_specfile(_v6_spec(tmp_path / "spec-112360-60000-27021597842679140.fits", spall))
+    assert (spec.plate, spec.mjd, spec.catalogid, spec.fiberid) == (112360, 60000, 27021597842679140, 35)
+    # a DR18 row (FIBERID present) keeps its FIBERID
+    spall18 = {k: v for k, v in spall.items() if k != "FIBERID_LIST"} | {"FIBERID": 12}
+    # DR18 name: spec-{fieldid}-{mjd}-{catalogid:0>11}, the field not padded to 6 digits
+    path18 = tmp_path / "spec-15143-59204-27021597842679140.fits"
+    spec = read_specfile(_v6_spec(path18, spall18, FIELDID="15143", MJD=59204, VERS2D="v6_0_4"))
+    assert (spec.plate, spec.mjd, spec.fiberid) == (15143, 59204, 12)
