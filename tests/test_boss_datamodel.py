@@ -6,7 +6,10 @@ built from those facts only.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 from astropy.io import fits
 from astropy.table import Table
 
@@ -169,8 +172,6 @@ def test_dr19_confsummary_with_the_fibertype_enum(tmp_path):
 
 
 def test_confsummary_enum_value_outside_the_enum_is_named(tmp_path):
-    import pytest
-
     from sdssflow.io.confsummary import read_confsummary
 
     path = tmp_path / "confSummary-14802.par"
@@ -208,3 +209,61 @@ def test_dr19_spec_fiberid_from_fiberid_list(tmp_path):
     path18 = tmp_path / "spec-15143-59204-27021597842679140.fits"
     spec = read_specfile(_v6_spec(path18, spall18, FIELDID="15143", MJD=59204, VERS2D="v6_0_4"))
     assert (spec.plate, spec.mjd, spec.fiberid) == (15143, 59204, 12)
+
+
+# ------------------------------------------------------------ the real pydl files (handled)
+PYDL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "pydl"
+
+
+@pytest.mark.skipif(not (PYDL / "spPlate-4055-55359-0020.fits").exists(), reason="real pydl files not available")
+def test_real_spplate_exposure_keywords():
+    # the real v5_7_0 spPlate header: EXPID01..EXPID24 'cc-eeeeeeee-ffffffff-aaaaaaaa', NEXP 24
+    from sdssflow.io.spplate import read_spplate_exposures
+
+    table = read_spplate_exposures(PYDL / "spPlate-4055-55359-0020.fits")
+    assert len(table) == table.meta["NEXP"] == 24 and table.meta["PLATEID"] == 4055
+    assert sorted(set(table["camera"])) == ["b1", "b2", "r1", "r2"]
+    assert sorted(set(table["expid"])) == list(range(116475, 116481))
+    assert set(table["flat"]) == {116481} and set(table["arc"]) == {116482}
+
+
+def test_spplate_three_digit_expid_keywords(tmp_path):
+    # datamodel spPlate (DR9-DR17 examples) writes EXPID001... once a plate has 100+ frames
+    from sdssflow.io.spplate import read_spplate_exposures
+
+    cards = {f"EXPID{i:03d}": f"b1-{104940 + i:08d}-00104944-00104945" for i in range(1, 101)}
+    path = tmp_path / "spPlate-3606-55182.fits"
+    fits.PrimaryHDU(header=fits.Header({"PLATEID": 3606, "MJD": 55182, "NEXP": 100, **cards})).writeto(path)
+    table = read_spplate_exposures(path)
+    assert len(table) == 100 and table["keyword"][-1] == "EXPID100" and table["expid"][-1] == 105040
+
+
+@pytest.mark.skipif(not (PYDL / "boss_traceset.fits").exists(), reason="real pydl files not available")
+def test_real_red_traceset_through_read_spframe(tmp_path):
+    """The real r1 wavelength trace set (Legendre, 6 coefficients x 500 traces, XJUMPLO/HI/VAL
+    of the two-phase red readout) as HDU3 of a synthetic spFrame: read_spframe evaluates it
+    (rows selected too) as evaluate_traceset does, strictly increasing over 4128 pixels."""
+    from sdssflow.io.boss import read_spframe
+    from sdssflow.io.traceset import evaluate_traceset
+
+    tset = fits.getdata(PYDL / "boss_traceset.fits", 1)
+    assert tset["COEFF"].shape == (1, 500, 6) and float(tset["XJUMPVAL"][0]) != 0
+    nfib, npix = 500, 4128
+    header = fits.Header({"PLATEID": 4055, "MJD": 55359, "EXPOSURE": 180406, "CAMERAS": "r1"})
+    img = np.zeros((nfib, npix), np.float32)
+    plug = fits.BinTableHDU.from_columns(
+        [fits.Column("FIBERID", "J", array=np.arange(1, nfib + 1)),
+         fits.Column("OBJTYPE", "16A", array=np.array(["SKY", "QSO"] * (nfib // 2)))]
+    )  # fmt: skip
+    dset = Table({"FUNC": ["legendre"], "XMIN": [0.0], "XMAX": [npix - 1.0], "COEFF": [np.ones((nfib, 1))]})
+    hdus = [fits.PrimaryHDU(img, header), fits.ImageHDU(img + 1), fits.ImageHDU(np.zeros((nfib, npix), np.int32)),
+            fits.BinTableHDU(Table(tset)), fits.table_to_hdu(dset), plug, fits.ImageHDU(img), fits.ImageHDU(img),
+            fits.ImageHDU(img + 1)]  # fmt: skip
+    path = tmp_path / "spFrame-r1-00180406.fits"
+    fits.HDUList(hdus).writeto(path)
+    frame = read_spframe(path)
+    expected = evaluate_traceset(tset[0], npix)
+    np.testing.assert_array_equal(frame.loglam, expected)
+    assert np.all(np.diff(frame.loglam, axis=1) > 0)
+    sky = read_spframe(path, objtype="SKY", extras=False)
+    np.testing.assert_array_equal(sky.loglam, expected[::2])
