@@ -267,3 +267,33 @@ def test_real_red_traceset_through_read_spframe(tmp_path):
     assert np.all(np.diff(frame.loglam, axis=1) > 0)
     sky = read_spframe(path, objtype="SKY", extras=False)
     np.testing.assert_array_equal(sky.loglam, expected[::2])
+
+
+def test_dr19_specfull_exposures_enter_the_catalog(tmp_path):
+    """datamodel specFull DR19: per-exposure HDUs ``MJD_EXP_60000-00`` ... with EXPOSURE,
+    FIELDID 112360, PLATEID '' and OBSERVAT in their headers (both arms merged); the scan
+    knew only the plate-era ``B1-eeeeeeee-...`` HDUs and gave no exposure for SDSS-V files."""
+    from sdssflow.catalog.scan import scan_spec_files
+    from sdssflow.catalog.steps import exposure_catalog
+    from sdssflow.io import catalog as io_catalog
+    from sdssflow.io.catalog_model import records_to_frame
+
+    spall = {"FIELD": 112360, "MJD": 60000, "CATALOGID": 27021597842679140, "FIBERID_LIST": "35 35"}
+    exps = []
+    for k, expid in enumerate((353048, 353049)):
+        tai = 5184019757.0 + 1003.0 * k
+        exps.append((f"MJD_EXP_60000-{k:02d}", {"EXPOSURE": expid, "FIELDID": 112360, "PLATEID": "", "MJD": 60000,
+                     "OBSERVAT": "LCO", "FLAVOR": "science", "TAI-BEG": tai, "TAI-END": tai + 900.09,
+                     "EXPTIME": 900.09, "CONFID": 14802}))  # fmt: skip
+    spec_dir = tmp_path / "spectra" / "full" / "112360" / "60000"
+    for cid in (27021597842679140, 27021597842679141):  # two fibres share the exposures
+        _v6_spec(spec_dir / f"spec-112360-60000-{cid}.fits", spall | {"CATALOGID": cid}, exps, OBSERVAT="LCO")
+    frame = records_to_frame(scan_spec_files(tmp_path / "spectra"))
+    assert frame["exposure"].tolist() == [353048, 353049]
+    assert frame["field"].tolist() == [112360, 112360] and frame["plate"].tolist() == [-1, -1]
+    assert frame["cameras"].tolist() == ["b2 r2", "b2 r2"] and frame["observatory"].tolist() == ["lco", "lco"]
+    assert frame["config_id"].tolist() == [14802, 14802] and frame["flagged_bad"].sum() == 0
+
+    out = tmp_path / "exposures.h5"
+    exposure_catalog.main(["--spec-dir", str(tmp_path / "spectra"), "--plates", "112360", "--out", str(out), "--version-name", "vt"])
+    assert io_catalog.read_exposures(out)["exposure"].tolist() == [353048, 353049]

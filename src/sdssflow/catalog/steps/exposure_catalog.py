@@ -60,7 +60,8 @@ def build_catalog(args) -> tuple:
         wanted = {int(p) for p in args.plates.split(",") if p.strip()}
         records = [
             r for r in scan_spec_files(args.spec_dir)
-            if not wanted or int(r.get("plate") or -1) in wanted or r.get("flagged_bad") == 1
+            if not wanted or r.get("flagged_bad") == 1
+            or int(r.get("plate") or -1) in wanted or int(r.get("field") or -1) in wanted  # FPS: the field
         ]  # fmt: skip
     exposures = records_to_frame(records)
     visits = scan_apogee_visits(args.apogee_dir) if args.apogee_dir and Path(args.apogee_dir).is_dir() else None
