@@ -297,3 +297,46 @@ def test_dr19_specfull_exposures_enter_the_catalog(tmp_path):
     out = tmp_path / "exposures.h5"
     exposure_catalog.main(["--spec-dir", str(tmp_path / "spectra"), "--plates", "112360", "--out", str(out), "--version-name", "vt"])
     assert io_catalog.read_exposures(out)["exposure"].tolist() == [353048, 353049]
+
+
+def test_fps_visits_are_targets_when_configurations_swap_fibres(tmp_path):
+    """spfibermap DR19: one field-MJD holds several configurations (confSummaryF-8872 ...
+    -8875 HDUs), and specFull SPALL FIBERID_LIST a fibre per exposure: one fibre serves two
+    targets in one night. boss_visits keyed its visits by FIBERID, so it stacked the two
+    targets' spectra into one visit (and lost the other)."""
+    import argparse
+
+    import pandas as pd
+
+    from sdssflow.mwm.steps.boss_visits import _frames_route
+    from sdssflow.synth.boss_files import write_spcframe
+
+    nfib, npix = 500, 4112
+    loglam = np.tile(3.5523 + 1e-4 * np.arange(npix), (nfib, 1))
+    level = {100: 10.0, 200: 20.0}  # flux of each target, 1e-17 erg/s/cm2/A
+    plate_dir = tmp_path / "112360"
+    plate_dir.mkdir()
+    for expid, order in ((353048, (100, 200)), (353049, (200, 100))):  # configuration 2 swaps them
+        sdss_id = np.full(nfib, -1, np.int64)
+        sdss_id[:2] = order
+        flux = np.ones((nfib, npix), np.float32)
+        flux[0], flux[1] = level[order[0]], level[order[1]]
+        plug = Table({"FIBERID": np.arange(1, nfib + 1, dtype=np.int32), "OBJTYPE": ["SCIENCE"] * nfib,
+                      "SDSS_ID": sdss_id, "CATALOGID": sdss_id * 10, "RA": np.zeros(nfib), "DEC": np.zeros(nfib)})  # fmt: skip
+        header = {"FIELDID": 112360, "PLATEID": "", "MJD": 60000, "EXPOSURE": expid, "CAMERAS": "b1", "OBSERVAT": "APO"}
+        z = np.zeros((nfib, npix), np.float32)
+        write_spcframe(plate_dir / f"spCFrame-b1-{expid:08d}.fits", flux=flux, ivar=z + 1, mask=z.astype(np.int32),
+                       loglam=loglam, wdisp=z + 1, plugmap=plug, sky=z, x=z, superflat=z + 1, header=header)  # fmt: skip
+    selection = tmp_path / "selection.csv"
+    pd.DataFrame({"plate": [112360] * 2, "mjd": [60000] * 2, "exposure": [353048, 353049], "excluded_cameras": ["", ""],
+                  "exptime": [900.0, 900.0], "tai_beg": [1.0, 2.0], "tai_end": [3.0, 4.0], "airmass": [1.1, 1.2]}).to_csv(selection, index=False)  # fmt: skip
+    args = argparse.Namespace(plate_dir=str(plate_dir), mjd=60000, selection=str(selection), plate=112360)
+    rows, used, status = _frames_route(args)
+    assert len(used) == 2 and not [s for s in status if s["status"] != "ok"]
+    assert sorted(meta["sdss_id"] for meta, _ in rows) == [100, 200]
+    for meta, (flux, ivar, _mask, _wresl) in rows:
+        good = ivar > 0
+        assert good.sum() > 1000
+        np.testing.assert_allclose(np.median(flux[good]), level[meta["sdss_id"]], rtol=1e-3)
+        assert meta["fiberid"] == {100: 1, 200: 2}[meta["sdss_id"]]  # its first exposure's fibre
+        assert meta["catalogid"] == meta["sdss_id"] * 10
