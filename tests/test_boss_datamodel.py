@@ -340,3 +340,34 @@ def test_fps_visits_are_targets_when_configurations_swap_fibres(tmp_path):
         np.testing.assert_allclose(np.median(flux[good]), level[meta["sdss_id"]], rtol=1e-3)
         assert meta["fiberid"] == {100: 1, 200: 2}[meta["sdss_id"]]  # its first exposure's fibre
         assert meta["catalogid"] == meta["sdss_id"] * 10
+
+
+def test_fps_standards_are_stars_when_configurations_swap_fibres():
+    """The same FPS fact for the flux calibration (spfibermap DR19: several configurations per
+    field-MJD): the night's template cache and RV_NIGHT were keyed by fibre, so a standard in
+    the fibre of another configuration's standard took that star's template and RV."""
+    from sdssflow.fluxcal.calibrate import Settings, calibrate_exposure, prepare_library
+    from sdssflow.fluxcal.priors import catalog_photometry, load_band_table
+    from sdssflow.fluxcal.steps.flux_calibration import _night_rv
+    from sdssflow.fluxcal.testing import TOY_BANDS, toy_exposure, toy_library
+
+    prep = prepare_library(toy_library(), load_band_table().select(list(TOY_BANDS)))
+    settings = Settings(telluric=np.zeros((0, 2)))
+    cache: dict = {}
+    teff, rows = {}, []
+    # one seed: the same fibre and position; configuration 2 puts another star (template) there
+    for cid, template in ((11, 0), (22, prep.library.ntemplate - 1)):
+        exp = toy_exposure(prep.library, prep.bands, nstd=1, seed=4, std_templates=[template])
+        fiber = int(exp.truth["stars"]["fiberid"][0])
+        exp.frames["b1"].plugmap["CATALOGID"][fiber - 1] = cid  # the cameras share one plug map
+        mag, err = catalog_photometry(exp.catalog, prep.bands)
+        result = calibrate_exposure(exp.frames, exp.catalog, mag, err, prep, settings, cache)
+        (star,) = result.stars
+        assert star["STATUS"] == "USED" and star["CATALOGID"] == cid
+        teff[cid] = (star["TEFF"], float(exp.truth["stars"]["teff"][0]))
+        rows.append(star)
+    for fitted, true in teff.values():
+        assert fitted == true  # each star its own template, not the fibre's first one
+    rows = [dict(r, RV=rv, RV_ERR=1.0) for r, rv in zip(rows, (10.0, -50.0))]
+    _night_rv(rows)
+    assert [r["RV_NIGHT"] for r in rows] == [10.0, -50.0]
