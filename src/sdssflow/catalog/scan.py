@@ -25,7 +25,8 @@ from sdssflow.io.catalog_model import (
     records_to_frame,
 )
 from sdssflow.io.products import find_fits
-from sdssflow.io.spplate import find_plate_files
+from sdssflow.io.spec_v6 import OBSERVATORY_SPECTROGRAPH, V6_EXPOSURE_EXTNAME
+from sdssflow.io.spplate import find_plate_files, plate_dir_number
 from sdssflow.moon import moon_geometry
 from sdssflow.sites import SITES
 
@@ -193,7 +194,7 @@ def scan_plate_dir(plate_dir: str | os.PathLike) -> tuple[list[dict], dict[tuple
     Parameters
     ----------
     plate_dir : path-like
-        ``$BOSS_SPECTRO_REDUX/<run2d>/<PLATE4>``.
+        ``$BOSS_SPECTRO_REDUX/<run2d>/<PLATE4>``, ``<FIELD6>`` (DR19) or ``<FIELDID>p`` (DR18).
 
     Returns
     -------
@@ -212,7 +213,8 @@ def scan_plate_dir(plate_dir: str | os.PathLike) -> tuple[list[dict], dict[tuple
     by_expid: dict[int, dict[str, Path]] = defaultdict(dict)
     for (camera, expid), path in files["spFrame"].items():
         by_expid[expid][camera] = path
-    plate = int(plate_dir.name) if plate_dir.name.isdigit() else -1
+    plate = plate_dir_number(plate_dir)
+    plate = -1 if plate is None else plate
     records, fiber_sources = _spplate_records(plate_dir, plate, files["spPlate"]), defaultdict(dict)
     for expid, cams in sorted(by_expid.items()):
         cameras = sorted(cams)
@@ -293,10 +295,34 @@ def _fps_targets(plate_dir: Path, records: list[dict]) -> dict[tuple[int, int], 
 _SPEC_EXP = re.compile(r"^([BR][12])-(\d{8})-")
 
 
+def _spec_exposure(hdu) -> tuple[tuple[int, int], list[str]] | None:
+    """((plate or field, exposure), cameras) of a spec file's per-exposure HDU; None for another HDU.
+
+    Plate era: EXTNAME ``B1-eeeeeeee-ffffffff-aaaaaaaa``, one camera, PLATEID. SDSS-V specFull
+    (DR18/DR19): EXTNAME ``MJD_EXP_<MJD>-<NN>``, both arms of the observatory's spectrograph
+    (b1 r1 at APO, b2 r2 at LCO), EXPOSURE and FIELDID in the header, PLATEID blank.
+    """
+    name, header = hdu.name or "", hdu.header
+    unit = _header_plate(header)
+    if unit is None:
+        try:
+            unit = int(str(header.get("FIELDID", "")).strip())
+        except ValueError:
+            unit = -1
+    m = _SPEC_EXP.match(name)
+    if m:
+        return (unit, int(m.group(2))), [m.group(1).lower()]
+    if V6_EXPOSURE_EXTNAME.match(name):
+        sp = OBSERVATORY_SPECTROGRAPH.get(str(header.get("OBSERVAT", "APO")).strip().upper(), 1)
+        return (unit, int(header.get("EXPOSURE", -1))), [f"b{sp}", f"r{sp}"]
+    return None
+
+
 def scan_spec_files(spec_dir: str | os.PathLike) -> list[dict]:
     """Exposure records from the per-exposure HDUs of SDSS spec "full" files.
 
-    Each exposure appears once, however many spec files (fibres) carry it.
+    Each exposure appears once, however many spec files (fibres) carry it; plate-era
+    (``B1-...`` HDUs) and SDSS-V specFull files (``MJD_EXP_...`` HDUs) alike.
     """
     records: dict[tuple[int, int], dict] = {}
     cameras: dict[tuple[int, int], set] = defaultdict(set)
@@ -304,11 +330,11 @@ def scan_spec_files(spec_dir: str | os.PathLike) -> list[dict]:
         try:
             with fits.open(path, memmap=False) as hdus:
                 for hdu in hdus[1:]:
-                    m = _SPEC_EXP.match(hdu.name or "")
-                    if not m:
+                    found = _spec_exposure(hdu)
+                    if found is None:
                         continue
-                    key = (int(hdu.header.get("PLATEID", -1)), int(m.group(2)))
-                    cameras[key].add(m.group(1).lower())
+                    key, cams = found
+                    cameras[key].update(cams)
                     if key not in records:
                         record = header_record(hdu.header)
                         record["path"] = str(path)

@@ -170,7 +170,7 @@ def calibrate_exposure(
     settings : Settings
     star_cache : dict, optional
         Shared by the exposures of one night (plate-MJD): the template chosen for a
-        standard (key: spectrograph, fibre) in the first exposure where it was fitted is
+        standard (key: spectrograph, fibre, CATALOGID) in the first exposure where it was fitted is
         kept in the later ones, whose RVs, scales and responses are still measured
         anew. Saves the template search, which dominates the cost.
 
@@ -221,7 +221,9 @@ def calibrate_exposure(
                 row["REASON"] = "no photometry"
             else:
                 try:
-                    key = (spec, fiber)
+                    # the star, not only its fibre: an FPS field-MJD has several
+                    # configurations, and a fibre may hold another standard in the next one
+                    key = (spec, fiber, row["CATALOGID"])
                     previous = None if star_cache is None else star_cache.get(key)
                     per_cam, rel_err = fit_standard(
                         prep,

@@ -10,9 +10,11 @@ alt_observed, az_observed, xwok, ywok, zwok, xFocal, yFocal, alpha, beta, lambda
 lambda_eff, coord_epoch, spectrographId, fiberId, delta_ra, delta_dec, too, too_id,
 too_program, sdss_id, catalogid, tmass_id, category, cadence, firstcarton, program, mag[5]).
 
-The yanny subset read and written here: scalar ``int``, ``long``, ``float``, ``double`` and
-``char[N]`` members and fixed-size numeric arrays (``float mag[5];`` written ``{ a b c d e }``);
-strings are double-quoted when they hold blanks or are empty.
+The yanny subset read and written here: scalar ``short``, ``int``, ``long``, ``float``,
+``double`` and ``char[N]`` members and fixed-size numeric arrays (``float mag[5];`` written
+``{ a b c d e }``); strings are double-quoted when they hold blanks or are empty. The reader
+also takes ``typedef enum`` types (DR19: ``FIBERTYPE fiberType;`` of BOSS, APOGEE, METROLOGY,
+NONE), read as strings.
 """
 
 from __future__ import annotations
@@ -102,6 +104,8 @@ ALMANAC_NAMES = {
 }
 
 _TYPEDEF = re.compile(r"typedef\s+struct\s*\{(.*?)\}\s*(\w+)\s*;", re.S)
+#: yanny enumerations (the DR19 confSummary declares ``typedef enum {BOSS, APOGEE, ...} FIBERTYPE;``).
+_ENUM = re.compile(r"typedef\s+enum\s*\{(.*?)\}\s*(\w+)\s*;", re.S)
 _MEMBER = re.compile(r"^\s*(\w+)\s+(\w+)\s*(\[\s*(\d+)\s*\])?\s*;\s*$")
 _NUMPY = {"int": np.int32, "short": np.int16, "long": np.int64, "float": np.float32, "double": np.float64}
 
@@ -131,7 +135,8 @@ def read_yanny(path: str | os.PathLike) -> tuple[dict[str, str], dict[str, dict[
     header : dict of str -> str
         ``key value`` lines (values as written, quotes removed).
     tables : dict of str -> dict of str -> numpy.ndarray
-        One entry per ``typedef struct``: member -> array (rows,) or (rows, n).
+        One entry per ``typedef struct``: member -> array (rows,) or (rows, n); a member of a
+        ``typedef enum`` type is a str array of the enumerator names.
 
     Raises
     ------
@@ -141,6 +146,8 @@ def read_yanny(path: str | os.PathLike) -> tuple[dict[str, str], dict[str, dict[
     """
     path = Path(path)
     text = path.read_text()
+    enums = {name: {v.strip() for v in body.split(",") if v.strip()} for body, name in _ENUM.findall(text)}
+    text = _ENUM.sub("", text)
     structs = {}
     for body, name in _TYPEDEF.findall(text):
         members = []
@@ -175,6 +182,11 @@ def read_yanny(path: str | os.PathLike) -> tuple[dict[str, str], dict[str, dict[
         for j, (member, ctype, size) in enumerate(members):
             values = [r[j] for r in rows[key]]
             if ctype == "char":
+                cols[member] = np.array([str(v) for v in values], dtype=str)
+            elif ctype in enums:
+                unknown = sorted({str(v) for v in values} - enums[ctype])
+                if unknown:
+                    raise ValueError(f"{path}: {name}.{member} values {unknown} are not in enum {ctype}")
                 cols[member] = np.array([str(v) for v in values], dtype=str)
             elif ctype in _NUMPY:
                 dtype = _NUMPY[ctype]

@@ -37,6 +37,7 @@ __all__ = [
     "EXPOSURE_COLUMNS",
     "OBSERVATORY_SPECTROGRAPH",
     "is_v6_spec",
+    "spall_fiberid",
     "read_spec_v6",
     "write_spec_v6",
 ]
@@ -76,6 +77,29 @@ def _camera(header: Mapping) -> str:
     return f"b{sp}r{sp}"
 
 
+def spall_fiberid(specobj: Mapping) -> int:
+    """The fibre of a v6 SPALL row: FIBERID (DR18), else the first of FIBERID_LIST (DR19).
+
+    The DR19 specFull/specLite SPALL row has no FIBERID column, only FIBERID_LIST, the
+    fibre of each exposure of the coadd (blank-separated, as MJD_LIST); the exposures of one
+    configuration share it, and the first exposure's fibre is taken when they do not.
+
+    Examples
+    --------
+    >>> spall_fiberid({"FIBERID_LIST": "35 35 35"}), spall_fiberid({"FIBERID": 7}), spall_fiberid({})
+    (35, 7, -1)
+    """
+    if "FIBERID" in specobj:
+        return int(specobj["FIBERID"])
+    value = specobj.get("FIBERID_LIST", "")
+    text = value.decode() if isinstance(value, bytes) else str(value)
+    first = text.replace(",", " ").split()[:1]
+    try:
+        return int(first[0]) if first else -1
+    except ValueError:
+        return -1
+
+
 def read_spec_v6(path: str | Path, exposures: bool = True):
     """Read an SDSS-V (v6) specFull or specLite file.
 
@@ -90,7 +114,7 @@ def read_spec_v6(path: str | Path, exposures: bool = True):
     Returns
     -------
     sdssflow.io.specfile.SpecFile
-        ``plate`` is the FPS field, ``fiberid`` the SPALL FIBERID (-1 if absent),
+        ``plate`` is the FPS field, ``fiberid`` the SPALL fibre (:func:`spall_fiberid`; -1 if absent),
         ``catalogid`` the CATALOGID; ``exposures`` empty for specLite.
 
     Raises
@@ -149,7 +173,7 @@ def read_spec_v6(path: str | Path, exposures: bool = True):
         path=path,
         plate=field,
         mjd=mjd,
-        fiberid=int(specobj.get("FIBERID", -1)),
+        fiberid=spall_fiberid(specobj),
         header=header,
         coadd=coadd,
         specobj=specobj,

@@ -12,12 +12,30 @@ from astropy.table import Table
 from sdssflow.io.boss_hdus import _FRAME_RE
 from sdssflow.io.readable import readable
 
-__all__ = ["read_spplate_exposures", "find_plate_files"]
+__all__ = ["read_spplate_exposures", "find_plate_files", "plate_dir_number"]
 
 #: spPlate (plate era) or spField (SDSS-V, same layout) of one plate/field-MJD.
 _PLATE_RE = re.compile(r"sp(?:Plate|Field)-(\d{4,6})-(\d{5})\.fits(\.gz)?$")
 
 _EXPID_RE = re.compile(r"^([br][12])-(\d{8})-(\d{8})-(\d{8})$")
+
+#: A plate or field directory: <PLATE4> (plate era), <FIELD6> (DR19, run2d v6_1 on) or
+#: <FIELDID>p (DR18 and every run2d v6_0_x: sdss-access's ``@isplate`` appends the 'p').
+_PLATE_DIR_RE = re.compile(r"^(\d+)p?$")
+
+
+def plate_dir_number(name: str | os.PathLike) -> int | None:
+    """Plate (or FPS field) number of a plate directory's name; None when it is not one.
+
+    Examples
+    --------
+    >>> plate_dir_number("0266"), plate_dir_number("112360"), plate_dir_number("15000p")
+    (266, 112360, 15000)
+    >>> plate_dir_number("spectra") is None
+    True
+    """
+    match = _PLATE_DIR_RE.match(Path(name).name)
+    return int(match.group(1)) if match else None
 
 
 @readable

@@ -88,11 +88,16 @@ def header_meta(header, n: int) -> dict[str, np.ndarray]:
     Returns
     -------
     dict of str -> numpy.ndarray, each shape (n,)
-        Missing keywords give NaN (floats), -1 (ints) or '' (strings).
+        Missing keywords give NaN (floats), -1 (ints) or '' (strings). ``PLATE`` is the FPS
+        field (FIELDID) when PLATEID is blank or absent, as in SDSS-V frames.
     """
     out: dict[str, np.ndarray] = {}
     for key, col, kind in HEADER_COLUMNS:
         value = header.get(key) if hasattr(header, "get") else None
+        if key == "PLATEID" and not str(value if value is not None else "").strip():
+            # v6 (DR18/DR19) spFrame/spCFrame HDU0 and specFull MJD_EXP headers carry
+            # PLATEID = '' and the field in FIELDID: PLATE holds the field, as in bossVisits
+            value = header.get("FIELDID") if hasattr(header, "get") else None
         if kind == "i":
             try:
                 v = int(value)

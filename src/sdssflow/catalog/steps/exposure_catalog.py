@@ -23,6 +23,7 @@ from sdssflow.catalog.scan import scan_apogee_visits, scan_plate_dir, scan_spec_
 from sdssflow.io.catalog import write_apogee_visits, write_night
 from sdssflow.io.catalog_model import records_to_frame
 from sdssflow.io.products import atomic_path
+from sdssflow.io.spplate import plate_dir_number
 from sdssflow.steps import StepError, base_parser, run_step
 
 log = logging.getLogger(__name__)
@@ -48,8 +49,9 @@ def build_catalog(args) -> tuple:
             raise StepError(f"{root}: BOSS reduction directory not found")
         wanted = {int(p) for p in args.plates.split(",") if p.strip()}
         records = []
-        for plate_dir in sorted(p for p in root.iterdir() if p.is_dir() and p.name.isdigit()):
-            if wanted and int(plate_dir.name) not in wanted:
+        # DR18 field directories are <FIELDID>p (sdss-access @isplate): not all digits
+        for plate_dir in sorted(p for p in root.iterdir() if p.is_dir() and plate_dir_number(p) is not None):
+            if wanted and plate_dir_number(plate_dir) not in wanted:
                 continue
             plate_records, plate_fibers = scan_plate_dir(plate_dir)
             records.extend(plate_records)
@@ -58,7 +60,8 @@ def build_catalog(args) -> tuple:
         wanted = {int(p) for p in args.plates.split(",") if p.strip()}
         records = [
             r for r in scan_spec_files(args.spec_dir)
-            if not wanted or int(r.get("plate") or -1) in wanted or r.get("flagged_bad") == 1
+            if not wanted or r.get("flagged_bad") == 1
+            or int(r.get("plate") or -1) in wanted or int(r.get("field") or -1) in wanted  # FPS: the field
         ]  # fmt: skip
     exposures = records_to_frame(records)
     visits = scan_apogee_visits(args.apogee_dir) if args.apogee_dir and Path(args.apogee_dir).is_dir() else None

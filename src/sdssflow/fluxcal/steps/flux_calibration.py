@@ -233,18 +233,24 @@ def main(argv=None):
     return exp_rows, star_rows
 
 
+def _star_key(row) -> tuple:
+    # a standard is its fibre and CATALOGID (0 in plate-era plug maps): the configurations
+    # of one FPS field-MJD may give a fibre to another star
+    return row.get("SPECID", 0), row["FIBERID"], row.get("CATALOGID", 0)
+
+
 def _night_rv(star_rows):
     """RV_NIGHT: inverse-variance mean RV of each standard over the night's exposures."""
-    by_fiber: dict = {}
+    by_star: dict = {}
     for r in star_rows:
         if (
             np.isfinite(r.get("RV", np.nan))
             and np.isfinite(r.get("RV_ERR", np.nan))
             and r["RV_ERR"] > 0
         ):
-            by_fiber.setdefault(r["FIBERID"], []).append((r["RV"], r["RV_ERR"]))
+            by_star.setdefault(_star_key(r), []).append((r["RV"], r["RV_ERR"]))
     for r in star_rows:
-        vals = by_fiber.get(r["FIBERID"])
+        vals = by_star.get(_star_key(r))
         if vals:
             v, e = np.array(vals).T
             w = 1.0 / e**2

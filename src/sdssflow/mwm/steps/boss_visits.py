@@ -158,15 +158,21 @@ def _frames_route(args):
             for i in range(len(pm)):
                 sdss_id = int(pm["SDSS_ID"][i])
                 fid = int(pm["FIBERID"][i])
+                # a visit is a target, not a fibre: the configurations of one FPS field-MJD
+                # (spfibermap DR19: several confSummaryF HDUs) give a fibre to another target
+                # (SPALL FIBERID_LIST holds a fibre per exposure)
+                key = sdss_id
                 # a NaN/inf pixel carries no information: ivar 0, and the visit is flagged
                 bad = ~(np.isfinite(frame.flux[i]) & np.isfinite(frame.ivar[i]))
-                nonfinite[fid] = nonfinite.get(fid, 0) + int(bad.sum())
+                nonfinite[key] = nonfinite.get(key, 0) + int(bad.sum())
                 flux_i = np.where(bad, 0.0, frame.flux[i])
                 ivar_i = np.where(bad, 0.0, frame.ivar[i])
-                pieces.setdefault(fid, []).append(
+                pieces.setdefault(key, []).append(
                     (frame.loglam[i], flux_i, ivar_i, frame.mask[i], frame.disp[i])
                 )
-                info[fid] = {
+                if key in info:  # the fibre of its first exposure
+                    continue
+                info[key] = {
                     "sdss_id": sdss_id,
                     "catalogid": int(pm["CATALOGID"][i]) if "CATALOGID" in pm.colnames else -1,
                     "fiberid": fid,
@@ -188,13 +194,13 @@ def _frames_route(args):
         "airmass": _finite(np.mean, sel["airmass"] if "airmass" in sel else []),
     }
     rows = []
-    for fid in sorted(pieces):
-        rows.append(({**info[fid], **common}, combine_pieces(pieces[fid])))
-        if nonfinite[fid]:
+    for key in sorted(pieces, key=lambda k: (info[k]["fiberid"], k)):  # fibre order, as before
+        rows.append(({**info[key], **common}, combine_pieces(pieces[key])))
+        if nonfinite[key]:
             status.append({
-                "mjd": args.mjd, "fiberid": fid, "sdss_id": info[fid]["sdss_id"],
+                "mjd": args.mjd, "fiberid": info[key]["fiberid"], "sdss_id": info[key]["sdss_id"],
                 "status": "flagged", "path": args.plate_dir,
-                "message": f"non-finite flux/ivar in {nonfinite[fid]} frame pixels (set to ivar 0)",
+                "message": f"non-finite flux/ivar in {nonfinite[key]} frame pixels (set to ivar 0)",
             })  # fmt: skip
     return rows, used, status
 
