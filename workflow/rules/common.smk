@@ -118,13 +118,15 @@ def mjds_of_plate(plate):
 
 # ---------------------------------------------------------------- raw inputs in the DAG
 def raw_source(plate):
-    """(directory, fnmatch pattern, recursive) of one plate's raw files (its manifest's)."""
+    """(directory, fnmatch patterns, recursive) of one plate's raw files (its manifest's)."""
     if config["input"] == "spec_files":
         spec_dir = sdss_config.expand_path(config["spec_files"]["dir"])
-        return str(spec_dir), f"spec-{int(plate):04d}-*", True
+        # plate-era names pad the plate to 4 digits, SDSS-V (DR19) names the field to 6
+        names = dict.fromkeys((f"spec-{int(plate):04d}-*", f"spec-{int(plate):06d}-*"))
+        return str(spec_dir), tuple(names), True
     # the plate's (FPS field's) own directory: <run2d>/<PLATE4> in the plate era, the
     # sdss-access <FIELD6> directory in SDSS-V (a PLATE4 name there is not the field's)
-    return plate_dir({"plate": plate}), "*", False
+    return plate_dir({"plate": plate}), ("*",), False
 
 
 def raw_manifest(plate, version=None):
@@ -142,10 +144,10 @@ def sync_raw_manifests():
     if not workflow.is_main_process:
         return
     for plate in PLATES:
-        directory, pattern, recursive = raw_source(plate)
+        directory, patterns, recursive = raw_source(plate)
         if os.path.isdir(directory):
             sdss_raw.sync_manifest(
-                raw_manifest(plate), sdss_raw.listing(directory, pattern, recursive)
+                raw_manifest(plate), sdss_raw.listing(directory, patterns, recursive)
             )
 
 
@@ -153,8 +155,8 @@ sync_raw_manifests()
 
 
 def get_raw_manifest_args(wildcards):
-    directory, pattern, recursive = raw_source(wildcards.plate)
-    return f"--dir {directory} --glob '{pattern}'" + (
+    directory, patterns, recursive = raw_source(wildcards.plate)
+    return f"--dir {directory} --glob " + " ".join(f"'{p}'" for p in patterns) + (
         " --recursive" if recursive else ""
     )
 

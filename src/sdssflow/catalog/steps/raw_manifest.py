@@ -3,7 +3,7 @@
 Usage::
 
     python -m sdssflow.catalog.steps.raw_manifest --dir $BOSS_SPECTRO_REDUX/<run2d>/4100 \\
-        [--glob 'spec-4100-*'] --out results/v1/raw/4100.tsv --version-name v1
+        [--glob 'spec-4100-*' 'spec-004100-*'] --out results/v1/raw/4100.tsv --version-name v1
 
 Why: the reductions are not outputs of any rule, so Snakemake cannot see a replaced,
 repaired or new raw file. The manifest makes them part of the DAG: it is an input of the
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 HEADER = "name\tsize\tmtime_ns\n"
 
 
-def listing(directory: str | os.PathLike, pattern: str = "*", recursive: bool = False) -> str:
+def listing(directory: str | os.PathLike, pattern: str | Sequence[str] = "*", recursive: bool = False) -> str:
     """TSV text (``name, size, mtime_ns``, sorted by name) of the files of ``directory``.
 
     Hidden files (temporary names of atomic writes) are left out; a missing directory gives
@@ -43,8 +43,8 @@ def listing(directory: str | os.PathLike, pattern: str = "*", recursive: bool = 
     ----------
     directory : path-like
         A plate directory (or the spec-file directory).
-    pattern : str
-        fnmatch pattern of the names to list.
+    pattern : str or sequence of str
+        fnmatch pattern(s) of the names to list (a name matching any of them is listed).
     recursive : bool
         Also list the subdirectories (names relative to ``directory``).
 
@@ -54,19 +54,19 @@ def listing(directory: str | os.PathLike, pattern: str = "*", recursive: bool = 
     'name\\tsize\\tmtime_ns\\n'
     """
     rows: list[str] = []
-    _scan(Path(directory), "", pattern, recursive, rows)
+    _scan(Path(directory), "", (pattern,) if isinstance(pattern, str) else tuple(pattern), recursive, rows)
     return HEADER + "".join(sorted(rows))
 
 
-def _scan(directory: Path, prefix: str, pattern: str, recursive: bool, rows: list[str]) -> None:
+def _scan(directory: Path, prefix: str, patterns: tuple[str, ...], recursive: bool, rows: list[str]) -> None:
     try:
         with os.scandir(directory) as it:
             for entry in it:
                 if entry.name.startswith("."):
                     continue
                 if recursive and entry.is_dir():
-                    _scan(Path(entry.path), f"{prefix}{entry.name}/", pattern, recursive, rows)
-                elif entry.is_file() and fnmatch.fnmatch(entry.name, pattern):
+                    _scan(Path(entry.path), f"{prefix}{entry.name}/", patterns, recursive, rows)
+                elif entry.is_file() and any(fnmatch.fnmatch(entry.name, p) for p in patterns):
                     st = entry.stat()
                     rows.append(f"{prefix}{entry.name}\t{st.st_size}\t{st.st_mtime_ns}\n")
     except (FileNotFoundError, NotADirectoryError):
@@ -100,7 +100,7 @@ def sync_manifest(path: str | os.PathLike, text: str, create: bool = True) -> bo
 def parse(argv: Sequence[str] | None = None):
     p = base_parser(__doc__.splitlines()[0])
     p.add_argument("--dir", required=True, help="directory of the plate's raw files")
-    p.add_argument("--glob", default="*", help="names to list (fnmatch pattern)")
+    p.add_argument("--glob", nargs="+", default=["*"], help="names to list (fnmatch patterns: any of them)")
     p.add_argument("--recursive", action="store_true", help="also list subdirectories")
     p.add_argument("--out", required=True, help="results/<version>/raw/<plate>.tsv")
     return p.parse_args(argv)
