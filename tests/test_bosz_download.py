@@ -155,6 +155,25 @@ def test_bad_spec_is_named(tmp_path):
         load_subgrid_spec(bad)
 
 
+def test_subgrid_resolution_as_mast_folder_name_and_orig_refused(tmp_path):
+    # BOSZ 2024 at MAST (Meszaros et al. 2024; reference/kspecdr_fluxcal.md section 5): the
+    # data folders are r500 ... r50000 and rorig, and kspecdr configures resolution="r10000".
+    # "r5000" was kept as a string and failed in subgrid_models with int()'s bare message;
+    # rorig files are 3-column _noresam products on their own wavelengths: refused by name.
+    spec = tmp_path / "s.yaml"
+    spec.write_text("resolution: r5000\nteff: [6000]\nlogg: [4.0]\nfeh: [0.0]\n")
+    loaded = load_subgrid_spec(spec)
+    assert loaded["resolution"] == 5000
+    assert subgrid_models(loaded)[0].relpath.startswith("r5000/m+0.00/")
+    for value in ("orig", "rorig"):
+        spec.write_text(f"resolution: {value}\nteff: [6000]\nlogg: [4.0]\nfeh: [0.0]\n")
+        with pytest.raises(ValueError, match=r"s.yaml: resolution .*native-resolution"):
+            load_subgrid_spec(spec)
+    spec.write_text("resolution: high\nteff: [6000]\nlogg: [4.0]\nfeh: [0.0]\n")
+    with pytest.raises(ValueError, match=r"s.yaml: resolution 'high' is not a resolving power"):
+        load_subgrid_spec(spec)
+
+
 def _statuses(manifest: Path) -> dict:
     return {r.relpath: r for r in read_manifest(manifest)}
 
