@@ -33,7 +33,7 @@ import yaml
 
 from sdssflow.io.readable import readable
 
-__all__ = ["MAST_BASE_URL", "BoszModel", "parse_bosz_name", "wave_grid_relpath", "join_url", "load_subgrid_spec", "subgrid_models", "read_wave_grid", "read_resampled", "air_to_vacuum"]
+__all__ = ["MAST_BASE_URL", "MARCS_SPHERICAL_LOGG_BELOW", "BoszModel", "parse_bosz_name", "wave_grid_relpath", "join_url", "load_subgrid_spec", "subgrid_models", "read_wave_grid", "read_resampled", "air_to_vacuum"]
 
 log = logging.getLogger(__name__)
 
@@ -235,6 +235,11 @@ def load_subgrid_spec(path: str | os.PathLike) -> dict:
     return spec
 
 
+#: MARCS models below this log g are spherical (``ms``), plane-parallel (``mp``) from it: the
+#: MAST names use ``ms`` for log g <= 3.0 (reference/kspecdr_fluxcal.md section 5).
+MARCS_SPHERICAL_LOGG_BELOW = 3.5
+
+
 def _values(spec_value, name: str) -> list[float]:
     if isinstance(spec_value, dict):
         lo, hi, step = (float(spec_value[k]) for k in ("min", "max", "step"))
@@ -255,8 +260,9 @@ def subgrid_models(spec: dict) -> list[BoszModel]:
         Keys ``resolution``, ``teff`` (list or {min, max, step}), ``logg``, ``feh``,
         optional ``alpha`` (default [0]), ``alpha_enhanced`` ({alpha, feh_max}: an extra
         [alpha/M] where [M/H] <= feh_max), ``carbon`` (0), ``vmicro`` (1) and
-        ``atlas_teff_min`` (ATLAS9 ``ap`` at and above this Teff, MARCS ``mp`` below;
-        default 7500 K).
+        ``atlas_teff_min`` (ATLAS9 ``ap`` at and above this Teff, MARCS below; default
+        7500 K). MARCS models are spherical ``ms`` below log g
+        :data:`MARCS_SPHERICAL_LOGG_BELOW` and plane-parallel ``mp`` from it.
 
     Returns
     -------
@@ -278,8 +284,11 @@ def subgrid_models(spec: dict) -> list[BoszModel]:
     atlas_min = float(spec.get("atlas_teff_min", 7500))
     models = set()
     for teff in _values(spec["teff"], "teff"):
-        atmos = "ap" if teff >= atlas_min else "mp"
         for logg in _values(spec["logg"], "logg"):
+            if teff >= atlas_min:
+                atmos = "ap"
+            else:
+                atmos = "ms" if logg < MARCS_SPHERICAL_LOGG_BELOW - 1e-9 else "mp"
             for feh in _values(spec["feh"], "feh"):
                 these = list(alphas)
                 if enhanced and feh <= float(enhanced["feh_max"]) + 1e-9:
