@@ -155,6 +155,25 @@ def test_bad_spec_is_named(tmp_path):
         load_subgrid_spec(bad)
 
 
+def test_subgrid_resolution_as_mast_folder_name_and_orig_refused(tmp_path):
+    # BOSZ 2024 at MAST (Meszaros et al. 2024; reference/kspecdr_fluxcal.md section 5): the
+    # data folders are r500 ... r50000 and rorig, and kspecdr configures resolution="r10000".
+    # "r5000" was kept as a string and failed in subgrid_models with int()'s bare message;
+    # rorig files are 3-column _noresam products on their own wavelengths: refused by name.
+    spec = tmp_path / "s.yaml"
+    spec.write_text("resolution: r5000\nteff: [6000]\nlogg: [4.0]\nfeh: [0.0]\n")
+    loaded = load_subgrid_spec(spec)
+    assert loaded["resolution"] == 5000
+    assert subgrid_models(loaded)[0].relpath.startswith("r5000/m+0.00/")
+    for value in ("orig", "rorig"):
+        spec.write_text(f"resolution: {value}\nteff: [6000]\nlogg: [4.0]\nfeh: [0.0]\n")
+        with pytest.raises(ValueError, match=r"s.yaml: resolution .*native-resolution"):
+            load_subgrid_spec(spec)
+    spec.write_text("resolution: high\nteff: [6000]\nlogg: [4.0]\nfeh: [0.0]\n")
+    with pytest.raises(ValueError, match=r"s.yaml: resolution 'high' is not a resolving power"):
+        load_subgrid_spec(spec)
+
+
 def _statuses(manifest: Path) -> dict:
     return {r.relpath: r for r in read_manifest(manifest)}
 
@@ -308,3 +327,29 @@ def test_bosz_left_outs_reach_the_problem_table(tmp_path):
     assert table["REASON"][1] == "rejected: ValueError: sha256 differs"
     csv = Table.read(tmp_path / "problems.csv", format="ascii.csv")
     assert list(csv["PATH"]) == list(table["PATH"])
+
+
+def test_subgrid_names_spherical_marcs_giants_and_every_sign():
+    # BOSZ 2024 at MAST (reference/kspecdr_fluxcal.md section 5): MARCS models are
+    # bosz2024_ms_... (spherical) for log g <= 3.0 and bosz2024_mp_... from 3.5, ATLAS9 ap
+    # from atlas_teff_min; log g, [M/H], [alpha/M] and [C/M] carry their sign (g-0.5,
+    # m-2.50, a-0.25, c-0.75). Giants were all named mp: a 404 for each, left out.
+    spec = {
+        "resolution": 10000,
+        "teff": [2800, 4500, 7750],
+        "logg": [-0.5, 3.0, 3.5],
+        "feh": [-2.5, 0.75],
+        "alpha": [-0.25, 0.5],
+        "carbon": -0.75,
+        "vmicro": 4,
+    }
+    models = subgrid_models(spec)
+    atmos = {(m.teff, m.logg): m.atmos for m in models}
+    assert atmos[(2800, -0.5)] == atmos[(4500, 3.0)] == "ms"
+    assert atmos[(4500, 3.5)] == "mp" and atmos[(7750, -0.5)] == "ap"
+    from sdssflow.io.bosz import parse_bosz_name
+
+    names = {m.relpath for m in models}
+    assert "r10000/m-2.50/bosz2024_ms_t2800_g-0.5_m-2.50_a-0.25_c-0.75_v4_r10000_resam.txt.gz" in names
+    assert "r10000/m+0.75/bosz2024_mp_t4500_g+3.5_m+0.75_a+0.50_c-0.75_v4_r10000_resam.txt.gz" in names
+    assert all(parse_bosz_name(m.relpath) == m for m in models)

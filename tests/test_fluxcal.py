@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -29,6 +31,7 @@ from sdssflow.fluxcal.vectors import (
     combine_responses,
     fit_response,
     pixel_widths,
+    read_telluric_regions,
     telluric_mask,
 )
 
@@ -244,6 +247,49 @@ def test_telluric_mask_inclusive():
     ].to_numpy()
     m = telluric_mask(np.array([7589.9, 7590.0, 7700.0, 7700.1]), regions)
     assert m.tolist() == [False, True, True, False]
+
+
+KSPECDR_TELLURIC = (
+    Path(__file__).resolve().parents[2] / "shared/data/real/telluric/kspecdr/telluric_default.dat"
+)
+
+
+@pytest.mark.skipif(not KSPECDR_TELLURIC.exists(), reason="shared real data not available")
+def test_read_telluric_regions_kspecdr_mask_as_the_package_table():
+    # kspecdr data/masks/telluric_default.dat: '#' comments, then two whitespace columns
+    # lam_lo lam_hi (Angstrom, vacuum), no header. fluxcal.telluric took only our CSV
+    # (pd.read_csv(...)[["wave_min", "wave_max"]]: a KeyError traceback for this file).
+    real = read_telluric_regions(KSPECDR_TELLURIC)
+    ours = read_telluric_regions(DATA_DIR / "telluric_regions.csv")
+    assert real.shape == (5, 2) and np.array_equal(real, ours)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("# only comments\n", "no telluric band"),
+        ("feature,lo,hi\nO2,6860,6960\n", "needs columns wave_min and wave_max"),
+        ("6860 6960\n7150\n", "line 2: cannot read a band"),
+        ("6960 6860\n", "line 1: band \\[6960.0, 6860.0\\] is empty"),
+        ("686.0 696.0\n", "not in vacuum Angstrom"),  # a table in nm
+    ],
+)
+def test_read_telluric_regions_bad_tables_name_the_file(tmp_path, text, message):
+    path = tmp_path / "tell.dat"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message) as err:
+        read_telluric_regions(path)
+    assert str(path) in str(err.value)
+
+
+def test_read_telluric_regions_layouts(tmp_path):
+    (tmp_path / "a.csv").write_text("# c\nwave_max,feature,wave_min\n6960,O2_B,6860\n")
+    (tmp_path / "b.dat").write_text("6860.0 6960.0  # O2 B\n\n7590 7700\n")
+    assert read_telluric_regions(tmp_path / "a.csv").tolist() == [[6860.0, 6960.0]]
+    assert read_telluric_regions(tmp_path / "b.dat").tolist() == [[6860.0, 6960.0], [7590.0, 7700.0]]
+    (tmp_path / "c.npy").write_bytes(b"\x93NUMPY\x01\x00\xff\xfe")
+    with pytest.raises(ValueError, match="c.npy: not a text table"):
+        read_telluric_regions(tmp_path / "c.npy")
 
 
 def test_response_chi2_matches_lstsq():

@@ -47,6 +47,47 @@ def test_real_bosz_file_and_grid():
 
 
 @pytest.mark.skipif(not BOSZ_REAL.exists(), reason="shared real data not available")
+def test_real_bosz_unpacked_mirror_reads_as_the_gzipped_one(tmp_path):
+    # A BOSZ 2024 mirror the user gunzipped (r5000/m+0.00/..._resam.txt): the name, the
+    # reader and the mirror search of mwm.templates took only ".txt.gz" ("Not a gzipped
+    # file" for the model, "no bosz2024_*_resam.txt.gz" for the mirror).
+    from sdssflow.io.mwm_templates import read_rv_templates
+
+    mirror = tmp_path / "bosz2024"
+    (mirror / "r5000" / "m+0.00").mkdir(parents=True)
+    (mirror / "wavelength_grids").mkdir()
+    (mirror / "wavelength_grids" / "bosz2024_wave_r5000.txt").write_bytes(
+        (REAL / "bosz2024" / "bosz2024_wave_r5000.txt").read_bytes()
+    )
+    plain = mirror / "r5000" / "m+0.00" / BOSZ_REAL.name[: -len(".gz")]
+    plain.write_bytes(gzip.decompress(BOSZ_REAL.read_bytes()))
+    assert parse_bosz_name(plain) == parse_bosz_name(BOSZ_REAL)
+    for got, want in zip(read_resampled(plain, nrows=75000), read_resampled(BOSZ_REAL)):
+        assert np.array_equal(got, want)
+    wave, rect, params, res = read_rv_templates(mirror)
+    assert rect.shape == (1, wave.size) and params.tolist() == [[6000.0, 4.0, 0.0]] and res == 5000
+    # both forms of one model in the mirror: read once
+    (plain.parent / BOSZ_REAL.name).write_bytes(BOSZ_REAL.read_bytes())
+    assert read_rv_templates(mirror)[1].shape == (1, wave.size)
+
+
+def test_bosz_native_resolution_files_refused_clearly(tmp_path):
+    # MAST rorig products: bosz2024_<atmos>_..._v<v>_rorig_noresam.txt.gz with three columns
+    # (lambda, H, C) (reference/kspecdr_fluxcal.md section 5); not a resampled model.
+    name = "bosz2024_mp_t6000_g+4.0_m+0.00_a+0.00_c+0.00_v2_rorig_noresam.txt.gz"
+    with pytest.raises(ValueError, match="native-resolution .rorig. file"):
+        parse_bosz_name(name)
+    three = tmp_path / "bosz2024_mp_t6000_g+4.0_m+0.00_a+0.00_c+0.00_v2_r5000_resam.txt.gz"
+    three.write_bytes(gzip.compress(b"500.0 1.0 2.0\n501.0 1.0 2.0\n"))
+    with pytest.raises(ValueError, match=r"resam.txt.gz: 3 columns \(lambda, H, C\)"):
+        read_resampled(three)
+    empty = tmp_path / "empty_resam.txt"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError, match="empty_resam.txt: cannot read BOSZ resampled file"):
+        read_resampled(empty)
+
+
+@pytest.mark.skipif(not BOSZ_REAL.exists(), reason="shared real data not available")
 @pytest.mark.parametrize(
     "curve",
     [

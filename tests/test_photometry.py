@@ -141,3 +141,69 @@ def test_bad_filter_file(tmp_path):
 def test_alias_and_vega_offsets():
     assert ph.load_filter("2mass_k").name == "2mass_ks"
     assert ph.VEGA_TO_AB["gaia_rp"] > 0  # kspecdr's sign bug fixed
+
+
+# ------------------------------------------------------------------ text filter variants
+def _ps1_g_rows() -> np.ndarray:
+    """(wavelength A, throughput 0-1) of the package's ps1_g curve, to rewrite in other layouts."""
+    f = ph.load_filter("ps1_g")
+    return np.column_stack([f.wave, f.throughput])
+
+
+@pytest.mark.parametrize(
+    ("header", "factor", "sep"),
+    [
+        ("# wavelength (nm)  throughput\n", 0.1, " "),  # stated unit
+        ("wavelength_nm,throughput\n", 0.1, ","),  # CSV with a header naming the unit
+        ("! Wavelength [um]\n", 1e-4, "\t"),  # '!' comments
+        ("% lambda [Angstrom]\n", 1.0, " "),
+        ("", 0.1, " "),  # no unit, every wavelength below 3000: nm
+    ],
+)
+def test_text_filter_units_and_layouts(tmp_path, header, factor, sep):
+    # Filter curves of other tools: SVO / manufacturer tables in nm, comma-separated files
+    # with a header line, '!' or '%' comments. load_filter took '#' comments and whitespace
+    # only and read every file above 30 as Angstrom: a curve in nm was put at 380-560 A
+    # (silently wrong), a .csv was refused.
+    rows = _ps1_g_rows()
+    body = "".join(f"{w * factor:.6f}{sep}{t:.6f}\n" for w, t in rows)
+    path = tmp_path / ("curve.csv" if sep == "," else "curve.dat")
+    path.write_text(header + body)
+    got = ph.load_filter(path)
+    np.testing.assert_allclose(got.wave, rows[:, 0], rtol=1e-6)
+    np.testing.assert_allclose(got.throughput, rows[:, 1], atol=1e-6)
+
+
+def test_text_filter_unsorted_duplicated_percent(tmp_path):
+    # Rows out of order and a wavelength listed twice (a tabulated step edge) used to be
+    # refused ("not strictly increasing"); a throughput in percent changes no magnitude
+    # (the AB mean is a ratio of integrals of T), so it is kept as written.
+    rows = _ps1_g_rows()
+    rng = np.random.default_rng(3)
+    shuffled = rows[rng.permutation(len(rows))]
+    dup = np.vstack([shuffled, rows[10:11] * [1.0, 0.0], rows[10:11] * [1.0, 2.0]])
+    path = tmp_path / "shuffled.dat"
+    path.write_text("# wavelength (Angstrom) throughput (percent)\n"
+                    + "".join(f"{w} {100 * t}\n" for w, t in dup))  # fmt: skip
+    got = ph.load_filter(path)
+    assert got.wave.size == len(rows) and np.all(np.diff(got.wave) > 0)
+    # the three values at that wavelength: t, 0 and 2t -> their mean t
+    np.testing.assert_allclose(got.throughput, 100 * rows[:, 1], rtol=1e-12)
+    w = np.linspace(3600.0, 10400.0, 4000)
+    f = planck_flambda(w, 6000.0)
+    assert ph.ab_magnitude(w, f, got) == pytest.approx(ph.ab_magnitude(w, f, "ps1_g"), abs=1e-9)
+
+
+def test_text_filter_bad_files_are_named(tmp_path):
+    (tmp_path / "a.dat").write_text("4000 0.1\n5000 abc\n6000 0.1\n")
+    with pytest.raises(ValueError, match=r"a.dat, line 2: not a two-column filter row"):
+        ph.load_filter(tmp_path / "a.dat")
+    (tmp_path / "b.dat").write_bytes(b"\x93NUMPY\x01\x00\xff\xfe")
+    with pytest.raises(ValueError, match=r"b.dat: not a text filter table"):
+        ph.load_filter(tmp_path / "b.dat")
+    (tmp_path / "c.dat").write_text("# wavelength (nm)\n# wavelength (Angstrom)\n1 1\n2 1\n3 1\n")
+    with pytest.raises(ValueError, match=r"c.dat: the header states more than one wavelength unit"):
+        ph.load_filter(tmp_path / "c.dat")
+    (tmp_path / "d.dat").write_text("4000 0.1\n4000 0.2\n4000 0.3\n")
+    with pytest.raises(ValueError, match=r"d.dat: filter table has fewer than 3 distinct"):
+        ph.load_filter(tmp_path / "d.dat")

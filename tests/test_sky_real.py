@@ -327,3 +327,44 @@ def test_lite_files_are_named_in_a_warning_and_the_status(tmp_path, caplog):
     lite = status[status["STATUS"] == "lite_file"]
     assert len(lite) == 1 and "spec-1325-52762-0200.fits" in lite["MESSAGE"][0] and lite["EXPID"][0] == -1
     assert int(np.sum(status["STATUS"] == "ok")) == len(read_table(out))
+
+
+# ------------------------------------------------------------------ third-party sky line lists
+SKYLINES = REAL / "skylines"
+
+
+def test_every_real_sky_line_list_loads_or_is_refused_by_name():
+    # idlspec2d etc/skylines*.dat: wavelength (air A, converted with airtovac by idlspec2d's
+    # own sky-line tweak) then the species; Hanuschik (2003) UVES tables 4-9: index, air
+    # wavelength (A), FWHM, flux. Both were refused ("need columns camera, wave", "row 3 has 2
+    # cells for 1 columns") and SkyModelling's .npy gave a UnicodeDecodeError naming no file.
+    from sdssflow.sky.contfit import read_airglow_lines
+
+    oi_vac = 5578.887  # [OI] 5577.339 A air in vacuum (as PFS skyLines.txt lists it: 557.88870 nm)
+    loaded = {}
+    for path in sorted(SKYLINES.glob("*/*")):
+        name = f"{path.parent.name}/{path.name}"
+        if path.parent.name in ("idlspec2d", "uves_hanuschik2003"):
+            lines = read_airglow_lines(path)
+            assert np.array_equal(lines["b"], lines["r"]) and np.all(np.diff(lines["b"]) >= 0)
+            loaded[name] = lines["b"]
+        else:  # PFS (vacuum nm, multi-word columns), SkyModelling .npy (one arm) and Hg/Na csv
+            with pytest.raises(ValueError, match=str(path)):
+                read_airglow_lines(path)
+    assert len(loaded) == 8
+    for name in ("idlspec2d/skylines.dat", "idlspec2d/skylines_MANGA.dat", "uves_hanuschik2003/table6.dat.txt"):
+        near = loaded[name][np.argmin(np.abs(loaded[name] - oi_vac))]
+        assert near == pytest.approx(oi_vac, abs=0.02), name
+    # UVES table 7 holds [OI] 6300.3086 A air: 6302.05 A vacuum
+    t7 = loaded["uves_hanuschik2003/table7.dat.txt"]
+    assert t7[np.argmin(np.abs(t7 - 6302.05))] == pytest.approx(6302.05, abs=0.02)
+
+
+def test_real_sky_line_lists_as_line_list_are_refused_by_name():
+    # sky.line_list takes only the package's window CSV; every third-party list is refused
+    # with its path (a .npy was a bare UnicodeDecodeError)
+    from sdssflow.sky.lines import read_line_list
+
+    for path in sorted(SKYLINES.glob("*/*")):
+        with pytest.raises(ValueError, match=str(path)):
+            read_line_list(path)

@@ -3,8 +3,9 @@
 The project's own filter curves live in ``sdssflow/data/filters/<name>.dat`` (analytic
 approximations of the published passbands, see ``sdssflow/data/filters/make_filters.py``);
 :func:`load_filter` also reads a speclite-style ECSV curve (``wavelength`` with a unit,
-``response``) or a two-column ``.dat`` file (Angstrom, or micron when every wavelength
-is below 30, as kspecdr's files).
+``response``) or a two-column text file (``.dat``/``.txt``/``.csv``: the unit its header
+states, else micron when every wavelength is below 30 as kspecdr's files, nm when below
+3000, Angstrom otherwise).
 
 Synthetic photometry is photon counting in the AB system::
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -144,19 +146,74 @@ def _read_ecsv(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return wave, np.asarray(table.columns[names.index("response")], dtype=float)
 
 
+#: Comment markers of text filter tables: '#' (ours, speclite), '!' and '%' (other tools).
+_COMMENT_CHARS = "#!%"
+#: A wavelength unit stated next to the word wavelength/lambda in a header or comment line
+#: (``# wavelength (nm)``, ``wavelength_nm,throughput``, ``# Wavelength [A]``) -> factor to A.
+_WAVE_UNIT_RE = re.compile(
+    r"(?:wave(?:length)?s?|lambda|lam)[\s_:=-]*[(\[]?\s*"
+    r"(nm|nanomet(?:er|re)s?|um|µm|micron(?:s)?|micromet(?:er|re)s?|aa?|å|angstroms?)(?![a-z])",
+    re.IGNORECASE,
+)
+_WAVE_UNIT_TO_A = {"nm": 10.0, "nano": 10.0, "um": 1e4, "µm": 1e4, "micr": 1e4, "a": 1.0, "aa": 1.0,
+                   "å": 1.0, "angs": 1.0}  # fmt: skip
+
+
+def _stated_wave_unit(lines: list[str], path: Path) -> float | None:
+    """Factor to Angstrom of the wavelength unit the header/comment lines state, or None."""
+    found = set()
+    for line in lines:
+        for m in _WAVE_UNIT_RE.finditer(line):
+            unit = m.group(1).lower()
+            found.add(next(v for k, v in _WAVE_UNIT_TO_A.items() if unit == k or (len(k) == 4 and unit.startswith(k))))
+    if len(found) > 1:
+        raise ValueError(f"{path}: the header states more than one wavelength unit")
+    return found.pop() if found else None
+
+
 def _read_dat(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Wavelength (A) and throughput of a two-column text filter table.
+
+    Columns are separated by white space or commas; lines starting with one of
+    :data:`_COMMENT_CHARS` are comments, and a first line of column names is allowed. The
+    wavelength unit is the one a comment or the header states (nm, micron or Angstrom next
+    to "wavelength"/"lambda"); without one it is micron when every wavelength is below 30
+    (kspecdr's ``ps1_*.dat``), nm when below 3000 (no Angstrom curve ending below 3000 A
+    reaches a BOSS or APOGEE spectrum), else Angstrom.
+    """
     try:
-        data = np.loadtxt(path, comments="#", ndmin=2)
-    except ValueError as err:
-        raise ValueError(f"{path}: not a two-column filter table: {err}") from err
-    if data.shape[1] < 2 or data.shape[0] < 3:
+        text = path.read_text()
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not a text filter table ({err})") from None
+    notes, rows = [], []
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        if line[0] in _COMMENT_CHARS:
+            notes.append(line)
+            continue
+        cells = line.split("#", 1)[0].replace(",", " ").split()
+        try:
+            rows.append([float(c) for c in cells[:2]] if len(cells) >= 2 else None)
+        except ValueError:
+            if not rows:  # the header line of column names
+                notes.append(line)
+                continue
+            raise ValueError(f"{path}, line {lineno}: not a two-column filter row: {line!r}") from None
+        if rows[-1] is None:
+            raise ValueError(f"{path}, line {lineno}: filter row needs two columns: {line!r}")
+    data = np.array(rows, dtype=float).reshape(-1, 2)
+    if data.shape[0] < 3:
         raise ValueError(
             f"{path}: filter table needs two columns and at least 3 rows, got {data.shape}"
         )
     wave = data[:, 0]
-    if wave.max() < 30.0:  # micron (kspecdr's ps1_*.dat)
-        wave = wave * 1e4
-    return wave, data[:, 1]
+    factor = _stated_wave_unit(notes, path)
+    if factor is None:
+        peak = float(np.nanmax(wave))
+        factor = 1e4 if peak < 30.0 else 10.0 if peak < 3000.0 else 1.0
+    return wave * factor, data[:, 1]
 
 
 @lru_cache(maxsize=64)
@@ -165,10 +222,17 @@ def _load(path_str: str, name: str) -> Filter:
     if not path.exists():
         raise FileNotFoundError(f"{path}: filter file not found")
     wave, thr = _read_ecsv(path) if path.suffix == ".ecsv" else _read_dat(path)
-    order = np.argsort(wave)
+    if not (np.all(np.isfinite(wave)) and np.all(np.isfinite(thr))):
+        raise ValueError(f"{path}: filter table holds a non-finite wavelength or throughput")
+    order = np.argsort(wave, kind="stable")
     wave, thr = wave[order], np.clip(thr[order], 0.0, None)
-    if np.any(np.diff(wave) <= 0):
-        raise ValueError(f"{path}: filter wavelengths are not strictly increasing")
+    # a repeated wavelength (a tabulated step edge, or overlapping pieces of a curve) gets the
+    # mean of its throughputs, so that np.interp sees one value per wavelength
+    wave, first, count = np.unique(wave, return_index=True, return_counts=True)
+    if np.any(count > 1):
+        thr = np.add.reduceat(thr, first) / count
+    if wave.size < 3:
+        raise ValueError(f"{path}: filter table has fewer than 3 distinct wavelengths")
     if not np.any(thr > 0):
         raise ValueError(f"{path}: filter throughput is zero everywhere")
     wave.setflags(write=False)
@@ -183,8 +247,10 @@ def load_filter(name_or_path: str | os.PathLike) -> Filter:
     ----------
     name_or_path : str or os.PathLike
         One of :data:`FILTER_NAMES` (or ``2mass_k``) or :data:`REFERENCE_FILTER_NAMES`, or a path to a speclite ECSV
-        (``.ecsv``, wavelength unit honoured) or a two-column text file (Angstrom; micron
-        if every wavelength is below 30).
+        (``.ecsv``, wavelength unit honoured) or a two-column text file (white space or
+        commas; the wavelength unit a comment or header states, else micron if every
+        wavelength is below 30, nm if below 3000, Angstrom otherwise). Rows may be
+        unsorted; a repeated wavelength gets the mean of its throughputs.
 
     Returns
     -------

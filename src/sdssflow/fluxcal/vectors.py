@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy.interpolate import BSpline
@@ -35,6 +36,7 @@ __all__ = [
     "ResponseFit",
     "pixel_widths",
     "telluric_mask",
+    "read_telluric_regions",
     "fit_response",
     "combine_responses",
     "apply_calibration",
@@ -83,6 +85,85 @@ def telluric_mask(wave: np.ndarray, regions: np.ndarray) -> np.ndarray:
     for lo, hi in np.asarray(regions, float).reshape(-1, 2):
         out |= (wave >= lo) & (wave <= hi)
     return out
+
+
+#: Plausible range of a telluric band edge in Angstrom: a table in nm or micron falls outside.
+_TELLURIC_RANGE_A = (3000.0, 60000.0)
+
+
+def read_telluric_regions(path: str | Path) -> np.ndarray:
+    """Read a table of telluric bands (vacuum Angstrom), as :func:`telluric_mask` takes them.
+
+    Two layouts are read: the package's CSV (``#`` comments, a header with ``wave_min`` and
+    ``wave_max``, e.g. ``sdssflow/data/fluxcal/telluric_regions.csv``) and kspecdr's mask
+    (``data/masks/telluric_default.dat``: ``#`` comments, then two whitespace-separated
+    columns lam_lo lam_hi, Angstrom, vacuum, no header).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+
+    Returns
+    -------
+    numpy.ndarray, shape (nband, 2)
+        [lo, hi] of each band, vacuum Angstrom.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        If the file is not text, holds no band, a row does not parse, a band has lo >= hi,
+        or an edge is not a plausible Angstrom value (a table in nm or micron); the message
+        names the file (and the line).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: telluric band table not found")
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not a text table of telluric bands ({err})") from None
+    rows = [(n, ln.split("#", 1)[0].strip()) for n, ln in enumerate(text.splitlines(), start=1)]
+    rows = [(n, ln) for n, ln in rows if ln]
+
+    def cells(line: str) -> list[str]:
+        return [c.strip() for c in line.split(",")] if "," in line else line.split()
+
+    cols = (0, 1)
+    if rows:
+        first = cells(rows[0][1])
+        try:
+            float(first[0])
+        except ValueError:  # a header line
+            names = [c.lower() for c in first]
+            if not {"wave_min", "wave_max"} <= set(names):
+                raise ValueError(
+                    f"{path}, line {rows[0][0]}: a telluric table with a header needs columns "
+                    f"wave_min and wave_max, has {first}"
+                ) from None
+            cols = (names.index("wave_min"), names.index("wave_max"))
+            rows = rows[1:]
+    if not rows:
+        raise ValueError(f"{path}: no telluric band in the table")
+    bands = []
+    for lineno, line in rows:
+        row = cells(line)
+        try:
+            lo, hi = float(row[cols[0]]), float(row[cols[1]])
+        except (IndexError, ValueError):
+            raise ValueError(
+                f"{path}, line {lineno}: cannot read a band (lo hi, Angstrom) from {line!r}"
+            ) from None
+        if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+            raise ValueError(f"{path}, line {lineno}: band [{lo}, {hi}] is empty or not finite")
+        if not (_TELLURIC_RANGE_A[0] <= lo and hi <= _TELLURIC_RANGE_A[1]):
+            raise ValueError(
+                f"{path}, line {lineno}: band [{lo}, {hi}] is not in vacuum Angstrom "
+                f"({_TELLURIC_RANGE_A[0]:g}-{_TELLURIC_RANGE_A[1]:g}); convert nm or micron tables"
+            )
+        bands.append((lo, hi))
+    return np.array(bands, dtype=np.float64)
 
 
 @dataclass

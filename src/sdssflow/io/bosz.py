@@ -33,7 +33,7 @@ import yaml
 
 from sdssflow.io.readable import readable
 
-__all__ = ["MAST_BASE_URL", "BoszModel", "parse_bosz_name", "wave_grid_relpath", "join_url", "load_subgrid_spec", "subgrid_models", "read_wave_grid", "read_resampled", "air_to_vacuum"]
+__all__ = ["MAST_BASE_URL", "MARCS_SPHERICAL_LOGG_BELOW", "BoszModel", "parse_bosz_name", "wave_grid_relpath", "join_url", "load_subgrid_spec", "subgrid_models", "read_wave_grid", "read_resampled", "air_to_vacuum"]
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +43,13 @@ MAST_BASE_URL = "https://archive.stsci.edu/hlsps/bosz/bosz2024/"
 _NAME_RE = re.compile(
     r"^bosz2024_(?P<atmos>[a-z]{2})_t(?P<teff>\d+)_g(?P<logg>[+-]\d+\.\d)"
     r"_m(?P<feh>[+-]\d+\.\d\d)_a(?P<alpha>[+-]\d+\.\d\d)_c(?P<carbon>[+-]\d+\.\d\d)"
-    r"_v(?P<vmicro>\d+)_r(?P<resolution>\d+)_resam\.txt\.gz$"
+    r"_v(?P<vmicro>\d+)_r(?P<resolution>\d+)_resam\.txt(?:\.gz)?$"
 )
+# MAST's native-resolution product (``..._rorig_noresam.txt.gz``: three columns, its own
+# wavelengths): named here only to say why it is refused.
+_ORIG_RE = re.compile(r"^bosz2024_.*_rorig_(?:noresam|lineid)\.txt(?:\.gz)?$")
+#: gzip member magic bytes: a model is read compressed or not by its content, not its name.
+_GZIP_MAGIC = b"\x1f\x8b"
 
 
 def _signed(value: float, decimals: int) -> str:
@@ -110,7 +115,8 @@ def parse_bosz_name(name: str) -> BoszModel:
     Parameters
     ----------
     name : str
-        File name or path; only the base name is parsed.
+        File name or path; only the base name is parsed. The MAST name ends in
+        ``_resam.txt.gz``; a mirror unpacked by the user (``_resam.txt``) is accepted too.
 
     Returns
     -------
@@ -119,7 +125,8 @@ def parse_bosz_name(name: str) -> BoszModel:
     Raises
     ------
     ValueError
-        If the name is not a BOSZ 2024 ``_resam.txt.gz`` name.
+        If the name is not a BOSZ 2024 ``_resam.txt[.gz]`` name (the message says so for the
+        native-resolution ``_rorig_noresam`` files, which are not supported).
 
     Examples
     --------
@@ -128,6 +135,11 @@ def parse_bosz_name(name: str) -> BoszModel:
     """
     base = os.path.basename(str(name))
     match = _NAME_RE.match(base)
+    if match is None and _ORIG_RE.match(base):
+        raise ValueError(
+            f"{name!r} is a BOSZ 2024 native-resolution (rorig) file; only the resampled "
+            "r<R>/..._r<R>_resam.txt.gz products (R = 500 ... 50000) are supported"
+        )
     if match is None:
         raise ValueError(f"{name!r} is not a BOSZ 2024 resampled file name")
     g = match.groupdict()
@@ -174,13 +186,42 @@ _SPEC_KEYS = {
 }
 
 
-def load_subgrid_spec(path: str | os.PathLike) -> dict:
-    """Read a subgrid specification (YAML; see ``sdssflow/data/fluxcal/subgrid_kspecdr_fstar.yaml``).
+def _resolution(value, source: str = "subgrid") -> int:
+    """Resolving power of a subgrid's ``resolution`` value (``10000`` or MAST's ``r10000``).
 
     Raises
     ------
     ValueError
-        If the file is not a mapping or has unknown or missing keys.
+        If it is not a positive integer, e.g. ``orig`` (the native-resolution products,
+        which have their own wavelength column and are not supported).
+
+    Examples
+    --------
+    >>> _resolution("r5000"), _resolution(10000)
+    (5000, 10000)
+    """
+    text = str(value).strip().lower()
+    text = text[1:] if text.startswith("r") else text
+    if text == "orig":
+        raise ValueError(
+            f"{source}: resolution {value!r}: the native-resolution (rorig, _noresam) BOSZ files "
+            "are not supported; use a resampled one (500, 1000, 2000, 5000, 10000, 20000, 50000)"
+        )
+    if not text.isdigit() or int(text) <= 0:
+        raise ValueError(f"{source}: resolution {value!r} is not a resolving power such as 10000")
+    return int(text)
+
+
+def load_subgrid_spec(path: str | os.PathLike) -> dict:
+    """Read a subgrid specification (YAML; see ``sdssflow/data/fluxcal/subgrid_kspecdr_fstar.yaml``).
+
+    ``resolution`` is returned as an int; MAST's folder name (``r10000``) is accepted for it.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a mapping, has unknown or missing keys, or a resolution that is
+        not a resampled product (``orig``).
     """
     with open(path) as fh:
         spec = yaml.safe_load(fh)
@@ -190,7 +231,13 @@ def load_subgrid_spec(path: str | os.PathLike) -> dict:
     missing = {"resolution", "teff", "logg", "feh"} - set(spec)
     if unknown or missing:
         raise ValueError(f"{path}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
+    spec["resolution"] = _resolution(spec["resolution"], str(path))
     return spec
+
+
+#: MARCS models below this log g are spherical (``ms``), plane-parallel (``mp``) from it: the
+#: MAST names use ``ms`` for log g <= 3.0 (reference/kspecdr_fluxcal.md section 5).
+MARCS_SPHERICAL_LOGG_BELOW = 3.5
 
 
 def _values(spec_value, name: str) -> list[float]:
@@ -213,8 +260,9 @@ def subgrid_models(spec: dict) -> list[BoszModel]:
         Keys ``resolution``, ``teff`` (list or {min, max, step}), ``logg``, ``feh``,
         optional ``alpha`` (default [0]), ``alpha_enhanced`` ({alpha, feh_max}: an extra
         [alpha/M] where [M/H] <= feh_max), ``carbon`` (0), ``vmicro`` (1) and
-        ``atlas_teff_min`` (ATLAS9 ``ap`` at and above this Teff, MARCS ``mp`` below;
-        default 7500 K).
+        ``atlas_teff_min`` (ATLAS9 ``ap`` at and above this Teff, MARCS below; default
+        7500 K). MARCS models are spherical ``ms`` below log g
+        :data:`MARCS_SPHERICAL_LOGG_BELOW` and plane-parallel ``mp`` from it.
 
     Returns
     -------
@@ -228,7 +276,7 @@ def subgrid_models(spec: dict) -> list[BoszModel]:
     >>> len(models), sum(m.atmos == "ap" for m in models)
     (520, 120)
     """
-    resolution = int(spec["resolution"])
+    resolution = _resolution(spec["resolution"])
     alphas = _values(spec.get("alpha", [0.0]), "alpha")
     enhanced = spec.get("alpha_enhanced")
     carbon = float(spec.get("carbon", 0.0))
@@ -236,8 +284,11 @@ def subgrid_models(spec: dict) -> list[BoszModel]:
     atlas_min = float(spec.get("atlas_teff_min", 7500))
     models = set()
     for teff in _values(spec["teff"], "teff"):
-        atmos = "ap" if teff >= atlas_min else "mp"
         for logg in _values(spec["logg"], "logg"):
+            if teff >= atlas_min:
+                atmos = "ap"
+            else:
+                atmos = "ms" if logg < MARCS_SPHERICAL_LOGG_BELOW - 1e-9 else "mp"
             for feh in _values(spec["feh"], "feh"):
                 these = list(alphas)
                 if enhanced and feh <= float(enhanced["feh_max"]) + 1e-9:
@@ -280,7 +331,8 @@ def read_resampled(
     Parameters
     ----------
     path : path-like
-        The gzip-compressed two-column text file.
+        The two-column text file, gzip-compressed as at MAST or not (told by its first
+        bytes, so a model unpacked by the user reads the same).
     nrows : int, optional
         Expected number of rows (the wavelength grid length); checked when given.
 
@@ -295,11 +347,18 @@ def read_resampled(
         If the file does not have two columns or ``nrows`` rows.
     """
     try:
+        with open(path, "rb") as fh:
+            compression = "gzip" if fh.read(2) == _GZIP_MAGIC else None
         data = pd.read_csv(
-            path, header=None, sep=r"\s+", dtype=np.float64, compression="gzip"
+            path, header=None, sep=r"\s+", dtype=np.float64, compression=compression
         ).to_numpy()
-    except (OSError, EOFError, gzip.BadGzipFile, pd.errors.ParserError) as err:
+    except (OSError, EOFError, gzip.BadGzipFile, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise ValueError(f"{path}: cannot read BOSZ resampled file ({err})") from err
+    if data.ndim == 2 and data.shape[1] == 3:
+        raise ValueError(
+            f"{path}: 3 columns (lambda, H, C) as in the native-resolution (rorig) files; "
+            "only the 2-column (H, C) resampled files are supported"
+        )
     if data.ndim != 2 or data.shape[1] != 2:
         raise ValueError(f"{path}: expected 2 columns (H, C), got shape {data.shape}")
     if nrows is not None and data.shape[0] != nrows:

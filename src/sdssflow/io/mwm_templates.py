@@ -29,7 +29,7 @@ def read_rv_templates(path, wave_range=(3550.0, 10450.0)):
     ----------
     path : path-like
         The sdssflow BOSZ library (``bosz_library.h5``, :func:`sdssflow.io.bosz_library.read_library`)
-        or a BOSZ 2024 mirror directory (``r<R>/m*/bosz2024_*_resam.txt.gz`` and
+        or a BOSZ 2024 mirror directory (``r<R>/m*/bosz2024_*_resam.txt[.gz]`` and
         ``wavelength_grids/bosz2024_wave_r<R>.txt``, searched recursively; air wavelengths
         converted to vacuum).
     wave_range : (float, float)
@@ -60,9 +60,12 @@ def read_rv_templates(path, wave_range=(3550.0, 10450.0)):
             rect = np.where(lib.continuum > 0, lib.flux / lib.continuum, 1.0)
         params = lib.params[["teff", "logg", "feh"]].to_numpy(float)
         return np.asarray(lib.wave, float), rect, params, float(lib.resolution)
+    # a mirror the user unpacked holds _resam.txt; where both forms of a model are there, one
     files = sorted(path.rglob("bosz2024_*_resam.txt.gz"))
+    packed = {f.with_suffix("") for f in files}
+    files = sorted(files + [f for f in path.rglob("bosz2024_*_resam.txt") if f not in packed])
     if not files:
-        raise ValueError(f"{path}: no BOSZ library file and no bosz2024_*_resam.txt.gz below it")
+        raise ValueError(f"{path}: no BOSZ library file and no bosz2024_*_resam.txt[.gz] below it")
     res = bosz.parse_bosz_name(files[0].name).resolution
     files = [f for f in files if bosz.parse_bosz_name(f.name).resolution == res]
     grids = sorted(path.rglob(Path(bosz.wave_grid_relpath(res)).name))

@@ -25,6 +25,7 @@ import numpy as np
 from scipy import sparse
 from scipy.interpolate import BSpline
 
+from sdssflow.io.bosz import air_to_vacuum
 from sdssflow.resources import data_path
 from sdssflow.sky.calibration import CAMERA_WINDOWS
 
@@ -36,17 +37,86 @@ DEFAULT_AIRGLOW = data_path("sky/airglow_lines.csv")
 def read_airglow_lines(path: str | Path = DEFAULT_AIRGLOW) -> dict[str, np.ndarray]:
     """Airglow line lists per arm, vacuum A, sorted.
 
+    Three layouts are read, told apart by their content:
+
+    - the package's CSV (``#`` comments, columns ``camera`` (b or r) and ``wave``, vacuum A),
+      one list per arm;
+    - idlspec2d's ``etc/skylines*.dat`` (``#`` comments, then the wavelength and the species,
+      white-space separated): air A, as idlspec2d's own reduction converts them to vacuum
+      (``airtovac`` of the sky-line waves before its sky-line tweak);
+    - the UVES sky atlas tables of Hanuschik (2003, A&A 407, 1157; CDS tables 4-9: index,
+      wavelength, FWHM, flux): air A (their [OI] lines stand at 5577.35 and 6300.31).
+
+    Air wavelengths are converted to vacuum (:func:`sdssflow.io.bosz.air_to_vacuum`, Morton
+    2000). A list without arms is used for both: :func:`fit_continuum` keeps the lines
+    inside each arm's data.
+
     Raises
     ------
+    FileNotFoundError
+        If the file does not exist.
     ValueError
-        If the columns ``camera`` and ``wave`` are missing.
+        If the file is none of these layouts (the message names it; e.g. SkyModelling's
+        per-arm ``.npy`` lists, whose re-derived content is the package's CSV).
     """
     from sdssflow.sky.tables import read_csv
 
-    t = read_csv(path)
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: airglow line list not found")
+    raw = path.read_bytes()
+    if raw.startswith(b"\x93NUMPY"):
+        raise ValueError(
+            f"{path}: a NumPy .npy file (SkyModelling's one-arm blue_/red_airglow_lines.npy, "
+            "vacuum nm); give a CSV with columns camera, wave (vacuum A) such as "
+            "sdssflow/data/sky/airglow_lines.csv, which holds those lists"
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not a text line list ({err})") from None
+    rows = [ln.split() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    air = _air_line_list(rows)
+    if air is not None:
+        vac = np.sort(air_to_vacuum(air))
+        return {"b": vac, "r": vac.copy()}
+    try:
+        t = read_csv(path)
+    except ValueError:  # rows of unequal length: no CSV at all
+        t = {}
     if not {"camera", "wave"} <= set(t):
-        raise ValueError(f"{path}: need columns camera, wave")
+        raise ValueError(
+            f"{path}: not an airglow line list sdssflow reads: need a CSV with columns camera, "
+            "wave (vacuum A), an idlspec2d skylines.dat or a Hanuschik (2003) UVES table"
+        )
     return {arm: np.sort(np.asarray(t["wave"], dtype=float)[t["camera"] == arm]) for arm in ("b", "r")}
+
+
+def _air_line_list(rows: list[list[str]]) -> np.ndarray | None:
+    """Air wavelengths (A) of an idlspec2d skylines or Hanuschik UVES table, or None if it is neither.
+
+    idlspec2d: a wavelength then the species' words on every row. UVES: four numbers on every
+    row, the first an increasing integer index. Both are optical lists: 3000-11000 A.
+    """
+
+    def number(cell: str) -> float | None:
+        try:
+            return float(cell)
+        except ValueError:
+            return None
+
+    if not rows:
+        return None
+    if all(len(r) == 4 and all(number(c) is not None for c in r) and r[0].isdigit() for r in rows):
+        index = np.array([int(r[0]) for r in rows])
+        wave = np.array([float(r[1]) for r in rows])
+        if not np.all(np.diff(index) > 0):
+            return None
+    elif all(len(r) >= 2 and number(r[0]) is not None and number(r[1]) is None for r in rows):
+        wave = np.array([float(r[0]) for r in rows])
+    else:
+        return None
+    return wave if np.all((wave > 3000.0) & (wave < 11000.0)) else None
 
 
 def merge_lines(primary: np.ndarray, secondary: np.ndarray, tol: float = 3.0) -> np.ndarray:

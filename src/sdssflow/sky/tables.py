@@ -50,13 +50,16 @@ def read_csv(path: str | Path) -> dict[str, np.ndarray]:
     FileNotFoundError
         If the file does not exist.
     ValueError
-        If a row has the wrong number of cells.
+        If the file is not text or a row has the wrong number of cells.
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: table not found")
-    with open(path, newline="") as fh:
-        rows = [r for r in csv.reader(line for line in fh if not line.lstrip().startswith("#")) if r]
+    try:
+        with open(path, newline="") as fh:
+            rows = [r for r in csv.reader(line for line in fh if not line.lstrip().startswith("#")) if r]
+    except UnicodeDecodeError as err:  # e.g. a .npy or FITS file given for a CSV
+        raise ValueError(f"{path}: not a text CSV table ({err})") from None
     if not rows:
         raise ValueError(f"{path}: empty table")
     header, body = [h.strip() for h in rows[0]], rows[1:]

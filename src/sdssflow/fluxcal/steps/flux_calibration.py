@@ -31,6 +31,7 @@ from astropy.table import Table
 from sdssflow.fluxcal.calibrate import Settings, calibrate_exposure, prepare_library
 from sdssflow.fluxcal.priors import DATA_DIR, catalog_photometry, load_band_table
 from sdssflow.fluxcal.qc import plot_exposure
+from sdssflow.fluxcal.vectors import read_telluric_regions
 from sdssflow.io.boss import read_spframe_calibration
 from sdssflow.io.bosz_library import read_library
 from sdssflow.io.fluxcal import write_calibration, write_summary
@@ -60,7 +61,7 @@ def parse(argv=None):
     p.add_argument(
         "--telluric",
         default=str(DATA_DIR / "telluric_regions.csv"),
-        help="telluric bands CSV (vacuum A)",
+        help="telluric bands: CSV (wave_min, wave_max) or kspecdr two-column .dat (vacuum A)",
     )
     p.add_argument(
         "--line-cores",
@@ -106,7 +107,7 @@ def main(argv=None):
     sel = _exposures(Path(args.selection), args.plate, args.mjd)
     files = find_plate_files(args.plate_dir)["spFrame"]
     bands = load_band_table().select([b.strip() for b in args.bands.split(",") if b.strip()])
-    tell = pd.read_csv(args.telluric, comment="#")[["wave_min", "wave_max"]].to_numpy(float)
+    tell = read_telluric_regions(args.telluric)
     catalog = pd.read_csv(args.photometry, comment="#")
     cat_mag, cat_err = catalog_photometry(catalog, bands)
     prep = prepare_library(read_library(args.library), bands)

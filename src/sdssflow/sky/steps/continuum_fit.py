@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 def parse(argv=None):
     p = base_parser(__doc__.splitlines()[0])
     p.add_argument("--mean", required=True, help="mean-{plate}.fits")
-    p.add_argument("--airglow", default=str(DEFAULT_AIRGLOW), help="airglow line lists CSV")
+    p.add_argument("--airglow", default=str(DEFAULT_AIRGLOW), help="airglow line lists: CSV (camera, wave), idlspec2d skylines.dat or UVES table")
     p.add_argument("--line-list", default=str(DEFAULT_LINE_LIST), help="line list CSV")
     p.add_argument("--knot-spacing", type=float, default=100.0, help="continuum spline knot spacing, A")
     p.add_argument("--clip", type=float, default=5.0, help="outlier clipping, sigma")
