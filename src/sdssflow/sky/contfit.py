@@ -25,7 +25,6 @@ import numpy as np
 from scipy import sparse
 from scipy.interpolate import BSpline
 
-from sdssflow.io.bosz import air_to_vacuum
 from sdssflow.resources import data_path
 from sdssflow.sky.calibration import CAMERA_WINDOWS
 
@@ -78,6 +77,10 @@ def read_airglow_lines(path: str | Path = DEFAULT_AIRGLOW) -> dict[str, np.ndarr
     rows = [ln.split() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     air = _air_line_list(rows)
     if air is not None:
+        # imported here: io.bosz loads pandas (~0.2 s, ~30 MB), which the package's CSV list
+        # (the workflow's default) does not need
+        from sdssflow.io.bosz import air_to_vacuum
+
         vac = np.sort(air_to_vacuum(air))
         return {"b": vac, "r": vac.copy()}
     try:
