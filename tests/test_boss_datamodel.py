@@ -15,6 +15,8 @@ from astropy.table import Table
 
 from sdssflow.sky.extract import frame_sky_spectra, header_meta
 
+REAL_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+
 
 def _v6_frame_header() -> fits.Header:
     # datamodel spFrame / spCFrame DR19 (and DR18, IPL3) HDU0: PLATEID = '' (blank string),
@@ -371,3 +373,61 @@ def test_fps_standards_are_stars_when_configurations_swap_fibres():
     rows = [dict(r, RV=rv, RV_ERR=1.0) for r, rv in zip(rows, (10.0, -50.0))]
     _night_rv(rows)
     assert [r["RV_NIGHT"] for r in rows] == [10.0, -50.0]
+
+
+def test_spec_file_sdss_id_of_v6_and_plate_era_names(tmp_path):
+    """datamodel specFull DR19: spec-<FIELD6>-<MJD>-<CATALOGID>.fits, SDSS_ID in the SPALL row.
+    Before, the workflow took every spec name for spec-PLATE-MJD-FIBER: the catalogid (17
+    digits) as a fibre raised 'plate or fiber out of range' and stopped the whole DAG."""
+    from sdssflow.io.mwm_grids import legacy_spec_sdss_id, spec_file_sdss_id
+
+    v6 = _v6_spec(tmp_path / "spec-112360-60000-27021597775058284.fits",
+                  {"SDSS_ID": 54321987, "CATALOGID": 27021597775058284, "FIBERID_LIST": "35 35 35"})  # fmt: skip
+    assert spec_file_sdss_id(v6) == 54321987
+    assert spec_file_sdss_id("a/spec-0266-51602-0013.fits") == legacy_spec_sdss_id("spec-0266-51602-0013.fits")
+    no_id = _v6_spec(tmp_path / "spec-112360-60000-27021597775058285.fits", {"CATALOGID": 27021597775058285})
+    with pytest.raises(ValueError, match=r"spec-112360-60000-27021597775058285.fits: SDSS-V spec file without"):
+        spec_file_sdss_id(no_id)
+
+
+def test_spec_files_route_dag_with_v6_spec_files(tmp_path):
+    """input: spec_files on a directory holding DR19 spec files: the DAG is built, the v6 file's
+    visit goes to the bucket of its SPALL SDSS_ID, a v6 file without SDSS_ID is named and left
+    out, and the sky chain says why v6 files give no sky spectra (it dropped them silently)."""
+    import re
+
+    from sdssflow.io.mwm_grids import bucket
+    from workflow_helpers import snakemake
+
+    spec_dir = tmp_path / "spectra"
+    _v6_spec(spec_dir / "spec-112360-60000-27021597775058284.fits",
+             {"SDSS_ID": 54321987, "CATALOGID": 27021597775058284, "FIBERID_LIST": "35 35 35"})  # fmt: skip
+    _v6_spec(spec_dir / "spec-112360-60000-27021597775058285.fits", {"CATALOGID": 27021597775058285})
+    proc = snakemake(tmp_path, {"input": "spec_files", "spec_files": {"dir": str(spec_dir)}}, "-n", "-p")
+    text = proc.stdout + proc.stderr
+    assert "spec-112360-60000-27021597775058285.fits: SDSS-V spec file without a usable sdss_id" in text
+    assert re.search(r"sky chain: 2 SDSS-V \(v6\) spec file\(s\) give no sky spectra", text)
+    gg, hh = bucket(54321987)
+    assert f"results/v1/spectra/status/{gg}/{hh}/status.fits" in text  # the bucket job of its sdss_id
+
+
+@pytest.mark.skipif(not (REAL_DIR / "bosz2024").is_dir(), reason="../shared/data/real not available")
+def test_boss_visits_spec_route_leaves_out_a_v6_file_without_sdss_id(tmp_path):
+    """bossVisits from DR19 spec files: the visit's sdss_id is the SPALL SDSS_ID; a v6 file
+    without one is a STATUS row naming it (before: a legacy id from its name, which raised
+    on the 17-digit catalogid and failed the whole plate-MJD)."""
+    import fitsio
+
+    from sdssflow.io.boss_visits import read_boss_visits
+    from sdssflow.mwm.steps import boss_visits
+
+    good = _v6_spec(tmp_path / "spec-112360-60000-27021597775058284.fits",
+                    {"SDSS_ID": 54321987, "CATALOGID": 27021597775058284, "FIBERID_LIST": "35 35 35"})  # fmt: skip
+    bad = _v6_spec(tmp_path / "spec-112360-60000-27021597775058285.fits", {"CATALOGID": 27021597775058285})
+    out = tmp_path / "bossVisits-112360-60000.fits"
+    boss_visits.main(["--spec-files", str(good), str(bad), "--plate", "112360", "--mjd", "60000",
+                      "--templates", str(REAL_DIR / "bosz2024"), "--output", str(out)])  # fmt: skip
+    assert read_boss_visits(out)["table"]["sdss_id"].tolist() == [54321987]
+    status = fitsio.read(str(out), ext="STATUS")
+    failed = status[np.char.strip(status["status"].astype(str)) == "failed"]
+    assert len(failed) == 1 and "spec-112360-60000-27021597775058285.fits" in str(failed["message"][0])

@@ -311,20 +311,29 @@ SKY = config["sky"]
 
 def sky_plates():
     """Plates of the sky jobs: every plate, except on the spec_files route where only
-    plates with at least one spec "full" file (per-exposure HDUs) have sky spectra. Lite
-    files (coadd only) are named in one warning with the reason (they hold no per-exposure
-    sky); the sky_flux step lists them again in the STATUS table of plates that it runs.
+    plates with at least one plate-era spec "full" file (per-exposure HDUs) have sky spectra.
+    Lite files (coadd only) and SDSS-V (v6) spec files are named in a warning with the reason
+    (a lite file holds no per-exposure sky; a v6 file's exposure tables merge b+r and carry no
+    CALIB, DR19 datamodel); the sky_flux step lists them again in the STATUS table of plates
+    that it runs. Once a plate has a full file its other files are not opened (a spec-file
+    directory may hold a thousand files a plate).
     """
     if config["input"] != "spec_files":
         return PLATES
     import fitsio
     from snakemake.logging import logger
 
+    from sdssflow.io.spec_v6 import SPEC_V6_NAME
+    from sdssflow.io.specfile import SPEC_NAME
+
     spec_dir = Path(sdss_config.expand_path(config["spec_files"]["dir"]))
-    full, lite = set(), []
+    full, lite, v6 = set(), [], []
     for path in sorted(spec_dir.rglob("spec-*.fits*")):
-        m = re.match(r"spec-(\d{4,})-(\d{5})-(\d{4})\.fits", path.name)
-        if not m:
+        if SPEC_V6_NAME.match(path.name):  # spec-<FIELD6>-<MJD>-<CATALOGID>
+            v6.append(path.name)
+            continue
+        m = SPEC_NAME.match(path.name)
+        if not m or int(m.group(1)) in full:
             continue
         with fitsio.FITS(str(path)) as f:
             is_full = any(
@@ -345,6 +354,13 @@ def sky_plates():
                 if skipped
                 else ""
             )
+        )
+    if v6:
+        shown = ", ".join(v6[:5]) + (f" and {len(v6) - 5} more" if len(v6) > 5 else "")
+        logger.warning(
+            f"sky chain: {len(v6)} SDSS-V (v6) spec file(s) give no sky spectra (their "
+            f"exposure tables merge b and r and carry no CALIB, so no per-camera sky with "
+            f"errors exists; use input: frames for SDSS-V sky): {shown}"
         )
     return sorted(full)
 
@@ -652,10 +668,13 @@ def mwm_apogee_dirs():
 def mwm_source_ids():
     """sdss_ids of the survey, known at parse time without opening per-source files.
 
-    demo: the demo plan; spec_files: legacy ids from spec-PLATE-MJD-FIBER names; sdss: the
+    demo: the demo plan; spec_files: legacy ids from spec-PLATE-MJD-FIBER names and the SPALL
+    SDSS_ID of SDSS-V spec-FIELD6-MJD-CATALOGID files (`spec_file_sdss_id`); sdss: the
     `mwm.sources` CSV; plus legacy ids of 2MASS-named files in `mwm.apogee_dirs`.
     """
-    from sdssflow.io.mwm_grids import legacy_apogee_sdss_id, legacy_spec_sdss_id
+    from snakemake.logging import logger
+
+    from sdssflow.io.mwm_grids import legacy_apogee_sdss_id, spec_file_sdss_id
     from sdssflow.synth.layout import demo_sources
 
     ids = set()
@@ -663,7 +682,17 @@ def mwm_source_ids():
         ids |= {s.sdss_id for s in demo_sources(DEMO)}
     elif config["input"] == "spec_files":
         spec_dir = Path(sdss_config.expand_path(config["spec_files"]["dir"]))
-        ids |= {legacy_spec_sdss_id(p.name) for p in find_fits(spec_dir, "spec-*")}
+        unusable = []
+        for p in find_fits(spec_dir, "spec-*"):
+            try:
+                ids.add(spec_file_sdss_id(p))
+            except ValueError as err:  # one file left out, named; the survey goes on
+                unusable.append(str(err))
+        if unusable:
+            logger.warning(
+                f"MWM: {len(unusable)} spec file(s) left out: " + "; ".join(unusable[:5])
+                + (f"; and {len(unusable) - 5} more" if len(unusable) > 5 else "")
+            )
     if MWM["sources"]:
         import pandas as pd
 

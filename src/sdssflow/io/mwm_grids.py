@@ -34,6 +34,7 @@ __all__ = [
     "bucket",
     "buckets_of",
     "legacy_spec_sdss_id",
+    "spec_file_sdss_id",
     "legacy_apogee_sdss_id",
     "HDU_NAMES",
 ]
@@ -148,6 +149,42 @@ def legacy_spec_sdss_id(filename: str) -> int:
     if plate >= 1_000_000 or fiber >= 10_000:
         raise ValueError(f"{filename}: plate or fiber out of range for the legacy id")
     return 5_000_000_000_000_000 + plate * 1_000_000_000 + mjd * 10_000 + fiber
+
+
+def spec_file_sdss_id(path) -> int:
+    """sdss_id of a spec file, as bossVisits gives its visit, without reading its spectra.
+
+    An SDSS-V name (``spec-<FIELD6>-<MJD>-<CATALOGID>.fits``: idlspec2d v6, DR18/DR19) has
+    its sdss_id in the SPALL row (HDU ``SPALL``, column ``SDSS_ID``); a plate-era name gets
+    :func:`legacy_spec_sdss_id` (its last number is a fibre).
+
+    Raises
+    ------
+    ValueError
+        Naming the file: a v6 file without a positive SPALL SDSS_ID (its catalogid cannot be
+        a legacy fibre number), or a name that is neither.
+    """
+    import os
+
+    from sdssflow.io.spec_v6 import SPEC_V6_NAME
+
+    name = os.path.basename(str(path))
+    if not SPEC_V6_NAME.match(name):
+        return legacy_spec_sdss_id(name)
+    import fitsio
+
+    try:
+        with fitsio.FITS(str(path)) as f:
+            spall = f["SPALL"]
+            columns = {c.upper(): c for c in spall.get_colnames()}
+            if "SDSS_ID" not in columns or spall.get_nrows() < 1:
+                raise ValueError("its SPALL table has no SDSS_ID")
+            value = int(spall.read(columns=[columns["SDSS_ID"]], rows=[0])[columns["SDSS_ID"]][0])
+    except (OSError, KeyError, ValueError) as err:
+        raise ValueError(f"{path}: SDSS-V spec file without a usable sdss_id ({err})") from None
+    if value <= 0:
+        raise ValueError(f"{path}: SDSS-V spec file without a usable sdss_id (SPALL SDSS_ID = {value})")
+    return value
 
 
 def legacy_apogee_sdss_id(obj: str) -> int:

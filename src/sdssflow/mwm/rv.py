@@ -313,7 +313,8 @@ def measure_rv(
         raise ValueError(
             f"wave, flux, ivar shapes differ: {wave.shape}, {flux.shape}, {ivar.shape}"
         )
-    out = dict.fromkeys(RV_FIELDS, np.nan)
+    # chi2 and dof too when there is nothing to fit: callers sum chi2 over visits (nansum)
+    out = {**dict.fromkeys(RV_FIELDS, np.nan), "chi2": np.nan, "dof": 0}
     loglam = np.log10(wave)
     cont_ratio = normalise(flux, ivar)
     good = (ivar > 0) & np.isfinite(flux) & (loglam > lib.loglam[0]) & (loglam < lib.loglam[-1])

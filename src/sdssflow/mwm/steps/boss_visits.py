@@ -10,9 +10,10 @@ Two routes:
   :func:`sdssflow.io.confsummary.target_cartons`), else of the plug map, else '';
 - spec files (``--spec-files``): the COADD table of each SDSS spec file of this plate-MJD
   ("full" or "lite": a visit needs only the coadd), resampled onto the BOSS grid (no
-  velocity shift), with the file's class (CLASS, else OBJTYPE) as ``objtype``; legacy files
-  get the identifier of :func:`sdssflow.io.mwm_grids.legacy_spec_sdss_id`; ``carton`` is the
-  SPALL FIRSTCARTON when the file has one.
+  velocity shift), with the file's class (CLASS, else OBJTYPE) as ``objtype``; the SPALL
+  SDSS_ID is the visit's sdss_id, and legacy files get the identifier of
+  :func:`sdssflow.io.mwm_grids.spec_file_sdss_id` (an SDSS-V file without an SDSS_ID is left
+  out, named in STATUS); ``carton`` is the SPALL FIRSTCARTON when the file has one.
 
 Then every visit's radial velocity is measured against the BOSZ templates
 (:func:`sdssflow.mwm.rv.measure_rv`). Output: ``bossVisits-{plate}-{mjd}.fits``
@@ -46,7 +47,7 @@ from sdssflow.io.boss_visits import (
     visit_file_name,
     write_boss_visits,
 )
-from sdssflow.io.mwm_grids import BOSS, legacy_spec_sdss_id
+from sdssflow.io.mwm_grids import BOSS, spec_file_sdss_id
 from sdssflow.io.mwm_templates import read_rv_templates
 from sdssflow.io.selection import read_selection
 from sdssflow.io.spcframe_rows import read_spcframe_rows
@@ -208,7 +209,7 @@ def _frames_route(args):
 def _spec_route(args):
     from sdssflow.io.specfile import read_specfile
 
-    rows = []
+    rows, status = [], []
     for path in args.spec_files:
         spec = read_specfile(path, exposures=False)
         if (spec.plate, spec.mjd) != (args.plate, args.mjd):
@@ -217,9 +218,12 @@ def _spec_route(args):
             )
         c = spec.coadd
         so = spec.specobj
-        sdss_id = (
-            int(so.get("SDSS_ID", -1)) if "SDSS_ID" in so else legacy_spec_sdss_id(Path(path).name)
-        )
+        try:  # the id the workflow's buckets were made with (spec_file_sdss_id)
+            sdss_id = int(so["SDSS_ID"]) if int(so.get("SDSS_ID", -1)) > 0 else spec_file_sdss_id(path)
+        except ValueError as err:  # an SDSS-V file without SDSS_ID: this visit left out, named
+            status.append({"mjd": args.mjd, "fiberid": spec.fiberid, "status": "failed",
+                           "message": str(err), "path": str(path)})  # fmt: skip
+            continue
         wdisp = c.get("wdisp")
         piece = (c["loglam"], c["flux"], c["ivar"], c.get("or_mask", c.get("and_mask")), wdisp)
         h = spec.header
@@ -241,7 +245,8 @@ def _spec_route(args):
             "telescope": _telescope(h),
         }
         rows.append((meta, combine_pieces([piece])))
-    return rows, list(args.spec_files), []
+    failed = {r["path"] for r in status}
+    return rows, [p for p in args.spec_files if str(p) not in failed], status
 
 
 #: Resolving powers tried by --resolution auto (None: the templates as they are).
