@@ -4,7 +4,7 @@
 frames, photometry and the prepared template library in memory and returns calibration
 vectors and status rows (no file access). Per spectrograph:
 
-1. the SPECTROPHOTO_STD fibres are matched to the photometry (catalogid or position);
+1. the standards (OBJTYPE SPECTROPHOTO_STD or REDDEN_STD, :mod:`sdssflow.io.fibre_roles`) are matched to the photometry (catalogid or position);
 2. each standard is fitted (:func:`sdssflow.fluxcal.matching.fit_star`) with the SED
    prior of its photometry, after a check that the template grid covers its colour;
 3. the chosen template, convolved to the camera resolution and shifted by the RV, is
@@ -32,6 +32,7 @@ from sdssflow.fluxcal.matching import C_KMS
 from sdssflow.fluxcal.prepared import PreparedLibrary, prepare_library
 from sdssflow.fluxcal.priors import match_standards
 from sdssflow.fluxcal.standards import BAD_PIXEL_BITS, fit_standard, scale_to_photometry
+from sdssflow.io.fibre_roles import is_standard, normalise_objtype
 
 __all__ = [
     "Settings",
@@ -120,6 +121,31 @@ class ExposureResult:
     row: dict
 
 
+def _catalogids(values) -> np.ndarray:
+    """CATALOGID of every fibre as int64, 0 where it is not a positive integer, shape (nfibre,).
+
+    idlspec2d v6 writes the fibre map's CATALOGID as a string (readfibermaps: the catalogid of
+    an unassigned fibre becomes a dummy ``u<coordinates>`` name, a BOSS fibre paired with an
+    APOGEE target ``u<catalogid>``); plate-era plug maps carry 0 or -999. Such fibres are
+    matched to the photometry by position.
+
+    Examples
+    --------
+    >>> _catalogids(np.array(["27021598054114233", "u0512309.4+021530.0", "", "-999"])).tolist()
+    [27021598054114233, 0, 0, 0]
+    """
+    arr = np.asarray(values)
+    if arr.dtype.kind in "iuf":
+        out = np.nan_to_num(arr.astype(np.float64) if arr.dtype.kind == "f" else arr).astype(np.int64)
+    else:
+        out = np.zeros(arr.size, np.int64)
+        for i, v in enumerate(arr.ravel()):
+            text = (v.decode(errors="replace") if isinstance(v, bytes) else str(v)).strip()
+            if text.lstrip("-").isdigit():
+                out[i] = int(text)
+    return np.where(out > 0, out, 0)
+
+
 def _star_row(fiber, specid, catalogid):
     return {
         "FIBERID": int(fiber),
@@ -191,15 +217,17 @@ def calibrate_exposure(
         if not cams:
             continue
         plug = next(iter(cams.values())).plugmap
-        objtype = np.char.strip(np.asarray(plug["OBJTYPE"]).astype(str))
-        std_rows = np.flatnonzero(objtype == "SPECTROPHOTO_STD")
+        std_rows = np.flatnonzero(is_standard(plug["OBJTYPE"]))
         n_std += std_rows.size
         if std_rows.size == 0:
-            reasons.append(f"spectrograph {spec}: no SPECTROPHOTO_STD fibres")
+            # the OBJTYPEs present let a user see a role spelled in a way we do not know
+            seen = sorted(set(normalise_objtype(plug["OBJTYPE"])) - {""})
+            listed = ", ".join(seen[:8]) + (", ..." if len(seen) > 8 else "")
+            reasons.append(
+                f"spectrograph {spec}: no SPECTROPHOTO_STD (or REDDEN_STD) fibres (OBJTYPEs: {listed or 'none'})"
+            )
             continue
-        cid = (
-            np.asarray(plug["CATALOGID"]).astype(np.int64) if "CATALOGID" in plug.colnames else None
-        )
+        cid = _catalogids(plug["CATALOGID"]) if "CATALOGID" in plug.colnames else None
         match = match_standards(
             np.asarray(plug["RA"])[std_rows],
             np.asarray(plug["DEC"])[std_rows],
