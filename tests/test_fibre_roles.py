@@ -15,7 +15,7 @@ import numpy as np
 from astropy.table import Table
 
 from sdssflow.io.boss import _frame_rows
-from sdssflow.io.fibre_roles import is_sky, is_standard
+from sdssflow.io.fibre_roles import fibre_catalogids, is_sky, is_standard
 from sdssflow.mwm.visits import visit_rows
 from sdssflow.sky.extract import sky_rows
 
@@ -67,3 +67,16 @@ def test_visit_rows_leave_out_every_sky():
     assert visit_rows(_plug()).tolist() == [3, 4, 5, 6, 7]
     lower = Table({"OBJTYPE": ["sky", "Sky  ", "STAR"], "SDSS_ID": [1, 2, 3]})
     assert visit_rows(lower).tolist() == [2]
+
+
+def test_catalogids_of_v6_and_plate_maps():
+    # v6 HDU5: CATALOGID char[18] "CatalogID or uHHMMSS.S+DDMMSS.S for unassigned", ICATALOGID
+    # int64 the raw one (preferred). main: boss_visits' int(CATALOGID) raised ValueError on a
+    # 'u...' name, fluxcal's astype(int64) too.
+    v6 = Table({"CATALOGID": ["27021598054114233", "u0512309.4+021530.0", "u27021598054114234", ""]})
+    assert fibre_catalogids(v6, missing=-1).tolist() == [27021598054114233, -1, -1, -1]
+    v6["ICATALOGID"] = np.array([27021598054114233, -999, -999, -999])
+    assert fibre_catalogids(v6, missing=-1).tolist() == [27021598054114233, -999, -999, -999]
+    plate = Table({"CATALOGID": np.array([0, 5], np.int64)})  # integers kept as written
+    assert fibre_catalogids(plate).tolist() == [0, 5]
+    assert fibre_catalogids(Table({"FIBERID": [1]})) is None

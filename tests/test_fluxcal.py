@@ -421,7 +421,7 @@ def test_string_catalogids_of_v6_fibre_maps(prep, settings):
 
     def as_strings(plug):
         ids = np.array([f"u{i:06d}0.0+200000.0" for i in range(len(plug))], dtype="U24")
-        ids[:3] = ["27021598054114233", " -999", ""]
+        ids[:3] = ["27021598054114233", " -999", ""]  # a real id matching no catalogue row
         plug["CATALOGID"] = ids
 
     mag, err = catalog_photometry(exp.catalog, prep.bands)
@@ -429,6 +429,29 @@ def test_string_catalogids_of_v6_fibre_maps(prep, settings):
     assert res.row["FLAG"] == "" and len(res.stars) == len(ref.stars)
     for cam, c in ref.cameras.items():
         np.testing.assert_allclose(res.cameras[cam].cal_factor, c.cal_factor)
+
+
+def test_badstdmask_standards_are_left_out(prep, settings):
+    # spFrame/spCFrame HDU5 of DR18/DR19 (v6) has BADSTDMASK ("Standard rejected by
+    # magnitude range of design"); idlspec2d leaves those standards out. main fitted them.
+    exp = toy_exposure(prep.library, prep.bands, nstd=4, seed=21)
+    std = np.flatnonzero(exp.frames["b1"].plugmap["OBJTYPE"] == "SPECTROPHOTO_STD")
+
+    def mask_one(plug):
+        plug["BADSTDMASK"] = np.zeros(len(plug), np.int64)
+        plug["BADSTDMASK"][std[0]] = 1
+
+    mag, err = catalog_photometry(exp.catalog, prep.bands)
+    res = calibrate_exposure(_with_plug(exp, mask_one), exp.catalog, mag, err, prep, settings)
+    fibres = {int(s["FIBERID"]) for s in res.stars}
+    assert res.row["FLAG"] == "" and int(exp.frames["b1"].plugmap["FIBERID"][std[0]]) not in fibres
+    assert len(fibres) == std.size - 1
+
+    def mask_all(plug):
+        plug["BADSTDMASK"] = np.ones(len(plug), np.int64)
+
+    res = calibrate_exposure(_with_plug(exp, mask_all), exp.catalog, mag, err, prep, settings)
+    assert res.row["FLAG"] == "BAD_FLUXCAL" and "all 4 standards have BADSTDMASK set" in res.row["REASON"]
 
 
 def test_no_photometry_flags_exposure(prep, settings):

@@ -32,7 +32,7 @@ from sdssflow.fluxcal.matching import C_KMS
 from sdssflow.fluxcal.prepared import PreparedLibrary, prepare_library
 from sdssflow.fluxcal.priors import match_standards
 from sdssflow.fluxcal.standards import BAD_PIXEL_BITS, fit_standard, scale_to_photometry
-from sdssflow.io.fibre_roles import is_standard, normalise_objtype
+from sdssflow.io.fibre_roles import fibre_catalogids, is_standard, normalise_objtype
 
 __all__ = [
     "Settings",
@@ -121,31 +121,6 @@ class ExposureResult:
     row: dict
 
 
-def _catalogids(values) -> np.ndarray:
-    """CATALOGID of every fibre as int64, 0 where it is not a positive integer, shape (nfibre,).
-
-    idlspec2d v6 writes the fibre map's CATALOGID as a string (readfibermaps: the catalogid of
-    an unassigned fibre becomes a dummy ``u<coordinates>`` name, a BOSS fibre paired with an
-    APOGEE target ``u<catalogid>``); plate-era plug maps carry 0 or -999. Such fibres are
-    matched to the photometry by position.
-
-    Examples
-    --------
-    >>> _catalogids(np.array(["27021598054114233", "u0512309.4+021530.0", "", "-999"])).tolist()
-    [27021598054114233, 0, 0, 0]
-    """
-    arr = np.asarray(values)
-    if arr.dtype.kind in "iuf":
-        out = np.nan_to_num(arr.astype(np.float64) if arr.dtype.kind == "f" else arr).astype(np.int64)
-    else:
-        out = np.zeros(arr.size, np.int64)
-        for i, v in enumerate(arr.ravel()):
-            text = (v.decode(errors="replace") if isinstance(v, bytes) else str(v)).strip()
-            if text.lstrip("-").isdigit():
-                out[i] = int(text)
-    return np.where(out > 0, out, 0)
-
-
 def _star_row(fiber, specid, catalogid):
     return {
         "FIBERID": int(fiber),
@@ -218,6 +193,14 @@ def calibrate_exposure(
             continue
         plug = next(iter(cams.values())).plugmap
         std_rows = np.flatnonzero(is_standard(plug["OBJTYPE"]))
+        if "BADSTDMASK" in plug.colnames:
+            # v6 fibre map (DR18/DR19 spFrame HDU5): a standard outside the design's
+            # magnitude range; idlspec2d leaves it out of the flux calibration
+            bad = np.asarray(plug["BADSTDMASK"])[std_rows] != 0
+            if bad.all() and bad.size:
+                reasons.append(f"spectrograph {spec}: all {bad.size} standards have BADSTDMASK set")
+                continue
+            std_rows = std_rows[~bad]
         n_std += std_rows.size
         if std_rows.size == 0:
             # the OBJTYPEs present let a user see a role spelled in a way we do not know
@@ -227,7 +210,7 @@ def calibrate_exposure(
                 f"spectrograph {spec}: no SPECTROPHOTO_STD (or REDDEN_STD) fibres (OBJTYPEs: {listed or 'none'})"
             )
             continue
-        cid = _catalogids(plug["CATALOGID"]) if "CATALOGID" in plug.colnames else None
+        cid = fibre_catalogids(plug)
         match = match_standards(
             np.asarray(plug["RA"])[std_rows],
             np.asarray(plug["DEC"])[std_rows],

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-__all__ = ["SKY_TYPES", "STANDARD_TYPES", "normalise_objtype", "is_sky", "is_standard"]
+__all__ = ["SKY_TYPES", "STANDARD_TYPES", "normalise_objtype", "is_sky", "is_standard", "fibre_catalogids"]
 
 #: OBJTYPEs (upper case) of BOSS sky fibres.
 SKY_TYPES = frozenset({"SKY", "SKY_BOSS"})
@@ -64,3 +64,51 @@ def is_standard(objtype: Iterable) -> np.ndarray:
     [True, True, True, False]
     """
     return np.isin(normalise_objtype(objtype), sorted(STANDARD_TYPES))
+
+
+def _parse_ids(values, missing: int) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.dtype.kind in "iub":
+        return arr.astype(np.int64).ravel()
+    if arr.dtype.kind == "f":
+        return np.nan_to_num(arr.astype(np.float64), nan=missing).astype(np.int64).ravel()
+    out = np.full(arr.size, missing, np.int64)
+    for i, v in enumerate(arr.ravel()):
+        text = (v.decode(errors="replace") if isinstance(v, bytes) else str(v)).strip()
+        if text.lstrip("-").isdigit():
+            out[i] = int(text)
+    return out
+
+
+def fibre_catalogids(plug, missing: int = 0) -> np.ndarray | None:
+    """SDSS-V catalogid of every fibre of a plug map / fibre map, int64 (nfibre,).
+
+    The v6 fibre map (DR18/DR19 spFrame/spCFrame HDU5) writes CATALOGID as char[18]: the
+    catalogid, or ``uHHMMSS.S+DDMMSS.S`` for an unassigned fibre (``u<catalogid>`` for a
+    BOSS fibre paired with an APOGEE target), with the raw integer in ICATALOGID, which is
+    preferred. A string that is not an integer (a ``u`` name, blank) becomes ``missing``;
+    integers are kept as written (plate-era plug maps carry 0 or -999: callers treat
+    values <= 0 as no catalogid).
+
+    Parameters
+    ----------
+    plug : astropy.table.Table
+        The plug map / fibre map.
+    missing : int
+        Value of fibres whose CATALOGID string is not an integer.
+
+    Returns
+    -------
+    numpy.ndarray of int64, (nfibre,), or None
+        None when the table has neither column.
+
+    Examples
+    --------
+    >>> from astropy.table import Table
+    >>> t = Table({"CATALOGID": ["27021598054114233", "u0512309.4+021530.0", "", " -999"]})
+    >>> fibre_catalogids(t, missing=-1).tolist()
+    [27021598054114233, -1, -1, -999]
+    """
+    names = {c.upper(): c for c in plug.colnames}
+    col = names.get("ICATALOGID", names.get("CATALOGID"))
+    return None if col is None else _parse_ids(plug[col], missing)
