@@ -4,7 +4,8 @@
 frames, photometry and the prepared template library in memory and returns calibration
 vectors and status rows (no file access). Per spectrograph:
 
-1. the standards (OBJTYPE SPECTROPHOTO_STD or REDDEN_STD, :mod:`sdssflow.io.fibre_roles`) are matched to the photometry (catalogid or position);
+1. the standards (OBJTYPE SPECTROPHOTO_STD or REDDEN_STD, :mod:`sdssflow.io.fibre_roles`;
+   not those with a v6 BADSTDMASK) are matched to the photometry (catalogid or position);
 2. each standard is fitted (:func:`sdssflow.fluxcal.matching.fit_star`) with the SED
    prior of its photometry, after a check that the template grid covers its colour;
 3. the chosen template, convolved to the camera resolution and shifted by the RV, is
