@@ -363,6 +363,97 @@ def test_no_standard_flags_exposure(prep, settings):
     assert res.cameras == {}
 
 
+def _with_plug(exp, edit):
+    """The exposure's frames with ``edit(plug)`` applied to a copy of their plug map."""
+    import copy
+
+    frames = {}
+    for cam, f in exp.frames.items():
+        g = copy.copy(f)
+        g.plugmap = f.plugmap.copy()
+        edit(g.plugmap)
+        frames[cam] = g
+    return frames
+
+
+def test_redden_std_and_v6_spellings_are_standards(prep, settings):
+    # idlspec2d spflux_v5/sphoto calibrate with OBJTYPE 'SPECTROPHOTO_STD' OR 'REDDEN_STD'
+    # (SDSS-I/II plates in the DR8-DR17 spFrame HDU5 plug map); a v6 fibre map (DR18/DR19)
+    # written without readfibermaps' renaming keeps the confSummary category 'standard_boss'.
+    # main took SPECTROPHOTO_STD only (blank-stripped, case-sensitive): BAD_FLUXCAL.
+    exp = toy_exposure(prep.library, prep.bands, nstd=4, seed=21)
+    ref = _run(prep, settings, exp)
+    std = np.flatnonzero(exp.frames["b1"].plugmap["OBJTYPE"] == "SPECTROPHOTO_STD")
+
+    def respell(plug):
+        plug["OBJTYPE"] = plug["OBJTYPE"].astype("U20")
+        plug["OBJTYPE"][std[:2]] = "REDDEN_STD  "
+        plug["OBJTYPE"][std[2:]] = "standard_boss"
+
+    mag, err = catalog_photometry(exp.catalog, prep.bands)
+    res = calibrate_exposure(_with_plug(exp, respell), exp.catalog, mag, err, prep, settings)
+    assert res.row["FLAG"] == "" and set(res.cameras) == set(ref.cameras)
+    assert sorted(s["FIBERID"] for s in res.stars) == sorted(s["FIBERID"] for s in ref.stars)
+    for cam, c in ref.cameras.items():
+        np.testing.assert_allclose(res.cameras[cam].cal_factor, c.cal_factor)
+
+
+def test_apogee_standards_are_not_boss_standards(prep, settings):
+    # confSummary category 'standard_apogee' (DR19 v6 fibre map OBJTYPE) is an APOGEE fibre's
+    exp = toy_exposure(prep.library, prep.bands, nstd=3, seed=5)
+
+    def apogee(plug):
+        plug["OBJTYPE"] = np.where(plug["OBJTYPE"] == "SPECTROPHOTO_STD", "standard_apogee", "sky_boss")
+
+    mag, err = catalog_photometry(exp.catalog, prep.bands)
+    res = calibrate_exposure(_with_plug(exp, apogee), exp.catalog, mag, err, prep, settings)
+    assert res.row["FLAG"] == "BAD_FLUXCAL" and "no SPECTROPHOTO_STD" in res.row["REASON"]
+    assert "(OBJTYPEs: SKY_BOSS, STANDARD_APOGEE)" in res.row["REASON"]  # what the map had
+
+
+def test_string_catalogids_of_v6_fibre_maps(prep, settings):
+    # idlspec2d v6 readfibermaps writes CATALOGID as a string: the catalogid, or a dummy
+    # 'u<hhmmss.s+ddmmss.s>' / 'u<apogee catalogid>' for unassigned or paired fibres
+    # (spFrame/spCFrame HDU5, DR18/DR19). main: astype(int64) raised ValueError, the whole
+    # exposure failed. Non-numeric ids fall back to the position match.
+    exp = toy_exposure(prep.library, prep.bands, nstd=4, seed=21)
+    ref = _run(prep, settings, exp)
+
+    def as_strings(plug):
+        ids = np.array([f"u{i:06d}0.0+200000.0" for i in range(len(plug))], dtype="U24")
+        ids[:3] = ["27021598054114233", " -999", ""]  # a real id matching no catalogue row
+        plug["CATALOGID"] = ids
+
+    mag, err = catalog_photometry(exp.catalog, prep.bands)
+    res = calibrate_exposure(_with_plug(exp, as_strings), exp.catalog, mag, err, prep, settings)
+    assert res.row["FLAG"] == "" and len(res.stars) == len(ref.stars)
+    for cam, c in ref.cameras.items():
+        np.testing.assert_allclose(res.cameras[cam].cal_factor, c.cal_factor)
+
+
+def test_badstdmask_standards_are_left_out(prep, settings):
+    # spFrame/spCFrame HDU5 of DR18/DR19 (v6) has BADSTDMASK ("Standard rejected by
+    # magnitude range of design"); idlspec2d leaves those standards out. main fitted them.
+    exp = toy_exposure(prep.library, prep.bands, nstd=4, seed=21)
+    std = np.flatnonzero(exp.frames["b1"].plugmap["OBJTYPE"] == "SPECTROPHOTO_STD")
+
+    def mask_one(plug):
+        plug["BADSTDMASK"] = np.zeros(len(plug), np.int64)
+        plug["BADSTDMASK"][std[0]] = 1
+
+    mag, err = catalog_photometry(exp.catalog, prep.bands)
+    res = calibrate_exposure(_with_plug(exp, mask_one), exp.catalog, mag, err, prep, settings)
+    fibres = {int(s["FIBERID"]) for s in res.stars}
+    assert res.row["FLAG"] == "" and int(exp.frames["b1"].plugmap["FIBERID"][std[0]]) not in fibres
+    assert len(fibres) == std.size - 1
+
+    def mask_all(plug):
+        plug["BADSTDMASK"] = np.ones(len(plug), np.int64)
+
+    res = calibrate_exposure(_with_plug(exp, mask_all), exp.catalog, mag, err, prep, settings)
+    assert res.row["FLAG"] == "BAD_FLUXCAL" and "all 4 standards have BADSTDMASK set" in res.row["REASON"]
+
+
 def test_no_photometry_flags_exposure(prep, settings):
     exp = toy_exposure(prep.library, prep.bands, nstd=3, seed=6)
     exp.catalog["RA"] += 1.0  # nothing within 1 arcsec

@@ -4,7 +4,8 @@
 frames, photometry and the prepared template library in memory and returns calibration
 vectors and status rows (no file access). Per spectrograph:
 
-1. the SPECTROPHOTO_STD fibres are matched to the photometry (catalogid or position);
+1. the standards (OBJTYPE SPECTROPHOTO_STD or REDDEN_STD, :mod:`sdssflow.io.fibre_roles`;
+   not those with a v6 BADSTDMASK) are matched to the photometry (catalogid or position);
 2. each standard is fitted (:func:`sdssflow.fluxcal.matching.fit_star`) with the SED
    prior of its photometry, after a check that the template grid covers its colour;
 3. the chosen template, convolved to the camera resolution and shifted by the RV, is
@@ -32,6 +33,7 @@ from sdssflow.fluxcal.matching import C_KMS
 from sdssflow.fluxcal.prepared import PreparedLibrary, prepare_library
 from sdssflow.fluxcal.priors import match_standards
 from sdssflow.fluxcal.standards import BAD_PIXEL_BITS, fit_standard, scale_to_photometry
+from sdssflow.io.fibre_roles import fibre_catalogids, is_standard, normalise_objtype
 
 __all__ = [
     "Settings",
@@ -191,15 +193,25 @@ def calibrate_exposure(
         if not cams:
             continue
         plug = next(iter(cams.values())).plugmap
-        objtype = np.char.strip(np.asarray(plug["OBJTYPE"]).astype(str))
-        std_rows = np.flatnonzero(objtype == "SPECTROPHOTO_STD")
+        std_rows = np.flatnonzero(is_standard(plug["OBJTYPE"]))
+        if "BADSTDMASK" in plug.colnames:
+            # v6 fibre map (DR18/DR19 spFrame HDU5): a standard outside the design's
+            # magnitude range; idlspec2d leaves it out of the flux calibration
+            bad = np.asarray(plug["BADSTDMASK"])[std_rows] != 0
+            if bad.all() and bad.size:
+                reasons.append(f"spectrograph {spec}: all {bad.size} standards have BADSTDMASK set")
+                continue
+            std_rows = std_rows[~bad]
         n_std += std_rows.size
         if std_rows.size == 0:
-            reasons.append(f"spectrograph {spec}: no SPECTROPHOTO_STD fibres")
+            # the OBJTYPEs present let a user see a role spelled in a way we do not know
+            seen = sorted(set(normalise_objtype(plug["OBJTYPE"])) - {""})
+            listed = ", ".join(seen[:8]) + (", ..." if len(seen) > 8 else "")
+            reasons.append(
+                f"spectrograph {spec}: no SPECTROPHOTO_STD (or REDDEN_STD) fibres (OBJTYPEs: {listed or 'none'})"
+            )
             continue
-        cid = (
-            np.asarray(plug["CATALOGID"]).astype(np.int64) if "CATALOGID" in plug.colnames else None
-        )
+        cid = fibre_catalogids(plug)
         match = match_standards(
             np.asarray(plug["RA"])[std_rows],
             np.asarray(plug["DEC"])[std_rows],

@@ -45,6 +45,7 @@ from sdssflow.io.boss_hdus import (
     _read_table,
     _select_rows,
 )
+from sdssflow.io.fibre_roles import SKY_TYPES, STANDARD_TYPES, normalise_objtype
 from sdssflow.io.readable import readable
 from sdssflow.io.traceset import evaluate_traceset
 
@@ -188,7 +189,9 @@ def read_spframe(
         Frame rows (0-based) to keep; default all 500.
     objtype : str or sequence of str, optional
         Keep only the plug-map rows of these OBJTYPEs (e.g. ``"SKY"``; blank padding and
-        case ignored); combined with ``rows`` when both are given.
+        case ignored; ``"SKY"`` and ``"SPECTROPHOTO_STD"`` stand for their role and take
+        every spelling of :mod:`sdssflow.io.fibre_roles`); combined with ``rows`` when both
+        are given.
     extras : bool
         Also read HDU7 (x) and HDU8 (superflat); False leaves them None and accepts a file
         of 7 HDUs (the sky step needs only HDUs 0-6).
@@ -269,7 +272,12 @@ def _frame_rows(path: Path, plug: Table, rows, objtype) -> np.ndarray | None:
         raise ValueError(f"{path}: rows outside 0..{n - 1} requested")
     if objtype is not None:
         wanted = {objtype.upper()} if isinstance(objtype, str) else {str(t).upper() for t in objtype}
-        types = np.char.upper(np.char.strip(np.asarray(plug["OBJTYPE"]).astype(str)))
+        # a role asked for by its plate-era name takes the v6 spellings too (fibre_roles)
+        if "SKY" in wanted:
+            wanted |= SKY_TYPES
+        if "SPECTROPHOTO_STD" in wanted:
+            wanted |= STANDARD_TYPES
+        types = normalise_objtype(plug["OBJTYPE"])
         keep = keep[np.isin(types[keep], sorted(wanted))]
     return keep
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sdssflow.io.fibre_roles import normalise_objtype
 from sdssflow.io.mwm_grids import BOSS
 from sdssflow.mwm.resample import resample_chip
 
@@ -96,13 +97,14 @@ def visit_rows(plugmap) -> np.ndarray:
     Examples
     --------
     >>> from astropy.table import Table
-    >>> visit_rows(Table({"SDSS_ID": [5, -1, 7], "OBJTYPE": ["QSO", "STAR", "SKY "]}))
+    >>> visit_rows(Table({"SDSS_ID": [5, -1, 7, 8], "OBJTYPE": ["QSO", "STAR", "SKY ", "sky_boss"]}))
     array([0])
     """
     if "SDSS_ID" not in plugmap.colnames:
         return np.zeros(0, np.int64)
-    objtype = np.char.strip(np.asarray(plugmap["OBJTYPE"]).astype(str))
-    return np.flatnonzero((np.asarray(plugmap["SDSS_ID"]) > 0) & (objtype != "SKY"))
+    # any sky (plate-era SKY, v6 category sky_boss/sky_apogee in any case) is not a target
+    sky = np.char.startswith(normalise_objtype(plugmap["OBJTYPE"]), "SKY")
+    return np.flatnonzero((np.asarray(plugmap["SDSS_ID"]) > 0) & ~sky)
 
 
 def data_quality(flux, ivar) -> str:

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 from astropy.table import Table, vstack
 
+from sdssflow.io.fibre_roles import is_sky
 from sdssflow.io.sky import SkySpectra
 from sdssflow.sky.calibration import calibrate, camera_window_mask
 from sdssflow.sky.masks import DEFAULT_BAD_BITS, bad_pixels
@@ -116,15 +117,15 @@ def header_meta(header, n: int) -> dict[str, np.ndarray]:
 
 
 def sky_rows(objtype: Sequence[str]) -> np.ndarray:
-    """Row indices whose plug-map OBJTYPE is SKY (blank-padded strings allowed).
+    """Row indices whose plug-map OBJTYPE is a BOSS sky (:func:`sdssflow.io.fibre_roles.is_sky`:
+    SKY, or the v6 category sky_boss; blank-padded strings allowed).
 
     Examples
     --------
-    >>> sky_rows(["SKY   ", "QSO", b"SKY"]).tolist()
-    [0, 2]
+    >>> sky_rows(["SKY   ", "QSO", b"SKY", "sky_boss", "sky_apogee"]).tolist()
+    [0, 2, 3]
     """
-    names = [(v.decode() if isinstance(v, bytes) else str(v)).strip().upper() for v in objtype]
-    return np.flatnonzero(np.array(names) == "SKY")
+    return np.flatnonzero(is_sky(objtype))
 
 
 def frame_sky_spectra(

@@ -47,6 +47,7 @@ from sdssflow.io.boss_visits import (
     visit_file_name,
     write_boss_visits,
 )
+from sdssflow.io.fibre_roles import fibre_catalogids
 from sdssflow.io.mwm_grids import BOSS, spec_file_sdss_id
 from sdssflow.io.mwm_templates import read_rv_templates
 from sdssflow.io.selection import read_selection
@@ -151,6 +152,8 @@ def _frames_route(args):
             used.append(path)
             pm = frame.plugmap  # the visits' rows only
             objtype = np.char.strip(np.asarray(pm["OBJTYPE"]).astype(str))
+            # v6 fibre maps write CATALOGID as a string ('u...' for unassigned fibres)
+            catalogids = fibre_catalogids(pm, missing=-1)
             plug_carton = (
                 np.char.strip(np.asarray(pm["FIRSTCARTON"]).astype(str))
                 if "FIRSTCARTON" in pm.colnames
@@ -175,7 +178,7 @@ def _frames_route(args):
                     continue
                 info[key] = {
                     "sdss_id": sdss_id,
-                    "catalogid": int(pm["CATALOGID"][i]) if "CATALOGID" in pm.colnames else -1,
+                    "catalogid": -1 if catalogids is None else int(catalogids[i]),
                     "fiberid": fid,
                     "ra": float(pm["RA"][i]),
                     "dec": float(pm["DEC"][i]),
