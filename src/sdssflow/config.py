@@ -11,6 +11,7 @@ import ast
 import logging
 import os
 import re
+from functools import cache
 from pathlib import Path
 
 import pandas as pd
@@ -96,15 +97,29 @@ def boss_run2d_dir(config: dict) -> Path:
 
 
 def apogee_apred_dir(config: dict) -> Path | str:
-    """``$APOGEE_REDUX/<apred>`` of the configured input, or '' when there is none."""
+    """``$APOGEE_REDUX/<apred>`` of the configured input, or '' when there is none.
+
+    A release whose sdss-tree has no ``APOGEE_REDUX`` (DR18: BOSS and catalogs only, its
+    APOGEE data are DR17's) has no APOGEE input: '' and a warning naming the release.
+    """
     if config["input"] == "demo":
         plan = demo_plan(config["demo"])
         return plan.apogee_redux / plan.apred
     paths = sdss_paths_of(config)
     if paths is not None:
-        return paths.root("APOGEE_REDUX") / config["apogee"]["apred"]
+        try:
+            return paths.root("APOGEE_REDUX") / config["apogee"]["apred"]
+        except KeyError as err:
+            _warn_once(f"sdss.release {paths.release}: {err.args[0]}; no APOGEE inputs are read")
+            return ""
     root = expand_path(config["apogee"]["redux"])
     return Path(root) / config["apogee"]["apred"] if root else ""
+
+
+@cache
+def _warn_once(message: str) -> None:
+    # asked once per job of a DAG; one line is enough
+    log.warning(message)
 
 
 def plate_dir(config: dict, plate: int, mjd: int) -> Path:
