@@ -159,3 +159,22 @@ def test_local_tree_plates_in_every_directory_layout(tmp_path, run2d, dirname, b
     mjd = int(basename.split("-")[2][:5])
     assert sdss_config.plate_mjds(config) == [(plate, mjd)]
     assert sdss_config.plate_dir(config, plate, mjd) == tmp_path / run2d / dirname
+
+
+def test_missing_apogee_apred_directory_is_named(tmp_path, caplog):
+    # sdss-access dr19 apVisit: $APOGEE_REDUX/{apred}/visit/..., apred a DRP version (1.x);
+    # the default apogee.apred 'dr17' below a dr19 tree found no apVisit and said nothing.
+    config = _default()
+    config.update(input="sdss")
+    config["boss"].update(redux=str(tmp_path / "boss"), run2d="v6_1_3")
+    (tmp_path / "boss" / "v6_1_3").mkdir(parents=True)
+    config["apogee"].update(redux=str(tmp_path / "apogee"), apred="dr17")
+    (tmp_path / "apogee" / "1.3").mkdir(parents=True)
+    with caplog.at_level("WARNING", logger="sdssflow.config"):
+        sdss_config.check_config(config)
+    assert f"apogee.apred: directory {tmp_path / 'apogee' / 'dr17'} does not exist" in caplog.text
+    caplog.clear()
+    config["apogee"]["apred"] = "1.3"
+    with caplog.at_level("WARNING", logger="sdssflow.config"):
+        sdss_config.check_config(config)
+    assert "apogee.apred" not in caplog.text

@@ -347,7 +347,16 @@ def check_config(config: dict) -> None:
             raise ConfigError("boss.redux: empty (set it or $BOSS_SPECTRO_REDUX) while input is sdss")
         if not root.is_dir():
             raise ConfigError(f"boss.redux/boss.run2d: directory {root} does not exist")
-    elif kind == "spec_files":
+    if kind == "sdss":
+        # a release tree always names an APOGEE_REDUX (dr18 excepted), so a wrong apred (the
+        # default 'dr17' below a dr19 tree, whose apreds are 1.x) found no visit, silently
+        apogee = apogee_apred_dir(config)
+        if apogee and not Path(apogee).is_dir():
+            log.warning(
+                "apogee.apred: directory %s does not exist; no APOGEE visits are read "
+                "(apogee.redux: '' without sdss.release turns APOGEE off)", apogee,
+            )
+    if kind == "spec_files":
         spec_dir = Path(expand_path(config["spec_files"]["dir"]))
         if not spec_dir.is_dir():
             raise ConfigError(f"spec_files.dir: directory {spec_dir} does not exist")
