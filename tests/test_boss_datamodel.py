@@ -431,3 +431,20 @@ def test_boss_visits_spec_route_leaves_out_a_v6_file_without_sdss_id(tmp_path):
     status = fitsio.read(str(out), ext="STATUS")
     failed = status[np.char.strip(status["status"].astype(str)) == "failed"]
     assert len(failed) == 1 and "spec-112360-60000-27021597775058285.fits" in str(failed["message"][0])
+
+
+def test_spec_file_sdss_id_of_a_dr18_name(tmp_path):
+    """sdss-access dr18 specFull: spec-{fieldid}-{mjd}-{catalogid:0>11}.fits (v6_0_4 pads no
+    field: spec-15143-...). The name was taken for spec-PLATE-MJD-FIBER and the 11-digit
+    catalogid for a fibre ('plate or fiber out of range'), so the file was left out with a
+    wrong reason; the sky chain also called it a lite file."""
+    from sdssflow.io.mwm_grids import spec_file_sdss_id
+    from sdssflow.io.spec_v6 import SPEC_V6_NAME
+
+    path = _v6_spec(tmp_path / "spec-15143-59204-04593017290.fits",
+                    {"SDSS_ID": 777, "CATALOGID": 4593017290, "FIBERID": 12},
+                    FIELDID="15143", MJD=59204, VERS2D="v6_0_4")  # fmt: skip
+    assert spec_file_sdss_id(path) == 777
+    # plate-era names of 4- and 5-digit plates stay plate-era (their fibre has 4 digits)
+    assert not SPEC_V6_NAME.match("spec-10000-57346-0001.fits")
+    assert not SPEC_V6_NAME.match("spec-0266-51602-0013.fits")

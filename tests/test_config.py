@@ -132,3 +132,49 @@ def test_non_boolean_and_code_queries_are_config_errors():
         config["selections"]["bad"] = query
         with pytest.raises(sdss_config.ConfigError, match=rf"^selections\.bad: invalid query .*{re.escape(reason)}"):
             sdss_config.check_config(config)
+
+
+@pytest.mark.parametrize(
+    ("run2d", "dirname", "basename", "plate"),
+    [
+        # idlspec2d v5 (DR17, sdss-access spPlate): <run2d>/<PLATE4>/spPlate-<PLATE4>-<MJD>
+        ("v5_13_2", "0266", "spPlate-0266-51630.fits", 266),
+        ("v5_13_2", "10000", "spPlate-10000-57346.fits", 10000),
+        # v6_0_4 (DR18, sdss-access spField @isplate|): <run2d>/<FIELDID>p/spField-<FIELDID>-<MJD>
+        ("v6_0_4", "15000p", "spField-15000-59187.fits", 15000),
+        # v6_1_3 (DR19, @pad_fieldid|): <run2d>/<FIELD6>/spField-<FIELD6>-<MJD>
+        ("v6_1_3", "015000", "spField-015000-59187.fits", 15000),
+        ("v6_1_3", "112360", "spField-112360-60100.fits", 112360),
+    ],
+)
+def test_local_tree_plates_in_every_directory_layout(tmp_path, run2d, dirname, basename, plate):
+    # Without sdss.release the tree is scanned as it is: a DR18 '15000p' directory was
+    # skipped (no sky job, silently) and a DR19 field below 100000 was looked for in
+    # '<run2d>/15000' instead of its '<run2d>/015000'.
+    config = _default()
+    config.update(input="sdss")
+    config["boss"].update(redux=str(tmp_path), run2d=run2d)
+    (tmp_path / run2d / dirname).mkdir(parents=True)
+    (tmp_path / run2d / dirname / basename).touch()
+    mjd = int(basename.split("-")[2][:5])
+    assert sdss_config.plate_mjds(config) == [(plate, mjd)]
+    assert sdss_config.plate_dir(config, plate, mjd) == tmp_path / run2d / dirname
+
+
+def test_missing_apogee_apred_directory_is_named(tmp_path, caplog):
+    # sdss-access dr19 apVisit: $APOGEE_REDUX/{apred}/visit/..., apred a DRP version (1.x);
+    # the default apogee.apred 'dr17' below a dr19 tree found no apVisit and said nothing.
+    config = _default()
+    config.update(input="sdss")
+    config["boss"].update(redux=str(tmp_path / "boss"), run2d="v6_1_3")
+    (tmp_path / "boss" / "v6_1_3").mkdir(parents=True)
+    config["apogee"].update(redux=str(tmp_path / "apogee"), apred="dr17")
+    (tmp_path / "apogee" / "1.3").mkdir(parents=True)
+    with caplog.at_level("WARNING", logger="sdssflow.config"):
+        sdss_config.check_config(config)
+    assert f"apogee.apred: directory {tmp_path / 'apogee' / 'dr17'} does not exist" in caplog.text
+    caplog.clear()
+    config["apogee"]["apred"] = "1.3"
+    with caplog.at_level("WARNING", logger="sdssflow.config"):
+        sdss_config.check_config(config)
+    assert "apogee.apred" not in caplog.text

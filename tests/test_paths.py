@@ -172,3 +172,30 @@ def test_check_config_names_the_release_keys(tmp_path):
     assert plate_dir(config, 4100, 55500) == tmp_path / "dr17/eboss/spectro/redux/v5_13_2/4100"
     config["sdss"]["release"] = "dr19"
     assert plate_dir(config, 15000, 60000) == tmp_path / "dr19/spectro/boss/redux/v5_13_2/015000"
+
+
+def test_release_tree_without_apogee_has_no_apogee_root(tmp_path):
+    # sdss-tree dr18 defines BOSS_SPECTRO_REDUX (spField/spFrame of v6_0_4) but no
+    # APOGEE_REDUX (DR18 added no APOGEE data). In a fresh process the import of
+    # sdss_access planted the sdsswork tree first, and dr18 was given its
+    # <sas>/sdsswork/mwm/apogee/spectro/redux: a path sdss-access's dr18 does not have.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from sdssflow.config import apogee_apred_dir\n"
+        "from sdssflow.paths import sdss_paths\n"
+        f"paths = sdss_paths('dr18', {str(tmp_path)!r})\n"
+        "try:\n"
+        "    print('root', paths.root('APOGEE_REDUX'))\n"
+        "except KeyError as err:\n"
+        "    print('none', err)\n"
+        f"config = {{'input': 'sdss', 'sdss': {{'release': 'dr18', 'sas_base_dir': {str(tmp_path)!r}}},\n"
+        "          'apogee': {'redux': '', 'apred': 'dr17'}}\n"
+        "print('apred_dir', repr(apogee_apred_dir(config)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "none 'APOGEE_REDUX is not defined by the sdss-tree of dr18'" in out.stdout
+    assert "apred_dir ''" in out.stdout
+    assert "sdss.release dr18: APOGEE_REDUX is not defined" in out.stderr

@@ -11,6 +11,7 @@ import ast
 import logging
 import os
 import re
+from functools import cache
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +20,7 @@ from sdssflow import flags as qa_flags
 from sdssflow import flags_apply
 from sdssflow.catalog.query import QueryError, evaluate_query, parse_query
 from sdssflow.io.catalog_model import empty_exposure_table
+from sdssflow.io.spplate import plate_dir_number
 from sdssflow.resources import PKG_PREFIX, resolve_data_reference
 from sdssflow.synth.layout import demo_plan
 from sdssflow.versions import REUSE_PATTERNS, REUSED_INSIDE_STEP
@@ -95,32 +97,70 @@ def boss_run2d_dir(config: dict) -> Path:
 
 
 def apogee_apred_dir(config: dict) -> Path | str:
-    """``$APOGEE_REDUX/<apred>`` of the configured input, or '' when there is none."""
+    """``$APOGEE_REDUX/<apred>`` of the configured input, or '' when there is none.
+
+    A release whose sdss-tree has no ``APOGEE_REDUX`` (DR18: BOSS and catalogs only, its
+    APOGEE data are DR17's) has no APOGEE input: '' and a warning naming the release.
+    """
     if config["input"] == "demo":
         plan = demo_plan(config["demo"])
         return plan.apogee_redux / plan.apred
     paths = sdss_paths_of(config)
     if paths is not None:
-        return paths.root("APOGEE_REDUX") / config["apogee"]["apred"]
+        try:
+            return paths.root("APOGEE_REDUX") / config["apogee"]["apred"]
+        except KeyError as err:
+            _warn_once(f"sdss.release {paths.release}: {err.args[0]}; no APOGEE inputs are read")
+            return ""
     root = expand_path(config["apogee"]["redux"])
     return Path(root) / config["apogee"]["apred"] if root else ""
+
+
+@cache
+def _warn_once(message: str) -> None:
+    # asked once per job of a DAG; one line is enough
+    log.warning(message)
 
 
 def plate_dir(config: dict, plate: int, mjd: int) -> Path:
     """The directory of one plate's (or FPS field's) spPlate/spField and frame files.
 
     From the sdss-access spPlate (plate era) or spField (SDSS-V) template when the input
-    has a release, else ``<boss.redux>/<run2d>/<PLATE4>``.
+    has a release, else the plate's directory on disk below ``<boss.redux>/<run2d>``
+    (``PPPP``, ``<FIELDID>p`` or ``<FIELD6>``; see :func:`_local_plate_dir`).
     """
     if config["input"] == "demo":
         return demo_plan(config["demo"]).plate_dir(int(plate))
     paths = sdss_paths_of(config)
     if paths is None:
-        return boss_run2d_dir(config) / f"{int(plate):04d}"
+        return _local_plate_dir(boss_run2d_dir(config), int(plate))
     run2d = config["boss"]["run2d"]
     if paths.plate_era:
         return paths.directory("spPlate", run2d=run2d, plateid=int(plate), mjd=int(mjd))
     return paths.directory("spField", run2d=run2d, fieldid=int(plate), mjd=int(mjd))
+
+
+def _plate_dir_names(plate: int) -> tuple[str, ...]:
+    """The names a plate's (field's) directory has below ``<run2d>``, by reduction.
+
+    idlspec2d v5 (plate era): ``PPPP`` (4 digits or more, ``0266``, ``10000``); v6_0_x
+    (DR18, sdss-access ``@isplate|``): ``<FIELDID>p`` (``15000p``); v6_1 on (DR19,
+    ``@pad_fieldid|``): the field padded to 6 digits (``015000``).
+    """
+    return tuple(dict.fromkeys((f"{plate:04d}", f"{plate}p", f"{plate:06d}")))
+
+
+def _local_plate_dir(run2d_dir: Path, plate: int) -> Path:
+    """The directory of a plate below a local ``<run2d>`` (no release): the one on disk.
+
+    Without a release the run2d does not say which layout the tree has, so each name
+    :func:`_plate_dir_names` allows is tried; none on disk gives the plate-era ``PPPP``
+    (the step then names the missing directory).
+    """
+    for name in _plate_dir_names(plate):
+        if (run2d_dir / name).is_dir():
+            return run2d_dir / name
+    return run2d_dir / f"{plate:04d}"
 
 
 def _release_plate_mjds(config: dict, paths) -> set[tuple[int, int]]:
@@ -143,8 +183,8 @@ def _release_plate_mjds(config: dict, paths) -> set[tuple[int, int]]:
 def plate_mjds(config: dict) -> list[tuple[int, int]]:
     """(plate, mjd) pairs of the survey, known without opening any file.
 
-    demo: from the demo plan; sdss: from ``spPlate-PPPP-MMMMM.fits`` names in the plate
-    directories (a name whose plate is not its directory's is skipped with a warning);
+    demo: from the demo plan; sdss: from ``spPlate-PPPP-MMMMM.fits`` (``spField-``) names
+    in the plate directories (``PPPP``, ``<FIELDID>p``, ``<FIELD6>``; a name whose plate is not its directory's is skipped with a warning);
     spec_files: from ``spec-PPPP-MMMMM-FFFF.fits`` names.
     """
     if config["input"] == "demo":
@@ -157,14 +197,16 @@ def plate_mjds(config: dict) -> list[tuple[int, int]]:
         wanted = {int(p) for p in config["boss"].get("plates", [])}
         with os.scandir(boss_run2d_dir(config)) as plates:
             for entry in plates:
-                if not entry.is_dir() or not entry.name.isdigit():
+                # PPPP, <FIELDID>p (v6_0_x, DR18) and <FIELD6> (DR19) directories alike
+                number = plate_dir_number(entry.name)
+                if not entry.is_dir() or number is None:
                     continue
-                if wanted and int(entry.name) not in wanted:
+                if wanted and number not in wanted:
                     continue
                 with os.scandir(entry.path) as files:
                     for f in files:
                         m = _SPPLATE.match(f.name)
-                        if m and int(m.group(1)) != int(entry.name):
+                        if m and int(m.group(1)) != number:
                             log.warning(
                                 "%s: plate %s in the name disagrees with its directory %s; skipped "
                                 "(the exposure catalog records it)", f.path, int(m.group(1)), entry.name,
@@ -305,7 +347,16 @@ def check_config(config: dict) -> None:
             raise ConfigError("boss.redux: empty (set it or $BOSS_SPECTRO_REDUX) while input is sdss")
         if not root.is_dir():
             raise ConfigError(f"boss.redux/boss.run2d: directory {root} does not exist")
-    elif kind == "spec_files":
+    if kind == "sdss":
+        # a release tree always names an APOGEE_REDUX (dr18 excepted), so a wrong apred (the
+        # default 'dr17' below a dr19 tree, whose apreds are 1.x) found no visit, silently
+        apogee = apogee_apred_dir(config)
+        if apogee and not Path(apogee).is_dir():
+            log.warning(
+                "apogee.apred: directory %s does not exist; no APOGEE visits are read "
+                "(apogee.redux: '' without sdss.release turns APOGEE off)", apogee,
+            )
+    if kind == "spec_files":
         spec_dir = Path(expand_path(config["spec_files"]["dir"]))
         if not spec_dir.is_dir():
             raise ConfigError(f"spec_files.dir: directory {spec_dir} does not exist")

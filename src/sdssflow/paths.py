@@ -66,6 +66,24 @@ _COMPRESSIONS = (".gz", ".bz2", ".fz", ".zip")
 _LOCK = threading.Lock()
 
 
+def _import_sdss_access() -> None:
+    """Import sdss_access with ``os.environ`` put back afterwards.
+
+    Its import plants the default (``sdsswork``) tree: ~100 variables that a release's
+    own tree does not all redefine. Taken for the release's, they gave e.g. DR18 (no
+    APOGEE in its tree) an ``APOGEE_REDUX`` below ``sdsswork``, in the first
+    :class:`SdssPaths` of a process only. An import error is left to the caller.
+    """
+    before = dict(os.environ)
+    try:
+        import sdss_access.path  # noqa: F401
+    except Exception:  # reported by the caller's own import
+        pass
+    finally:
+        os.environ.clear()
+        os.environ.update(before)
+
+
 def is_plate_era(release: str) -> bool:
     """Whether a release is of the plate era (SDSS-I to IV: dr12 ... dr17)."""
     return release.lower() in PLATE_ERA_RELEASES
@@ -122,7 +140,8 @@ class SdssPaths:
         self.release = release.lower()
         self.sas_base_dir = str(Path(sas_base_dir))
         with _LOCK:
-            before = dict(os.environ)  # importing sdss_access plants a default tree too
+            _import_sdss_access()
+            before = dict(os.environ)
             os.environ["SAS_BASE_DIR"] = self.sas_base_dir
             try:
                 from sdss_access.path import Path as AccessPath

@@ -360,7 +360,7 @@ def sky_plates():
         logger.warning(
             f"sky chain: {len(v6)} SDSS-V (v6) spec file(s) give no sky spectra (their "
             f"exposure tables merge b and r and carry no CALIB, so no per-camera sky with "
-            f"errors exists; use input: frames for SDSS-V sky): {shown}"
+            f"errors exists; use input: sdss (the spFrame/spCFrame files) for SDSS-V sky): {shown}"
         )
     return sorted(full)
 

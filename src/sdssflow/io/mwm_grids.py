@@ -154,7 +154,8 @@ def legacy_spec_sdss_id(filename: str) -> int:
 def spec_file_sdss_id(path) -> int:
     """sdss_id of a spec file, as bossVisits gives its visit, without reading its spectra.
 
-    An SDSS-V name (``spec-<FIELD6>-<MJD>-<CATALOGID>.fits``: idlspec2d v6, DR18/DR19) has
+    An SDSS-V name (``spec-<FIELD6>-<MJD>-<CATALOGID>.fits``, DR19; DR18 ``spec-<FIELDID>-``:
+    :data:`sdssflow.io.spec_v6.SPEC_V6_NAME`) has
     its sdss_id in the SPALL row (HDU ``SPALL``, column ``SDSS_ID``); a plate-era name gets
     :func:`legacy_spec_sdss_id` (its last number is a fibre).
 

@@ -42,8 +42,10 @@ __all__ = [
     "write_spec_v6",
 ]
 
-#: spec-<FIELD6>-<MJD>-<CATALOGID>.fits (SDSS-V, FPS era).
-SPEC_V6_NAME = re.compile(r"^spec-(\d{6})-(\d{5})-(\d+)\.fits(\.gz)?$")
+#: spec-<FIELD6>-<MJD>-<CATALOGID>.fits (SDSS-V, FPS era: v6_1, DR19) and the DR18 (v6_0_x)
+#: spec-<FIELDID>-<MJD>-<CATALOGID11>.fits: sdss-access dr18 specFull pads neither the field
+#: nor, beyond 11 digits, the catalogid; a plate-era fibre never has more than 4 digits.
+SPEC_V6_NAME = re.compile(r"^spec-(\d{6}|\d{4,5}(?=-\d{5}-\d{5,}\.))-(\d{5})-(\d+)\.fits(\.gz)?$")
 #: EXTNAME of a v6 per-exposure HDU.
 V6_EXPOSURE_EXTNAME = re.compile(r"^MJD_EXP_(\d{5})-(\d{2,})$")
 #: COADD columns of a v6 spec file (datamodel order; FLUX, LOGLAM, IVAR first as specutils needs).

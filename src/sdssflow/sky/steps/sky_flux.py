@@ -333,7 +333,7 @@ def spec_sky_spectra(args, selection) -> tuple[SkySpectra, list[Path], Table]:
         if any(len(e.camera) != 2 for e in spec.exposures):
             # v6: exposure tables merge b+r on the coadd grid, no CALIB (DR19 datamodel MJD_EXP_*)
             reason = (f"{path.name}: v6 spec file (per-exposure tables merge b+r and carry no CALIB), "
-                      "no per-camera sky with errors; skipped (use input: frames or sdss)")
+                      "no per-camera sky with errors; skipped (use input: sdss, the spFrame/spCFrame files)")
             log.warning("%s", reason)
             status.append((spec.mjd, -1, "", "v6_file", reason, 0, str(path)))
             continue
