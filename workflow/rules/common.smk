@@ -156,8 +156,10 @@ sync_raw_manifests()
 
 def get_raw_manifest_args(wildcards):
     directory, patterns, recursive = raw_source(wildcards.plate)
-    return f"--dir {directory} --glob " + " ".join(f"'{p}'" for p in patterns) + (
-        " --recursive" if recursive else ""
+    return (
+        f"--dir {directory} --glob "
+        + " ".join(f"'{p}'" for p in patterns)
+        + (" --recursive" if recursive else "")
     )
 
 
@@ -690,7 +692,8 @@ def mwm_source_ids():
                 unusable.append(str(err))
         if unusable:
             logger.warning(
-                f"MWM: {len(unusable)} spec file(s) left out: " + "; ".join(unusable[:5])
+                f"MWM: {len(unusable)} spec file(s) left out: "
+                + "; ".join(unusable[:5])
                 + (f"; and {len(unusable) - 5} more" if len(unusable) > 5 else "")
             )
     if MWM["sources"]:
